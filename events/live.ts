@@ -1,0 +1,45 @@
+import type { Message, Notification, Session, User } from "./types.js";
+
+/**
+ * Live fan-out events: ordinary broker broadcasts that every gateway instance receives and
+ * forwards to its own sockets. Losing one on a crash is acceptable; the data is in the databases.
+ */
+export const LiveEvents = {
+	location: "live.location",
+	chat: "live.chat",
+	presence: "live.presence",
+	notification: "live.notification",
+	group: "live.group",
+	revoked: "live.revoked",
+} as const;
+
+export interface LiveLocation {
+	groupId: string;
+	session: Session;
+}
+export interface LiveChat {
+	groupId: string;
+	message: Message;
+}
+export interface LivePresence {
+	groupIds: string[];
+	userId: string;
+	online: boolean;
+}
+export interface LiveNotification {
+	userId: string;
+	notification: Notification;
+}
+export type GroupChange = "created" | "renamed" | "memberAdded" | "memberRemoved" | "deleted";
+export interface LiveGroup {
+	groupId: string;
+	change: GroupChange;
+	userId?: string;
+}
+/** A token (by `jti`) or every token of a user issued before `before` (ms) stops working. */
+export interface LiveRevoked {
+	userId: string;
+	jti?: string;
+	before?: number;
+}
+export type { User };

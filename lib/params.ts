@@ -1,0 +1,24 @@
+import type { Context } from "moleculer";
+import { unauthorized } from "../events/errors.js";
+import type { Meta, User } from "../events/types.js";
+
+/** Reusable parameter rules for the broker's validator (fastest-validator). */
+export const rules = {
+	id: { type: "string", min: 1, max: 64, trim: true },
+	name: { type: "string", min: 1, max: 100, trim: true },
+	email: { type: "email", max: 254, normalize: true },
+	password: { type: "string", min: 8, max: 1024 },
+	latitude: { type: "number", min: -90, max: 90, finite: true },
+	longitude: { type: "number", min: -180, max: 180, finite: true },
+	isoDate: { type: "string", max: 40, pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/ },
+} as const;
+
+/** Unknown fields are dropped, so nothing a client invents reaches a handler or a database. */
+export const strict = { $$strict: "remove" } as const;
+
+/** The authenticated caller, set by the gateway; actions that need one refuse anonymous calls. */
+export function callerOf(ctx: Context<unknown, Meta>): User {
+	const user = ctx.meta.user;
+	if (!user?.id) throw unauthorized();
+	return user;
+}

@@ -1,0 +1,288 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Context, ServiceSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import { Server as SocketServer, type Socket } from "socket.io";
+import { config } from "../lib/config.js";
+import { badRequest, unauthorized } from "../events/errors.js";
+import { LiveEvents, type LiveChat, type LiveGroup, type LiveLocation, type LiveNotification, type LivePresence, type LiveRevoked } from "../events/live.js";
+import type { Meta } from "../events/types.js";
+import { toErrorBody } from "./gateway/errors.js";
+import { authenticatedAliases, publicAuthAliases } from "./gateway/routes.js";
+import { ackResult, asParams, SocketCommands } from "./gateway/socket-events.js";
+import { revokes, TokenCache, type ResolvedToken } from "./gateway/token-cache.js";
+
+/** Services whose readiness `GET /health` reports (HEALTH_SERVICES overrides, comma separated). */
+const healthServices = () =>
+	(process.env.HEALTH_SERVICES ?? "users,location,chat,notification")
+		.split(",")
+		.map(s => s.trim())
+		.filter(Boolean);
+
+const userRoom = (userId: string) => `user:${userId}`;
+const groupRoom = (groupId: string) => `group:${groupId}`;
+
+interface SocketData {
+	auth: ResolvedToken;
+}
+type AppSocket = Socket<Record<string, (...args: any[]) => void>, Record<string, (...args: any[]) => void>, Record<string, never>, SocketData>;
+
+/** The client's address; X-Forwarded-For is trusted only behind a proxy (TRUST_PROXY=1). */
+function clientAddress(req: IncomingMessage): string {
+	if (process.env.TRUST_PROXY === "1") {
+		const forwarded = req.headers["x-forwarded-for"];
+		const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
+		if (first) return first;
+	}
+	return req.socket.remoteAddress ?? "unknown";
+}
+
+function sendError(this: any, req: IncomingMessage, res: ServerResponse, err: unknown) {
+	const body = toErrorBody(err);
+	if (body.code >= 500) this.logger.error(`${req.method} ${req.url} failed:`, (err as Error)?.message ?? err);
+	if (res.headersSent) return res.end();
+	res.setHeader("Content-Type", "application/json; charset=utf-8");
+	res.writeHead(body.code);
+	res.end(JSON.stringify(body));
+}
+
+/** Bodies must be JSON: a body of another content type is refused rather than silently ignored. */
+function requireJsonBody(req: IncomingMessage) {
+	const hasBody = Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
+	const type = String(req.headers["content-type"] ?? "");
+	if (hasBody && !/^application\/(.+\+)?json\b/i.test(type)) throw badRequest("Request bodies must be application/json");
+}
+
+const corsOrigin = () => {
+	const origins = config.corsOrigins();
+	return origins === "*" ? "*" : origins.split(",").map(o => o.trim());
+};
+
+const routeDefaults = {
+	mappingPolicy: "restrict",
+	autoAliases: false,
+	bodyParsers: { json: { strict: true, limit: config.bodyLimit() }, urlencoded: false },
+	mergeParams: true,
+	onBeforeCall(this: any, ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage) {
+		requireJsonBody(req);
+		ctx.meta.clientAddress = clientAddress(req);
+	},
+	onError: sendError,
+};
+
+const GatewayService: ServiceSchema<any> & ThisType<any> = {
+	name: "gateway",
+	mixins: [ApiGateway],
+
+	settings: {
+		port: config.port(),
+		ip: process.env.HOST ?? "0.0.0.0",
+		cors: { origin: corsOrigin(), methods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"], credentials: false, maxAge: 600 },
+		onError: sendError,
+		log4XXResponses: false,
+		logRequestParams: null,
+		logResponseData: null,
+		routes: [
+			{
+				path: "/",
+				...routeDefaults,
+				aliases: { "GET /health": "gateway.health" },
+			},
+			{
+				// Its own path: moleculer-web keys routes by path, so two "/api" routes would replace each other.
+				path: "/api/auth",
+				...routeDefaults,
+				aliases: publicAuthAliases,
+				...(config.authRateLimit() > 0
+					? { rateLimit: { window: 60_000, limit: config.authRateLimit(), headers: true, key: clientAddress } }
+					: {}),
+			},
+			{
+				path: "/api",
+				...routeDefaults,
+				authentication: true,
+				aliases: authenticatedAliases,
+			},
+		],
+	},
+
+	actions: {
+		/** Readiness: 200 when the broker, NATS and every service's database are up; 503 with the failing parts otherwise. */
+		health: {
+			params: {},
+			async handler(ctx: Context<unknown, Meta>) {
+				const failing: Record<string, string> = {};
+				if (!this.broker.transit?.connected) failing.nats = "disconnected";
+				await Promise.all(
+					healthServices().map(async name => {
+						try {
+							await ctx.call(`${name}.health`, {}, { timeout: 2_000 });
+						} catch (err) {
+							failing[name] = (err as Error).name === "ServiceNotFoundError" ? "not running" : "database unavailable";
+						}
+					}),
+				);
+				if (Object.keys(failing).length === 0) return { status: "ok" };
+				ctx.meta.$statusCode = 503;
+				return { status: "unavailable", failing };
+			},
+		},
+
+		/** Open sockets on this gateway instance (operators). */
+		socketStats: {
+			visibility: "public",
+			handler() {
+				return { nodeID: this.broker.nodeID, sockets: this.io?.engine?.clientsCount ?? 0 };
+			},
+		},
+	},
+
+	events: {
+		[LiveEvents.location](ctx: Context<LiveLocation>) {
+			this.io?.to(groupRoom(ctx.params.groupId)).emit("location:update", ctx.params.session);
+		},
+		[LiveEvents.chat](ctx: Context<LiveChat>) {
+			this.io?.to(groupRoom(ctx.params.groupId)).emit("chat:message", ctx.params.message);
+		},
+		[LiveEvents.presence](ctx: Context<LivePresence>) {
+			const { groupIds, userId, online } = ctx.params;
+			for (const groupId of groupIds) this.io?.to(groupRoom(groupId)).emit("chat:presence", { groupId, userId, online });
+		},
+		[LiveEvents.notification](ctx: Context<LiveNotification>) {
+			this.io?.to(userRoom(ctx.params.userId)).emit("notification", ctx.params.notification);
+		},
+		[LiveEvents.group](ctx: Context<LiveGroup>) {
+			const { groupId, change, userId } = ctx.params;
+			const room = groupRoom(groupId);
+			const payload = { groupId, change, ...(userId ? { userId } : {}) };
+			if (!this.io) return;
+			// Added users join before the announcement, removed ones leave after it: both hear it.
+			if ((change === "created" || change === "memberAdded") && userId) this.io.in(userRoom(userId)).socketsJoin(room);
+			this.io.to(room).emit("group:changed", payload);
+			if (change === "memberRemoved" && userId) {
+				this.io.to(userRoom(userId)).except(room).emit("group:changed", payload);
+				this.io.in(userRoom(userId)).socketsLeave(room);
+			}
+			if (change === "deleted") this.io.in(room).socketsLeave(room);
+		},
+		[LiveEvents.revoked](ctx: Context<LiveRevoked>) {
+			const { userId, jti, before } = ctx.params;
+			this.tokenCache.revoke(userId, jti, before);
+			if (!this.io) return;
+			for (const socket of this.io.of("/").sockets.values() as Iterable<AppSocket>) {
+				const auth = socket.data.auth;
+				if (auth?.user.id === userId && revokes(auth.token, jti, before)) socket.disconnect(true);
+			}
+		},
+		// A reconnect to NATS may have missed revocations: forget every cached token.
+		"$transporter.connected"() {
+			this.tokenCache?.clear();
+		},
+	},
+
+	methods: {
+		/** moleculer-web hook: resolves the bearer token and sets the caller in `ctx.meta`. */
+		async authenticate(ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage) {
+			const header = req.headers.authorization ?? "";
+			const match = /^Bearer\s+(\S+)$/i.exec(header);
+			if (!match) throw unauthorized("Missing bearer token");
+			const resolved: ResolvedToken = await this.resolveToken(ctx, match[1]);
+			ctx.meta.user = resolved.user;
+			ctx.meta.token = resolved.token;
+			return resolved.user;
+		},
+
+		async resolveToken(ctx: Context | undefined, token: string): Promise<ResolvedToken> {
+			if (token.length > 4096) throw unauthorized("Invalid token");
+			const cached = this.tokenCache.get(token);
+			if (cached) return cached;
+			const call = ctx ? ctx.call.bind(ctx) : this.broker.call.bind(this.broker);
+			const resolved = (await call("users.resolveToken", { token })) as ResolvedToken;
+			this.tokenCache.set(token, resolved);
+			return resolved;
+		},
+
+		/** Socket.IO on the same HTTP server and port as REST. */
+		startSockets() {
+			const io = new SocketServer(this.server, {
+				path: "/socket.io",
+				cors: { origin: corsOrigin() },
+				maxHttpBufferSize: 64 * 1024,
+				serveClient: false,
+			});
+			this.io = io;
+
+			io.use(async (socket: AppSocket, next: (err?: Error) => void) => {
+				const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+				if (typeof token !== "string" || token.length === 0) return next(new Error("UNAUTHORIZED"));
+				try {
+					socket.data.auth = await this.resolveToken(undefined, token);
+					next();
+				} catch (err) {
+					const code = (err as { code?: number }).code;
+					next(new Error(code === 401 ? "UNAUTHORIZED" : "SERVICE_UNAVAILABLE"));
+				}
+			});
+
+			io.on("connection", (socket: AppSocket) => this.onSocketConnected(socket));
+		},
+
+		async onSocketConnected(socket: AppSocket) {
+			const { user, token } = socket.data.auth;
+			const meta: Meta = { user, token };
+			socket.join(userRoom(user.id));
+			// Commands are registered at once so none sent right after connecting is lost.
+			for (const [event, command] of Object.entries(SocketCommands)) {
+				socket.on(event, async (payload: unknown, ack?: unknown) => {
+					const reply = typeof ack === "function" ? (ack as (body: unknown) => void) : () => undefined;
+					try {
+						if (token.expiresAt <= Date.now()) {
+							reply({ ok: false, error: { type: "UNAUTHORIZED", message: "Token expired", code: 401 } });
+							socket.disconnect(true);
+							return;
+						}
+						const result = await this.broker.call(command.action, asParams(payload), { meta });
+						reply(ackResult(command, result));
+					} catch (err) {
+						const { type, message, code, data } = toErrorBody(err);
+						reply({ ok: false, error: { type, message, code, ...(data !== undefined ? { data } : {}) } });
+					}
+				});
+			}
+			try {
+				const groupIds = (await this.broker.call("users.groupIdsOf", { userId: user.id }, { meta })) as string[];
+				if (socket.connected) socket.join(groupIds.map(groupRoom));
+			} catch (err) {
+				this.logger.warn("Could not load the groups of a new socket; disconnecting it:", (err as Error).message);
+				socket.disconnect(true);
+				return;
+			}
+			this.reportPresence("chat.socketConnected", user.id, socket.id);
+			socket.on("disconnect", () => this.reportPresence("chat.socketDisconnected", user.id, socket.id));
+		},
+
+		/** Presence is the chat service's business; a missing chat service must not break sockets. */
+		reportPresence(action: string, userId: string, socketId: string) {
+			this.broker
+				.call(action, { userId, socketId, gatewayNodeID: this.broker.nodeID })
+				.catch((err: Error) => this.logger.debug(`${action} failed:`, err.message));
+		},
+	},
+
+	created() {
+		this.tokenCache = new TokenCache();
+	},
+
+	started() {
+		this.startSockets();
+	},
+
+	async stopped() {
+		if (this.io) {
+			// Tell clients to reconnect elsewhere, then close.
+			this.io.disconnectSockets(true);
+			await new Promise<void>(resolve => this.io.close(() => resolve()));
+		}
+	},
+};
+
+export default GatewayService;

@@ -1,0 +1,77 @@
+import { ErrorTypes } from "../../events/errors.js";
+
+/** The moleculer-web error body of API.md §2; the HTTP status always equals `code`. */
+export interface ErrorBody {
+	name: string;
+	message: string;
+	code: number;
+	type: string;
+	data?: unknown;
+}
+
+interface AnyError {
+	name?: string;
+	message?: string;
+	code?: unknown;
+	status?: unknown;
+	statusCode?: unknown;
+	type?: unknown;
+	data?: unknown;
+	retryable?: boolean;
+}
+
+const DOCUMENTED = new Set<string>(Object.values(ErrorTypes));
+const TYPE_BY_CODE: Record<number, string> = {
+	400: ErrorTypes.BAD_REQUEST,
+	401: ErrorTypes.UNAUTHORIZED,
+	403: ErrorTypes.FORBIDDEN,
+	404: ErrorTypes.NOT_FOUND,
+	409: ErrorTypes.CONFLICT,
+	422: ErrorTypes.VALIDATION_ERROR,
+	429: ErrorTypes.RATE_LIMITED,
+};
+const NAME_BY_TYPE: Record<string, string> = {
+	BAD_REQUEST: "BadRequestError",
+	UNAUTHORIZED: "UnAuthorizedError",
+	INVALID_CREDENTIALS: "UnAuthorizedError",
+	FORBIDDEN: "ForbiddenError",
+	NOT_FOUND: "NotFoundError",
+	CONFLICT: "ConflictError",
+	INVALID_STATE: "ConflictError",
+	VALIDATION_ERROR: "ValidationError",
+	RATE_LIMITED: "RateLimitExceeded",
+	SERVICE_UNAVAILABLE: "ServiceUnavailableError",
+	INTERNAL_ERROR: "InternalServerError",
+};
+
+const isInfrastructureFailure = (err: AnyError) =>
+	err.retryable === true ||
+	/^(Mongo|Mongoose)/.test(err.name ?? "") ||
+	["ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError", "BrokerDisconnectedError"].includes(err.name ?? "");
+
+/**
+ * Turns any error into the public error shape: documented 4xx errors pass through; body parser
+ * and framework errors get their documented type; everything else becomes a 503 (a dependency is
+ * down, retry later) or an opaque 500. Never a stack trace, never an internal message.
+ */
+export function toErrorBody(error: unknown): ErrorBody {
+	const err = (error ?? {}) as AnyError;
+	const rawCode = [err.code, err.status, err.statusCode].find(c => typeof c === "number") as number | undefined;
+	let code = rawCode && rawCode >= 400 && rawCode < 600 ? rawCode : 500;
+	// Oversized bodies and unsupported media: a malformed request as far as the contract goes.
+	if (code === 413 || code === 415) code = 400;
+
+	if (code < 500) {
+		const type = typeof err.type === "string" && DOCUMENTED.has(err.type) && TYPE_BY_CODE[code] !== undefined ? err.type : TYPE_BY_CODE[code];
+		if (type) {
+			const message = type === ErrorTypes.BAD_REQUEST && err.type === "entity.parse.failed" ? "Malformed JSON body" : (err.message ?? "Bad request");
+			const data = type === ErrorTypes.VALIDATION_ERROR || DOCUMENTED.has(String(err.type)) ? err.data : undefined;
+			return { name: NAME_BY_TYPE[type] ?? "ClientError", message, code, type, ...(data !== undefined ? { data } : {}) };
+		}
+		return { name: "BadRequestError", message: err.message ?? "Bad request", code: 400, type: ErrorTypes.BAD_REQUEST };
+	}
+	if (code === 503 || isInfrastructureFailure(err)) {
+		return { name: "ServiceUnavailableError", message: "Service temporarily unavailable, try again", code: 503, type: ErrorTypes.SERVICE_UNAVAILABLE };
+	}
+	return { name: "InternalServerError", message: "Internal server error", code: 500, type: ErrorTypes.INTERNAL_ERROR };
+}

@@ -1,0 +1,48 @@
+/**
+ * The REST route table of API.md §3: every public route, mapped explicitly to one action.
+ * Nothing else is reachable through the gateway (`mappingPolicy: "restrict"`).
+ */
+
+/** Routes under `/api/auth` that need no token; rate limited per client address. */
+export const publicAuthAliases: Record<string, string> = {
+	"POST /register": "users.register",
+	"POST /login": "users.login",
+};
+
+/** Routes that need `Authorization: Bearer <token>`. */
+export const authenticatedAliases: Record<string, string> = {
+	"POST /auth/logout": "users.logout",
+	"GET /users/me": "users.me",
+	"PATCH /users/me": "users.update",
+	"DELETE /users/me": "users.remove",
+
+	"POST /groups": "users.createGroup",
+	"GET /groups": "users.listGroups",
+	"GET /groups/:groupId": "users.getGroup",
+	"PATCH /groups/:groupId": "users.renameGroup",
+	"DELETE /groups/:groupId": "users.deleteGroup",
+	"POST /groups/:groupId/members": "users.addMember",
+	"DELETE /groups/:groupId/members/:userId": "users.removeMember",
+	"POST /groups/:groupId/leave": "users.leaveGroup",
+
+	"POST /groups/:groupId/sharing": "location.startSharing",
+	"DELETE /groups/:groupId/sharing": "location.stopSharing",
+	"POST /location/samples": "location.addSample",
+	"POST /groups/:groupId/journey": "location.startJourney",
+	"DELETE /groups/:groupId/journey": "location.stopJourney",
+	"POST /sos": "location.startSos",
+	"DELETE /sos": "location.stopSos",
+	"GET /groups/:groupId/sessions": "location.groupSessions",
+	"GET /groups/:groupId/sessions/:userId": "location.memberSession",
+	"GET /groups/:groupId/sessions/:userId/route": "location.memberRoute",
+
+	"GET /groups/:groupId/messages": "chat.history",
+	"POST /groups/:groupId/messages": "chat.send",
+	"GET /groups/:groupId/presence": "chat.presence",
+
+	"GET /notifications": "notification.list",
+	"POST /notifications/read": "notification.markRead",
+	"GET /notifications/push-key": "notification.pushKey",
+	"POST /notifications/subscriptions": "notification.subscribe",
+	"DELETE /notifications/subscriptions": "notification.unsubscribe",
+};
