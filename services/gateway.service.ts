@@ -23,6 +23,7 @@ const groupRoom = (groupId: string) => `group:${groupId}`;
 
 interface SocketData {
 	auth: ResolvedToken;
+	groupIds: string[];
 }
 type AppSocket = Socket<Record<string, (...args: any[]) => void>, Record<string, (...args: any[]) => void>, Record<string, never>, SocketData>;
 
@@ -215,7 +216,10 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 				const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
 				if (typeof token !== "string" || token.length === 0) return next(new Error("UNAUTHORIZED"));
 				try {
-					socket.data.auth = await this.resolveToken(undefined, token);
+					const auth: ResolvedToken = await this.resolveToken(undefined, token);
+					socket.data.auth = auth;
+					// Rooms are known before the client sees `connect`, so no live event is missed after it.
+					socket.data.groupIds = (await this.broker.call("users.groupIdsOf", { userId: auth.user.id }, { meta: { user: auth.user, token: auth.token } })) as string[];
 					next();
 				} catch (err) {
 					const code = (err as { code?: number }).code;
@@ -226,10 +230,10 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 			io.on("connection", (socket: AppSocket) => this.onSocketConnected(socket));
 		},
 
-		async onSocketConnected(socket: AppSocket) {
+		onSocketConnected(socket: AppSocket) {
 			const { user, token } = socket.data.auth;
 			const meta: Meta = { user, token };
-			socket.join(userRoom(user.id));
+			socket.join([userRoom(user.id), ...socket.data.groupIds.map(groupRoom)]);
 			// Commands are registered at once so none sent right after connecting is lost.
 			for (const [event, command] of Object.entries(SocketCommands)) {
 				socket.on(event, async (payload: unknown, ack?: unknown) => {
@@ -247,14 +251,6 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 						reply({ ok: false, error: { type, message, code, ...(data !== undefined ? { data } : {}) } });
 					}
 				});
-			}
-			try {
-				const groupIds = (await this.broker.call("users.groupIdsOf", { userId: user.id }, { meta })) as string[];
-				if (socket.connected) socket.join(groupIds.map(groupRoom));
-			} catch (err) {
-				this.logger.warn("Could not load the groups of a new socket; disconnecting it:", (err as Error).message);
-				socket.disconnect(true);
-				return;
 			}
 			this.reportPresence("chat.socketConnected", user.id, socket.id);
 			socket.on("disconnect", () => this.reportPresence("chat.socketDisconnected", user.id, socket.id));

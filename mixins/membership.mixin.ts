@@ -1,0 +1,176 @@
+import { Schema, type Connection, type Model } from "mongoose";
+import type { Context, ServiceSchema } from "moleculer";
+import { forbidden, notFound } from "../events/errors.js";
+import { DomainEvents, type DomainEventType, type Envelope, type GroupEvent, type GroupSnapshot, type UserDeleted } from "../events/domain.js";
+import type { UserRef } from "../events/types.js";
+
+/**
+ * A service's own read-only copy of group memberships, fed by the users service's durable events.
+ *
+ * Every group event carries the group's version and full member snapshot, so the projection keeps
+ * the newest snapshot and duplicates or reordered deliveries cannot make it wrong. When the copy
+ * has not yet seen a membership, `requireMember` asks the users service before refusing: a member
+ * is never refused because the copy is behind (read your own writes).
+ *
+ * A service reacts to membership changes by defining the method `onMembershipChange(change, ctx)`
+ * (idempotent: it may run again for the same event after a crash).
+ */
+
+export interface GroupProjectionDoc {
+	_id: string;
+	name: string;
+	version: number;
+	members: UserRef[];
+	memberIds: string[];
+	deleted: boolean;
+}
+
+export interface MembershipChange {
+	eventId: string;
+	type: DomainEventType;
+	groupId: string;
+	groupName: string;
+	/** Members who joined (creator of a new group included). */
+	added: UserRef[];
+	/** Members who left or were removed. */
+	removed: UserRef[];
+	/** The group was deleted: everything about it goes. */
+	deleted: boolean;
+	/** A user account was deleted (users.deleted). */
+	deletedUserId?: string;
+}
+
+/** The event types a projection consumes → the mixin's handler method. */
+export const MembershipConsumers: Partial<Record<DomainEventType, string>> = {
+	[DomainEvents.groupCreated]: "applyGroupEvent",
+	[DomainEvents.groupRenamed]: "applyGroupEvent",
+	[DomainEvents.groupDeleted]: "applyGroupEvent",
+	[DomainEvents.memberAdded]: "applyGroupEvent",
+	[DomainEvents.memberRemoved]: "applyGroupEvent",
+	[DomainEvents.userDeleted]: "applyUserDeleted",
+};
+
+export function groupProjectionModel(connection: Connection): Model<GroupProjectionDoc> {
+	return (
+		(connection.models.GroupProjection as Model<GroupProjectionDoc>) ??
+		connection.model<GroupProjectionDoc>(
+			"GroupProjection",
+			new Schema<GroupProjectionDoc>(
+				{
+					_id: String,
+					name: String,
+					version: Number,
+					members: { type: Schema.Types.Mixed, default: () => [] },
+					memberIds: { type: [String], index: true },
+					deleted: { type: Boolean, default: false },
+				},
+				{ versionKey: false },
+			),
+		)
+	);
+}
+
+/** The change an event announces, from the event itself (not from a diff, which may be stale). */
+export function changeOf(envelope: Envelope<GroupEvent>): MembershipChange {
+	const p = envelope.payload as GroupEvent & { member?: UserRef; createdBy?: UserRef };
+	const base = { eventId: envelope.id, type: envelope.type, groupId: p.groupId, groupName: p.name, added: [] as UserRef[], removed: [] as UserRef[], deleted: false };
+	switch (envelope.type) {
+		case DomainEvents.groupCreated:
+			return { ...base, added: p.createdBy ? [p.createdBy] : [] };
+		case DomainEvents.memberAdded:
+			return { ...base, added: p.member ? [p.member] : [] };
+		case DomainEvents.memberRemoved:
+			return { ...base, removed: p.member ? [p.member] : [] };
+		case DomainEvents.groupDeleted:
+			return { ...base, deleted: true };
+		default:
+			return base;
+	}
+}
+
+export function MembershipProjection(): Partial<ServiceSchema> {
+	return {
+		methods: {
+			groupProjection(): Model<GroupProjectionDoc> {
+				return groupProjectionModel(this.connection);
+			},
+
+			/** Keeps the newest snapshot: written only when the event's version is newer than the stored one. */
+			async storeSnapshot(groupId: string, snapshot: GroupSnapshot) {
+				const doc = {
+					name: snapshot.name,
+					version: snapshot.version,
+					members: snapshot.deleted ? [] : snapshot.members,
+					memberIds: snapshot.deleted ? [] : snapshot.members.map(m => m.id),
+					deleted: Boolean(snapshot.deleted),
+				};
+				try {
+					await this.groupProjection().updateOne({ _id: groupId, version: { $lt: snapshot.version } }, { $set: doc }, { upsert: true });
+				} catch (err) {
+					// Upsert collided with a stored newer version: ours is stale, nothing to do.
+					if ((err as { code?: number }).code !== 11000) throw err;
+				}
+			},
+
+			async applyGroupEvent(envelope: Envelope<GroupEvent>, ctx: Context) {
+				const change = changeOf(envelope);
+				if (typeof this.onMembershipChange === "function") await this.onMembershipChange(change, ctx);
+				await this.storeSnapshot(envelope.payload.groupId, envelope.payload);
+			},
+
+			async applyUserDeleted(envelope: Envelope<UserDeleted>, ctx: Context) {
+				const change: MembershipChange = {
+					eventId: envelope.id,
+					type: envelope.type,
+					groupId: "",
+					groupName: "",
+					added: [],
+					removed: [],
+					deleted: false,
+					deletedUserId: envelope.payload.userId,
+				};
+				if (typeof this.onMembershipChange === "function") await this.onMembershipChange(change, ctx);
+			},
+
+			/**
+			 * The group if `userId` (default: the caller) is a member; 404 for an unknown or deleted
+			 * group, 403 for a non-member. Asks the users service when the local copy says no.
+			 */
+			async requireMember(ctx: Context<unknown, { user?: { id: string } }>, groupId: string, userId?: string): Promise<GroupProjectionDoc> {
+				const uid = userId ?? ctx.meta.user?.id;
+				if (!uid) throw forbidden();
+				const local = await this.groupProjection().findById(groupId).lean();
+				if (local && !local.deleted && local.memberIds.includes(uid)) return local;
+				const answer = (await ctx.call("users.membership", { groupId, userId: uid })) as {
+					exists: boolean;
+					isMember: boolean;
+					group: (GroupSnapshot & { groupId: string }) | null;
+				};
+				if (answer.group) await this.storeSnapshot(groupId, answer.group);
+				if (!answer.exists || !answer.group) throw notFound("Group");
+				if (!answer.isMember) throw forbidden("You are not a member of this group");
+				const { groupId: _id, ...snapshot } = answer.group;
+				return { _id: groupId, name: snapshot.name, version: snapshot.version, members: snapshot.members, memberIds: snapshot.members.map(m => m.id), deleted: false };
+			},
+
+			/** The members of a group as this service knows them (empty for an unknown group). */
+			async groupMembers(groupId: string): Promise<UserRef[]> {
+				const doc = await this.groupProjection().findById(groupId).lean();
+				return doc && !doc.deleted ? doc.members : [];
+			},
+
+			/** Groups this service knows the user to be in. */
+			async groupsOfUser(userId: string): Promise<GroupProjectionDoc[]> {
+				return this.groupProjection().find({ memberIds: userId, deleted: false }).lean();
+			},
+
+			/** Every user who shares at least one group with `userId` (each once; the user included). */
+			async coMembersOf(userId: string): Promise<UserRef[]> {
+				const groups: GroupProjectionDoc[] = await this.groupsOfUser(userId);
+				const byId = new Map<string, UserRef>();
+				for (const group of groups) for (const member of group.members) byId.set(member.id, member);
+				return [...byId.values()];
+			},
+		},
+	} as Partial<ServiceSchema>;
+}

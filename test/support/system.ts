@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { mkdirSync, createWriteStream, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { waitFor } from "./wait.js";
+
+/**
+ * Starts PositionPal for real, one OS process per service (as in production), on the NATS and
+ * FerretDB servers the test script started. Each test file gets its own namespace (NATS subjects
+ * and JetStream streams) and its own databases, so files never see each other's data.
+ */
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const TEST_JWT_SECRET = "test-only-secret-0123456789abcdef0123456789abcdef";
+
+export type ServiceName = "users" | "gateway" | "location" | "chat" | "notification";
+
+export interface SystemOptions {
+	services: ServiceName[];
+	/** Extra environment for every process (e.g. short OFFLINE_AFTER). */
+	env?: Record<string, string>;
+}
+
+export function freePort(): Promise<number> {
+	return new Promise((resolvePort, reject) => {
+		const server = createServer();
+		server.listen(0, "127.0.0.1", () => {
+			const address = server.address();
+			server.close(() => (typeof address === "object" && address ? resolvePort(address.port) : reject(new Error("no port"))));
+		});
+	});
+}
+
+export class System {
+	readonly processes = new Map<ServiceName, ChildProcess>();
+	readonly logs = new Map<ServiceName, string>();
+	url = "";
+
+	constructor(
+		readonly services: ServiceName[],
+		readonly env: Record<string, string>,
+	) {}
+
+	get port(): number {
+		return Number(this.env.PORT);
+	}
+
+	/** Starts one service process and waits until its broker reports it started. */
+	async start(name: ServiceName): Promise<void> {
+		const logFile = join(ROOT, ".data", "logs", "test", `${this.env.NAMESPACE}-${name}.log`);
+		mkdirSync(dirname(logFile), { recursive: true });
+		const log = createWriteStream(logFile, { flags: "a" });
+		this.logs.set(name, logFile);
+		const child = spawn(
+			process.execPath,
+			["--import", "tsx", "node_modules/moleculer/bin/moleculer-runner.mjs", "--config", "moleculer.config.ts", `services/${name}.service.ts`],
+			{ cwd: ROOT, env: { ...process.env, ...this.env, NODE_ID: `${this.env.NAMESPACE}-${name}-${randomBytes(3).toString("hex")}` }, stdio: ["ignore", "pipe", "pipe"] },
+		);
+		child.stdout!.pipe(log);
+		child.stderr!.pipe(log);
+		this.processes.set(name, child);
+		let output = "";
+		child.stdout!.on("data", chunk => (output += chunk));
+		child.stderr!.on("data", chunk => (output += chunk));
+		await waitFor(
+			() => {
+				if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output.slice(-3000)}`);
+				return /ServiceBroker with .* started successfully/.test(output);
+			},
+			{ timeoutMs: 60_000, what: `${name} to start` },
+		).catch(err => {
+			child.kill("SIGKILL");
+			throw err;
+		});
+	}
+
+	/** Stops a service: SIGTERM (graceful) by default, or SIGKILL to simulate a crash. */
+	async stop(name: ServiceName, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+		const child = this.processes.get(name);
+		if (!child || child.exitCode !== null || child.signalCode !== null) return;
+		const exited = new Promise(resolveExit => child.once("exit", resolveExit));
+		child.kill(signal);
+		const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+		await exited;
+		clearTimeout(timer);
+		this.processes.delete(name);
+	}
+
+	async restart(name: ServiceName, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+		await this.stop(name, signal);
+		await this.start(name);
+	}
+
+	/** Waits for `GET /health` to answer 200 (every started service up and connected). */
+	async waitHealthy(timeoutMs = 30_000): Promise<void> {
+		await waitFor(async () => (await fetch(`${this.url}/health`)).status === 200, { timeoutMs, what: "GET /health to answer 200" });
+	}
+
+	async stopAll(): Promise<void> {
+		// The gateway first, so no new work arrives while the others stop.
+		const order = [...this.processes.keys()].sort((a, b) => (a === "gateway" ? -1 : b === "gateway" ? 1 : 0));
+		for (const name of order) await this.stop(name);
+	}
+
+	log(name: ServiceName): string {
+		const file = this.logs.get(name);
+		return file ? readFileSync(file, "utf8") : "";
+	}
+}
+
+export function testNamespace(): string {
+	return `t${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
+}
+
+export async function startSystem(opts: SystemOptions): Promise<System> {
+	const namespace = testNamespace();
+	const port = await freePort();
+	const backend = opts.services.filter(s => s !== "gateway");
+	const env: Record<string, string> = {
+		NODE_ENV: "test",
+		NAMESPACE: namespace,
+		MONGO_DB_PREFIX: namespace,
+		PORT: String(port),
+		HOST: "127.0.0.1",
+		JWT_SECRET: TEST_JWT_SECRET,
+		HEALTH_SERVICES: backend.join(","),
+		AUTH_RATE_LIMIT: "0",
+		LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info",
+		...opts.env,
+	};
+	const system = new System(opts.services, env);
+	system.url = `http://127.0.0.1:${port}`;
+	try {
+		// Backend first, concurrently; the gateway last so it finds them.
+		await Promise.all(backend.map(name => system.start(name)));
+		if (opts.services.includes("gateway")) {
+			await system.start("gateway");
+			await system.waitHealthy();
+		}
+	} catch (err) {
+		await system.stopAll();
+		throw err;
+	}
+	return system;
+}
