@@ -61,6 +61,9 @@ export function toErrorBody(error: unknown): ErrorBody {
 	// Oversized bodies and unsupported media: a malformed request as far as the contract goes.
 	if (code === 413 || code === 415) code = 400;
 
+	// A service that is not running answers 404 in Moleculer; for a client that is a temporary outage.
+	if (["ServiceNotFoundError", "ServiceNotAvailableError"].includes(err.name ?? "")) code = 503;
+
 	if (code < 500) {
 		const type = typeof err.type === "string" && DOCUMENTED.has(err.type) && TYPE_BY_CODE[code] !== undefined ? err.type : TYPE_BY_CODE[code];
 		if (type) {
