@@ -2,16 +2,25 @@ import type { Context } from "moleculer";
 import { unauthorized } from "../events/errors.js";
 import type { Meta, User } from "../events/types.js";
 
-/** Reusable parameter rules for the broker's validator (fastest-validator). */
-export const rules = {
-	id: { type: "string", min: 1, max: 64, trim: true },
-	name: { type: "string", min: 1, max: 100, trim: true },
-	email: { type: "email", max: 254, normalize: true },
-	password: { type: "string", min: 8, max: 1024 },
-	latitude: { type: "number", min: -90, max: 90, finite: true },
-	longitude: { type: "number", min: -180, max: 180, finite: true },
-	isoDate: { type: "string", max: 40, pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/ },
-} as const;
+/**
+ * Reusable parameter rules for the broker's validator (fastest-validator). Each access returns a
+ * fresh object: Moleculer drops repeated object references when it publishes action schemas to
+ * other nodes, which would hide a shared rule from the API documentation.
+ */
+const ruleDefinitions = {
+	id: () => ({ type: "string", min: 1, max: 64, trim: true }) as const,
+	name: () => ({ type: "string", min: 1, max: 100, trim: true }) as const,
+	email: () => ({ type: "email", max: 254, normalize: true }) as const,
+	password: () => ({ type: "string", min: 8, max: 1024 }) as const,
+	latitude: () => ({ type: "number", min: -90, max: 90, finite: true }) as const,
+	longitude: () => ({ type: "number", min: -180, max: 180, finite: true }) as const,
+	isoDate: () => ({ type: "string", max: 40, pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/ }) as const,
+};
+type Rules = { readonly [K in keyof typeof ruleDefinitions]: ReturnType<(typeof ruleDefinitions)[K]> };
+export const rules = Object.defineProperties(
+	{},
+	Object.fromEntries(Object.entries(ruleDefinitions).map(([key, make]) => [key, { get: make, enumerable: true }])),
+) as Rules;
 
 /** Unknown fields are dropped, so nothing a client invents reaches a handler or a database. */
 export const strict = { $$strict: "remove" } as const;

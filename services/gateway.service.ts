@@ -7,6 +7,7 @@ import { badRequest, unauthorized } from "../events/errors.js";
 import { LiveEvents, type LiveChat, type LiveGroup, type LiveLocation, type LiveNotification, type LivePresence, type LiveRevoked } from "../events/live.js";
 import type { Meta } from "../events/types.js";
 import { toErrorBody } from "./gateway/errors.js";
+import { asyncApiDocument, docsPage, openApiDocument } from "./gateway/api-docs.js";
 import { authenticatedAliases, publicAuthAliases } from "./gateway/routes.js";
 import { ackResult, asParams, SocketCommands } from "./gateway/socket-events.js";
 import { revokes, TokenCache, type ResolvedToken } from "./gateway/token-cache.js";
@@ -86,7 +87,12 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 			{
 				path: "/",
 				...routeDefaults,
-				aliases: { "GET /health": "gateway.health" },
+				aliases: {
+					"GET /health": "gateway.health",
+					"GET /api/docs": "gateway.docs",
+					"GET /api/docs/openapi.json": "gateway.openApi",
+					"GET /api/docs/asyncapi.json": "gateway.asyncApi",
+				},
 			},
 			{
 				// Its own path: moleculer-web keys routes by path, so two "/api" routes would replace each other.
@@ -125,6 +131,31 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 				if (Object.keys(failing).length === 0) return { status: "ok" };
 				ctx.meta.$statusCode = 503;
 				return { status: "unavailable", failing };
+			},
+		},
+
+		/** The API documentation, readable offline. */
+		docs: {
+			params: {},
+			handler(ctx: Context<unknown, Meta & { $responseType?: string }>) {
+				ctx.meta.$responseType = "text/html; charset=utf-8";
+				return docsPage(this.openApi(), asyncApiDocument());
+			},
+		},
+
+		/** OpenAPI 3 for the REST routes, with the live parameter schemas of the actions behind them. */
+		openApi: {
+			params: {},
+			handler() {
+				return this.openApi();
+			},
+		},
+
+		/** AsyncAPI for the Socket.IO events. */
+		asyncApi: {
+			params: {},
+			handler() {
+				return asyncApiDocument();
 			},
 		},
 
@@ -181,6 +212,12 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 	},
 
 	methods: {
+		openApi() {
+			const actions = this.broker.registry.getActionList({ skipInternal: true, withEndpoints: false }) as { name: string; action?: { params?: Record<string, never> } }[];
+			const params = new Map(actions.map(a => [a.name, a.action?.params]));
+			return openApiDocument(action => params.get(action));
+		},
+
 		/** moleculer-web hook: resolves the bearer token and sets the caller in `ctx.meta`. */
 		async authenticate(ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage) {
 			const header = req.headers.authorization ?? "";

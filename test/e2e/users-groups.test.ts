@@ -278,6 +278,19 @@ describe("protocol errors", () => {
 		assert.equal(res.body.type, "BAD_REQUEST");
 	});
 
+	test("the API documentation is served at /api/docs with the live parameter schemas", async () => {
+		const page = await fetch(`${system.url}/api/docs`);
+		assert.equal(page.status, 200);
+		assert.match(page.headers.get("content-type") ?? "", /text\/html/);
+		assert.match(await page.text(), /\/api\/groups\/\{groupId\}\/members/);
+		const openApi = await client().get("/api/docs/openapi.json");
+		assert.equal(openApi.status, 200);
+		const register = openApi.body.paths["/api/auth/register"].post;
+		assert.deepEqual(register.requestBody.content["application/json"].schema.required.sort(), ["email", "name", "password", "surname"]);
+		const asyncApi = await client().get("/api/docs/asyncapi.json");
+		assert.ok(asyncApi.body.channels["location:update"]);
+	});
+
 	test("GET /health is 200 with every service up", async () => {
 		const res = await client().get("/health");
 		assert.equal(res.status, 200);

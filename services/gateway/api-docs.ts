@@ -1,0 +1,205 @@
+import { authenticatedAliases, publicAuthAliases } from "./routes.js";
+import { SocketCommands } from "./socket-events.js";
+
+/**
+ * API documentation: what each public route and socket event does for a client, written by hand,
+ * combined with the real route table and the actions' parameter schemas into OpenAPI 3 and
+ * AsyncAPI documents. A test checks that every route is documented and every documented route
+ * exists, so the two cannot drift.
+ */
+
+export interface RouteDoc {
+	summary: string;
+	/** HTTP status of a success. */
+	status: number;
+	/** What a success returns (a type of API.md §3), or "" for an empty body. */
+	returns: string;
+}
+
+export const routeDocs: Record<string, RouteDoc> = {
+	"POST /api/auth/register": { summary: "Create an account", status: 201, returns: "User" },
+	"POST /api/auth/login": { summary: "Log in with email and password; returns an access token", status: 200, returns: "{ token, expiresAt, user }" },
+	"POST /api/auth/logout": { summary: "Revoke the current token everywhere", status: 204, returns: "" },
+	"GET /api/users/me": { summary: "The caller's account", status: 200, returns: "User" },
+	"PATCH /api/users/me": { summary: "Update name, surname, email or password (email and password need currentPassword)", status: 200, returns: "User" },
+	"DELETE /api/users/me": { summary: "Delete the account: leave every group, revoke every token", status: 204, returns: "" },
+	"POST /api/groups": { summary: "Create a group, optionally adding members by email", status: 201, returns: "Group" },
+	"GET /api/groups": { summary: "The caller's groups", status: 200, returns: "Group[]" },
+	"GET /api/groups/{groupId}": { summary: "One group (members only)", status: 200, returns: "Group" },
+	"PATCH /api/groups/{groupId}": { summary: "Rename a group (any member)", status: 200, returns: "Group" },
+	"DELETE /api/groups/{groupId}": { summary: "Delete a group (its creator only)", status: 204, returns: "" },
+	"POST /api/groups/{groupId}/members": { summary: "Add a registered user by email (any member)", status: 200, returns: "Group" },
+	"DELETE /api/groups/{groupId}/members/{userId}": { summary: "Remove a member (any member)", status: 200, returns: "Group" },
+	"POST /api/groups/{groupId}/leave": { summary: "Leave a group; the last member out deletes it", status: 204, returns: "" },
+	"POST /api/groups/{groupId}/sharing": { summary: "Start sharing location in a group", status: 200, returns: "Session" },
+	"DELETE /api/groups/{groupId}/sharing": { summary: "Stop sharing location in a group (ends a journey)", status: 200, returns: "Session" },
+	"POST /api/location/samples": { summary: "Send a position sample; applies to every group where the caller shares", status: 202, returns: "{ sessions: Session[] }" },
+	"POST /api/groups/{groupId}/journey": { summary: "Start a journey with a destination, ETA and mode", status: 201, returns: "Session" },
+	"DELETE /api/groups/{groupId}/journey": { summary: "End the current journey", status: 200, returns: "Session" },
+	"POST /api/sos": { summary: "Raise an SOS in every group of the caller", status: 201, returns: "{ sessions: Session[] }" },
+	"DELETE /api/sos": { summary: "End the SOS", status: 200, returns: "{ sessions: Session[] }" },
+	"GET /api/groups/{groupId}/sessions": { summary: "Every member's session in a group", status: 200, returns: "Session[]" },
+	"GET /api/groups/{groupId}/sessions/{userId}": { summary: "One member's session", status: 200, returns: "Session" },
+	"GET /api/groups/{groupId}/sessions/{userId}/route": { summary: "The route recorded since the member's journey or SOS began", status: 200, returns: "{ points: Point[] }" },
+	"GET /api/groups/{groupId}/messages": { summary: "A page of chat history (newest page first, oldest first within it)", status: 200, returns: "{ messages: Message[] }" },
+	"POST /api/groups/{groupId}/messages": { summary: "Send a chat message (clientMessageId makes resends idempotent)", status: 201, returns: "Message" },
+	"GET /api/groups/{groupId}/presence": { summary: "Which members are online", status: 200, returns: "[{ userId, online, lastSeenAt }]" },
+	"GET /api/notifications": { summary: "The caller's inbox, newest first, with the unread count", status: 200, returns: "{ notifications: Notification[], unread }" },
+	"POST /api/notifications/read": { summary: "Mark some or all notifications read", status: 200, returns: "{ unread }" },
+	"GET /api/notifications/push-key": { summary: "The VAPID public key for Web Push (404 when push is off)", status: 200, returns: "{ publicKey }" },
+	"POST /api/notifications/subscriptions": { summary: "Register a browser PushSubscription", status: 201, returns: "" },
+	"DELETE /api/notifications/subscriptions": { summary: "Unregister a PushSubscription", status: 204, returns: "" },
+	"GET /health": { summary: "Readiness: 200 when every service, NATS and the databases are up; 503 with the failing parts", status: 200, returns: "{ status }" },
+};
+
+export const socketDocs: Record<string, string> = {
+	"sharing:start": "Start sharing in a group; ack { session }",
+	"sharing:stop": "Stop sharing in a group; ack { session }",
+	"location:sample": "Send a position sample; ack { sessions }",
+	"journey:start": "Start a journey; ack { session }",
+	"journey:stop": "End the journey; ack { session }",
+	"sos:start": "Raise an SOS; ack { sessions }",
+	"sos:stop": "End the SOS; ack { sessions }",
+	"chat:send": "Send a chat message; ack { message }",
+};
+
+export const serverEventDocs: Record<string, string> = {
+	"location:update": "A Session changed (every socket of every member of its group)",
+	"chat:message": "A new Message in one of the user's groups",
+	"chat:presence": "{ groupId, userId, online }: a member came online or went offline",
+	notification: "A Notification for this user",
+	"group:changed": "{ groupId, change, userId? }: created, renamed, memberAdded, memberRemoved or deleted",
+};
+
+export interface RouteEntry {
+	method: string;
+	/** OpenAPI form: `/api/groups/{groupId}`. */
+	path: string;
+	action: string;
+	authenticated: boolean;
+}
+
+const toOpenApiPath = (path: string) => path.replace(/:(\w+)/g, "{$1}");
+
+/** The gateway's real route table, as OpenAPI paths. */
+export function routeTable(): RouteEntry[] {
+	const entries: RouteEntry[] = [{ method: "GET", path: "/health", action: "gateway.health", authenticated: false }];
+	const add = (prefix: string, aliases: Record<string, string>, authenticated: boolean) => {
+		for (const [key, action] of Object.entries(aliases)) {
+			const [method, path] = key.split(" ") as [string, string];
+			entries.push({ method, path: toOpenApiPath(prefix + path), action, authenticated });
+		}
+	};
+	add("/api/auth", publicAuthAliases, false);
+	add("/api", authenticatedAliases, true);
+	return entries;
+}
+
+type Rule = string | ({ type?: string; optional?: boolean; items?: Rule; props?: Record<string, Rule>; values?: unknown[]; min?: number; max?: number } & Record<string, unknown>);
+
+/** fastest-validator rules → JSON Schema, for the shapes clients send. */
+export function jsonSchemaOf(rule: Rule): Record<string, unknown> {
+	const r = typeof rule === "string" ? { type: rule.split("|")[0] } : rule;
+	const bounds = (min: string, max: string) => ({ ...(r.min !== undefined ? { [min]: r.min } : {}), ...(r.max !== undefined ? { [max]: r.max } : {}) });
+	switch (r.type) {
+		case "string":
+			return { type: "string", ...bounds("minLength", "maxLength") };
+		case "email":
+			return { type: "string", format: "email", ...bounds("minLength", "maxLength") };
+		case "number":
+			return { type: "number", ...bounds("minimum", "maximum") };
+		case "boolean":
+			return { type: "boolean" };
+		case "equal":
+			return { const: r.value };
+		case "enum":
+			return { enum: r.values };
+		case "array":
+			return { type: "array", ...(r.items ? { items: jsonSchemaOf(r.items) } : {}), ...bounds("minItems", "maxItems") };
+		case "object":
+			return r.props ? objectSchema(r.props) : { type: "object" };
+		default:
+			return {};
+	}
+}
+
+function objectSchema(props: Record<string, Rule>): Record<string, unknown> {
+	const properties: Record<string, unknown> = {};
+	const required: string[] = [];
+	for (const [name, rule] of Object.entries(props)) {
+		if (name.startsWith("$$")) continue;
+		properties[name] = jsonSchemaOf(rule);
+		if (typeof rule === "string" ? !rule.includes("optional") : !rule.optional) required.push(name);
+	}
+	return { type: "object", properties, ...(required.length ? { required } : {}) };
+}
+
+/** The OpenAPI 3 document; `paramsOf` gives an action's params schema when its service is running. */
+export function openApiDocument(paramsOf: (action: string) => Record<string, Rule> | undefined): Record<string, unknown> {
+	const paths: Record<string, Record<string, unknown>> = {};
+	for (const route of routeTable()) {
+		const doc = routeDocs[`${route.method} ${route.path}`];
+		const pathParams = [...route.path.matchAll(/\{(\w+)\}/g)].map(m => m[1]!);
+		const params = paramsOf(route.action) ?? {};
+		const bodyProps = Object.fromEntries(Object.entries(params).filter(([name]) => !pathParams.includes(name)));
+		const inQuery = route.method === "GET";
+		const operation: Record<string, unknown> = {
+			summary: doc?.summary ?? "",
+			operationId: route.action,
+			...(route.authenticated ? { security: [{ bearer: [] }] } : {}),
+			parameters: [
+				...pathParams.map(name => ({ name, in: "path", required: true, schema: { type: "string" } })),
+				...(inQuery ? Object.entries(bodyProps).filter(([n]) => !n.startsWith("$$")).map(([name, rule]) => ({ name, in: "query", required: false, schema: jsonSchemaOf(rule) })) : []),
+			],
+			...(!inQuery && Object.keys(bodyProps).some(n => !n.startsWith("$$"))
+				? { requestBody: { required: true, content: { "application/json": { schema: objectSchema(bodyProps) } } } }
+				: {}),
+			responses: {
+				[String(doc?.status ?? 200)]: { description: doc?.returns || "No content" },
+				default: { description: "Error { name, message, code, type, data? } (API.md §2)" },
+			},
+		};
+		(paths[route.path] ??= {})[route.method.toLowerCase()] = operation;
+	}
+	return {
+		openapi: "3.0.3",
+		info: { title: "PositionPal API", version: "1.0.0", description: "REST contract of API.md §3; errors per §2." },
+		components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+		paths,
+	};
+}
+
+/** The AsyncAPI document for the Socket.IO events of API.md §4. */
+export function asyncApiDocument(): Record<string, unknown> {
+	const channels: Record<string, unknown> = {};
+	for (const [event, description] of Object.entries(socketDocs)) {
+		channels[event] = { description, publish: { message: { name: event, description: `Calls ${SocketCommands[event]?.action}; acknowledged with { ok: true, ... } or { ok: false, error }` } } };
+	}
+	for (const [event, description] of Object.entries(serverEventDocs)) channels[event] = { description, subscribe: { message: { name: event } } };
+	return {
+		asyncapi: "2.6.0",
+		info: { title: "PositionPal live events", version: "1.0.0", description: "Socket.IO on the gateway's port, path /socket.io, auth: { token }." },
+		channels,
+	};
+}
+
+/** A viewer that needs nothing from the network: the documents rendered as plain HTML tables. */
+export function docsPage(openApi: Record<string, unknown>, asyncApi: Record<string, unknown>): string {
+	const esc = (s: unknown) => String(s ?? "").replace(/[&<>"]/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+	const rows: string[] = [];
+	for (const [path, ops] of Object.entries(openApi.paths as Record<string, Record<string, { summary: string; responses: Record<string, { description: string }>; requestBody?: unknown; parameters?: unknown[] }>>)) {
+		for (const [method, op] of Object.entries(ops)) {
+			const [status, response] = Object.entries(op.responses)[0]!;
+			const input = op.requestBody ?? (op.parameters && op.parameters.length ? op.parameters : "");
+			rows.push(`<tr><td><code>${esc(method.toUpperCase())}</code></td><td><code>${esc(path)}</code></td><td>${esc(op.summary)}</td><td><pre>${esc(input ? JSON.stringify(input, null, 1) : "")}</pre></td><td>${esc(status)} ${esc(response.description)}</td></tr>`);
+		}
+	}
+	const events = Object.entries(asyncApi.channels as Record<string, { description: string; publish?: unknown }>).map(
+		([name, ch]) => `<tr><td><code>${esc(name)}</code></td><td>${ch.publish ? "client → server" : "server → client"}</td><td>${esc(ch.description)}</td></tr>`,
+	);
+	return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>PositionPal API</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem;color:#111}table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.4rem;vertical-align:top;text-align:left}pre{margin:0;font-size:12px;white-space:pre-wrap}code{background:#f3f3f3;padding:0 .2rem}</style></head>
+<body><h1>PositionPal API</h1><p>Machine-readable: <a href="/api/docs/openapi.json">OpenAPI 3</a> · <a href="/api/docs/asyncapi.json">AsyncAPI</a>. Every route under <code>/api</code> except register and login needs <code>Authorization: Bearer &lt;token&gt;</code>.</p>
+<h2>REST</h2><table><thead><tr><th>Method</th><th>Path</th><th>What it does</th><th>Input</th><th>Success</th></tr></thead><tbody>${rows.join("")}</tbody></table>
+<h2>Socket.IO</h2><table><thead><tr><th>Event</th><th>Direction</th><th>Meaning</th></tr></thead><tbody>${events.join("")}</tbody></table></body></html>`;
+}
