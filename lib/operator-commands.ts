@@ -1,0 +1,83 @@
+import type { ServiceBroker } from "moleculer";
+
+/**
+ * The operators' daily questions, as REPL commands (`npm run repl`) that also run
+ * non-interactively (`npm run repl -- user ada@example.com`). Each returns plain data; the REPL
+ * prints it.
+ */
+
+export interface OperatorCommand {
+	command: string;
+	description: string;
+	run(broker: ServiceBroker, args: string[]): Promise<unknown>;
+}
+
+/** Node ids currently running a service (each instance answers for itself). */
+function nodesRunning(broker: ServiceBroker, service: string): string[] {
+	const services = broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as { name: string; nodeID: string }[];
+	return [...new Set(services.filter(s => s.name === service).map(s => s.nodeID))];
+}
+
+function required(args: string[], name: string): string {
+	const value = args[0];
+	if (!value) throw new Error(`missing <${name}>`);
+	return value;
+}
+
+export const operatorCommands: OperatorCommand[] = [
+	{
+		command: "user <email>",
+		description: "A user by email, with their groups",
+		run: (broker, args) => broker.call("users.findByEmail", { email: required(args, "email") }),
+	},
+	{
+		command: "group <groupId>",
+		description: "A group with its members and their live states",
+		async run(broker, args) {
+			const groupId = required(args, "groupId");
+			const group = (await broker.call("users.inspectGroup", { groupId })) as { members: { id: string; name: string; surname: string }[] };
+			let states: { userId: string; state: string; updatedAt?: string; position?: unknown }[] = [];
+			try {
+				states = (await broker.call("location.groupStates", { groupId })) as typeof states;
+			} catch {
+				/* location not running: show the members without states */
+			}
+			return {
+				...group,
+				members: group.members.map(member => {
+					const session = states.find(s => s.userId === member.id);
+					return { ...member, state: session?.state ?? "unknown", updatedAt: session?.updatedAt ?? null, position: session?.position ?? null };
+				}),
+			};
+		},
+	},
+	{
+		command: "sockets",
+		description: "Open sockets per gateway instance",
+		async run(broker) {
+			const nodes = nodesRunning(broker, "gateway");
+			const stats = await Promise.all(nodes.map(nodeID => broker.call("gateway.socketStats", {}, { nodeID })));
+			const list = stats as { nodeID: string; sockets: number }[];
+			return { gateways: list, total: list.reduce((sum, s) => sum + s.sockets, 0) };
+		},
+	},
+	{
+		command: "outbox",
+		description: "Domain events written but not yet published, per service",
+		async run(broker) {
+			const result: Record<string, unknown> = {};
+			for (const service of ["users", "location"]) {
+				const nodes = nodesRunning(broker, service);
+				if (nodes.length === 0) continue;
+				// Every instance shares the service's database: one answer is the whole count.
+				result[service] = await broker.call(`${service}.outboxStatus`, {}, { nodeID: nodes[0] });
+			}
+			return result;
+		},
+	},
+	{
+		command: "revoke <userId>",
+		description: "Revoke every token of a user issued until now (they must log in again)",
+		run: (broker, args) => broker.call("users.revokeTokens", { userId: required(args, "userId") }),
+	},
+];

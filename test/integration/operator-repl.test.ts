@@ -1,0 +1,74 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { ApiClient, connectSocket } from "../support/client.js";
+import { ROOT, startSystem, type System } from "../support/system.js";
+
+/** Operators' REPL commands, run non-interactively against a running cluster (`npm run repl -- <command>`). */
+
+let system: System;
+
+before(async () => {
+	system = await startSystem({ services: ["users", "gateway"] });
+});
+
+after(async () => {
+	await system?.stopAll();
+});
+
+function repl(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+	return new Promise(resolve => {
+		const child = spawn(process.execPath, ["--import", "tsx", "scripts/repl.ts", ...args], { cwd: ROOT, env: { ...process.env, ...system.env }, stdio: ["ignore", "pipe", "pipe"] });
+		let out = "";
+		let err = "";
+		child.stdout.on("data", c => (out += c));
+		child.stderr.on("data", c => (err += c));
+		child.once("exit", code => resolve({ code, out, err }));
+	});
+}
+
+test("`user <email>` shows the account and its groups; `group <id>` its members", async () => {
+	const ada = new ApiClient(system.url);
+	const user = await ada.signUp("Ada", "Lovelace");
+	const group = await ada.createGroup("Operators' view");
+
+	const found = await repl("user", user.email);
+	assert.equal(found.code, 0, found.err);
+	const shown = JSON.parse(found.out);
+	assert.equal(shown.id, user.id);
+	assert.deepEqual(shown.groups, [{ id: group.id, name: "Operators' view" }]);
+
+	const inspected = await repl("group", group.id);
+	assert.equal(inspected.code, 0, inspected.err);
+	assert.deepEqual(JSON.parse(inspected.out).members.map((m: { id: string }) => m.id), [user.id]);
+});
+
+test("`sockets` counts open sockets per gateway; `revoke <userId>` logs a user out everywhere", async () => {
+	const bob = new ApiClient(system.url);
+	const user = await bob.signUp("Bob", "Socket");
+	const socket = await connectSocket(system.url, bob.token!);
+	try {
+		const counted = await repl("sockets");
+		assert.equal(counted.code, 0, counted.err);
+		const stats = JSON.parse(counted.out);
+		assert.equal(stats.gateways.length, 1);
+		assert.equal(stats.total, 1);
+
+		const disconnected = new Promise(resolve => socket.socket.once("disconnect", resolve));
+		const revoked = await repl("revoke", user.id);
+		assert.equal(revoked.code, 0, revoked.err);
+		assert.equal((await bob.get("/api/users/me")).status, 401);
+		await disconnected;
+	} finally {
+		socket.close();
+	}
+});
+
+test("an unknown command or user fails with a message and a non-zero exit", async () => {
+	const unknown = await repl("frobnicate");
+	assert.notEqual(unknown.code, 0);
+	assert.match(unknown.err, /unknown command/);
+	const missing = await repl("user", "nobody@example.com");
+	assert.notEqual(missing.code, 0);
+	assert.match(missing.err, /not found/);
+});
