@@ -1,0 +1,127 @@
+#!/usr/bin/env node
+// `npm test`: every test, with the infrastructure it needs.
+//   1. npm install if needed, re-run on the project's Node 24 (scripts/lib/bootstrap.mjs)
+//   2. start or reuse NATS + FerretDB (scripts/infra.mjs)
+//   3. test/unit, then test/integration, then test/e2e (**/*.test.ts), one file at a time,
+//      in one node:test run so the summary ("ℹ tests N … ℹ fail N") is printed once, at the end
+// Infrastructure we started is always stopped, also on failure or Ctrl-C; the exit status is
+// the test run's.
+//
+//   npm test -- test/unit/foo.test.ts test/integration   only these files / folders
+//   npm test -- --test-name-pattern=login                 node:test filters (see lib/test-options.mjs)
+import { readdirSync, statSync } from "node:fs";
+import { join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { bootstrap } from "./lib/bootstrap.mjs";
+import { ROOT, exited, exitStatus, signalPid, spawnChild } from "./lib/proc.mjs";
+import { onTermination, prefixLog } from "./lib/supervise.mjs";
+import { TEST_OPTIONS, toArgs } from "./lib/test-options.mjs";
+
+const log = prefixLog("test");
+await bootstrap(import.meta.url, log);
+const { ensureInfra } = await import("./infra.mjs");
+
+const PHASES = ["unit", "integration", "e2e"];
+const RUN_TESTS = join(ROOT, "scripts", "lib", "run-tests.mjs");
+
+/** All *.test.ts below `dir`, sorted; [] when it does not exist. */
+function testFilesUnder(dir) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const files = [];
+  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const p = join(dir, e.name);
+    if (e.isDirectory() && e.name !== "node_modules") files.push(...testFilesUnder(p));
+    else if (e.isFile() && e.name.endsWith(".test.ts")) files.push(p);
+  }
+  return files;
+}
+
+// ---- which files
+
+let options;
+try {
+  options = parseArgs({ args: process.argv.slice(2), options: TEST_OPTIONS, allowPositionals: true });
+} catch (err) {
+  log(`${err.message}\nusage: npm test [-- [files or folders…] [--test-name-pattern=RE] [--test-skip-pattern=RE] [--test-only] [--test-timeout=MS]]`);
+  process.exit(2);
+}
+
+let files = [];
+if (options.positionals.length) {
+  // npm runs us from the package root; paths are relative to where `npm test` was typed.
+  const base = process.env.INIT_CWD || process.cwd();
+  for (const p of options.positionals) {
+    const abs = resolve(base, p);
+    let st;
+    try {
+      st = statSync(abs);
+    } catch {
+      log(`no such test file or folder: ${p}`);
+      process.exit(2);
+    }
+    files.push(...(st.isDirectory() ? testFilesUnder(abs) : [abs]));
+  }
+  log(`running ${files.length} selected file(s)`);
+} else {
+  const counts = [];
+  for (const phase of PHASES) {
+    const found = testFilesUnder(join(ROOT, "test", phase));
+    if (found.length) counts.push(`${phase} ${found.length}`);
+    files.push(...found);
+  }
+  log(`running ${files.length} file(s): ${counts.join(", ") || "none"}`);
+}
+files = [...new Set(files)].map((f) => relative(ROOT, f));
+if (!files.length) {
+  log("no test files found; nothing to do");
+  process.exit(0);
+}
+
+// ---- run
+
+const abort = new AbortController();
+let interrupted = false;
+let runner = null;
+
+onTermination(
+  (sig) => {
+    interrupted = true;
+    log(`${sig}: stopping the tests…`);
+    abort.abort(new Error(`interrupted by ${sig}`));
+    if (runner) {
+      // The runner cancels the remaining tests and kills their processes itself; if it has
+      // not finished after 20 s, kill its whole process group.
+      signalPid(runner.pid, "SIGINT");
+      setTimeout(() => signalPid(runner.pid, "SIGKILL", { group: true }), 20_000).unref();
+    }
+  },
+  (sig) => {
+    log(`${sig} again: killing the tests now`);
+    if (runner) signalPid(runner.pid, "SIGKILL", { group: true });
+  },
+);
+
+let infra;
+try {
+  infra = await ensureInfra({ log: prefixLog("infra"), signal: abort.signal });
+} catch (err) {
+  if (interrupted) process.exit(130);
+  log(`could not start the infrastructure: ${err.message}`);
+  process.exit(1);
+}
+
+let code = 130;
+if (!interrupted) {
+  const env = { ...process.env, NODE_ENV: "test", TRANSPORTER: infra.natsUrl, MONGO_URL: infra.mongoUrl };
+  const args = ["--import", "tsx", RUN_TESTS, ...toArgs(options.values), ...files];
+  runner = spawnChild(process.execPath, args, { env, stdio: ["ignore", "inherit", "inherit"] });
+  code = exitStatus(await exited(runner));
+  if (interrupted) code = 130;
+}
+await infra.stop();
+process.exit(code);
