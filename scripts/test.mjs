@@ -2,7 +2,7 @@
 // `npm test`: every test, with the infrastructure it needs.
 //   1. npm install if needed, re-run on the project's Node 24 (scripts/lib/bootstrap.mjs)
 //   2. start or reuse NATS + FerretDB (scripts/infra.mjs)
-//   3. test/unit, then test/integration, then test/e2e (**/*.test.ts), one file at a time,
+//   3. typecheck (whole suite only), then test/unit, then test/integration, then test/e2e (**/*.test.ts), one file at a time,
 //      in one node:test run so the summary ("ℹ tests N … ℹ fail N") is printed once, at the end
 // Infrastructure we started is always stopped, also on failure or Ctrl-C; the exit status is
 // the test run's.
@@ -80,6 +80,18 @@ files = [...new Set(files)].map((f) => relative(ROOT, f));
 if (!files.length) {
   log("no test files found; nothing to do");
   process.exit(0);
+}
+
+// ---- typecheck: the whole suite starts with `npm run typecheck` (strict TypeScript), as CI must
+
+if (!options.positionals.length) {
+  log("typecheck (tsc --noEmit)");
+  const tsc = spawnChild(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "--noEmit", "-p", "tsconfig.json"], { stdio: ["ignore", "inherit", "inherit"] });
+  const status = exitStatus(await exited(tsc));
+  if (status !== 0) {
+    log("typecheck failed");
+    process.exit(status || 1);
+  }
 }
 
 // ---- run
