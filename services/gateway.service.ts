@@ -310,11 +310,11 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 	},
 
 	async stopped() {
-		if (this.io) {
-			// Tell clients to reconnect elsewhere, then close.
-			this.io.disconnectSockets(true);
-			await new Promise<void>(resolve => this.io.close(() => resolve()));
-		}
+		if (!this.io) return;
+		// Close the transports without a Socket.IO "disconnect" packet: clients see "transport close"
+		// and reconnect (to another gateway) by themselves, instead of treating it as a kick-out.
+		for (const socket of this.io.of("/").sockets.values() as Iterable<AppSocket>) socket.conn.close();
+		this.io.engine.close();
 	},
 };
 
