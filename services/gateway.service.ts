@@ -38,13 +38,14 @@ function clientAddress(req: IncomingMessage): string {
 	return req.socket.remoteAddress ?? "unknown";
 }
 
-function sendError(this: any, req: IncomingMessage, res: ServerResponse, err: unknown) {
+function sendError(this: any, req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, err: unknown) {
 	const body = toErrorBody(err);
-	if (body.code >= 500) this.logger.error(`${req.method} ${req.url} failed:`, (err as Error)?.message ?? err);
+	if (body.code >= 500) this.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err);
 	if (res.headersSent) return res.end();
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
 	res.writeHead(body.code);
 	res.end(JSON.stringify(body));
+	this.logResponse(req, res);
 }
 
 /** Bodies must be JSON: a body of another content type is refused rather than silently ignored. */
@@ -64,7 +65,9 @@ const routeDefaults = {
 	autoAliases: false,
 	bodyParsers: { json: { strict: true, limit: config.bodyLimit() }, urlencoded: false },
 	mergeParams: true,
-	onBeforeCall(this: any, ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage) {
+	onBeforeCall(this: any, ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage, res: ServerResponse) {
+		// The request id follows the call through every service's logs and traces; clients can quote it.
+		res.setHeader("X-Request-ID", ctx.requestID ?? ctx.id);
 		requireJsonBody(req);
 		ctx.meta.clientAddress = clientAddress(req);
 	},
@@ -81,6 +84,7 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 		cors: { origin: corsOrigin(), methods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"], credentials: false, maxAge: 600 },
 		onError: sendError,
 		log4XXResponses: false,
+		logRequest: "debug",
 		logRequestParams: null,
 		logResponseData: null,
 		routes: [
@@ -124,7 +128,8 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 						try {
 							await ctx.call(`${name}.health`, {}, { timeout: 2_000 });
 						} catch (err) {
-							failing[name] = (err as Error).name === "ServiceNotFoundError" ? "not running" : "database unavailable";
+							const errorName = (err as Error).name;
+							failing[name] = ["ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError"].includes(errorName) ? "not running" : "database unavailable";
 						}
 					}),
 				);
@@ -212,6 +217,14 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 	},
 
 	methods: {
+		/** One access-log line per request (replaces moleculer-web's two), with the request id. */
+		logResponse(req: IncomingMessage & { $startTime?: [number, number]; $ctx?: Context; originalUrl?: string }, res: ServerResponse) {
+			const elapsed = req.$startTime ? process.hrtime(req.$startTime) : [0, 0];
+			const ms = (elapsed[0]! * 1e3 + elapsed[1]! / 1e6).toFixed(1);
+			const requestID = req.$ctx?.requestID ?? res.getHeader("X-Request-ID") ?? "-";
+			this.logger.info(`${req.method} ${req.originalUrl ?? req.url} ${res.statusCode} ${ms}ms requestID=${requestID}`);
+		},
+
 		openApi() {
 			const actions = this.broker.registry.getActionList({ skipInternal: true, withEndpoints: false }) as { name: string; action?: { params?: Record<string, never> } }[];
 			const params = new Map(actions.map(a => [a.name, a.action?.params]));

@@ -16,11 +16,16 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const TEST_JWT_SECRET = "test-only-secret-0123456789abcdef0123456789abcdef";
 
 export type ServiceName = "users" | "gateway" | "location" | "chat" | "notification";
+/** A process: a service, or another instance of it as `name#suffix` (e.g. "location#2"). */
+export type ProcessName = ServiceName | `${ServiceName}#${string}`;
+const serviceOf = (name: ProcessName) => name.split("#")[0] as ServiceName;
 
 export interface SystemOptions {
 	services: ServiceName[];
 	/** Extra environment for every process (e.g. short OFFLINE_AFTER). */
 	env?: Record<string, string>;
+	/** Extra environment for one service's processes only (e.g. a METRICS_PORT). */
+	serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
 }
 
 export function freePort(): Promise<number> {
@@ -34,29 +39,31 @@ export function freePort(): Promise<number> {
 }
 
 export class System {
-	readonly processes = new Map<ServiceName, ChildProcess>();
-	readonly logs = new Map<ServiceName, string>();
+	readonly processes = new Map<ProcessName, ChildProcess>();
+	readonly logs = new Map<ProcessName, string>();
 	url = "";
 
 	constructor(
 		readonly services: ServiceName[],
 		readonly env: Record<string, string>,
+		readonly serviceEnv: Partial<Record<ServiceName, Record<string, string>>> = {},
 	) {}
 
 	get port(): number {
 		return Number(this.env.PORT);
 	}
 
-	/** Starts one service process and waits until its broker reports it started. */
-	async start(name: ServiceName): Promise<void> {
-		const logFile = join(ROOT, ".data", "logs", "test", `${this.env.NAMESPACE}-${name}.log`);
+	/** Starts one service process (or another instance: "location#2") and waits until its broker reports it started. */
+	async start(name: ProcessName): Promise<void> {
+		const label = name.replace("#", "-");
+		const logFile = join(ROOT, ".data", "logs", "test", `${this.env.NAMESPACE}-${label}.log`);
 		mkdirSync(dirname(logFile), { recursive: true });
 		const log = createWriteStream(logFile, { flags: "a" });
 		this.logs.set(name, logFile);
 		const child = spawn(
 			process.execPath,
-			["--import", "tsx", "node_modules/moleculer/bin/moleculer-runner.mjs", "--config", "moleculer.config.ts", `services/${name}.service.ts`],
-			{ cwd: ROOT, env: { ...process.env, ...this.env, NODE_ID: `${this.env.NAMESPACE}-${name}-${randomBytes(3).toString("hex")}` }, stdio: ["ignore", "pipe", "pipe"] },
+			["--import", "tsx", "node_modules/moleculer/bin/moleculer-runner.mjs", "--config", "moleculer.config.ts", `services/${serviceOf(name)}.service.ts`],
+			{ cwd: ROOT, env: { ...process.env, ...this.env, ...this.serviceEnv[serviceOf(name)], NODE_ID: `${this.env.NAMESPACE}-${label}-${randomBytes(3).toString("hex")}` }, stdio: ["ignore", "pipe", "pipe"] },
 		);
 		child.stdout!.pipe(log);
 		child.stderr!.pipe(log);
@@ -77,7 +84,7 @@ export class System {
 	}
 
 	/** Stops a service: SIGTERM (graceful) by default, or SIGKILL to simulate a crash. */
-	async stop(name: ServiceName, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+	async stop(name: ProcessName, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
 		const child = this.processes.get(name);
 		if (!child || child.exitCode !== null || child.signalCode !== null) return;
 		const exited = new Promise(resolveExit => child.once("exit", resolveExit));
@@ -88,7 +95,7 @@ export class System {
 		this.processes.delete(name);
 	}
 
-	async restart(name: ServiceName, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+	async restart(name: ProcessName, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
 		await this.stop(name, signal);
 		await this.start(name);
 	}
@@ -104,7 +111,7 @@ export class System {
 		for (const name of order) await this.stop(name);
 	}
 
-	log(name: ServiceName): string {
+	log(name: ProcessName): string {
 		const file = this.logs.get(name);
 		return file ? readFileSync(file, "utf8") : "";
 	}
@@ -130,7 +137,7 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
 		LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info",
 		...opts.env,
 	};
-	const system = new System(opts.services, env);
+	const system = new System(opts.services, env, opts.serviceEnv);
 	system.url = `http://127.0.0.1:${port}`;
 	try {
 		// Backend first, concurrently; the gateway last so it finds them.
