@@ -2,14 +2,15 @@ import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
 import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
-import { config, isProduction, secretFromEnv } from "../lib/config.js";
+import { config, isProduction, numberFromEnv, secretFromEnv } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
-import { conflict, invalidCredentials, notFound, unauthorized, validationError } from "../events/errors.js";
+import { conflict, invalidCredentials, notFound, rateLimited, unauthorized, validationError } from "../events/errors.js";
 import { DomainEvents, type Envelope, type GroupSnapshot } from "../events/domain.js";
 import { LiveEvents, type LiveGroup, type LiveRevoked } from "../events/live.js";
 import type { AuthToken, Group, Meta, User, UserRef } from "../events/types.js";
 import { usersModels, type GroupDoc, type UserDoc, type UsersModels } from "./users/models.js";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "./users/passwords.js";
+import { defaultLoginThrottle, LoginThrottle } from "./users/login-throttle.js";
 import { issuedBeforeRevocation, issueToken, randomSecret, verifyToken } from "./users/tokens.js";
 import { assertCanSee, decideGroupCommand, isMember, type GroupCommand, type GroupOutcome, type GroupState } from "./users/groups.js";
 
@@ -19,6 +20,7 @@ interface UsersSettings {
 
 interface UsersThis {
 	models: UsersModels;
+	loginThrottle: LoginThrottle;
 	jwtSecret: string;
 	revocationPurgeTimer?: NodeJS.Timeout;
 	kickOutbox(): void;
@@ -84,9 +86,17 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 		login: {
 			params: { ...strict, email: rules.email, password: { type: "string", min: 1, max: 1024 } },
 			async handler(ctx: Context<{ email: string; password: string }, Meta>) {
-				const user = await this.models.User.findOne({ email: ctx.params.email, deletedAt: null }).lean();
+				const { email } = ctx.params;
+				if (this.loginThrottle.isLocked(email)) throw rateLimited("Too many failed logins for this account; try again later");
+				const delay = this.loginThrottle.delayMs(email);
+				if (delay > 0) await new Promise(resolve => setTimeout(resolve, delay));
+				const user = await this.models.User.findOne({ email, deletedAt: null }).lean();
 				const ok = await verifyPassword(ctx.params.password, user?.passwordHash ?? (await decoyPasswordHash()));
-				if (!user || !ok) throw invalidCredentials();
+				if (!user || !ok) {
+					this.loginThrottle.recordFailure(email);
+					throw invalidCredentials();
+				}
+				this.loginThrottle.recordSuccess(email);
 				const issued = issueToken(user._id, this.jwtSecret, this.settings.jwtTtlMs);
 				return { token: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), user: this.toUser(user) };
 			},
@@ -531,6 +541,7 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 		}
 		if (!secret) this.logger.warn("JWT_SECRET is not set: using a random per-run key (tokens die with this process).");
 		this.jwtSecret = secret ?? randomSecret();
+		this.loginThrottle = new LoginThrottle({ ...defaultLoginThrottle, lockAfter: numberFromEnv("LOGIN_LOCK_AFTER", defaultLoginThrottle.lockAfter) });
 	},
 
 	started() {

@@ -15,7 +15,7 @@ const socketFor = async (api: ApiClient) => {
 };
 
 before(async () => {
-	system = await startSystem({ services: ["users", "gateway"] });
+	system = await startSystem({ services: ["users", "gateway"], env: { LOGIN_LOCK_AFTER: "5" } });
 });
 
 after(async () => {
@@ -61,6 +61,17 @@ describe("accounts", () => {
 		const unknown = await api.post("/api/auth/login", { email: "nobody@example.com", password: "whatever pw" });
 		assert.equal(unknown.status, 401);
 		assert.equal(unknown.body.type, "INVALID_CREDENTIALS");
+	});
+
+	test("an account refuses logins after repeated wrong passwords, even with the right one", async () => {
+		const api = client();
+		const user = await api.signUp("Guessed", "Often", "the right password");
+		for (let i = 0; i < 5; i++) assert.equal((await api.post("/api/auth/login", { email: user.email, password: `guess ${i}` })).status, 401);
+		const locked = await api.post("/api/auth/login", { email: user.email, password: "the right password" });
+		assert.equal(locked.status, 429);
+		assert.equal(locked.body.type, "RATE_LIMITED");
+		// Its existing token keeps working; only password guessing is stopped.
+		assert.equal((await api.get("/api/users/me")).status, 200);
 	});
 
 	test("every protected route needs a valid token", async () => {
