@@ -90,6 +90,16 @@ export function changeOf(envelope: Envelope<GroupEvent>): MembershipChange {
 
 export function MembershipProjection(): Partial<ServiceSchema> {
 	return {
+		actions: {
+			/** This service's copy of a group (operators, and the projection-lag benchmark). */
+			projectedGroup: {
+				visibility: "public",
+				params: { $$strict: "remove", groupId: { type: "string", min: 1, max: 64 } },
+				async handler(ctx: Context<{ groupId: string }>) {
+					return (await this.groupProjection().findById(ctx.params.groupId).lean()) ?? null;
+				},
+			},
+		},
 		methods: {
 			groupProjection(): Model<GroupProjectionDoc> {
 				return groupProjectionModel(this.connection);
