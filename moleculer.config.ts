@@ -18,6 +18,8 @@ interface NatsChannelAdapter {
 
 /** JetStream keeps domain events for a week: consumers that were down catch up, storage stays bounded. */
 const STREAM_MAX_AGE_NS = 7 * 24 * 3600 * 1e9;
+/** Copies of each stream in a NATS cluster (JETSTREAM_REPLICAS=3 in the Swarm stack), so losing a node loses no event. */
+const streamReplicas = () => Math.max(1, Number(process.env.JETSTREAM_REPLICAS ?? 1) || 1);
 
 /**
  * Creates every domain-event stream when the broker starts, so a producer can publish before any
@@ -30,7 +32,7 @@ const EnsureDomainStreams: Middleware = {
 		if (!adapter) return;
 		for (const type of AllDomainEvents) {
 			const subject = adapter.addPrefixTopic(type);
-			await adapter.createStream(subject.split(".").join("_"), [subject], { max_age: STREAM_MAX_AGE_NS });
+			await adapter.createStream(subject.split(".").join("_"), [subject], { max_age: STREAM_MAX_AGE_NS, num_replicas: streamReplicas() });
 		}
 	},
 } as Middleware;
@@ -43,7 +45,7 @@ export function channelsMiddleware(transporter: string) {
 				nats: {
 					url: transporter,
 					connectionOptions: { maxReconnectAttempts: -1, reconnectTimeWait: 500 },
-					streamConfig: { max_age: STREAM_MAX_AGE_NS },
+					streamConfig: { max_age: STREAM_MAX_AGE_NS, num_replicas: streamReplicas() },
 					consumerOptions: {
 						// A consumer group seen for the first time reads the stream from the start:
 						// events published before it subscribed are not lost.

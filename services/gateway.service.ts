@@ -28,12 +28,15 @@ interface SocketData {
 }
 type AppSocket = Socket<Record<string, (...args: any[]) => void>, Record<string, (...args: any[]) => void>, Record<string, never>, SocketData>;
 
-/** The client's address; X-Forwarded-For is trusted only behind a proxy (TRUST_PROXY=1). */
+/**
+ * The client's address. Behind a proxy (TRUST_PROXY=1) it is the last X-Forwarded-For entry: the
+ * one our proxy appended. Earlier entries come from the client and could be forged.
+ */
 function clientAddress(req: IncomingMessage): string {
 	if (process.env.TRUST_PROXY === "1") {
 		const forwarded = req.headers["x-forwarded-for"];
-		const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
-		if (first) return first;
+		const last = (Array.isArray(forwarded) ? forwarded.join(",") : forwarded)?.split(",").at(-1)?.trim();
+		if (last) return last;
 	}
 	return req.socket.remoteAddress ?? "unknown";
 }
@@ -46,6 +49,17 @@ function sendError(this: any, req: IncomingMessage & { originalUrl?: string }, r
 	res.writeHead(body.code);
 	res.end(JSON.stringify(body));
 	this.logResponse(req, res);
+}
+
+/** `Location` of a 201: the created resource where it has its own URL, else the collection posted to. */
+function createdLocation(url: string, data: unknown): string {
+	const path = url.split("?")[0]!;
+	const created = data as { id?: unknown; groupId?: unknown; userId?: unknown } | null;
+	if (path === "/api/auth/register") return "/api/users/me";
+	if (path === "/api/groups" && typeof created?.id === "string") return `/api/groups/${created.id}`;
+	if (path.endsWith("/journey") && typeof created?.groupId === "string" && typeof created.userId === "string")
+		return `/api/groups/${created.groupId}/sessions/${created.userId}`;
+	return path;
 }
 
 /** Bodies must be JSON: a body of another content type is refused rather than silently ignored. */
@@ -70,6 +84,10 @@ const routeDefaults = {
 		res.setHeader("X-Request-ID", ctx.requestID ?? ctx.id);
 		requireJsonBody(req);
 		ctx.meta.clientAddress = clientAddress(req);
+	},
+	onAfterCall(this: any, ctx: Context<unknown, Meta & { $location?: string }>, _route: unknown, req: IncomingMessage & { originalUrl?: string }, _res: ServerResponse, data: unknown) {
+		if (ctx.meta.$statusCode === 201 && !ctx.meta.$location) ctx.meta.$location = createdLocation(req.originalUrl ?? req.url ?? "/", data);
+		return data;
 	},
 	onError: sendError,
 };
