@@ -1,0 +1,588 @@
+import type { Connection, Model } from "mongoose";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { MongooseMixin } from "../mixins/mongoose.mixin.js";
+import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
+import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, type MembershipChange } from "../mixins/membership.mixin.js";
+import { config } from "../lib/config.js";
+import { callerOf, rules, strict } from "../lib/params.js";
+import { conflict, ErrorTypes, invalidState, notFound, validationError } from "../events/errors.js";
+import { DomainEvents, type Envelope } from "../events/domain.js";
+import { LiveEvents, type LiveLocation } from "../events/live.js";
+import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
+import { locationModels, sessionFields, sessionId, toSessionData, type LocationModels, type SessionDoc, type SessionRow } from "./location/models.js";
+import { notificationCommand } from "./location/notices.js";
+import { capRoute, MAX_ROUTE_POINTS, newSession, recordsRoute, toApiSession, type SessionData, type Thresholds } from "./location/session.js";
+import { decide, promoteSosLead, type LocationEvent, type Notice, type Transition } from "./location/state-machine.js";
+import { etaProblem, sampleTimestampProblem } from "./location/validation.js";
+
+/**
+ * Location tracking (SPEC §5): sharing, position samples, journeys and SOS per (user, group)
+ * session, the alerts that watch journeys, and the live updates and notifications they cause.
+ *
+ * Commands of one user are routed to one instance (Shard strategy on the caller's id), so that
+ * user's samples are applied in order; every write is still conditional on the session's
+ * `version`, so concurrent writers (another instance during a rebalance, the periodic check)
+ * can never both win. The periodic check derives what is due from the persisted `nextCheckAt`,
+ * so alerts fire while the user is silent and after a restart.
+ */
+
+// ---- params (the validator's schema and the handler's type side by side)
+
+const groupParams = { ...strict, groupId: rules.id };
+interface GroupParams {
+	groupId: string;
+}
+
+const memberParams = { ...strict, groupId: rules.id, userId: rules.id };
+interface MemberParams {
+	groupId: string;
+	userId: string;
+}
+
+const sampleParams = {
+	...strict,
+	latitude: rules.latitude,
+	longitude: rules.longitude,
+	accuracy: { type: "number", min: 0, max: 1_000_000, finite: true, optional: true },
+	timestamp: { ...rules.isoDate, optional: true },
+};
+interface SampleParams {
+	latitude: number;
+	longitude: number;
+	accuracy?: number;
+	timestamp?: string;
+}
+
+const journeyParams = {
+	...strict,
+	groupId: rules.id,
+	destination: {
+		type: "object",
+		strict: "remove",
+		props: { name: rules.name, latitude: rules.latitude, longitude: rules.longitude },
+	},
+	eta: rules.isoDate,
+	mode: { type: "enum", values: [...JourneyModes] },
+};
+interface JourneyParams {
+	groupId: string;
+	destination: { name: string; latitude: number; longitude: number };
+	eta: string;
+	mode: JourneyMode;
+}
+
+const sosParams = { ...strict, latitude: rules.latitude, longitude: rules.longitude };
+interface SosParams {
+	latitude: number;
+	longitude: number;
+}
+
+/** Every command of a user goes to the instance owning that user (consistent hashing on `meta.user.id`). */
+const OWNED_BY_CALLER = { strategy: "Shard", strategyOptions: { shardKey: "#user.id" } };
+
+const MAX_VERSION_RETRIES = 8;
+/** Due sessions handled per periodic check and instance; the rest wait for the next round. */
+const CHECK_BATCH = 200;
+const TOMBSTONE_PURGE_EVERY_MS = 60_000;
+
+/** What a removed member's session becomes until its pending notifications are published. */
+const TOMBSTONE = {
+	removed: true,
+	state: "INACTIVE",
+	sharing: false,
+	position: null,
+	lastSeenAt: null,
+	journey: null,
+	anchor: null,
+	sos: null,
+	route: [],
+	routeLength: 0,
+	nextCheckAt: null,
+};
+
+// ---- this
+
+interface LocationSettings {
+	thresholds: Thresholds;
+	checkEveryMs: number;
+}
+
+interface TrackingStats {
+	/** Periodic checks run by this instance. */
+	checks: number;
+	/** Due sessions this instance updated. */
+	claimed: number;
+	/** Due sessions another writer updated first (the conditional write lost): nothing fired twice. */
+	lost: number;
+	/** Notifications written to the outbox by this instance. */
+	notices: number;
+}
+
+interface LocationVars {
+	models: LocationModels;
+	connection: Connection;
+	stats: TrackingStats;
+	checkTimer?: NodeJS.Timeout;
+	checking?: boolean;
+	lastPurgeAt?: number;
+}
+
+interface LocationMethods {
+	// From the mixins.
+	kickOutbox(): void;
+	requireMember(ctx: Context<unknown, Meta>, groupId: string, userId?: string): Promise<GroupProjectionDoc>;
+	groupProjection(): Model<GroupProjectionDoc>;
+	groupsOfUser(userId: string): Promise<GroupProjectionDoc[]>;
+	groupMembers(groupId: string): Promise<UserRef[]>;
+	// Own.
+	loadSession(groupId: string, userId: string): Promise<SessionData>;
+	applyToSession(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData>;
+	tryApply(ctx: Context<unknown, Meta>, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData | null>;
+	commit(before: SessionData, outcome: Transition, caller?: User): Promise<SessionData | null>;
+	noticeEnvelopes(session: SessionData, notices: Notice[], now: number, caller?: User): Promise<Envelope[]>;
+	publish(ctx: Context | null, session: SessionData): Promise<void>;
+	requireTargetMember(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, userId: string): Promise<void>;
+	runChecks(): Promise<void>;
+	ensureSosLead(userId: string): Promise<void>;
+	onMembershipChange(change: MembershipChange, ctx: Context): Promise<void>;
+}
+
+type LocationThis = Service<LocationSettings> & LocationVars & LocationMethods;
+
+const isInvalidState = (err: unknown) => (err as { type?: string }).type === ErrorTypes.INVALID_STATE;
+const notRemoved = { removed: { $ne: true } };
+const withoutBulk = { route: 0, outbox: 0 };
+
+const LocationService: ServiceSchema<LocationSettings, LocationMethods, LocationVars, LocationThis> = {
+	name: "location",
+	mixins: [
+		MongooseMixin({ db: "location", models: locationModels }),
+		DurableEvents({ outboxModels: ["Session"], consume: MembershipConsumers }),
+		MembershipProjection(),
+	],
+	settings: {
+		thresholds: {
+			offlineAfterMs: config.offlineAfterMs(),
+			stuckAfterMs: config.stuckAfterMs(),
+			stuckRadiusM: config.stuckRadiusM(),
+			arrivalRadiusM: config.arrivalRadiusM(),
+		},
+		checkEveryMs: config.trackingCheckEveryMs(),
+	},
+
+	actions: {
+		/** Starts sharing the caller's location with one group. */
+		startSharing: {
+			...OWNED_BY_CALLER,
+			params: groupParams,
+			async handler(ctx: Context<GroupParams, Meta>): Promise<Session> {
+				const caller = callerOf(ctx);
+				await this.requireMember(ctx, ctx.params.groupId);
+				return toApiSession(await this.applyToSession(ctx, ctx.params.groupId, caller.id, { type: "sharingStarted" }, caller));
+			},
+		},
+
+		/** Stops sharing with one group (ending a journey there); the last position stays visible. */
+		stopSharing: {
+			...OWNED_BY_CALLER,
+			params: groupParams,
+			async handler(ctx: Context<GroupParams, Meta>): Promise<Session> {
+				const caller = callerOf(ctx);
+				await this.requireMember(ctx, ctx.params.groupId);
+				return toApiSession(await this.applyToSession(ctx, ctx.params.groupId, caller.id, { type: "sharingStopped" }, caller));
+			},
+		},
+
+		/** Records the caller's position in every group where they share (every group during an SOS). */
+		addSample: {
+			...OWNED_BY_CALLER,
+			params: sampleParams,
+			async handler(ctx: Context<SampleParams, Meta>): Promise<{ sessions: Session[] }> {
+				const caller = callerOf(ctx);
+				const { latitude, longitude, accuracy, timestamp } = ctx.params;
+				const now = Date.now();
+				if (timestamp !== undefined) {
+					const problem = sampleTimestampProblem(timestamp, now);
+					if (problem) throw validationError("Parameters validation error!", [problem]);
+				}
+				// Stored in UTC whatever offset the device used (API.md: all times in UTC).
+				const point: Point & { accuracy?: number } = {
+					latitude,
+					longitude,
+					timestamp: new Date(timestamp === undefined ? now : Date.parse(timestamp)).toISOString(),
+					...(accuracy !== undefined ? { accuracy } : {}),
+				};
+				const docs = await this.models.Session.find(
+					{ userId: caller.id, ...notRemoved, $or: [{ sharing: true }, { state: "SOS" }] },
+					{ groupId: 1 },
+				).lean();
+				// Only groups the user is in now, per the users service: our projection (and the session) may
+				// outlive a departure until its event arrives, and a departed member's position must not leak.
+				const memberOf = new Set((await ctx.call("users.groupIdsOf", { userId: caller.id })) as string[]);
+				const groupIds = docs.map(doc => doc.groupId).filter(groupId => memberOf.has(groupId)).sort();
+				if (!groupIds.length) throw invalidState("You are not sharing your location in any group");
+				const sessions = await Promise.all(
+					groupIds.map(
+						async groupId =>
+							// Sharing stopped in between: the sample simply does not apply there.
+							(await this.tryApply(ctx, groupId, caller.id, { type: "sample", point }, caller)) ?? this.loadSession(groupId, caller.id),
+					),
+				);
+				ctx.meta.$statusCode = 202;
+				return { sessions: sessions.map(toApiSession) };
+			},
+		},
+
+		/** Starts a journey in one group: the group watches for arrival, lateness, standstill and silence. */
+		startJourney: {
+			...OWNED_BY_CALLER,
+			params: journeyParams,
+			async handler(ctx: Context<JourneyParams, Meta>): Promise<Session> {
+				const caller = callerOf(ctx);
+				const { groupId, destination, eta, mode } = ctx.params;
+				const problem = etaProblem(eta, Date.now());
+				if (problem) throw validationError("Parameters validation error!", [problem]);
+				await this.requireMember(ctx, groupId);
+				const journey = { destination: { name: destination.name, latitude: destination.latitude, longitude: destination.longitude }, eta: new Date(eta).toISOString(), mode };
+				const session = await this.applyToSession(ctx, groupId, caller.id, { type: "journeyStarted", journey }, caller);
+				ctx.meta.$statusCode = 201;
+				return toApiSession(session);
+			},
+		},
+
+		/** Ends the caller's journey in one group before arrival. */
+		stopJourney: {
+			...OWNED_BY_CALLER,
+			params: groupParams,
+			async handler(ctx: Context<GroupParams, Meta>): Promise<Session> {
+				const caller = callerOf(ctx);
+				await this.requireMember(ctx, ctx.params.groupId);
+				return toApiSession(await this.applyToSession(ctx, ctx.params.groupId, caller.id, { type: "journeyStopped" }, caller));
+			},
+		},
+
+		/** Raises an SOS in every group of the caller; everyone sharing a group with them is alerted once. */
+		startSos: {
+			...OWNED_BY_CALLER,
+			params: sosParams,
+			async handler(ctx: Context<SosParams, Meta>): Promise<{ sessions: Session[] }> {
+				const caller = callerOf(ctx);
+				// The authoritative list (read your own writes): a group joined a moment ago counts.
+				const listed = ((await ctx.call("users.groupIdsOf", { userId: caller.id })) as string[]).sort();
+				const known = new Set((await this.groupsOfUser(caller.id)).map(group => group._id));
+				const groupIds: string[] = [];
+				for (const groupId of listed) {
+					if (known.has(groupId)) groupIds.push(groupId);
+					// Teach the projection about the group (names for the texts, samples during the SOS).
+					else if (await this.requireMember(ctx, groupId).then(() => true, () => false)) groupIds.push(groupId);
+				}
+				if (!groupIds.length) throw invalidState("You are in no group: there is nobody to alert");
+
+				const current = await Promise.all(groupIds.map(groupId => this.loadSession(groupId, caller.id)));
+				const pending = current.filter(session => session.state !== "SOS");
+				if (!pending.length) throw invalidState("An SOS is already on");
+				const point: Point = { latitude: ctx.params.latitude, longitude: ctx.params.longitude, timestamp: new Date().toISOString() };
+				// One session leads the SOS and carries its single notification: written first, it is the one that matters most.
+				const hasLead = current.some(session => session.state === "SOS" && session.sos?.lead);
+				const [first, ...rest] = pending;
+				const raised: SessionData[] = [];
+				const lead = await this.tryApply(ctx, first.groupId, caller.id, { type: "sosRaised", point, lead: !hasLead }, caller);
+				if (lead) raised.push(lead);
+				for (const session of await Promise.all(rest.map(s => this.tryApply(ctx, s.groupId, caller.id, { type: "sosRaised", point, lead: false }, caller))))
+					if (session) raised.push(session);
+				if (!raised.length) throw invalidState("An SOS is already on");
+				ctx.meta.$statusCode = 201;
+				const already = current.filter(session => session.state === "SOS" && !raised.some(r => r.groupId === session.groupId));
+				return { sessions: [...raised, ...already].map(toApiSession) };
+			},
+		},
+
+		/** Ends the caller's SOS in every group; everyone who was alerted hears it is over, once. */
+		stopSos: {
+			...OWNED_BY_CALLER,
+			params: { ...strict },
+			async handler(ctx: Context<Record<string, never>, Meta>): Promise<{ sessions: Session[] }> {
+				const caller = callerOf(ctx);
+				const docs = await this.models.Session.find({ userId: caller.id, state: "SOS", ...notRemoved }, withoutBulk).lean<SessionRow[]>();
+				if (!docs.length) throw invalidState("There is no SOS to stop");
+				const sessions = docs
+					.map(toSessionData)
+					.sort((a, b) => Number(Boolean(b.sos?.lead)) - Number(Boolean(a.sos?.lead)) || a.groupId.localeCompare(b.groupId));
+				const [first, ...rest] = sessions;
+				const stopped: SessionData[] = [];
+				const announced = await this.tryApply(ctx, first.groupId, caller.id, { type: "sosStopped", announce: true }, caller);
+				if (announced) stopped.push(announced);
+				for (const session of await Promise.all(rest.map(s => this.tryApply(ctx, s.groupId, caller.id, { type: "sosStopped", announce: false }, caller))))
+					if (session) stopped.push(session);
+				if (!stopped.length) throw invalidState("There is no SOS to stop");
+				return { sessions: stopped.map(toApiSession) };
+			},
+		},
+
+		/** Every member's session in a group (never-seen members are INACTIVE with no position). */
+		groupSessions: {
+			params: groupParams,
+			async handler(ctx: Context<GroupParams, Meta>): Promise<Session[]> {
+				const group = await this.requireMember(ctx, ctx.params.groupId);
+				const docs = await this.models.Session.find({ groupId: group._id, ...notRemoved }, withoutBulk).lean<SessionRow[]>();
+				const byUser = new Map(docs.map(doc => [doc.userId, toSessionData(doc)]));
+				return group.members.map(member => toApiSession(byUser.get(member.id) ?? newSession(group._id, member.id)));
+			},
+		},
+
+		/** One member's session in a group. */
+		memberSession: {
+			params: memberParams,
+			async handler(ctx: Context<MemberParams, Meta>): Promise<Session> {
+				const group = await this.requireMember(ctx, ctx.params.groupId);
+				await this.requireTargetMember(ctx, group, ctx.params.userId);
+				return toApiSession(await this.loadSession(group._id, ctx.params.userId));
+			},
+		},
+
+		/** The route a member recorded since their journey or SOS began, oldest first. */
+		memberRoute: {
+			params: memberParams,
+			async handler(ctx: Context<MemberParams, Meta>): Promise<{ points: Point[] }> {
+				const group = await this.requireMember(ctx, ctx.params.groupId);
+				await this.requireTargetMember(ctx, group, ctx.params.userId);
+				const doc = await this.models.Session.findById(sessionId(group._id, ctx.params.userId), { state: 1, route: 1, removed: 1 }).lean();
+				if (!doc || doc.removed || !recordsRoute(doc.state)) return { points: [] };
+				return { points: (doc.route ?? []).map(({ latitude, longitude, timestamp }) => ({ latitude, longitude, timestamp })) };
+			},
+		},
+
+		/** Operators: every member's session in a group, with the timers' next due time (no caller needed). */
+		groupStates: {
+			visibility: "public",
+			params: groupParams,
+			async handler(ctx: Context<GroupParams>) {
+				const group = await this.groupProjection().findById(ctx.params.groupId).lean();
+				if (!group || group.deleted) throw notFound("Group");
+				const docs = await this.models.Session.find({ groupId: group._id, ...notRemoved }, withoutBulk).lean<SessionRow[]>();
+				const byUser = new Map(docs.map(doc => [doc.userId, toSessionData(doc)]));
+				return group.members.map(member => {
+					const session = byUser.get(member.id) ?? newSession(group._id, member.id);
+					return {
+						...toApiSession(session),
+						name: `${member.name} ${member.surname}`.trim(),
+						sos: session.sos,
+						lastSeenAt: session.lastSeenAt === null ? null : new Date(session.lastSeenAt).toISOString(),
+						nextCheckAt: session.nextCheckAt === null ? null : new Date(session.nextCheckAt).toISOString(),
+					};
+				});
+			},
+		},
+
+		/** Operators: this instance's periodic-check counters and how many sessions are due now. */
+		trackingStats: {
+			visibility: "public",
+			params: { ...strict },
+			async handler() {
+				const due = await this.models.Session.countDocuments({ nextCheckAt: { $lte: Date.now() } });
+				return { nodeID: this.broker.nodeID, checkEveryMs: this.settings.checkEveryMs, ...this.stats, due };
+			},
+		},
+	},
+
+	methods: {
+		/** The stored session, or a blank one (version 0) for a member never seen in this group. */
+		async loadSession(groupId: string, userId: string): Promise<SessionData> {
+			const doc = await this.models.Session.findById(sessionId(groupId, userId), withoutBulk).lean<SessionRow>();
+			return doc ? toSessionData(doc) : newSession(groupId, userId);
+		},
+
+		/** Read, decide, write conditionally; again when another writer got there first. */
+		async applyToSession(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData> {
+			for (let attempt = 0; attempt < MAX_VERSION_RETRIES; attempt++) {
+				const before = await this.loadSession(groupId, userId);
+				const outcome = decide(before, event, Date.now(), this.settings.thresholds);
+				const after = await this.commit(before, outcome, caller);
+				if (after) {
+					if (outcome.changed) await this.publish(ctx, after);
+					return after;
+				}
+			}
+			throw conflict("Your session is changing too fast, try again");
+		},
+
+		/** Like applyToSession, but null when the event no longer applies (for commands spanning several groups). */
+		async tryApply(ctx: Context<unknown, Meta>, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData | null> {
+			try {
+				return await this.applyToSession(ctx, groupId, userId, event, caller);
+			} catch (err) {
+				if (isInvalidState(err)) return null;
+				throw err;
+			}
+		},
+
+		/**
+		 * Writes a transition in ONE conditional update: the session, its route and the notifications
+		 * announcing it (outbox). Returns the stored session, or null when the version moved on.
+		 */
+		async commit(before: SessionData, outcome: Transition, caller?: User): Promise<SessionData | null> {
+			const { session, route, notices } = outcome;
+			const needsWrite = outcome.changed || notices.length > 0 || route.kind !== "keep" || session.nextCheckAt !== before.nextCheckAt;
+			if (!needsWrite) return before;
+			const now = Date.now();
+			const id = sessionId(session.groupId, session.userId);
+
+			let routeSet: Point[] | undefined;
+			let routePush: Point[] | undefined;
+			let routeLength = before.routeLength;
+			if (route.kind === "reset") {
+				routeSet = capRoute(route.points);
+				routeLength = routeSet.length;
+			} else if (route.kind === "append") {
+				if (before.routeLength + route.points.length > MAX_ROUTE_POINTS) {
+					// FerretDB ignores `$push: { $slice }`, so a full route is thinned here and rewritten (rarely).
+					const stored = await this.models.Session.findById(id, { route: 1 }).lean();
+					routeSet = capRoute([...(stored?.route ?? []), ...route.points]);
+					routeLength = routeSet.length;
+				} else {
+					routePush = route.points;
+					routeLength += route.points.length;
+				}
+			}
+
+			const outbox = await this.noticeEnvelopes(session, notices, now, caller);
+			const next: SessionData = { ...session, routeLength, version: before.version + 1 };
+			if (before.version === 0) {
+				try {
+					await this.models.Session.create({ _id: id, ...next, route: routeSet ?? routePush ?? [], removed: false, outbox } as SessionDoc);
+				} catch (err) {
+					if ((err as { code?: number }).code === 11000) return null;
+					throw err;
+				}
+			} else {
+				const push: Record<string, { $each: unknown[] }> = {};
+				if (outbox.length) push.outbox = { $each: outbox };
+				if (routePush) push.route = { $each: routePush };
+				const result = await this.models.Session.updateOne(
+					{ _id: id, version: before.version },
+					{
+						$set: { ...sessionFields(next), removed: false, ...(routeSet ? { route: routeSet } : {}) },
+						$inc: { version: 1 },
+						...(Object.keys(push).length ? { $push: push } : {}),
+					},
+				);
+				if (result.matchedCount !== 1) return null;
+			}
+			if (outbox.length) {
+				this.stats.notices += outbox.length;
+				this.kickOutbox();
+			}
+			return next;
+		},
+
+		/** The `notifications.send` commands for a transition's notices, naming the user as the group knows them. */
+		async noticeEnvelopes(session: SessionData, notices: Notice[], now: number, caller?: User): Promise<Envelope[]> {
+			if (!notices.length) return [];
+			const group = await this.groupProjection().findById(session.groupId).lean();
+			const member = group?.members.find(m => m.id === session.userId);
+			const user = member ?? (caller?.id === session.userId ? caller : null);
+			const subject = { userId: session.userId, user, groupId: session.groupId, groupVersion: group?.version };
+			return notices.map(notice => newEnvelope(DomainEvents.notificationSend, notificationCommand(notice, subject, this.settings.thresholds), new Date(now)));
+		},
+
+		/** Pushes the session to every connected member of its group (through every gateway). */
+		async publish(ctx: Context | null, session: SessionData) {
+			const payload: LiveLocation = { groupId: session.groupId, session: toApiSession(session) };
+			await (ctx ? ctx.broadcast(LiveEvents.location, payload) : this.broker.broadcast(LiveEvents.location, payload));
+		},
+
+		/** 404 unless `userId` is a member of the group (asking the users service when our copy may be behind). */
+		async requireTargetMember(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, userId: string) {
+			if (group.memberIds.includes(userId)) return;
+			try {
+				await this.requireMember(ctx, group._id, userId);
+			} catch (err) {
+				if ((err as { type?: string }).type === ErrorTypes.FORBIDDEN) throw notFound("Member", { userId });
+				throw err;
+			}
+		},
+
+		/**
+		 * The periodic check: applies the time-based rules to every session whose `nextCheckAt` has
+		 * come. Every instance runs it; each session is claimed by a conditional write on its version,
+		 * together with the alert's notification, so an alert fires once however many instances look.
+		 */
+		async runChecks() {
+			if (this.checking || !this.models) return;
+			this.checking = true;
+			try {
+				this.stats.checks++;
+				const due = await this.models.Session.find({ nextCheckAt: { $lte: Date.now() } }, withoutBulk)
+					.sort({ nextCheckAt: 1 })
+					.limit(CHECK_BATCH)
+					.lean<SessionRow[]>();
+				for (const doc of due) {
+					const before = toSessionData(doc);
+					const outcome = decide(before, { type: "timer" }, Date.now(), this.settings.thresholds);
+					const after = await this.commit(before, outcome);
+					if (!after) {
+						this.stats.lost++;
+						continue;
+					}
+					this.stats.claimed++;
+					if (outcome.changed) await this.publish(null, after);
+				}
+				if (Date.now() - (this.lastPurgeAt ?? 0) > TOMBSTONE_PURGE_EVERY_MS) {
+					this.lastPurgeAt = Date.now();
+					await this.models.Session.deleteMany({ removed: true, "outbox.0": { $exists: false } });
+				}
+			} catch (err) {
+				this.logger.warn("Periodic tracking check failed:", (err as Error).message);
+			} finally {
+				this.checking = false;
+			}
+		},
+
+		/** The user's SOS keeps a lead session (the one announcing it going offline) after the lead's group is gone. */
+		async ensureSosLead(userId: string) {
+			const docs = await this.models.Session.find({ userId, state: "SOS", ...notRemoved }, withoutBulk).sort({ groupId: 1 }).lean<SessionRow[]>();
+			if (!docs.length || docs.some(doc => doc.sos?.lead)) return;
+			const promoted = promoteSosLead(toSessionData(docs[0]), this.settings.thresholds);
+			await this.models.Session.updateOne(
+				{ _id: docs[0]._id, version: docs[0].version },
+				{ $set: { sos: promoted.sos, nextCheckAt: promoted.nextCheckAt }, $inc: { version: 1 } },
+			);
+		},
+
+		/**
+		 * Membership projection hook: sessions of members who left, of deleted users and of deleted
+		 * groups go. They become blank tombstones (not deleted) so notifications still in their
+		 * outbox are published; the periodic check purges them afterwards. Idempotent.
+		 */
+		async onMembershipChange(change: MembershipChange) {
+			let filter: Record<string, unknown>;
+			if (change.deletedUserId) filter = { userId: change.deletedUserId };
+			else if (change.deleted) filter = { groupId: change.groupId };
+			else if (change.removed.length) filter = { groupId: change.groupId, userId: { $in: change.removed.map(member => member.id) } };
+			else return;
+			const affected = await this.models.Session.find({ ...filter, ...notRemoved }, { userId: 1 }).lean();
+			if (!affected.length) return;
+			await this.models.Session.updateMany({ ...filter, ...notRemoved }, { $set: TOMBSTONE, $inc: { version: 1 } });
+			if (change.deletedUserId) return;
+			for (const userId of new Set(affected.map(doc => doc.userId))) await this.ensureSosLead(userId);
+		},
+	},
+
+	created() {
+		this.stats = { checks: 0, claimed: 0, lost: 0, notices: 0 };
+	},
+
+	started() {
+		// Timers live in the database (`nextCheckAt`); this only decides how often we look.
+		this.checkTimer = setInterval(() => void this.runChecks(), this.settings.checkEveryMs);
+		void this.runChecks();
+	},
+
+	async stopped() {
+		clearInterval(this.checkTimer);
+		const deadline = Date.now() + 3_000;
+		while (this.checking && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20));
+	},
+};
+
+export default LocationService;

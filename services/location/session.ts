@@ -1,0 +1,116 @@
+import type { AlertKind, Destination, Journey, JourneyMode, Point, Session, SessionState } from "../../events/types.js";
+
+/**
+ * A session as the location service keeps it: one user's state inside one group (SPEC §5).
+ * The public `Session` of API.md is a view of it (`toApiSession`); the other fields drive the
+ * timers and are persisted, so the checks survive a restart of the service.
+ */
+
+/** The thresholds of API.md §1, in milliseconds and metres. */
+export interface Thresholds {
+	offlineAfterMs: number;
+	stuckAfterMs: number;
+	stuckRadiusM: number;
+	arrivalRadiusM: number;
+}
+
+/** Where the user was first seen standing, and since when (server time, ms): the stuck circle's centre. */
+export interface Anchor {
+	latitude: number;
+	longitude: number;
+	since: number;
+}
+
+export interface JourneyData extends Journey {
+	/** Alerts already announced in this journey: each one notifies once, even if it clears and returns. */
+	notified: AlertKind[];
+}
+
+export interface SosData {
+	startedAt: string;
+	/** The one session of the user's SOS that announces it going offline (one notification, not one per group). */
+	lead: boolean;
+	offlineNotified: boolean;
+}
+
+export interface SessionData {
+	groupId: string;
+	userId: string;
+	state: SessionState;
+	/** Sharing switched on in this group; an INACTIVE session that still shares has gone silent. */
+	sharing: boolean;
+	position: (Point & { accuracy?: number }) | null;
+	/** Server time (ms) of the last sign of life: a sample, or switching sharing, a journey or an SOS on. */
+	lastSeenAt: number | null;
+	journey: JourneyData | null;
+	anchor: Anchor | null;
+	sos: SosData | null;
+	/** Number of points stored in the route (the route itself is only read when needed). */
+	routeLength: number;
+	/** Earliest server time (ms) at which a time-based rule may fire; null when none can. */
+	nextCheckAt: number | null;
+	updatedAt: string;
+	/** Optimistic concurrency: every write is conditional on it and increments it; 0 = not stored yet. */
+	version: number;
+}
+
+export interface NewJourney {
+	destination: Destination;
+	eta: string;
+	mode: JourneyMode;
+}
+
+/** Routes keep at most this many points; beyond it they are thinned, keeping the journey's shape. */
+export const MAX_ROUTE_POINTS = 1000;
+
+/** A never-seen member: invisible, nowhere. */
+export function newSession(groupId: string, userId: string, version = 0): SessionData {
+	return {
+		groupId,
+		userId,
+		state: "INACTIVE",
+		sharing: false,
+		position: null,
+		lastSeenAt: null,
+		journey: null,
+		anchor: null,
+		sos: null,
+		routeLength: 0,
+		nextCheckAt: null,
+		// Never changed: the epoch sorts never-seen members last.
+		updatedAt: new Date(0).toISOString(),
+		version,
+	};
+}
+
+/** States in which a route is being recorded. */
+export const recordsRoute = (state: SessionState) => state === "ROUTING" || state === "WARNING" || state === "SOS";
+
+/** The API's Session (plus `sharing`, an extra field clients may use). */
+export function toApiSession(session: SessionData): Session & { sharing: boolean } {
+	const journey = session.journey;
+	return {
+		groupId: session.groupId,
+		userId: session.userId,
+		state: session.state,
+		sharing: session.sharing,
+		position: session.position ? { ...session.position } : null,
+		journey: journey
+			? { destination: { ...journey.destination }, eta: journey.eta, mode: journey.mode, startedAt: journey.startedAt, alerts: [...journey.alerts] }
+			: null,
+		updatedAt: session.updatedAt,
+	};
+}
+
+/**
+ * Thins a route that grew past `max` points: keeps the first and last points and every second
+ * one in between, so a long journey keeps its whole shape at half the resolution.
+ */
+export function capRoute(points: Point[], max = MAX_ROUTE_POINTS): Point[] {
+	let route = points;
+	while (route.length > max && route.length > 2) {
+		const last = route[route.length - 1];
+		route = [...route.filter((_, index) => index % 2 === 0 && index !== route.length - 1), last];
+	}
+	return route;
+}

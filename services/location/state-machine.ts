@@ -1,0 +1,239 @@
+import { invalidState } from "../../events/errors.js";
+import type { AlertKind, Journey, NotificationKind, Point } from "../../events/types.js";
+import { hasArrived, isStale, lateDue, leftStuckCircle, nextCheckAt, offlineDue, stuckDue } from "./rules.js";
+import type { JourneyData, NewJourney, SessionData, Thresholds } from "./session.js";
+
+/**
+ * The session state machine of SPEC §5 as one pure function: a session, an event, the clock and
+ * the thresholds in; the next session, what happens to the route and which notifications to
+ * send out. An event that does not apply to the current state throws INVALID_STATE (409) and
+ * changes nothing.
+ */
+
+export type LocationEvent =
+	| { type: "sharingStarted" }
+	| { type: "sharingStopped" }
+	| { type: "sample"; point: Point & { accuracy?: number } }
+	| { type: "journeyStarted"; journey: NewJourney }
+	| { type: "journeyStopped" }
+	/** `lead`: this session announces the SOS (and later its going offline) for all the user's groups. */
+	| { type: "sosRaised"; point: Point; lead: boolean }
+	/** `announce`: this session carries the one "SOS is over" notification. */
+	| { type: "sosStopped"; announce: boolean }
+	/** The periodic check: time-based rules only. */
+	| { type: "timer" };
+
+export type RouteChange = { kind: "keep" } | { kind: "append"; points: Point[] } | { kind: "reset"; points: Point[] };
+
+/** A notification to send: to the session's group, or once to everyone sharing a group with the user. */
+export interface Notice {
+	kind: NotificationKind;
+	audience: "group" | "coMembers";
+	/** The journey it is about (for the text), also when the journey just ended. */
+	journey?: Journey;
+	/** The user's last known position (for SOS texts). */
+	position?: Point | null;
+}
+
+export interface Transition {
+	session: SessionData;
+	/** Something visible changed (state, position, journey): members are told live. */
+	changed: boolean;
+	route: RouteChange;
+	notices: Notice[];
+}
+
+const KEEP: RouteChange = { kind: "keep" };
+const RESET: RouteChange = { kind: "reset", points: [] };
+
+const publicJourney = ({ notified: _notified, ...journey }: JourneyData): Journey => journey;
+const toPoint = ({ latitude, longitude, timestamp }: Point): Point => ({ latitude, longitude, timestamp });
+const without = (alerts: AlertKind[], kind: AlertKind) => alerts.filter(alert => alert !== kind);
+
+function reject(session: SessionData, event: LocationEvent, why: string): never {
+	throw invalidState(why, { state: session.state, event: event.type });
+}
+
+/** Applies one event. Throws INVALID_STATE when the event does not apply to the session's state. */
+export function decide(session: SessionData, event: LocationEvent, now: number, t: Thresholds): Transition {
+	const applied = applyEvent(session, event, now, t);
+	if (!applied) {
+		// Ignored (a stale sample): nothing changes, not even the timers.
+		return { session, changed: false, route: KEEP, notices: [] };
+	}
+	const timed = applyTimers(applied.session, now, t);
+	const changed = applied.changed || timed.changed;
+	const next: SessionData = { ...timed.session, updatedAt: changed ? new Date(now).toISOString() : session.updatedAt };
+	next.nextCheckAt = nextCheckAt(next, t);
+	return { session: next, changed, route: applied.route, notices: [...applied.notices, ...timed.notices] };
+}
+
+interface Step {
+	session: SessionData;
+	changed: boolean;
+	route: RouteChange;
+	notices: Notice[];
+}
+
+function applyEvent(s: SessionData, event: LocationEvent, now: number, t: Thresholds): Step | null {
+	const step = (session: SessionData, route: RouteChange = KEEP, notices: Notice[] = []): Step => ({ session, changed: true, route, notices });
+	switch (event.type) {
+		case "sharingStarted":
+			if (s.state !== "INACTIVE") reject(s, event, `Sharing is already on (${s.state})`);
+			return step({ ...s, state: "ACTIVE", sharing: true, lastSeenAt: now });
+
+		case "sharingStopped":
+			switch (s.state) {
+				case "ACTIVE":
+					return step({ ...s, state: "INACTIVE", sharing: false });
+				case "INACTIVE":
+					if (!s.sharing) reject(s, event, "Sharing is not on");
+					return step({ ...s, sharing: false });
+				case "ROUTING":
+				case "WARNING":
+					// Stopping sharing ends the journey: the group must not keep waiting for an arrival.
+					return step({ ...s, state: "INACTIVE", sharing: false, journey: null, anchor: null }, RESET, [
+						{ kind: "JOURNEY_ENDED", audience: "group", journey: publicJourney(s.journey!) },
+					]);
+				case "SOS":
+					return reject(s, event, "Sharing cannot be stopped during an SOS; stop the SOS first");
+			}
+			break;
+
+		case "sample":
+			return applySample(s, event, now, t);
+
+		case "journeyStarted":
+			if (s.state !== "INACTIVE" && s.state !== "ACTIVE") reject(s, event, `A journey cannot start now (${s.state})`);
+			{
+				const journey: JourneyData = { ...event.journey, destination: { ...event.journey.destination }, startedAt: new Date(now).toISOString(), alerts: [], notified: [] };
+				const anchor = s.position ? { latitude: s.position.latitude, longitude: s.position.longitude, since: now } : null;
+				return step({ ...s, state: "ROUTING", sharing: true, lastSeenAt: now, journey, anchor }, RESET, [
+					{ kind: "JOURNEY_STARTED", audience: "group", journey: publicJourney(journey) },
+				]);
+			}
+
+		case "journeyStopped":
+			if (s.state !== "ROUTING" && s.state !== "WARNING") reject(s, event, "There is no journey to stop");
+			return step({ ...s, state: "ACTIVE", journey: null, anchor: null }, RESET, [
+				{ kind: "JOURNEY_ENDED", audience: "group", journey: publicJourney(s.journey!) },
+			]);
+
+		case "sosRaised": {
+			if (s.state === "SOS") reject(s, event, "An SOS is already on");
+			const point = toPoint(event.point);
+			// The SOS supersedes a journey: the route restarts from where the SOS was raised.
+			const session: SessionData = {
+				...s,
+				state: "SOS",
+				sharing: true,
+				position: point,
+				lastSeenAt: now,
+				journey: null,
+				anchor: null,
+				sos: { startedAt: new Date(now).toISOString(), lead: event.lead, offlineNotified: false },
+			};
+			return step(session, { kind: "reset", points: [point] }, event.lead ? [{ kind: "SOS", audience: "coMembers", position: point }] : []);
+		}
+
+		case "sosStopped":
+			if (s.state !== "SOS") reject(s, event, "There is no SOS to stop");
+			return step({ ...s, state: "ACTIVE", sos: null }, RESET, event.announce ? [{ kind: "SOS_ENDED", audience: "coMembers", position: s.position }] : []);
+
+		case "timer":
+			return { session: s, changed: false, route: KEEP, notices: [] };
+	}
+	return null;
+}
+
+function applySample(s: SessionData, event: Extract<LocationEvent, { type: "sample" }>, now: number, t: Thresholds): Step | null {
+	if (!s.sharing && s.state !== "SOS") reject(s, event, "Sharing is not on in this group");
+	if (isStale(event.point, s.position)) return null;
+	const position = { ...event.point };
+	const point = toPoint(position);
+	const seen: SessionData = { ...s, position, lastSeenAt: now };
+
+	switch (s.state) {
+		case "INACTIVE":
+			// Gone silent while sharing: the first sample brings it back.
+			return { session: { ...seen, state: "ACTIVE" }, changed: true, route: KEEP, notices: [] };
+		case "ACTIVE":
+			return { session: seen, changed: true, route: KEEP, notices: [] };
+		case "SOS":
+			return { session: seen, changed: true, route: { kind: "append", points: [point] }, notices: [] };
+		case "ROUTING":
+		case "WARNING": {
+			const journey = s.journey!;
+			if (hasArrived(point, journey, t)) {
+				return {
+					session: { ...seen, state: "ACTIVE", journey: null, anchor: null },
+					changed: true,
+					route: RESET,
+					notices: [{ kind: "ARRIVED", audience: "group", journey: publicJourney(journey) }],
+				};
+			}
+			// A sample clears OFFLINE; leaving the circle clears STUCK and moves the circle; LATE stays.
+			let alerts = without(journey.alerts, "OFFLINE");
+			let anchor = s.anchor;
+			if (!anchor || leftStuckCircle(point, anchor, t)) {
+				anchor = { latitude: point.latitude, longitude: point.longitude, since: now };
+				alerts = without(alerts, "STUCK");
+			}
+			return {
+				session: { ...seen, state: alerts.length ? "WARNING" : "ROUTING", journey: { ...journey, alerts }, anchor },
+				changed: true,
+				route: { kind: "append", points: [point] },
+				notices: [],
+			};
+		}
+	}
+}
+
+/** The time-based rules: offline, late, stuck. Each alert notifies once per journey (once per SOS). */
+export function applyTimers(s: SessionData, now: number, t: Thresholds): { session: SessionData; changed: boolean; notices: Notice[] } {
+	switch (s.state) {
+		case "ACTIVE":
+			// Silent sharers become invisible, quietly; sharing stays on so the next sample revives them.
+			if (offlineDue(s.lastSeenAt, now, t)) return { session: { ...s, state: "INACTIVE" }, changed: true, notices: [] };
+			return { session: s, changed: false, notices: [] };
+
+		case "ROUTING":
+		case "WARNING": {
+			const journey = s.journey!;
+			const due: AlertKind[] = [];
+			if (!journey.alerts.includes("OFFLINE") && offlineDue(s.lastSeenAt, now, t)) due.push("OFFLINE");
+			if (!journey.alerts.includes("LATE") && lateDue(journey, now)) due.push("LATE");
+			if (!journey.alerts.includes("STUCK") && stuckDue(s.anchor, now, t)) due.push("STUCK");
+			if (!due.length) return { session: s, changed: false, notices: [] };
+			const alerts = [...journey.alerts, ...due];
+			const fresh = due.filter(kind => !journey.notified.includes(kind));
+			const next: JourneyData = { ...journey, alerts, notified: [...journey.notified, ...fresh] };
+			return {
+				session: { ...s, state: "WARNING", journey: next },
+				changed: true,
+				notices: fresh.map(kind => ({ kind, audience: "group" as const, journey: publicJourney(next) })),
+			};
+		}
+
+		case "SOS":
+			// Every SOS session goes silent together; only the lead announces it, once per SOS.
+			if (s.sos?.lead && !s.sos.offlineNotified && offlineDue(s.lastSeenAt, now, t)) {
+				return {
+					session: { ...s, sos: { ...s.sos, offlineNotified: true } },
+					changed: false,
+					notices: [{ kind: "OFFLINE", audience: "coMembers", position: s.position }],
+				};
+			}
+			return { session: s, changed: false, notices: [] };
+
+		case "INACTIVE":
+			return { session: s, changed: false, notices: [] };
+	}
+}
+
+/** Makes this SOS session the lead (its previous lead left the group), so going offline is still announced. */
+export function promoteSosLead(s: SessionData, t: Thresholds): SessionData {
+	if (s.state !== "SOS" || !s.sos || s.sos.lead) return s;
+	const next = { ...s, sos: { ...s.sos, lead: true } };
+	return { ...next, nextCheckAt: nextCheckAt(next, t) };
+}
