@@ -85,6 +85,10 @@ export function brokerOptions(overrides: Partial<BrokerOptions> = {}): BrokerOpt
 			},
 		},
 		registry: { strategy: "RoundRobin", preferLocal: true },
+		// A crashed node is noticed within HEARTBEAT_TIMEOUT seconds (Moleculer's default is 30):
+		// until then calls could still be routed to it.
+		heartbeatInterval: Number(env("HEARTBEAT_INTERVAL", "5")),
+		heartbeatTimeout: Number(env("HEARTBEAT_TIMEOUT", "15")),
 		circuitBreaker: { enabled: false },
 		bulkhead: { enabled: false },
 		validator: true,
