@@ -212,25 +212,54 @@ async function findOrInstallNats(log, signal) {
 
 // FerretDB's SQLite backend runs an update as a separate read and write, so concurrent
 // updates of one document are lost (measured: 100 concurrent $inc left 13). The code relies on
-// MongoDB's document-level atomicity, so we add a process-wide mutex around the write commands
-// (insert, update, delete, findAndModify). Bump the stamp whenever the patch changes: an
-// existing .data/bin/ferretdb with another stamp is rebuilt.
-const FERRETDB_BUILD_STAMP = `${FERRETDB_VERSION}+positionpal-writelock.1`;
+// MongoDB's document-level atomicity, so we serialize the write commands (insert, update,
+// delete, findAndModify) per database. Per database, not process-wide: a database whose
+// connection pool is exhausted (e.g. by cursors a client left open) must not stall the writes of
+// every other database. Bump the stamp whenever the patch changes: an existing
+// .data/bin/ferretdb with another stamp is rebuilt.
+const FERRETDB_BUILD_STAMP = `${FERRETDB_VERSION}+positionpal-dblock.2`;
 const WRITE_LOCKED = ["msg_delete.go:MsgDelete", "msg_findandmodify.go:MsgFindAndModify", "msg_insert.go:MsgInsert", "msg_update.go:MsgUpdate"];
+const WRITE_LOCK_GO = `package handler
+
+import (
+	"sync"
+
+	"github.com/FerretDB/wire"
+
+	"github.com/FerretDB/FerretDB/internal/bson"
+)
+
+// writeLocks serializes write commands per database (added by PositionPal): the SQLite backend
+// reads and rewrites documents in separate steps, so concurrent updates could be lost.
+var writeLocks sync.Map
+
+// lockDatabaseOf locks the database a command names and returns the unlock function.
+func lockDatabaseOf(msg *wire.OpMsg) func() {
+	name := ""
+	if doc, err := bson.ToDocument(msg.RawSection0()); err == nil {
+		if v, err := doc.Get("$db"); err == nil {
+			if s, ok := v.(string); ok {
+				name = s
+			}
+		}
+	}
+	m, _ := writeLocks.LoadOrStore(name, new(sync.Mutex))
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+`;
 
 function patchFerretdb(src) {
   const handler = join(src, "internal", "handler");
-  writeFileSync(
-    join(handler, "positionpal_write_lock.go"),
-    'package handler\n\nimport "sync"\n\n// writeLock serializes write commands (added by PositionPal).\nvar writeLock sync.Mutex\n',
-  );
+  writeFileSync(join(handler, "positionpal_write_lock.go"), WRITE_LOCK_GO);
   for (const entry of WRITE_LOCKED) {
     const [file, fn] = entry.split(":");
     const path = join(handler, file);
     const code = readFileSync(path, "utf8");
     const re = new RegExp(`(func \\(h \\*Handler\\) ${fn}\\([^)]*\\) \\([^)]*\\) \\{\\n)`);
     if (!re.test(code)) throw new Error(`FerretDB patch: ${fn} not found in internal/handler/${file}`);
-    writeFileSync(path, code.replace(re, "$1\twriteLock.Lock()\n\tdefer writeLock.Unlock()\n\n"));
+    writeFileSync(path, code.replace(re, "$1\tdefer lockDatabaseOf(msg)()\n\n"));
   }
 }
 

@@ -1,0 +1,338 @@
+import type { Context, ServiceSchema } from "moleculer";
+import { MongooseMixin } from "../mixins/mongoose.mixin.js";
+import { DurableEvents } from "../mixins/durable-events.mixin.js";
+import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, type MembershipChange } from "../mixins/membership.mixin.js";
+import { durationFromEnv } from "../lib/config.js";
+import { callerOf, rules, strict } from "../lib/params.js";
+import { notFound } from "../events/errors.js";
+import { DomainEvents, type Envelope, type MemberRemoved } from "../events/domain.js";
+import { LiveEvents, type LiveChat, type LivePresence } from "../events/live.js";
+import type { Message, Meta, UserRef } from "../events/types.js";
+import { chatModels, type ChatModels, type MessageDoc, type SocketDoc } from "./chat/models.js";
+import {
+	clientMessageIdOf,
+	DEFAULT_PAGE,
+	MAX_PAGE,
+	MessageClock,
+	normalizeText,
+	randomMessageId,
+	sortKeyOf,
+	systemMessageId,
+	systemText,
+	toMessage,
+	type SystemLine,
+} from "./chat/messages.js";
+import { judgeGateway, presenceList, socketKey, type PresenceEntry } from "./chat/presence.js";
+
+interface ChatThis {
+	models: ChatModels;
+	clock: MessageClock;
+	startedAt: number;
+	sweepTimer?: NodeJS.Timeout;
+	requireMember(ctx: Context, groupId: string, userId?: string): Promise<GroupProjectionDoc>;
+	groupsOfUser(userId: string): Promise<GroupProjectionDoc[]>;
+	insertMessage(doc: MessageDoc): Promise<{ message: MessageDoc; created: boolean }>;
+	writeSystemLine(ctx: Context, change: MembershipChange, member: UserRef, line: SystemLine): Promise<void>;
+	reconcilePresence(ctx: Context | undefined, userId: string): Promise<void>;
+	closeSockets(ctx: Context | undefined, filter: Record<string, unknown>): Promise<number>;
+	sweepSockets(): Promise<void>;
+}
+
+/** How often reported sockets are checked against the live gateway nodes. */
+const SWEEP_EVERY_MS = () => durationFromEnv("PRESENCE_SWEEP_EVERY", 10);
+/** After start (and after a socket was reported), how long before an unknown gateway counts as dead. */
+const SWEEP_GRACE_MS = () => durationFromEnv("PRESENCE_SWEEP_GRACE", 15);
+/** Closed socket records are kept this long (they absorb a late connect report), then purged. */
+const CLOSED_KEEP_MS = 10 * 60_000;
+
+const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
+	name: "chat",
+	mixins: [MongooseMixin({ db: "chat", models: chatModels }), MembershipProjection(), DurableEvents({ consume: { ...MembershipConsumers } })],
+
+	actions: {
+		/** A page of a group's chat, oldest to newest; `before` (a message id) pages back in time. Members only. */
+		history: {
+			params: {
+				...strict,
+				groupId: rules.id,
+				limit: { type: "number", integer: true, min: 1, max: MAX_PAGE, convert: true, optional: true },
+				before: { ...rules.id, optional: true },
+			},
+			async handler(ctx: Context<{ groupId: string; limit?: number; before?: string }, Meta>) {
+				callerOf(ctx);
+				const { groupId, limit, before } = ctx.params;
+				await this.requireMember(ctx, groupId);
+				const query: Record<string, unknown> = { groupId };
+				if (before) {
+					const cursor = await this.models.Message.findOne({ _id: before, groupId }, { sortKey: 1 }).lean();
+					if (!cursor) throw notFound("Message", { before });
+					query.sortKey = { $lt: cursor.sortKey };
+				}
+				const newestFirst: MessageDoc[] = await this.models.Message.find(query)
+					.sort({ sortKey: -1 })
+					.limit(limit ?? DEFAULT_PAGE)
+					.lean();
+				return { messages: newestFirst.reverse().map(toMessage) };
+			},
+		},
+
+		/**
+		 * Sends a message to a group's chat (members only); every member's sockets receive it.
+		 * A resend with the same `clientMessageId` returns the first message instead of a copy.
+		 */
+		send: {
+			params: {
+				...strict,
+				groupId: rules.id,
+				// The real limit (1..2000 after trimming) is checked by normalizeText.
+				text: { type: "string", max: 8 * 2000 },
+				clientMessageId: { type: "string", min: 1, max: 100, optional: true },
+			},
+			async handler(ctx: Context<{ groupId: string; text: string; clientMessageId?: string }, Meta>): Promise<Message> {
+				const caller = callerOf(ctx);
+				const { groupId, clientMessageId } = ctx.params;
+				const text = normalizeText(ctx.params.text);
+				await this.requireMember(ctx, groupId);
+				const _id = clientMessageId ? clientMessageIdOf(groupId, caller.id, clientMessageId) : randomMessageId();
+				const { at, seq } = this.clock.next();
+				const { message, created } = await this.insertMessage({
+					_id,
+					groupId,
+					userId: caller.id,
+					text,
+					kind: "user",
+					createdAt: at,
+					sortKey: sortKeyOf(at, seq, _id),
+					...(clientMessageId ? { clientMessageId } : {}),
+				});
+				const result = toMessage(message);
+				// A resend was already delivered live with the first copy.
+				if (created) await ctx.broadcast(LiveEvents.chat, { groupId, message: result } satisfies LiveChat);
+				ctx.meta.$statusCode = 201;
+				return result;
+			},
+		},
+
+		/** Every member of a group with whether they are online now and when they were last seen. Members only. */
+		presence: {
+			params: { ...strict, groupId: rules.id },
+			async handler(ctx: Context<{ groupId: string }, Meta>): Promise<PresenceEntry[]> {
+				callerOf(ctx);
+				const group = await this.requireMember(ctx, ctx.params.groupId);
+				const memberIds = group.memberIds;
+				const [open, seen] = await Promise.all([
+					this.models.Socket.find({ userId: { $in: memberIds }, closed: false }, { userId: 1 }).lean(),
+					this.models.Presence.find({ _id: { $in: memberIds } }).lean(),
+				]);
+				const onlineIds = new Set<string>(open.map((s: { userId: string }) => s.userId));
+				const lastSeen = new Map<string, Date>(seen.map((p: { _id: string; lastSeenAt: Date }) => [p._id, new Date(p.lastSeenAt)]));
+				return presenceList(memberIds, onlineIds, lastSeen, new Date());
+			},
+		},
+
+		/** A gateway opened a socket for a user (called by every gateway on connect). */
+		socketConnected: {
+			visibility: "public",
+			params: { ...strict, userId: rules.id, socketId: { type: "string", min: 1, max: 100 }, gatewayNodeID: { type: "string", min: 1, max: 200 } },
+			async handler(ctx: Context<{ userId: string; socketId: string; gatewayNodeID: string }>) {
+				const { userId, socketId, gatewayNodeID } = ctx.params;
+				const instanceID = this.broker.registry.nodes.get(gatewayNodeID)?.instanceID;
+				// $setOnInsert: if the disconnect report overtook this one, the closed record stays closed.
+				await this.models.Socket.updateOne(
+					{ _id: socketKey(gatewayNodeID, socketId) },
+					{ $setOnInsert: { userId, gatewayNodeID, connectedAt: new Date(), closed: false, ...(instanceID ? { gatewayInstanceID: instanceID } : {}) } },
+					{ upsert: true },
+				);
+				await this.reconcilePresence(ctx, userId);
+				return { ok: true };
+			},
+		},
+
+		/** A gateway closed a socket of a user (called by every gateway on disconnect). */
+		socketDisconnected: {
+			visibility: "public",
+			params: { ...strict, userId: rules.id, socketId: { type: "string", min: 1, max: 100 }, gatewayNodeID: { type: "string", min: 1, max: 200 } },
+			async handler(ctx: Context<{ userId: string; socketId: string; gatewayNodeID: string }>) {
+				const { userId, socketId, gatewayNodeID } = ctx.params;
+				const now = new Date();
+				await this.models.Socket.updateOne(
+					{ _id: socketKey(gatewayNodeID, socketId) },
+					{ $set: { userId, gatewayNodeID, closed: true, closedAt: now }, $setOnInsert: { connectedAt: now } },
+					{ upsert: true },
+				);
+				await this.reconcilePresence(ctx, userId);
+				return { ok: true };
+			},
+		},
+
+		/** Open sockets and online users as this service sees them (operators). */
+		presenceStats: {
+			visibility: "public",
+			async handler() {
+				const open: Pick<SocketDoc, "userId" | "gatewayNodeID">[] = await this.models.Socket.find({ closed: false }, { userId: 1, gatewayNodeID: 1 }).lean();
+				const perGateway: Record<string, number> = {};
+				for (const s of open) perGateway[s.gatewayNodeID] = (perGateway[s.gatewayNodeID] ?? 0) + 1;
+				return { sockets: open.length, onlineUsers: new Set(open.map(s => s.userId)).size, perGateway };
+			},
+		},
+	},
+
+	events: {
+		/** A gateway that went away closed all its sockets, whether or not it could report them. */
+		async "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
+			const nodeID = ctx.params?.node?.id;
+			if (!nodeID) return;
+			const closed = await this.closeSockets(undefined, { gatewayNodeID: nodeID });
+			if (closed) this.logger.info(`Node ${nodeID} disconnected: closed ${closed} of its sockets`);
+		},
+	},
+
+	methods: {
+		/** Stores a message once; for an id already stored (a resend), returns the stored one. */
+		async insertMessage(doc: MessageDoc): Promise<{ message: MessageDoc; created: boolean }> {
+			try {
+				await this.models.Message.create(doc);
+			} catch (err) {
+				if ((err as { code?: number }).code !== 11000) throw err;
+				const existing = await this.models.Message.findById(doc._id).lean();
+				if (!existing) throw err;
+				return { message: existing, created: false };
+			}
+			// Written after (or while) the group was deleted: the history goes with the group.
+			if (await this.models.DeletedGroup.exists({ _id: doc.groupId })) {
+				await this.models.Message.deleteMany({ groupId: doc.groupId });
+				throw notFound("Group");
+			}
+			return { message: doc, created: true };
+		},
+
+		/** A join or leave line in the group's history, once per event, told live to the group. */
+		async writeSystemLine(ctx: Context, change: MembershipChange, member: UserRef, line: SystemLine) {
+			const envelope = ctx.params as Partial<Envelope> | undefined;
+			const occurred = new Date(envelope?.occurredAt ?? Date.now());
+			// When it happened, not when this service heard of it; the creation line sorts first.
+			const at = Number.isFinite(occurred.getTime()) ? occurred : new Date();
+			const _id = systemMessageId(change.eventId, member.id, line);
+			try {
+				const { message, created } = await this.insertMessage({
+					_id,
+					groupId: change.groupId,
+					userId: member.id,
+					text: systemText(line, member),
+					kind: "system",
+					createdAt: at,
+					sortKey: sortKeyOf(at, line === "created" ? 0 : 1, _id),
+				});
+				if (created) await ctx.broadcast(LiveEvents.chat, { groupId: change.groupId, message: toMessage(message) } satisfies LiveChat);
+			} catch (err) {
+				if ((err as { type?: string }).type === "NOT_FOUND") return; // the group is gone
+				throw err;
+			}
+		},
+
+		/** Joins and leaves become history lines; a deleted group loses its history; a deleted user their presence. */
+		async onMembershipChange(change: MembershipChange, ctx: Context) {
+			if (change.deletedUserId) {
+				await this.models.Socket.deleteMany({ userId: change.deletedUserId });
+				await this.models.Presence.deleteOne({ _id: change.deletedUserId });
+				return;
+			}
+			if (change.deleted) {
+				await this.models.DeletedGroup.updateOne({ _id: change.groupId }, { $set: { at: new Date() } }, { upsert: true });
+				await this.models.Message.deleteMany({ groupId: change.groupId });
+				return;
+			}
+			if (await this.models.DeletedGroup.exists({ _id: change.groupId })) return;
+			for (const member of change.added) {
+				await this.writeSystemLine(ctx, change, member, change.type === DomainEvents.groupCreated ? "created" : "joined");
+			}
+			const by = (ctx.params as Partial<Envelope<MemberRemoved>> | undefined)?.payload?.by;
+			for (const member of change.removed) {
+				await this.writeSystemLine(ctx, change, member, by && by !== member.id ? "removed" : "left");
+			}
+		},
+
+		/**
+		 * Makes the stored online flag follow the user's open sockets and announces each flip to
+		 * the user's groups. Re-reads after writing: a connect and a disconnect handled at the same
+		 * time (here or on another instance) converge on the true state.
+		 */
+		async reconcilePresence(ctx: Context | undefined, userId: string) {
+			for (let round = 0; round < 5; round++) {
+				const online = (await this.models.Socket.countDocuments({ userId, closed: false })) > 0;
+				let flipped = false;
+				try {
+					const result = await this.models.Presence.updateOne(
+						{ _id: userId, online: !online },
+						{ $set: { online, lastSeenAt: new Date() } },
+						// Someone never seen before is offline already: only coming online creates the record.
+						{ upsert: online },
+					);
+					flipped = result.modifiedCount + result.upsertedCount > 0;
+				} catch (err) {
+					// The upsert met a record that already says online: nothing flipped.
+					if ((err as { code?: number }).code !== 11000) throw err;
+				}
+				if (flipped) {
+					const groupIds = (await this.groupsOfUser(userId)).map((g: GroupProjectionDoc) => g._id);
+					if (groupIds.length) {
+						const payload: LivePresence = { groupIds, userId, online };
+						await (ctx ? ctx.broadcast(LiveEvents.presence, payload) : this.broker.broadcast(LiveEvents.presence, payload));
+					}
+				}
+				const still = (await this.models.Socket.countDocuments({ userId, closed: false })) > 0;
+				if (still === online) return;
+			}
+		},
+
+		/** Closes the open sockets matching `filter` and updates the presence of their users. */
+		async closeSockets(ctx: Context | undefined, filter: Record<string, unknown>): Promise<number> {
+			const open: Pick<SocketDoc, "userId">[] = await this.models.Socket.find({ ...filter, closed: false }, { userId: 1 }).lean();
+			if (!open.length) return 0;
+			await this.models.Socket.updateMany({ ...filter, closed: false }, { $set: { closed: true, closedAt: new Date() } });
+			for (const userId of new Set(open.map(s => s.userId))) await this.reconcilePresence(ctx, userId);
+			return open.length;
+		},
+
+		/**
+		 * Closes sockets of gateways that are gone without a `$node.disconnected` reaching us (this
+		 * service was down then, or the gateway restarted under the same node id), and forgets
+		 * closed records once no late report can need them.
+		 */
+		async sweepSockets() {
+			const now = Date.now();
+			const grace = SWEEP_GRACE_MS();
+			const gateways: string[] = await this.models.Socket.distinct("gatewayNodeID", { closed: false });
+			for (const nodeID of gateways) {
+				const node = this.broker.registry.nodes.get(nodeID);
+				const verdict = judgeGateway(node ? { available: node.available, instanceID: node.instanceID } : undefined, now - this.startedAt, grace);
+				// A socket reported moments ago may come from a gateway not discovered yet.
+				const old = { gatewayNodeID: nodeID, connectedAt: { $lt: new Date(now - grace) } };
+				let closed = 0;
+				if (verdict.action === "dropAll") closed = await this.closeSockets(undefined, old);
+				else if (verdict.action === "dropOtherInstances")
+					closed = await this.closeSockets(undefined, { ...old, gatewayInstanceID: { $exists: true, $ne: verdict.instanceID } });
+				if (closed) this.logger.info(`Closed ${closed} stale sockets of gateway ${nodeID}`);
+			}
+			await this.models.Socket.deleteMany({ closed: true, closedAt: { $lt: new Date(now - CLOSED_KEEP_MS) } });
+		},
+	},
+
+	created() {
+		this.clock = new MessageClock();
+	},
+
+	started() {
+		this.startedAt = Date.now();
+		this.sweepTimer = setInterval(() => {
+			this.sweepSockets().catch((err: Error) => this.logger.warn("Socket sweep failed:", err.message));
+		}, SWEEP_EVERY_MS());
+		this.sweepTimer.unref?.();
+	},
+
+	stopped() {
+		clearInterval(this.sweepTimer);
+	},
+};
+
+export default ChatService;

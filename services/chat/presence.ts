@@ -1,0 +1,45 @@
+/** Presence rules: who is online, and which reported sockets can no longer be open. */
+
+export interface PresenceEntry {
+	userId: string;
+	online: boolean;
+	lastSeenAt: string | null;
+}
+
+/**
+ * One entry per member, in member order. Online members are seen now; offline ones were last
+ * seen when they went offline (null if never connected).
+ */
+export function presenceList(memberIds: string[], onlineIds: Set<string>, lastSeen: Map<string, Date>, now: Date): PresenceEntry[] {
+	return memberIds.map(userId => {
+		const online = onlineIds.has(userId);
+		const seen = online ? now : lastSeen.get(userId);
+		return { userId, online, lastSeenAt: seen ? seen.toISOString() : null };
+	});
+}
+
+export const socketKey = (gatewayNodeID: string, socketId: string) => `${gatewayNodeID}/${socketId}`;
+
+/** What the broker's registry knows about a gateway node. */
+export interface GatewayNodeInfo {
+	available: boolean;
+	instanceID: string | null;
+}
+
+export type GatewayVerdict =
+	| { action: "keep" }
+	/** The node is gone: every socket it reported is closed. */
+	| { action: "dropAll" }
+	/** The node restarted under the same id: sockets of earlier incarnations are closed. */
+	| { action: "dropOtherInstances"; instanceID: string };
+
+/**
+ * Sockets live as long as their gateway. A node this broker does not know, or knows to be
+ * gone, has no open sockets — but only after `graceMs` of uptime, because a freshly started
+ * broker has not discovered every node yet.
+ */
+export function judgeGateway(node: GatewayNodeInfo | undefined, uptimeMs: number, graceMs: number): GatewayVerdict {
+	if (!node || !node.available) return uptimeMs >= graceMs ? { action: "dropAll" } : { action: "keep" };
+	if (node.instanceID) return { action: "dropOtherInstances", instanceID: node.instanceID };
+	return { action: "keep" };
+}

@@ -1,0 +1,405 @@
+import type { Context, ServiceSchema } from "moleculer";
+import { MongooseMixin } from "../mixins/mongoose.mixin.js";
+import { DurableEvents } from "../mixins/durable-events.mixin.js";
+import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, type MembershipChange } from "../mixins/membership.mixin.js";
+import { config, isProduction } from "../lib/config.js";
+import { callerOf, rules, strict } from "../lib/params.js";
+import { notFound, validationError } from "../events/errors.js";
+import { DomainEvents, type Envelope, type GroupSnapshot, type NotificationSend } from "../events/domain.js";
+import { LiveEvents, type LiveNotification } from "../events/live.js";
+import type { Meta, Notification, UserRef } from "../events/types.js";
+import { notificationModels, type NotificationDoc, type NotificationModels, type PushJobDoc, type PushSubscriptionDoc } from "./notification/models.js";
+import { DEFAULT_PAGE, MAX_PAGE, notificationFor, pushJobId, resolveRecipients, subscriptionId, targetGroupOf, toNotification } from "./notification/inbox.js";
+import {
+	buildPushRequest,
+	classifyPushStatus,
+	MAX_PUSH_ATTEMPTS,
+	pushConfigFrom,
+	pushPayload,
+	pushRetryDelayMs,
+	sendPushRequest,
+	subscriptionErrors,
+	type PushConfig,
+	type SubscriptionInput,
+} from "./notification/push.js";
+
+interface NotificationThis {
+	models: NotificationModels;
+	push: PushConfig;
+	pushTimer?: NodeJS.Timeout;
+	pushRunning?: boolean;
+	pushAgain?: boolean;
+	groupProjection(): import("mongoose").Model<GroupProjectionDoc>;
+	storeSnapshot(groupId: string, snapshot: GroupSnapshot): Promise<void>;
+	groupMembers(groupId: string): Promise<UserRef[]>;
+	coMembersOf(userId: string): Promise<UserRef[]>;
+	refreshGroupIfBehind(ctx: Context, groupId: string, version: number, anyUserId?: string): Promise<void>;
+	deliver(ctx: Context, doc: NotificationDoc): Promise<void>;
+	enqueuePush(doc: NotificationDoc): Promise<void>;
+	kickPush(): void;
+	runPushJobs(): Promise<void>;
+	sendPushJob(job: PushJobDoc): Promise<void>;
+	unreadCount(userId: string): Promise<number>;
+}
+
+/** Shorter than JetStream's redelivery wait (ack_wait 30 s), longer than a delivery takes. */
+const DELIVERY_LEASE_MS = 15_000;
+const PUSH_POLL_MS = 1_000;
+const PUSH_BATCH = 20;
+/** A claimed job is invisible to other instances this long: longer than one send may take. */
+const PUSH_LEASE_MS = 30_000;
+
+const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
+	name: "notification",
+	mixins: [
+		MongooseMixin({ db: "notification", models: notificationModels }),
+		MembershipProjection(),
+		DurableEvents({ consume: { ...MembershipConsumers, [DomainEvents.notificationSend]: "handleNotificationSend" } }),
+	],
+
+	actions: {
+		/** The caller's inbox, newest first, with the number of unread notifications. */
+		list: {
+			params: {
+				...strict,
+				limit: { type: "number", integer: true, min: 1, max: MAX_PAGE, convert: true, optional: true },
+				before: { ...rules.id, optional: true },
+			},
+			async handler(ctx: Context<{ limit?: number; before?: string }, Meta>) {
+				const caller = callerOf(ctx);
+				const query: Record<string, unknown> = { userId: caller.id };
+				if (ctx.params.before) {
+					const cursor = await this.models.Notification.findOne({ _id: ctx.params.before, userId: caller.id }, { sortKey: 1 }).lean();
+					if (!cursor) throw notFound("Notification", { before: ctx.params.before });
+					query.sortKey = { $lt: cursor.sortKey };
+				}
+				const docs: NotificationDoc[] = await this.models.Notification.find(query)
+					.sort({ sortKey: -1 })
+					.limit(ctx.params.limit ?? DEFAULT_PAGE)
+					.lean();
+				return { notifications: docs.map(toNotification), unread: await this.unreadCount(caller.id) };
+			},
+		},
+
+		/** Marks some (`ids`) or all (`all: true`) of the caller's notifications read; returns the unread count. */
+		markRead: {
+			params: {
+				...strict,
+				ids: { type: "array", items: rules.id, max: MAX_PAGE, optional: true },
+				all: { type: "equal", value: true, strict: true, optional: true },
+			},
+			async handler(ctx: Context<{ ids?: string[]; all?: true }, Meta>) {
+				const caller = callerOf(ctx);
+				const { ids, all } = ctx.params;
+				if (!all && ids === undefined)
+					throw validationError("Give the ids to mark read, or all: true", [{ field: "ids", message: "ids or all is required", type: "required" }]);
+				// Only the caller's own notifications: ids of others are silently ignored.
+				const filter = all ? { userId: caller.id, read: false } : { userId: caller.id, _id: { $in: ids }, read: false };
+				await this.models.Notification.updateMany(filter, { $set: { read: true } });
+				return { unread: await this.unreadCount(caller.id) };
+			},
+		},
+
+		/** The server's VAPID public key, for the browser's pushManager.subscribe; 404 when push is off. */
+		pushKey: {
+			params: { ...strict },
+			handler(ctx: Context<unknown, Meta>) {
+				callerOf(ctx);
+				if (!this.push.enabled) throw notFound("Push key", { reason: "Web Push is not configured on this server" });
+				return { publicKey: this.push.vapid.publicKey };
+			},
+		},
+
+		/** Registers a browser PushSubscription for the caller (re-registering an endpoint moves it to the caller). */
+		subscribe: {
+			params: {
+				...strict,
+				endpoint: { type: "string", min: 1, max: 2048, trim: true },
+				keys: {
+					type: "object",
+					strict: "remove",
+					props: { p256dh: { type: "string", min: 1, max: 200 }, auth: { type: "string", min: 1, max: 100 } },
+				},
+			},
+			async handler(ctx: Context<SubscriptionInput, Meta>) {
+				const caller = callerOf(ctx);
+				const { endpoint, keys } = ctx.params;
+				// Production talks to browsers' push services only, all https; http serves local test push services.
+				const errors = subscriptionErrors({ endpoint, keys }, { allowHttp: !isProduction() });
+				if (errors.length) throw validationError("Invalid push subscription", errors);
+				const _id = subscriptionId(endpoint);
+				await this.models.PushSubscription.updateOne(
+					{ _id },
+					{ $set: { userId: caller.id, endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth }, createdAt: new Date() } },
+					{ upsert: true },
+				);
+				// The endpoint moved to another account: the previous owner's pending messages must not follow it.
+				await this.models.PushJob.deleteMany({ subscriptionId: _id, userId: { $ne: caller.id } });
+				ctx.meta.$statusCode = 201;
+				return { endpoint };
+			},
+		},
+
+		/** Removes one of the caller's push subscriptions (idempotent). */
+		unsubscribe: {
+			params: { ...strict, endpoint: { type: "string", min: 1, max: 2048, trim: true } },
+			async handler(ctx: Context<{ endpoint: string }, Meta>) {
+				const caller = callerOf(ctx);
+				const _id = subscriptionId(ctx.params.endpoint);
+				const removed = await this.models.PushSubscription.deleteOne({ _id, userId: caller.id });
+				if (removed.deletedCount) await this.models.PushJob.deleteMany({ subscriptionId: _id });
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		/** Counts for operators: push on or off, messages waiting, and (with `userId`) one user's inbox and subscriptions. */
+		stats: {
+			visibility: "public",
+			params: { ...strict, userId: { ...rules.id, optional: true } },
+			async handler(ctx: Context<{ userId?: string }>) {
+				const filter = ctx.params.userId ? { userId: ctx.params.userId } : {};
+				const [pendingPushes, subscriptions, notifications, unread] = await Promise.all([
+					this.models.PushJob.countDocuments(filter),
+					this.models.PushSubscription.countDocuments(filter),
+					this.models.Notification.countDocuments(filter),
+					this.models.Notification.countDocuments({ ...filter, read: false }),
+				]);
+				const push = this.push.enabled ? { enabled: true } : { enabled: false, reason: this.push.reason };
+				return { push, pendingPushes, subscriptions, notifications, unread };
+			},
+		},
+	},
+
+	methods: {
+		/**
+		 * A `notifications.send` command: one notification per recipient, stored, pushed live and
+		 * queued for Web Push. Redelivery (same envelope id) finds the stored notifications and only
+		 * finishes deliveries a crash interrupted.
+		 */
+		async handleNotificationSend(envelope: Envelope<NotificationSend>, ctx: Context) {
+			const command = envelope.payload;
+			if (!command?.target || !command.kind || typeof command.title !== "string") {
+				this.logger.warn(`Dropping malformed ${envelope.type} ${envelope.id}`);
+				return;
+			}
+			const groupId = targetGroupOf(command);
+			if (groupId) {
+				const version = typeof command.groupVersion === "number" ? command.groupVersion : 0;
+				await this.refreshGroupIfBehind(ctx, groupId, version, command.subjectUserId ?? command.alsoUserIds?.[0]);
+			}
+			const recipients = await resolveRecipients(command, {
+				groupMembers: async id => (await this.groupMembers(id)).map((m: UserRef) => m.id),
+				coMembersOf: async id => (await this.coMembersOf(id)).map((m: UserRef) => m.id),
+			});
+			const deleted = new Set<string>(
+				(await this.models.DeletedUser.find({ _id: { $in: recipients } }, { _id: 1 }).lean()).map((d: { _id: string }) => d._id),
+			);
+			for (const userId of recipients) {
+				if (deleted.has(userId)) continue;
+				const doc = notificationFor(envelope, command, userId);
+				let stored: NotificationDoc = doc;
+				try {
+					await this.models.Notification.create(doc);
+				} catch (err) {
+					if ((err as { code?: number }).code !== 11000) throw err;
+					// Stored before: finish its delivery only if a crash interrupted it, not while a
+					// concurrent copy of this command is delivering it.
+					const now = new Date();
+					const reclaimed = await this.models.Notification.findOneAndUpdate(
+						{ _id: doc._id, delivered: false, claimedAt: { $lt: new Date(now.getTime() - DELIVERY_LEASE_MS) } },
+						{ $set: { claimedAt: now } },
+						{ returnDocument: "after" },
+					).lean();
+					if (!reclaimed) continue;
+					stored = reclaimed;
+				}
+				// The account was deleted while this was being written: its inbox is gone, and so is this.
+				if (await this.models.DeletedUser.exists({ _id: userId })) {
+					await this.models.Notification.deleteMany({ userId });
+					continue;
+				}
+				await this.deliver(ctx, stored);
+			}
+		},
+
+		/**
+		 * The command was written at `version` of the group, and travels on another stream than the
+		 * group events: a projection that has not caught up yet (or never saw the group) asks the
+		 * users service.
+		 */
+		async refreshGroupIfBehind(ctx: Context, groupId: string, version: number, anyUserId?: string) {
+			const local = await this.groupProjection().findById(groupId, { version: 1 }).lean();
+			if (local && local.version >= version) return;
+			const answer = (await ctx.call("users.membership", { groupId, userId: anyUserId ?? "-" })) as { group: (GroupSnapshot & { groupId: string }) | null };
+			if (answer.group) {
+				const { groupId: _ignored, ...snapshot } = answer.group;
+				await this.storeSnapshot(groupId, snapshot);
+			}
+		},
+
+		/** Live to every open socket of the recipient, then Web Push; neither can fail the inbox. */
+		async deliver(ctx: Context, doc: NotificationDoc) {
+			const notification: Notification = toNotification(doc);
+			try {
+				await ctx.broadcast(LiveEvents.notification, { userId: doc.userId, notification } satisfies LiveNotification);
+			} catch (err) {
+				this.logger.warn(`Live notification to ${doc.userId} failed:`, (err as Error).message);
+			}
+			try {
+				await this.enqueuePush(doc);
+				await this.models.Notification.updateOne({ _id: doc._id }, { $set: { delivered: true } });
+			} catch (err) {
+				// Release the claim so the retry of this command finishes the delivery.
+				await this.models.Notification.updateOne({ _id: doc._id }, { $set: { claimedAt: new Date(0) } }).catch(() => undefined);
+				throw err;
+			}
+		},
+
+		/** One durable push job per subscription of the recipient; the worker sends them. */
+		async enqueuePush(doc: NotificationDoc) {
+			if (!this.push.enabled) return;
+			const subscriptions = await this.models.PushSubscription.find({ userId: doc.userId }).lean();
+			if (!subscriptions.length) return;
+			const payload = pushPayload(toNotification(doc));
+			const now = new Date();
+			const jobs: PushJobDoc[] = subscriptions.map((sub: PushSubscriptionDoc) => ({
+				_id: pushJobId(doc._id, sub._id),
+				userId: doc.userId,
+				subscriptionId: sub._id,
+				endpoint: sub.endpoint,
+				keys: { p256dh: sub.keys.p256dh, auth: sub.keys.auth },
+				payload,
+				attempts: 0,
+				nextAttemptAt: now,
+				createdAt: now,
+			}));
+			try {
+				await this.models.PushJob.insertMany(jobs, { ordered: false });
+			} catch (err) {
+				// Jobs already queued by an interrupted earlier attempt: the rest were inserted.
+				if ((err as { code?: number }).code !== 11000 && !String((err as Error).message).includes("E11000")) throw err;
+			}
+			this.kickPush();
+		},
+
+		kickPush() {
+			if (!this.push.enabled) return;
+			setImmediate(() => this.runPushJobs().catch((err: Error) => this.logger.warn("Push worker failed:", err.message)));
+		},
+
+		/** Sends every due push job; instances share the queue by claiming jobs with a lease. */
+		async runPushJobs() {
+			if (this.pushRunning) {
+				this.pushAgain = true;
+				return;
+			}
+			this.pushRunning = true;
+			try {
+				do {
+					this.pushAgain = false;
+					const now = new Date();
+					const due: PushJobDoc[] = await this.models.PushJob.find({ nextAttemptAt: { $lte: now } })
+						.sort({ nextAttemptAt: 1 })
+						.limit(PUSH_BATCH)
+						.lean();
+					const claimed: PushJobDoc[] = [];
+					for (const job of due) {
+						const won = await this.models.PushJob.findOneAndUpdate(
+							{ _id: job._id, nextAttemptAt: job.nextAttemptAt },
+							{ $set: { nextAttemptAt: new Date(now.getTime() + PUSH_LEASE_MS) } },
+							{ returnDocument: "after" },
+						).lean();
+						if (won) claimed.push(won);
+					}
+					await Promise.all(claimed.map(job => this.sendPushJob(job)));
+					if (due.length === PUSH_BATCH) this.pushAgain = true;
+				} while (this.pushAgain);
+			} finally {
+				this.pushRunning = false;
+			}
+		},
+
+		async sendPushJob(job: PushJobDoc) {
+			if (!this.push.enabled) return;
+			let status: number | undefined;
+			let failure = "";
+			try {
+				status = await sendPushRequest(buildPushRequest({ endpoint: job.endpoint, keys: job.keys }, job.payload, this.push.vapid));
+			} catch (err) {
+				failure = (err as Error).message;
+			}
+			const outcome = classifyPushStatus(status);
+			switch (outcome) {
+				case "sent":
+					await this.models.PushJob.deleteOne({ _id: job._id });
+					return;
+				case "gone":
+					// The browser unsubscribed or the subscription expired: it will never work again.
+					this.logger.info(`Push subscription of ${job.userId} is gone (${status}); deleting it`);
+					await this.models.PushSubscription.deleteOne({ _id: job.subscriptionId, endpoint: job.endpoint });
+					await this.models.PushJob.deleteMany({ subscriptionId: job.subscriptionId });
+					return;
+				case "drop":
+					this.logger.warn(`Push to ${job.userId} refused with ${status}; dropping this message`);
+					await this.models.PushJob.deleteOne({ _id: job._id });
+					return;
+				case "retry": {
+					const attempts = job.attempts + 1;
+					if (attempts >= MAX_PUSH_ATTEMPTS) {
+						this.logger.warn(`Push to ${job.userId} failed ${attempts} times (${status ?? failure}); giving up on this message`);
+						await this.models.PushJob.deleteOne({ _id: job._id });
+						return;
+					}
+					this.logger.debug(`Push to ${job.userId} failed (${status ?? failure}); retry ${attempts}`);
+					await this.models.PushJob.updateOne(
+						{ _id: job._id },
+						{ $set: { attempts, nextAttemptAt: new Date(Date.now() + pushRetryDelayMs(attempts)) } },
+					);
+				}
+			}
+		},
+
+		async unreadCount(userId: string): Promise<number> {
+			return this.models.Notification.countDocuments({ userId, read: false });
+		},
+
+		/** A deleted account takes its inbox and push subscriptions with it. */
+		async onMembershipChange(change: MembershipChange) {
+			const userId = change.deletedUserId;
+			if (!userId) return;
+			// Tombstone first: a command handled concurrently either sees it or is deleted below.
+			await this.models.DeletedUser.updateOne({ _id: userId }, { $set: { at: new Date() } }, { upsert: true });
+			await this.models.Notification.deleteMany({ userId });
+			await this.models.PushSubscription.deleteMany({ userId });
+			await this.models.PushJob.deleteMany({ userId });
+		},
+	},
+
+	created() {
+		this.push = pushConfigFrom(config.vapid());
+		if (!this.push.enabled) {
+			const partial = Object.values(config.vapid()).some(Boolean);
+			// Half-configured or invalid keys are a deployment mistake, not a choice to run without push.
+			if (partial && isProduction()) {
+				this.broker.fatal(`Web Push: ${this.push.reason}; refusing to start.`);
+				return;
+			}
+			this.logger.info(`Web Push is off: ${this.push.reason}`);
+		}
+	},
+
+	started() {
+		if (!this.push.enabled) return;
+		this.pushTimer = setInterval(() => this.kickPush(), PUSH_POLL_MS);
+		this.pushTimer.unref?.();
+	},
+
+	async stopped() {
+		clearInterval(this.pushTimer);
+		const deadline = Date.now() + 3_000;
+		while (this.pushRunning && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20));
+	},
+};
+
+export default NotificationService;
