@@ -3,6 +3,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { forbidden, notFound } from "../events/errors.js";
 import { DomainEvents, type DomainEventType, type Envelope, type GroupEvent, type GroupSnapshot, type UserDeleted } from "../events/domain.js";
 import type { UserRef } from "../events/types.js";
+import { LiveEvents, type LiveGroup } from "../events/live.js";
 
 /**
  * A service's own read-only copy of group memberships, fed by the users service's durable events.
@@ -70,6 +71,9 @@ export function groupProjectionModel(connection: Connection): Model<GroupProject
 	);
 }
 
+/** Members with their names; `memberIds` is authoritative (a live removal updates it before the snapshot). */
+const currentMembers = (doc: GroupProjectionDoc): UserRef[] => doc.members.filter(member => doc.memberIds.includes(member.id));
+
 /** The change an event announces, from the event itself (not from a diff, which may be stale). */
 export function changeOf(envelope: Envelope<GroupEvent>): MembershipChange {
 	const p = envelope.payload as GroupEvent & { member?: UserRef; createdBy?: UserRef };
@@ -98,6 +102,19 @@ export function MembershipProjection(): Partial<ServiceSchema> {
 				async handler(ctx: Context<{ groupId: string }>) {
 					return (await this.groupProjection().findById(ctx.params.groupId).lean()) ?? null;
 				},
+			},
+		},
+		events: {
+			/**
+			 * The users service broadcasts each change before it answers the client. Removals are
+			 * applied from it at once, so a member who just left is refused even before the durable
+			 * event arrives (the durable event still brings the full snapshot). Additions need no such
+			 * shortcut: a member the copy does not know yet is confirmed with the users service.
+			 */
+			async [LiveEvents.group](ctx: Context<LiveGroup>) {
+				const { groupId, change, userId } = ctx.params;
+				if (change === "memberRemoved" && userId) await this.groupProjection().updateOne({ _id: groupId }, { $pull: { memberIds: userId } });
+				if (change === "deleted") await this.groupProjection().updateOne({ _id: groupId }, { $set: { deleted: true, memberIds: [] } });
 			},
 		},
 		methods: {
@@ -150,7 +167,7 @@ export function MembershipProjection(): Partial<ServiceSchema> {
 				const uid = userId ?? ctx.meta.user?.id;
 				if (!uid) throw forbidden();
 				const local = await this.groupProjection().findById(groupId).lean();
-				if (local && !local.deleted && local.memberIds.includes(uid)) return local;
+				if (local && !local.deleted && local.memberIds.includes(uid)) return { ...local, members: currentMembers(local) };
 				const answer = (await ctx.call("users.membership", { groupId, userId: uid })) as {
 					exists: boolean;
 					isMember: boolean;
@@ -166,7 +183,7 @@ export function MembershipProjection(): Partial<ServiceSchema> {
 			/** The members of a group as this service knows them (empty for an unknown group). */
 			async groupMembers(groupId: string): Promise<UserRef[]> {
 				const doc = await this.groupProjection().findById(groupId).lean();
-				return doc && !doc.deleted ? doc.members : [];
+				return doc && !doc.deleted ? currentMembers(doc) : [];
 			},
 
 			/** Groups this service knows the user to be in. */
@@ -178,7 +195,7 @@ export function MembershipProjection(): Partial<ServiceSchema> {
 			async coMembersOf(userId: string): Promise<UserRef[]> {
 				const groups: GroupProjectionDoc[] = await this.groupsOfUser(userId);
 				const byId = new Map<string, UserRef>();
-				for (const group of groups) for (const member of group.members) byId.set(member.id, member);
+				for (const group of groups) for (const member of currentMembers(group)) byId.set(member.id, member);
 				return [...byId.values()];
 			},
 		},
