@@ -50,6 +50,9 @@ if (stopping) {
   process.exit(0);
 }
 
+// The reference web client the gateway serves at `/` (rebuilt only when its sources changed).
+await (await import("./build-web.mjs")).buildWeb({ ifStale: true, log: prefixLog("web") });
+
 const args = ["--import", "tsx", RUNNER];
 if (exists("moleculer.config.ts")) args.push("--config", "moleculer.config.ts");
 args.push(SERVICES, ...process.argv.slice(2));

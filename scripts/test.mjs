@@ -86,11 +86,13 @@ if (!files.length) {
 
 if (!options.positionals.length) {
   log("typecheck (tsc --noEmit)");
-  const tsc = spawnChild(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "--noEmit", "-p", "tsconfig.json"], { stdio: ["ignore", "inherit", "inherit"] });
-  const status = exitStatus(await exited(tsc));
-  if (status !== 0) {
-    log("typecheck failed");
-    process.exit(status || 1);
+  for (const project of ["tsconfig.json", "web/tsconfig.json"]) {
+    const tsc = spawnChild(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "--noEmit", "-p", project], { stdio: ["ignore", "inherit", "inherit"] });
+    const status = exitStatus(await exited(tsc));
+    if (status !== 0) {
+      log(`typecheck of ${project} failed`);
+      process.exit(status || 1);
+    }
   }
 }
 

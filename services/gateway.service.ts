@@ -9,6 +9,7 @@ import type { Meta } from "../events/types.js";
 import { toErrorBody } from "./gateway/errors.js";
 import { asyncApiDocument, docsPage, openApiDocument } from "./gateway/api-docs.js";
 import { authenticatedAliases, publicAuthAliases } from "./gateway/routes.js";
+import { webClientMiddleware } from "./gateway/static-files.js";
 import { ackResult, asParams, SocketCommands } from "./gateway/socket-events.js";
 import { revokes, TokenCache, type ResolvedToken } from "./gateway/token-cache.js";
 
@@ -109,6 +110,8 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 			{
 				path: "/",
 				...routeDefaults,
+				// The reference web client (web/dist) at `/`; API paths fall through to the aliases.
+				use: [webClientMiddleware],
 				aliases: {
 					"GET /health": "gateway.health",
 					"GET /api/docs": "gateway.docs",

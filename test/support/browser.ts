@@ -1,0 +1,119 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { ROOT } from "./system.js";
+
+/**
+ * A real browser for end-to-end tests of the web client: Debian's Chromium driven by
+ * playwright-core (no browser download). Installed from Debian when missing, so `npm test` works
+ * on a fresh machine. The page may reach the gateway under test only; every other request is
+ * refused and recorded, so a test can assert that nothing left the machine.
+ */
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const SCREENSHOTS = join(ROOT, "test-output", "web-client");
+
+const CHROMIUM_ARGS = [
+	"--no-sandbox",
+	"--disable-gpu",
+	"--disable-quic",
+	"--no-first-run",
+	"--disable-background-networking",
+	"--disable-component-update",
+	"--disable-sync",
+	// Belt and braces: no host name resolves, so nothing but the loopback address can be reached.
+	"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+];
+
+function run(cmd: string, args: string[]): boolean {
+	const r = spawnSync(cmd, args, { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }, timeout: 15 * 60_000 });
+	return r.status === 0;
+}
+
+/** Installs Debian's chromium when it is not there (apt-get update first if the lists are stale). */
+export function ensureChromium(): string {
+	if (existsSync(CHROMIUM)) return CHROMIUM;
+	console.log(`[browser] ${CHROMIUM} is missing: installing Debian's chromium (apt-get install -y chromium)…`);
+	if (!run("apt-get", ["install", "-y", "chromium"])) {
+		if (!run("apt-get", ["update"]) || !run("apt-get", ["install", "-y", "chromium"])) throw new Error("could not install chromium with apt-get");
+	}
+	if (!existsSync(CHROMIUM)) throw new Error(`chromium installed but ${CHROMIUM} does not exist`);
+	return CHROMIUM;
+}
+
+/**
+ * Builds web/dist when it is missing or older than its sources, typechecking web/ first
+ * (scripts/build-web.mjs --if-stale --check): the client's types are checked where it is tested.
+ */
+export function ensureWebBuild(): void {
+	const r = spawnSync(process.execPath, [join(ROOT, "scripts", "build-web.mjs"), "--if-stale", "--check"], { cwd: ROOT, stdio: "inherit", timeout: 5 * 60_000 });
+	if (r.status !== 0) throw new Error("the web client build failed (node scripts/build-web.mjs)");
+}
+
+export interface TestBrowser {
+	browser: Browser;
+	/** Requests the pages tried to make to anywhere but the system under test. */
+	blocked: string[];
+	/** Uncaught page errors and console errors, per context label. */
+	errors: string[];
+	newPage(label: string, opts?: { viewport?: { width: number; height: number }; isMobile?: boolean }): Promise<{ context: BrowserContext; page: Page }>;
+	close(): Promise<void>;
+}
+
+/**
+ * Launches headless Chromium. Playwright gives every launch a fresh temporary user-data-dir
+ * (and removes it on close), and each `newPage` is its own browser context: separate storage,
+ * as two people on two devices.
+ */
+export async function launchBrowser(baseUrl: string): Promise<TestBrowser> {
+	const executablePath = ensureChromium();
+	const browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
+	const origin = new URL(baseUrl).origin;
+	const blocked: string[] = [];
+	const errors: string[] = [];
+	const contexts: BrowserContext[] = [];
+	return {
+		browser,
+		blocked,
+		errors,
+		async newPage(label, opts = {}) {
+			const context = await browser.newContext({
+				baseURL: baseUrl,
+				viewport: opts.viewport ?? { width: 1280, height: 800 },
+				isMobile: opts.isMobile,
+				hasTouch: opts.isMobile,
+				locale: "en-GB",
+				timezoneId: "UTC",
+				serviceWorkers: "allow",
+			});
+			contexts.push(context);
+			await context.route("**/*", route => {
+				const url = route.request().url();
+				if (url.startsWith(origin) || url.startsWith("data:") || url.startsWith("blob:")) return route.continue();
+				blocked.push(url);
+				return route.abort("blockedbyclient");
+			});
+			const page = await context.newPage();
+			page.on("pageerror", err => errors.push(`[${label}] page error: ${err.message}`));
+			page.on("console", msg => {
+				// A failed request is reported by the page as a console error too; those are checked through the API's answers.
+				if (msg.type() === "error" && !/Failed to load resource/.test(msg.text())) errors.push(`[${label}] console: ${msg.text()}`);
+			});
+			return { context, page };
+		},
+		async close() {
+			for (const c of contexts) await c.close().catch(() => undefined);
+			await browser.close();
+		},
+	};
+}
+
+let shot = 0;
+/** Saves a full-page screenshot as test-output/web-client/NN-name.png and returns its path. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+	mkdirSync(SCREENSHOTS, { recursive: true });
+	const path = join(SCREENSHOTS, `${String(++shot).padStart(2, "0")}-${name}.png`);
+	await page.screenshot({ path, fullPage: false });
+	return path;
+}

@@ -1,0 +1,134 @@
+import type { Group, LoginResult, Message, NotificationPage, Point, Presence, Session, User } from "./types";
+
+/**
+ * The REST half of the public contract (API.md §3). Every failure becomes an ApiError that
+ * carries the server's `message` (or a plain explanation when the server could not be reached),
+ * so the UI never shows a blank failure.
+ */
+
+export interface FieldProblem {
+	field?: string;
+	message?: string;
+}
+
+export class ApiError extends Error {
+	constructor(
+		message: string,
+		readonly code: number,
+		readonly type: string,
+		readonly data?: unknown,
+	) {
+		super(message);
+		this.name = "ApiError";
+	}
+
+	/** The message to show: for validation errors, what is wrong with each field. */
+	get detail(): string {
+		const problems = Array.isArray(this.data)
+			? (this.data as FieldProblem[])
+					.filter(p => typeof p?.message === "string" && p.message.length > 0)
+					.map(p => (p.field && !p.message!.includes(p.field) ? `${p.field}: ${p.message}` : p.message!))
+			: [];
+		// The validator's own message is generic ("Parameters validation error!"): the fields say more.
+		if (problems.length && /validation error/i.test(this.message)) return problems.join(" ");
+		return this.message;
+	}
+}
+
+/** An error of the network, not of the API: the request may not have reached the server. */
+export const NETWORK_ERROR = "NETWORK_ERROR";
+
+/** The text to show for any failure. */
+export function errorText(err: unknown): string {
+	if (err instanceof ApiError) return err.detail;
+	if (err instanceof Error && err.message) return err.message;
+	return "Something went wrong.";
+}
+
+export class Api {
+	token: string | null = null;
+	/** Called on every 401 for an authenticated request: the session is over. */
+	onUnauthorized: (err: ApiError) => void = () => undefined;
+
+	constructor(readonly baseUrl = "") {}
+
+	async request<T>(method: string, path: string, body?: unknown, opts: { auth?: boolean } = {}): Promise<T> {
+		const headers: Record<string, string> = { accept: "application/json" };
+		const auth = opts.auth ?? true;
+		if (auth && this.token) headers.authorization = `Bearer ${this.token}`;
+		if (body !== undefined) headers["content-type"] = "application/json";
+		let res: Response;
+		try {
+			res = await fetch(`${this.baseUrl}/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
+		} catch {
+			throw new ApiError("Cannot reach PositionPal. Check your connection and try again.", 0, NETWORK_ERROR);
+		}
+		const text = await res.text().catch(() => "");
+		let parsed: unknown;
+		try {
+			parsed = text ? JSON.parse(text) : undefined;
+		} catch {
+			parsed = undefined;
+		}
+		if (!res.ok) {
+			const error = (parsed ?? {}) as { message?: unknown; type?: unknown; data?: unknown };
+			const message = typeof error.message === "string" && error.message ? error.message : `The server answered ${res.status} ${res.statusText || ""}`.trim();
+			const err = new ApiError(message, res.status, typeof error.type === "string" ? error.type : "HTTP_ERROR", error.data);
+			// A wrong current password (profile edit) is a 401 too, but the session is fine.
+			if (res.status === 401 && auth && this.token && err.type !== "INVALID_CREDENTIALS") this.onUnauthorized(err);
+			throw err;
+		}
+		return parsed as T;
+	}
+
+	// ---- account
+	register = (body: { name: string; surname: string; email: string; password: string }) => this.request<User>("POST", "/auth/register", body, { auth: false });
+	login = (email: string, password: string) => this.request<LoginResult>("POST", "/auth/login", { email, password }, { auth: false });
+	logout = () => this.request<void>("POST", "/auth/logout");
+	me = () => this.request<User>("GET", "/users/me");
+	updateMe = (body: Partial<{ name: string; surname: string; email: string; password: string; currentPassword: string }>) => this.request<User>("PATCH", "/users/me", body);
+
+	// ---- groups
+	groups = () => this.request<Group[]>("GET", "/groups");
+	group = (groupId: string) => this.request<Group>("GET", `/groups/${enc(groupId)}`);
+	createGroup = (name: string, memberEmails: string[]) => this.request<Group>("POST", "/groups", { name, memberEmails });
+	renameGroup = (groupId: string, name: string) => this.request<Group>("PATCH", `/groups/${enc(groupId)}`, { name });
+	deleteGroup = (groupId: string) => this.request<void>("DELETE", `/groups/${enc(groupId)}`);
+	addMember = (groupId: string, email: string) => this.request<Group>("POST", `/groups/${enc(groupId)}/members`, { email });
+	removeMember = (groupId: string, userId: string) => this.request<Group>("DELETE", `/groups/${enc(groupId)}/members/${enc(userId)}`);
+	leaveGroup = (groupId: string) => this.request<void>("POST", `/groups/${enc(groupId)}/leave`);
+
+	// ---- location
+	startSharing = (groupId: string) => this.request<Session>("POST", `/groups/${enc(groupId)}/sharing`);
+	stopSharing = (groupId: string) => this.request<Session>("DELETE", `/groups/${enc(groupId)}/sharing`);
+	sample = (body: { latitude: number; longitude: number; accuracy?: number; timestamp?: string }) => this.request<{ sessions: Session[] }>("POST", "/location/samples", body);
+	startJourney = (groupId: string, body: { destination: { name: string; latitude: number; longitude: number }; eta: string; mode: string }) =>
+		this.request<Session>("POST", `/groups/${enc(groupId)}/journey`, body);
+	stopJourney = (groupId: string) => this.request<Session>("DELETE", `/groups/${enc(groupId)}/journey`);
+	startSos = (latitude: number, longitude: number) => this.request<{ sessions: Session[] }>("POST", "/sos", { latitude, longitude });
+	stopSos = () => this.request<{ sessions: Session[] }>("DELETE", "/sos");
+	sessions = (groupId: string) => this.request<Session[]>("GET", `/groups/${enc(groupId)}/sessions`);
+	session = (groupId: string, userId: string) => this.request<Session>("GET", `/groups/${enc(groupId)}/sessions/${enc(userId)}`);
+	route = (groupId: string, userId: string) => this.request<{ points: Point[] }>("GET", `/groups/${enc(groupId)}/sessions/${enc(userId)}/route`);
+
+	// ---- chat
+	messages = (groupId: string, opts: { limit?: number; before?: string } = {}) => this.request<{ messages: Message[] }>("GET", `/groups/${enc(groupId)}/messages${query(opts)}`);
+	sendMessage = (groupId: string, text: string, clientMessageId?: string) => this.request<Message>("POST", `/groups/${enc(groupId)}/messages`, { text, clientMessageId });
+	presence = (groupId: string) => this.request<Presence[]>("GET", `/groups/${enc(groupId)}/presence`);
+
+	// ---- notifications
+	notifications = (opts: { limit?: number; before?: string } = {}) => this.request<NotificationPage>("GET", `/notifications${query(opts)}`);
+	markRead = (body: { ids: string[] } | { all: true }) => this.request<{ unread: number }>("POST", "/notifications/read", body);
+	pushKey = () => this.request<{ publicKey: string }>("GET", "/notifications/push-key");
+	subscribePush = (subscription: PushSubscriptionJSON) => this.request<unknown>("POST", "/notifications/subscriptions", subscription);
+	unsubscribePush = (endpoint: string) => this.request<void>("DELETE", "/notifications/subscriptions", { endpoint });
+}
+
+const enc = encodeURIComponent;
+
+function query(params: Record<string, string | number | undefined>): string {
+	const search = new URLSearchParams();
+	for (const [key, value] of Object.entries(params)) if (value !== undefined) search.set(key, String(value));
+	const text = search.toString();
+	return text ? `?${text}` : "";
+}

@@ -1,0 +1,716 @@
+import { ApiError, errorText, type Api } from "./api";
+import type { ClientConfig } from "./config";
+import { busy, h } from "./dom";
+import { ago, fullName, STATE_LABELS } from "./format";
+import { Live, type ConnectionState } from "./live";
+import { Tracker, type Fix, type SourceKind, type Target } from "./tracker";
+import type { ChatPresence, Group, GroupChanged, LoginResult, Message, Notification, Point, Session, User } from "./types";
+import { confirmAction, toast, toastError } from "./ui";
+import { ChatView } from "./views/chat";
+import { GroupList, manageGroup, type GroupActions } from "./views/groups";
+import { Inbox } from "./views/inbox";
+import { planJourney, type JourneyRequest } from "./views/journey";
+import { MapView } from "./views/map";
+import { MemberList } from "./views/members";
+import { editProfile } from "./views/profile";
+
+/**
+ * The signed-in app: groups, the selected group's live map, members and chat, the user's own
+ * location controls (sharing, journey, SOS) and notifications. REST for commands and reads,
+ * Socket.IO for everything live; after a reconnection it re-reads what it may have missed.
+ */
+
+const ROUTED = new Set(["ROUTING", "WARNING", "SOS"]);
+const STORAGE = { source: "positionpal.source", speed: "positionpal.speed", group: "positionpal.group" };
+type Tab = "map" | "members" | "chat" | "groups";
+
+export interface AppHooks {
+	/** The user logged out, or the session ended (with a reason to show on the login screen). */
+	signedOut(notice?: string): void;
+	/** A new token (after a password change). */
+	relogged(login: LoginResult): void;
+}
+
+export class App {
+	private live: Live | null = null;
+	private groups: Group[] = [];
+	private groupId: string | null = null;
+	/** My own session in each of my groups (samples apply to all of them). */
+	private mine = new Map<string, Session>();
+	/** The selected group's sessions, by user. */
+	private sessions = new Map<string, Session>();
+	private online = new Map<string, boolean>();
+	private tracker: Tracker;
+	private timers: number[] = [];
+	private stopped = false;
+	private lastSessionsRefresh = 0;
+	private relogging = false;
+
+	// views
+	private root!: HTMLElement;
+	private layout!: HTMLElement;
+	private groupList!: GroupList;
+	private map!: MapView;
+	private members!: MemberList;
+	private chat!: ChatView;
+	private inbox!: Inbox;
+	private conn!: HTMLElement;
+	private banner!: HTMLElement;
+	private title!: HTMLElement;
+	private subtitle!: HTMLElement;
+	private manageButton!: HTMLButtonElement;
+	private shareButton!: HTMLButtonElement;
+	private sourceSelect!: HTMLSelectElement;
+	private speedField!: HTMLElement;
+	private speedSelect!: HTMLSelectElement;
+	private journeyButton!: HTMLButtonElement;
+	private sosButton!: HTMLButtonElement;
+	private myStatus!: HTMLElement;
+	private groupView!: HTMLElement;
+	private noGroup!: HTMLElement;
+	private profileButton!: HTMLButtonElement;
+	private side!: HTMLElement;
+
+	constructor(
+		private readonly api: Api,
+		private readonly config: ClientConfig,
+		private me: User,
+		private token: string,
+		private readonly hooks: AppHooks,
+	) {
+		const stored = localStorage.getItem(STORAGE.source);
+		const source: SourceKind = stored === "device" || stored === "simulate" ? stored : "geolocation" in navigator && window.isSecureContext ? "device" : "simulate";
+		this.tracker = new Tracker(
+			{
+				onFix: fix => void this.sendSample(fix),
+				onError: message => toast({ title: "Location unavailable", body: message, kind: "error", key: "location-error" }),
+				target: () => this.simulationTarget(),
+				start: () => this.simulationStart(),
+			},
+			source,
+		);
+		this.tracker.speed = Number(localStorage.getItem(STORAGE.speed)) || 10;
+	}
+
+	// ---------------------------------------------------------------- start and stop
+
+	async start(host: HTMLElement): Promise<void> {
+		this.build(host);
+		this.connect();
+		this.timers.push(window.setInterval(() => this.refreshTimes(), 30_000));
+		try {
+			await this.loadGroups();
+			const wanted = hashGroup() ?? localStorage.getItem(STORAGE.group);
+			const initial = this.groups.find(g => g.id === wanted) ?? this.groups[0];
+			await Promise.all([initial ? this.select(initial.id) : this.showNoGroup(), this.loadMine(), this.inbox.load().catch(err => toastError("Could not load notifications", err))]);
+		} catch (err) {
+			toastError("Could not load your groups", err);
+		}
+		window.addEventListener("hashchange", this.onHash);
+	}
+
+	/** Stops everything this app started (sockets, timers, location). */
+	stop(): void {
+		this.stopped = true;
+		this.tracker.stop();
+		this.live?.close();
+		this.live = null;
+		for (const t of this.timers) window.clearInterval(t);
+		window.removeEventListener("hashchange", this.onHash);
+	}
+
+	private onHash = () => {
+		const id = hashGroup();
+		if (id && id !== this.groupId && this.groups.some(g => g.id === id)) void this.select(id);
+	};
+
+	private connect() {
+		this.live?.close();
+		this.live = new Live(this.token, {
+			state: (state, detail) => this.showConnection(state, detail),
+			resumed: () => void this.resync(),
+			unauthorized: () => void this.checkSession(),
+			closedByServer: () => void this.checkSession(),
+			location: session => this.onLocation(session),
+			chat: message => this.onChat(message),
+			presence: presence => this.onPresence(presence),
+			notification: notification => this.onNotification(notification),
+			groupChanged: change => void this.onGroupChanged(change),
+		});
+	}
+
+	/** The socket was refused or closed by the server: is the token still good? */
+	private async checkSession() {
+		if (this.relogging) return;
+		try {
+			await this.api.me();
+			this.live?.reconnect();
+		} catch (err) {
+			// A 401 signs out through api.onUnauthorized; a network error: Socket.IO keeps retrying.
+			if (!(err instanceof ApiError && err.code === 401)) window.setTimeout(() => this.live?.reconnect(), 3_000);
+		}
+	}
+
+	/** Back after a connection loss: re-read everything live events may have changed. */
+	private async resync() {
+		try {
+			await this.loadGroups();
+			if (this.groupId && !this.groups.some(g => g.id === this.groupId)) this.groupId = null;
+			const id = this.groupId ?? this.groups[0]?.id;
+			await Promise.all([id ? this.loadGroupState(id) : this.showNoGroup(), this.chat.catchUp(), this.loadMine(), this.inbox.load()]);
+		} catch (err) {
+			toastError("Could not refresh after reconnecting", err);
+		}
+	}
+
+	async logout(): Promise<void> {
+		try {
+			await this.api.logout();
+		} catch (err) {
+			// Signing out locally works regardless; say so if the server did not hear it.
+			if (!(err instanceof ApiError && err.code === 401)) toastError("Signed out on this device only", err);
+		}
+		this.hooks.signedOut();
+	}
+
+	// ---------------------------------------------------------------- layout
+
+	private build(host: HTMLElement) {
+		this.conn = h("span", { class: "conn conn-connecting", role: "status" }, h("span", { class: "conn-text" }, "Connecting…"));
+		this.banner = h("div", { class: "banner", role: "alert", hidden: true });
+		this.inbox = new Inbox(this.api, id => void this.select(id));
+		this.profileButton = h("button", { type: "button", class: "btn btn-quiet profile-btn", title: "Your profile", onclick: () => this.openProfile() }, h("span", {}, fullName(this.me)));
+		const logout = h("button", { type: "button", class: "btn btn-quiet" }, "Log out");
+		logout.addEventListener("click", () => void busy(logout, () => this.logout(), "Logging out…"));
+
+		const actions: GroupActions = {
+			api: this.api,
+			me: () => this.me,
+			select: id => void this.select(id),
+			changed: group => this.groupUpdated(group),
+			gone: id => this.groupGone(id),
+		};
+		this.groupList = new GroupList(actions);
+		this.members = new MemberList(id => {
+			this.showTab("map");
+			this.map.focus(id);
+		});
+		this.chat = new ChatView({ api: this.api, live: () => this.live, meId: () => this.me.id, memberName: id => this.memberName(id) });
+
+		this.title = h("h1", { id: "group-title" }, "");
+		this.subtitle = h("p", { class: "muted group-sub" });
+		this.manageButton = h("button", { type: "button", class: "btn btn-small", onclick: () => this.openManage() }, "Manage group");
+
+		// Location controls
+		this.shareButton = h("button", { type: "button", class: "btn btn-primary", "aria-pressed": "false", onclick: () => void this.toggleSharing() }, "Share my location");
+		this.sourceSelect = h(
+			"select",
+			{ id: "location-source", name: "source" },
+			h("option", { value: "device" }, "This device (GPS)"),
+			h("option", { value: "simulate" }, "Simulated walk"),
+		);
+		this.sourceSelect.value = this.tracker.kind;
+		this.sourceSelect.addEventListener("change", () => {
+			const kind = this.sourceSelect.value as SourceKind;
+			localStorage.setItem(STORAGE.source, kind);
+			this.tracker.use(kind);
+			this.renderControls();
+		});
+		this.speedSelect = h(
+			"select",
+			{ id: "sim-speed", name: "speed" },
+			[1, 10, 50].map(s => h("option", { value: s }, s === 1 ? "Real speed" : `${s}× faster`)),
+		);
+		this.speedSelect.value = String(this.tracker.speed);
+		this.speedSelect.addEventListener("change", () => {
+			this.tracker.speed = Number(this.speedSelect.value);
+			localStorage.setItem(STORAGE.speed, this.speedSelect.value);
+		});
+		this.speedField = h("div", { class: "field field-inline" }, h("label", { for: "sim-speed" }, "Speed"), this.speedSelect);
+		this.journeyButton = h("button", { type: "button", class: "btn", onclick: () => void this.journeyAction() }, "Start journey…");
+		this.sosButton = h("button", { type: "button", class: "btn btn-sos", onclick: () => void this.sosAction() }, "SOS");
+		this.myStatus = h("p", { class: "my-status", role: "status" });
+
+		const mapEl = h("div", { class: "map", id: "map", role: "region", "aria-label": "Map of the group" });
+		const fit = h("button", { type: "button", class: "btn btn-small map-fit", onclick: () => this.map.fit() }, "Show everyone");
+
+		this.groupView = h(
+			"div",
+			{ class: "group-view" },
+			h("header", { class: "group-head" }, h("div", {}, this.title, this.subtitle), this.manageButton),
+			h(
+				"section",
+				{ class: "controls", "aria-label": "Your location" },
+				h("div", { class: "control-group" }, this.shareButton, h("div", { class: "field field-inline" }, h("label", { for: "location-source" }, "Source"), this.sourceSelect), this.speedField),
+				h("div", { class: "control-group" }, this.journeyButton, this.sosButton),
+				this.myStatus,
+			),
+			h("div", { class: "map-wrap" }, mapEl, fit),
+		);
+		this.noGroup = h(
+			"div",
+			{ class: "no-group", hidden: true },
+			h("h1", {}, "Welcome to PositionPal"),
+			h("p", {}, "Create a group with the people you trust (or ask them to add you by your email), then share your location, announce journeys and chat."),
+		);
+
+		const tabs: [Tab, string][] = [["map", "Map"], ["members", "Members"], ["chat", "Chat"], ["groups", "Groups"]];
+		const tabbar = h(
+			"nav",
+			{ class: "tabbar", "aria-label": "Sections" },
+			tabs.map(([tab, label]) => h("button", { type: "button", "data-tab": tab, onclick: () => this.showTab(tab) }, label)),
+		);
+
+		this.layout = h(
+			"div",
+			{ class: "layout", "data-tab": "map" },
+			h("div", { class: "col-groups" }, this.groupList.el),
+			h("main", { id: "main", class: "col-main", tabindex: -1 }, this.groupView, this.noGroup),
+			(this.side = h(
+				"div",
+				{ class: "col-side" },
+				h("section", { class: "panel members", "aria-labelledby": "members-title" }, h("h2", { id: "members-title" }, "Members"), this.members.el),
+				this.chat.el,
+			)),
+		);
+
+		this.root = h(
+			"div",
+			{ class: "app" },
+			h(
+				"header",
+				{ class: "topbar" },
+				h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), h("span", { class: "brand-text" }, "PositionPal")),
+				this.conn,
+				h("div", { class: "topbar-actions" }, this.inbox.button, this.profileButton, logout),
+			),
+			this.banner,
+			this.layout,
+			tabbar,
+		);
+		host.replaceChildren(this.root);
+		host.removeAttribute("aria-busy");
+		this.map = new MapView(mapEl, this.config, {
+			pick: (latitude, longitude) => this.openJourney({ latitude, longitude }),
+			canPick: () => this.canStartJourney(),
+		});
+		this.showTab("map");
+		this.renderControls();
+	}
+
+	private showTab(tab: Tab) {
+		this.layout.dataset.tab = tab;
+		for (const b of this.root.querySelectorAll<HTMLButtonElement>(".tabbar button")) b.setAttribute("aria-current", b.dataset.tab === tab ? "page" : "false");
+		if (tab === "map") requestAnimationFrame(() => this.map.resized());
+	}
+
+	private showConnection(state: ConnectionState, detail?: string) {
+		const labels: Record<ConnectionState, string> = { online: "Live", connecting: "Connecting…", offline: "Offline" };
+		const wasOffline = !this.banner.hidden;
+		this.conn.className = `conn conn-${state}`;
+		this.conn.firstElementChild!.textContent = labels[state];
+		this.conn.title = detail ? `${labels[state]} (${detail})` : labels[state];
+		if (state === "online") {
+			this.banner.hidden = true;
+			if (wasOffline) toast({ title: "Back online", body: "Live updates are flowing again.", kind: "success", key: "connection" });
+		} else if (state === "offline" || wasOffline) {
+			this.banner.hidden = false;
+			this.banner.textContent = navigator.onLine ? "Connection to PositionPal lost. Reconnecting… (live updates are paused)" : "You are offline. PositionPal reconnects as soon as the network is back.";
+		}
+	}
+
+	private refreshTimes() {
+		this.map.refreshTimes();
+		this.members.refreshTimes();
+		this.renderControls();
+	}
+
+	// ---------------------------------------------------------------- groups
+
+	private async loadGroups() {
+		this.groups = await this.api.groups();
+		this.groupList.render(this.groups, this.groupId);
+	}
+
+	private group(): Group | undefined {
+		return this.groups.find(g => g.id === this.groupId);
+	}
+
+	private memberName(userId: string): string {
+		const member = this.group()?.members.find(m => m.id === userId);
+		return member ? fullName(member) : "Former member";
+	}
+
+	async select(groupId: string): Promise<void> {
+		if (!this.groups.some(g => g.id === groupId)) return;
+		this.groupId = groupId;
+		localStorage.setItem(STORAGE.group, groupId);
+		if (hashGroup() !== groupId) history.replaceState(null, "", `#group=${encodeURIComponent(groupId)}`);
+		this.groupList.render(this.groups, groupId);
+		this.groupView.hidden = false;
+		this.noGroup.hidden = true;
+		this.side.hidden = false;
+		const group = this.group()!;
+		this.renderGroupHead(group);
+		this.map.reset(group.members, this.me.id);
+		this.members.reset(group.members, this.me.id);
+		this.sessions.clear();
+		this.online.clear();
+		this.renderControls();
+		await Promise.all([this.loadGroupState(groupId), this.chat.open(groupId)]);
+	}
+
+	private showNoGroup() {
+		this.groupId = null;
+		this.groupView.hidden = true;
+		this.noGroup.hidden = false;
+		this.groupList.render(this.groups, null);
+		this.side.hidden = true;
+		history.replaceState(null, "", "#");
+	}
+
+	private renderGroupHead(group: Group) {
+		this.title.textContent = group.name;
+		const online = group.members.filter(m => this.online.get(m.id)).length;
+		this.subtitle.textContent = `${group.members.length} ${group.members.length === 1 ? "member" : "members"} · ${online} online`;
+		this.chat.setOnline(online, group.members.length);
+	}
+
+	/** Sessions (with routes) and presence of the selected group. */
+	private async loadGroupState(groupId: string) {
+		try {
+			const [sessions, presence] = await Promise.all([this.api.sessions(groupId), this.api.presence(groupId)]);
+			if (groupId !== this.groupId) return;
+			for (const p of presence) {
+				this.online.set(p.userId, p.online);
+				this.members.setPresence(p);
+			}
+			for (const s of sessions) this.showSession(s, true);
+			const group = this.group();
+			if (group) this.renderGroupHead(group);
+		} catch (err) {
+			if (groupId === this.groupId) toastError("Could not load the group's positions", err);
+		}
+	}
+
+	/** A group's new version (from a REST answer or a re-read): list, header, members. */
+	private groupUpdated(group: Group) {
+		const known = this.groups.findIndex(g => g.id === group.id);
+		if (known >= 0) this.groups[known] = group;
+		else this.groups.push(group);
+		this.groupList.render(this.groups, this.groupId);
+		if (group.id !== this.groupId) return;
+		this.renderGroupHead(group);
+		this.map.setMembers(group.members);
+		this.members.setMembers(group.members);
+		this.chat.refreshNames();
+		// New members' sessions: read them now (the live updates only carry changes).
+		for (const m of group.members) {
+			if (!this.sessions.has(m.id)) void this.api.session(group.id, m.id).then(s => this.showSession(s, true), () => undefined);
+		}
+	}
+
+	private groupGone(groupId: string) {
+		this.groups = this.groups.filter(g => g.id !== groupId);
+		this.mine.delete(groupId);
+		this.updateTracker();
+		if (this.groupId === groupId) {
+			const next = this.groups[0];
+			if (next) void this.select(next.id);
+			else this.showNoGroup();
+		} else this.groupList.render(this.groups, this.groupId);
+	}
+
+	private async onGroupChanged({ groupId, change, userId }: GroupChanged) {
+		const name = this.groups.find(g => g.id === groupId)?.name;
+		if (change === "deleted" || (change === "memberRemoved" && userId === this.me.id)) {
+			if (!this.groups.some(g => g.id === groupId)) return;
+			this.groupGone(groupId);
+			toast({ title: change === "deleted" ? `“${name}” was deleted` : `You are no longer in “${name}”`, kind: "warning" });
+			return;
+		}
+		try {
+			const group = await this.api.group(groupId);
+			const isNew = !this.groups.some(g => g.id === groupId);
+			this.groupUpdated(group);
+			if (isNew && change === "memberAdded" && userId === this.me.id) {
+				toast({ title: `You were added to “${group.name}”`, kind: "info", action: { label: "Open", run: () => void this.select(group.id) } });
+				void this.api.session(groupId, this.me.id).then(s => this.setMine(s), () => undefined);
+			}
+			if (!this.groupId) void this.select(group.id);
+		} catch (err) {
+			// Not (or no longer) allowed to read it: it is gone for us.
+			if (err instanceof ApiError && (err.code === 403 || err.code === 404)) this.groupGone(groupId);
+		}
+	}
+
+	private openManage() {
+		const group = this.group();
+		if (group) manageGroup({ api: this.api, me: () => this.me, select: id => void this.select(id), changed: g => this.groupUpdated(g), gone: id => this.groupGone(id) }, group);
+	}
+
+	private openProfile() {
+		editProfile(this.me, async changes => {
+			// A new password revokes every token, this one too: the socket is closed by the server
+			// while we log in again with it, which must not count as "signed out".
+			this.relogging = changes.password !== undefined;
+			try {
+				const user = await this.api.updateMe(changes);
+				this.me = user;
+				if (changes.password !== undefined) {
+					const login = await this.api.login(user.email, changes.password);
+					this.token = login.token;
+					this.api.token = login.token;
+					this.me = login.user;
+					this.hooks.relogged(login);
+					this.connect();
+				}
+			} finally {
+				this.relogging = false;
+			}
+			this.profileButton.firstElementChild!.textContent = fullName(this.me);
+			const group = this.group();
+			if (group) {
+				const fresh = await this.api.group(group.id).catch(() => null);
+				if (fresh) this.groupUpdated(fresh);
+			}
+		});
+	}
+
+	// ---------------------------------------------------------------- live events
+
+	private onLocation(session: Session) {
+		if (session.userId === this.me.id) this.setMine(session);
+		if (session.groupId === this.groupId) this.showSession(session, false);
+	}
+
+	/** Shows a session of the selected group on the map and in the list, with its route. */
+	private showSession(session: Session, fromRead: boolean) {
+		if (session.groupId !== this.groupId) return;
+		const previous = this.sessions.get(session.userId);
+		// Updates can cross: never replace a newer view with an older one.
+		if (previous && Date.parse(previous.updatedAt) > Date.parse(session.updatedAt)) return;
+		this.sessions.set(session.userId, session);
+		if (session.userId === this.me.id) this.setMine(session);
+		this.map.update(session);
+		this.members.setSession(session);
+
+		if (!ROUTED.has(session.state)) {
+			this.map.clearRoute(session.userId);
+			return;
+		}
+		const sameTrip = previous && ROUTED.has(previous.state) && (previous.state === "SOS") === (session.state === "SOS") && previous.journey?.startedAt === session.journey?.startedAt;
+		// A journey or SOS just began: show the whole picture (the member and where they are heading).
+		if (!fromRead && !sameTrip) this.map.fit();
+		if (fromRead || !sameTrip || !this.map.hasRoute(session.userId)) void this.loadRoute(session);
+		else if (session.position) this.map.appendRoute(session.userId, session.position, session.state);
+	}
+
+	private async loadRoute(session: Session) {
+		try {
+			const { points } = await this.api.route(session.groupId, session.userId);
+			if (session.groupId !== this.groupId) return;
+			const current = this.sessions.get(session.userId);
+			if (!current || !ROUTED.has(current.state)) return;
+			const all: Point[] = [...points];
+			// Samples that arrived while the route was on its way.
+			if (current.position && !all.some(p => p.timestamp === current.position!.timestamp)) all.push(current.position);
+			this.map.setRoute(session.userId, all, current.state);
+		} catch {
+			// The route is a nice-to-have; the marker and state are already shown.
+		}
+	}
+
+	private onChat(message: Message) {
+		this.chat.receive(message);
+	}
+
+	private onPresence({ groupId, userId, online }: ChatPresence) {
+		if (groupId !== this.groupId) return;
+		this.online.set(userId, online);
+		this.members.setPresence({ userId, online, lastSeenAt: online ? null : new Date().toISOString() });
+		const group = this.group();
+		if (group) this.renderGroupHead(group);
+	}
+
+	private onNotification(notification: Notification) {
+		// About something I did myself (my journey, my SOS): into the inbox, without a toast.
+		this.inbox.receive(notification, notification.subjectUserId !== this.me.id);
+	}
+
+	// ---------------------------------------------------------------- my location
+
+	private myState(): Session["state"] {
+		return (this.groupId && this.mine.get(this.groupId)?.state) || "INACTIVE";
+	}
+
+	private inSos(): boolean {
+		return [...this.mine.values()].some(s => s.state === "SOS");
+	}
+
+	private canStartJourney(): boolean {
+		const state = this.myState();
+		return Boolean(this.groupId) && (state === "ACTIVE" || state === "INACTIVE");
+	}
+
+	/** My sessions in every group (where sharing is on decides whether the tracker runs). */
+	private async loadMine() {
+		const results = await Promise.allSettled(this.groups.map(g => this.api.session(g.id, this.me.id)));
+		for (const r of results) if (r.status === "fulfilled") this.setMine(r.value);
+		this.updateTracker();
+	}
+
+	private setMine(session: Session) {
+		const previous = this.mine.get(session.groupId);
+		if (previous && Date.parse(previous.updatedAt) > Date.parse(session.updatedAt)) return;
+		this.mine.set(session.groupId, session);
+		this.updateTracker();
+		this.renderControls();
+	}
+
+	/** Positions are sent while any of my sessions shares them (or an SOS is on). */
+	private updateTracker() {
+		if (this.stopped) return;
+		const needed = [...this.mine.values()].some(s => s.state !== "INACTIVE");
+		if (needed && !this.tracker.running) this.tracker.start();
+		else if (!needed && this.tracker.running) this.tracker.stop();
+	}
+
+	private async sendSample(fix: Fix) {
+		const body = { latitude: fix.latitude, longitude: fix.longitude, accuracy: fix.accuracy, timestamp: fix.timestamp };
+		try {
+			const live = this.live;
+			const { sessions } = live?.connected ? await live.command<{ sessions: Session[] }>("location:sample", body) : await this.api.sample(body);
+			for (const s of sessions) {
+				this.setMine(s);
+				if (s.groupId === this.groupId) this.showSession(s, false);
+			}
+			if (sessions.length === 0 && Date.now() - this.lastSessionsRefresh > 10_000) {
+				// Nothing took the sample: sharing was stopped elsewhere (another device). Re-read.
+				this.lastSessionsRefresh = Date.now();
+				await this.loadMine();
+			}
+		} catch (err) {
+			toast({ title: "Your position was not sent", body: errorText(err), kind: "error", key: "sample-error" });
+		}
+	}
+
+	private simulationTarget(): Target | null {
+		const journeys = [...this.mine.values()].filter(s => s.journey && (s.state === "ROUTING" || s.state === "WARNING"));
+		const session = journeys.find(s => s.groupId === this.groupId) ?? journeys[0];
+		if (!session?.journey) return null;
+		const { latitude, longitude } = session.journey.destination;
+		return { latitude, longitude, mode: session.journey.mode };
+	}
+
+	/** A simulated walk starts where I was last seen, or else at the centre of the map. */
+	private simulationStart() {
+		const known = [...this.mine.values()].map(s => s.position).filter((p): p is Point => p !== null);
+		known.sort((a, b) => Date.parse(b.timestamp) - Date.parse(a.timestamp));
+		if (known[0]) return { latitude: known[0].latitude, longitude: known[0].longitude };
+		const c = this.map.map.getCenter();
+		return { latitude: c.lat, longitude: c.lng };
+	}
+
+	private renderControls() {
+		if (!this.shareButton) return;
+		const state = this.myState();
+		const sos = this.inSos();
+		const sharing = state !== "INACTIVE";
+		this.shareButton.textContent = sharing ? "Stop sharing" : "Share my location";
+		this.shareButton.setAttribute("aria-pressed", String(sharing));
+		this.shareButton.classList.toggle("btn-primary", !sharing);
+		this.shareButton.disabled = !this.groupId || state === "SOS";
+		this.shareButton.title = state === "SOS" ? "Sharing cannot be stopped during an SOS" : "";
+		this.speedField.hidden = this.tracker.kind !== "simulate";
+		const travelling = state === "ROUTING" || state === "WARNING";
+		this.journeyButton.textContent = travelling ? "Stop journey" : "Start journey…";
+		this.journeyButton.disabled = !this.groupId || state === "SOS";
+		this.sosButton.textContent = sos ? "Stop SOS" : "SOS";
+		this.sosButton.classList.toggle("sos-on", sos);
+		this.sosButton.setAttribute("aria-label", sos ? "Stop the SOS" : "Send an SOS to all your groups");
+		const mine = this.groupId ? this.mine.get(this.groupId) : undefined;
+		const seen = mine?.position ? `, last sent ${ago(mine.position.timestamp)}` : "";
+		this.myStatus.textContent = `You: ${STATE_LABELS[state]}${sharing ? seen : ""}${travelling && mine?.journey ? ` — to ${mine.journey.destination.name}` : ""}`;
+		this.myStatus.dataset.state = state;
+	}
+
+	private async toggleSharing() {
+		const groupId = this.groupId;
+		if (!groupId) return;
+		const sharing = this.myState() !== "INACTIVE";
+		try {
+			const session = await busy(this.shareButton, () => (sharing ? this.api.stopSharing(groupId) : this.api.startSharing(groupId)), sharing ? "Stopping…" : "Starting…");
+			this.setMine(session);
+			this.showSession(session, false);
+			toast({ title: sharing ? "You stopped sharing your location" : "You are sharing your location", body: this.group()?.name, kind: "success", key: "sharing" });
+		} catch (err) {
+			toastError(sharing ? "Could not stop sharing" : "Could not start sharing", err);
+		}
+		this.renderControls();
+	}
+
+	private async journeyAction() {
+		const groupId = this.groupId;
+		if (!groupId) return;
+		const state = this.myState();
+		if (state === "ROUTING" || state === "WARNING") {
+			try {
+				const session = await busy(this.journeyButton, () => this.api.stopJourney(groupId), "Stopping…");
+				this.setMine(session);
+				this.showSession(session, false);
+				toast({ title: "Journey stopped", kind: "success" });
+			} catch (err) {
+				toastError("Could not stop the journey", err);
+			}
+			return;
+		}
+		const c = this.map.map.getCenter();
+		this.openJourney({ latitude: c.lat, longitude: c.lng });
+	}
+
+	private openJourney(at: { latitude: number; longitude: number }) {
+		const groupId = this.groupId;
+		if (!groupId) return;
+		planJourney(at, async (request: JourneyRequest) => {
+			const session = await this.api.startJourney(groupId, request);
+			this.setMine(session);
+			this.showSession(session, false);
+			toast({ title: `Journey to ${request.destination.name} started`, body: "Your group can follow you until you arrive.", kind: "success" });
+		});
+	}
+
+	private async sosAction() {
+		if (this.inSos()) {
+			if (!(await confirmAction({ title: "Stop the SOS?", message: "Your groups will be told that you are safe.", confirm: "Stop SOS" }))) return;
+			try {
+				const { sessions } = await busy(this.sosButton, () => this.api.stopSos(), "Stopping…");
+				for (const s of sessions) this.onLocation(s);
+				toast({ title: "SOS stopped", body: "Your groups are told that you are safe.", kind: "success", key: "sos" });
+			} catch (err) {
+				toastError("Could not stop the SOS", err);
+			}
+			return;
+		}
+		if (!(await confirmAction({ title: "Send an SOS?", message: "Every member of all your groups is alerted at once and sees where you are until you stop it.", confirm: "Send SOS", danger: true }))) return;
+		try {
+			const { sessions } = await busy(
+				this.sosButton,
+				async () => {
+					const fix = await this.tracker.current();
+					return this.api.startSos(fix.latitude, fix.longitude);
+				},
+				"Sending…",
+			);
+			for (const s of sessions) this.onLocation(s);
+			toast({ title: "SOS sent", body: "Your groups are alerted and can see where you are.", kind: "danger", key: "sos" });
+		} catch (err) {
+			toastError("The SOS was not sent", err);
+		}
+	}
+}
+
+function hashGroup(): string | null {
+	const match = /group=([^&]+)/.exec(location.hash);
+	return match ? decodeURIComponent(match[1]!) : null;
+}

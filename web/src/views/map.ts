@@ -1,0 +1,292 @@
+import L from "leaflet";
+import type { ClientConfig } from "../config";
+import { h } from "../dom";
+import { ago, ALERT_LABELS, clockTime, coords, fullName, initials, journeySummary, STATE_LABELS } from "../format";
+import type { Point, Session, UserRef } from "../types";
+
+/**
+ * The live map of one group: a marker per member coloured by state, with the last-seen time;
+ * the route of members on a journey or in SOS; journey destinations. Map tiles come from the
+ * configured tile URL; without one the map is a plain background with a coordinate grid, so it
+ * stays usable offline and in tests (nothing is fetched from elsewhere).
+ */
+
+export interface MapHandlers {
+	/** A place was chosen on the map to travel to. */
+	pick(latitude: number, longitude: number): void;
+	/** Whether choosing a destination makes sense now (no journey or SOS going on). */
+	canPick(): boolean;
+}
+
+interface MemberMarker {
+	marker: L.Marker;
+	pin: HTMLElement;
+	label: HTMLElement;
+	session: Session;
+}
+
+const STATE_COLORS: Record<string, string> = { ACTIVE: "#1a7f37", INACTIVE: "#6e7781", ROUTING: "#0b5cad", WARNING: "#9a6700", SOS: "#cf222e" };
+
+export class MapView {
+	readonly map: L.Map;
+	private markers = new Map<string, MemberMarker>();
+	private routes = new Map<string, L.Polyline>();
+	private destinations = new Map<string, L.Marker>();
+	private members = new Map<string, UserRef>();
+	private meId = "";
+	private fitted = false;
+	private grid: L.LayerGroup | null = null;
+	private empty: HTMLElement;
+
+	constructor(
+		readonly el: HTMLElement,
+		config: ClientConfig,
+		private readonly handlers: MapHandlers,
+	) {
+		this.map = L.map(el, { center: config.center, zoom: 14, zoomControl: true, attributionControl: Boolean(config.tileUrl), keyboard: true, worldCopyJump: true });
+		if (config.tileUrl) {
+			L.tileLayer(config.tileUrl, { maxZoom: 19, attribution: config.tileAttribution ?? "" }).addTo(this.map);
+		} else {
+			el.classList.add("no-tiles");
+			this.grid = L.layerGroup().addTo(this.map);
+			this.map.on("moveend zoomend resize", () => this.drawGrid());
+			this.drawGrid();
+		}
+		L.control.scale({ imperial: false }).addTo(this.map);
+		this.addCoordinateReadout();
+		this.empty = h("div", { class: "map-empty", role: "note" }, "Nobody in this group is sharing a position yet.");
+		el.append(this.empty);
+		this.map.on("click", (e: L.LeafletMouseEvent) => this.onClick(e));
+		// Leaflet measures its container once; panels, banners and tabs change its size later.
+		new ResizeObserver(() => this.map.invalidateSize({ pan: false })).observe(el);
+	}
+
+	/** Starts over for another group. */
+	reset(members: UserRef[], meId: string): void {
+		for (const id of [...this.markers.keys()]) this.removeMember(id);
+		this.members = new Map(members.map(m => [m.id, m]));
+		this.meId = meId;
+		this.fitted = false;
+		this.map.closePopup();
+		this.updateEmpty();
+	}
+
+	setMembers(members: UserRef[]): void {
+		this.members = new Map(members.map(m => [m.id, m]));
+		for (const id of [...this.markers.keys()]) if (!this.members.has(id)) this.removeMember(id);
+		for (const entry of this.markers.values()) this.render(entry);
+	}
+
+	/** Shows a member's session: moves and recolours the marker, shows or hides the destination. */
+	update(session: Session): void {
+		const existing = this.markers.get(session.userId);
+		if (!session.position) {
+			if (existing) this.removeMember(session.userId);
+			return;
+		}
+		const at = L.latLng(session.position.latitude, session.position.longitude);
+		if (existing) {
+			existing.session = session;
+			existing.marker.setLatLng(at);
+			this.render(existing);
+		} else {
+			const pin = h("span", { class: "pin" });
+			const label = h("span", { class: "marker-label" });
+			const icon = L.divIcon({ className: "member-marker", html: h("div", { class: "marker-inner" }, pin, label), iconSize: [36, 36], iconAnchor: [18, 18], popupAnchor: [0, -18] });
+			const marker = L.marker(at, { icon, keyboard: true, title: "", riseOnHover: true, zIndexOffset: session.userId === this.meId ? 1000 : 0 }).addTo(this.map);
+			const entry = { marker, pin, label, session };
+			marker.bindPopup(() => this.popup(entry.session));
+			this.markers.set(session.userId, entry);
+			this.render(entry);
+		}
+		this.showDestination(session);
+		const route = this.routes.get(session.userId);
+		route?.setStyle({ color: STATE_COLORS[session.state] });
+		this.updateEmpty();
+		if (!this.fitted) this.fit();
+	}
+
+	/** Re-renders labels (relative times change as time passes). */
+	refreshTimes(): void {
+		for (const entry of this.markers.values()) this.render(entry);
+	}
+
+	setRoute(userId: string, points: Point[], state: string): void {
+		this.clearRoute(userId);
+		if (points.length === 0) return;
+		const line = L.polyline(
+			points.map(p => [p.latitude, p.longitude] as L.LatLngTuple),
+			{ color: STATE_COLORS[state] ?? "#0b5cad", weight: 4, opacity: 0.75, interactive: false, className: `route route-${userId}` },
+		).addTo(this.map);
+		this.routes.set(userId, line);
+	}
+
+	appendRoute(userId: string, point: Point, state: string): void {
+		const line = this.routes.get(userId);
+		if (!line) return this.setRoute(userId, [point], state);
+		const last = line.getLatLngs().at(-1) as L.LatLng | undefined;
+		if (last && last.lat === point.latitude && last.lng === point.longitude) return;
+		line.addLatLng([point.latitude, point.longitude]);
+	}
+
+	clearRoute(userId: string): void {
+		this.routes.get(userId)?.remove();
+		this.routes.delete(userId);
+	}
+
+	hasRoute(userId: string): boolean {
+		return this.routes.has(userId);
+	}
+
+	/** Centres on one member. */
+	focus(userId: string): void {
+		const entry = this.markers.get(userId);
+		if (!entry) return;
+		this.map.setView(entry.marker.getLatLng(), Math.max(this.map.getZoom(), 15));
+		entry.marker.openPopup();
+	}
+
+	/** Shows every member with a known position. */
+	fit(): void {
+		const points = [...this.markers.values()].map(e => e.marker.getLatLng());
+		for (const d of this.destinations.values()) points.push(d.getLatLng());
+		if (points.length === 0) return;
+		this.fitted = true;
+		if (points.length === 1) this.map.setView(points[0]!, Math.max(this.map.getZoom(), 15));
+		else this.map.fitBounds(L.latLngBounds(points), { padding: [48, 48], maxZoom: 16 });
+	}
+
+	/** Leaflet measures its container once; a container that changed size must say so. */
+	resized(): void {
+		this.map.invalidateSize();
+	}
+
+	private removeMember(userId: string) {
+		this.markers.get(userId)?.marker.remove();
+		this.markers.delete(userId);
+		this.destinations.get(userId)?.remove();
+		this.destinations.delete(userId);
+		this.clearRoute(userId);
+		this.updateEmpty();
+	}
+
+	private updateEmpty() {
+		this.empty.hidden = this.markers.size > 0;
+	}
+
+	private name(userId: string) {
+		const member = this.members.get(userId);
+		return userId === this.meId ? `${member ? fullName(member) : "You"} (you)` : member ? fullName(member) : "Former member";
+	}
+
+	private render(entry: MemberMarker) {
+		const { session, pin, label, marker } = entry;
+		const member = this.members.get(session.userId);
+		const seen = session.position ? ago(session.position.timestamp) : "";
+		pin.className = `pin state-${session.state}${session.userId === this.meId ? " is-me" : ""}`;
+		pin.textContent = initials(member);
+		Object.assign(pin.dataset, {
+			userId: session.userId,
+			state: session.state,
+			lat: String(session.position?.latitude ?? ""),
+			lng: String(session.position?.longitude ?? ""),
+		});
+		label.textContent = `${member?.name ?? "?"} · ${seen}`;
+		const el = marker.getElement();
+		if (el) {
+			el.title = `${this.name(session.userId)}: ${STATE_LABELS[session.state]}, seen ${seen}`;
+			el.setAttribute("aria-label", el.title);
+		}
+		if (marker.isPopupOpen()) marker.setPopupContent(this.popup(session));
+	}
+
+	private popup(session: Session): HTMLElement {
+		const journey = session.journey;
+		return h(
+			"div",
+			{ class: "popup" },
+			h("strong", {}, this.name(session.userId)),
+			h("div", {}, h("span", { class: `badge state-${session.state}` }, STATE_LABELS[session.state])),
+			session.position ? h("div", {}, `Seen ${ago(session.position.timestamp)} (${clockTime(session.position.timestamp)})`) : null,
+			session.position ? h("div", { class: "mono" }, coords(session.position.latitude, session.position.longitude)) : null,
+			journey ? h("div", {}, journeySummary(journey)) : null,
+			journey?.alerts.length ? h("div", { class: "alerts" }, journey.alerts.map(a => h("span", { class: "chip chip-warning" }, ALERT_LABELS[a] ?? a))) : null,
+		);
+	}
+
+	private showDestination(session: Session) {
+		const current = this.destinations.get(session.userId);
+		const journey = session.journey;
+		if (!journey) {
+			current?.remove();
+			this.destinations.delete(session.userId);
+			return;
+		}
+		const at = L.latLng(journey.destination.latitude, journey.destination.longitude);
+		const title = `${this.name(session.userId)} is going to ${journey.destination.name}, by ${clockTime(journey.eta)}`;
+		if (current) {
+			current.setLatLng(at);
+			current.getElement()?.setAttribute("title", title);
+			return;
+		}
+		const icon = L.divIcon({ className: "destination-marker", html: h("span", { class: "flag", "aria-hidden": "true" }), iconSize: [28, 28], iconAnchor: [6, 26] });
+		const marker = L.marker(at, { icon, title, keyboard: false, interactive: true }).addTo(this.map);
+		marker.bindTooltip(journey.destination.name, { direction: "top", offset: [8, -24] });
+		this.destinations.set(session.userId, marker);
+	}
+
+	private onClick(e: L.LeafletMouseEvent) {
+		if (!this.handlers.canPick()) return;
+		const { lat, lng } = e.latlng.wrap();
+		const content = h(
+			"div",
+			{ class: "popup" },
+			h("div", { class: "mono" }, coords(lat, lng)),
+			h("button", { type: "button", class: "btn btn-primary btn-small", "data-action": "journey-here", onclick: () => (this.map.closePopup(), this.handlers.pick(lat, lng)) }, "Journey to here…"),
+		);
+		L.popup({ autoPan: true }).setLatLng(e.latlng).setContent(content).openOn(this.map);
+		content.querySelector("button")?.focus();
+	}
+
+	/** Lines of latitude and longitude with labels, at a spacing that fits the zoom and the size. */
+	private drawGrid() {
+		if (!this.grid) return;
+		this.grid.clearLayers();
+		const bounds = this.map.getBounds();
+		const size = this.map.getSize();
+		// About one line per 120 px, whichever way the map is longer.
+		const stepFor = (span: number, px: number) => {
+			const steps = [20, 10, 5, 2, 1, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002, 0.0001];
+			return steps.find(s => (span / s) * (120 / Math.max(px, 1)) >= 1) ?? steps.at(-1)!;
+		};
+		const latStep = stepFor(Math.max(bounds.getNorth() - bounds.getSouth(), 1e-6), size.y);
+		const lngStep = stepFor(Math.max(bounds.getEast() - bounds.getWest(), 1e-6), size.x);
+		const digits = (step: number) => Math.max(0, -Math.floor(Math.log10(step)));
+		const style = { color: "#8c959f", weight: 1, opacity: 0.35, interactive: false };
+		const label = (at: L.LatLngExpression, text: string, cls: string) =>
+			L.marker(at, { icon: L.divIcon({ className: `grid-label ${cls}`, html: h("span", {}, text), iconSize: [0, 0] }), interactive: false, keyboard: false }).addTo(this.grid!);
+		// Labels keep clear of the map's own controls in the corners.
+		const clear = (p: L.Point) => p.x > 56 && p.x < size.x - 190 && p.y > 56 && p.y < size.y - 36;
+		for (let lat = Math.floor(bounds.getSouth() / latStep) * latStep; lat <= bounds.getNorth() + latStep; lat += latStep) {
+			L.polyline([[lat, bounds.getWest() - 1], [lat, bounds.getEast() + 1]], style).addTo(this.grid);
+			const at = this.map.latLngToContainerPoint([lat, bounds.getEast()]);
+			if (at.y > 56 && at.y < size.y - 36) label([lat, bounds.getEast()], `${lat.toFixed(digits(latStep))}°`, "grid-lat");
+		}
+		for (let lng = Math.floor(bounds.getWest() / lngStep) * lngStep; lng <= bounds.getEast() + lngStep; lng += lngStep) {
+			L.polyline([[bounds.getSouth() - 1, lng], [bounds.getNorth() + 1, lng]], style).addTo(this.grid);
+			const at = this.map.latLngToContainerPoint([bounds.getNorth(), lng]);
+			if (clear(L.point(at.x, 60))) label([bounds.getNorth(), lng], `${lng.toFixed(digits(lngStep))}°`, "grid-lng");
+		}
+	}
+
+	/** The pointer's coordinates (or the centre's), for a map without tiles to read. */
+	private addCoordinateReadout() {
+		const readout = h("div", { class: "coord-readout mono", "aria-hidden": "true" });
+		const Readout = L.Control.extend({ onAdd: () => readout });
+		new Readout({ position: "bottomright" }).addTo(this.map);
+		const show = (latlng: L.LatLng) => (readout.textContent = coords(latlng.lat, latlng.lng));
+		this.map.on("mousemove", (e: L.LeafletMouseEvent) => show(e.latlng.wrap()));
+		this.map.on("moveend", () => show(this.map.getCenter().wrap()));
+		show(this.map.getCenter());
+	}
+}

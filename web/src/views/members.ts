@@ -1,0 +1,108 @@
+import { h } from "../dom";
+import { ago, ALERT_LABELS, coords, fullName, journeySummary, STATE_LABELS } from "../format";
+import type { Presence, Session, UserRef } from "../types";
+
+/**
+ * The member list beside the map: presence dot, state, last-seen time and position, journey and
+ * alerts. Rows are updated in place (not rebuilt) so keyboard focus survives live updates.
+ */
+
+interface Row {
+	li: HTMLLIElement;
+	dot: HTMLElement;
+	name: HTMLElement;
+	badge: HTMLElement;
+	seen: HTMLElement;
+	journey: HTMLElement;
+	locate: HTMLButtonElement;
+}
+
+export class MemberList {
+	readonly el: HTMLUListElement;
+	private rows = new Map<string, Row>();
+	private members: UserRef[] = [];
+	private sessions = new Map<string, Session>();
+	private presence = new Map<string, Presence>();
+	private meId = "";
+
+	constructor(private readonly onLocate: (userId: string) => void) {
+		this.el = h("ul", { class: "member-list", "aria-label": "Members" });
+	}
+
+	reset(members: UserRef[], meId: string): void {
+		this.meId = meId;
+		this.sessions.clear();
+		this.presence.clear();
+		this.setMembers(members);
+	}
+
+	setMembers(members: UserRef[]): void {
+		// Me first, then by name.
+		this.members = [...members].sort((a, b) => (a.id === this.meId ? -1 : b.id === this.meId ? 1 : fullName(a).localeCompare(fullName(b))));
+		const keep = new Set(members.map(m => m.id));
+		for (const [id, row] of this.rows) if (!keep.has(id)) (row.li.remove(), this.rows.delete(id));
+		for (const member of this.members) {
+			const row = this.rows.get(member.id) ?? this.createRow(member);
+			this.el.append(row.li); // re-appending keeps the order
+			this.render(member.id);
+		}
+	}
+
+	setSession(session: Session): void {
+		this.sessions.set(session.userId, session);
+		this.render(session.userId);
+	}
+
+	setPresence(presence: Presence): void {
+		this.presence.set(presence.userId, presence);
+		this.render(presence.userId);
+	}
+
+	refreshTimes(): void {
+		for (const id of this.rows.keys()) this.render(id);
+	}
+
+	private createRow(member: UserRef): Row {
+		const dot = h("span", { class: "presence-dot", role: "img" });
+		const name = h("span", { class: "member-name" });
+		const badge = h("span", { class: "badge" });
+		const seen = h("div", { class: "member-seen" });
+		const journey = h("div", { class: "member-journey" });
+		const locate = h("button", { type: "button", class: "btn btn-small", onclick: () => this.onLocate(member.id) }, "Show on map");
+		const li = h("li", { class: "member", "data-user-id": member.id }, h("div", { class: "member-head" }, dot, name, badge), seen, journey, locate);
+		const row = { li, dot, name, badge, seen, journey, locate };
+		this.rows.set(member.id, row);
+		return row;
+	}
+
+	private render(userId: string) {
+		const row = this.rows.get(userId);
+		const member = this.members.find(m => m.id === userId);
+		if (!row || !member) return;
+		const session = this.sessions.get(userId);
+		const presence = this.presence.get(userId);
+		const state = session?.state ?? "INACTIVE";
+		const online = presence?.online ?? false;
+
+		row.li.dataset.state = state;
+		row.dot.className = `presence-dot ${online ? "online" : "offline"}`;
+		row.dot.setAttribute("aria-label", online ? "online" : "offline");
+		row.dot.title = online ? "Online" : presence?.lastSeenAt ? `Offline, last online ${ago(presence.lastSeenAt)}` : "Offline";
+		row.name.textContent = userId === this.meId ? `${fullName(member)} (you)` : fullName(member);
+		row.badge.className = `badge state-${state}`;
+		row.badge.textContent = STATE_LABELS[state];
+
+		const position = session?.position;
+		row.seen.textContent = position ? `Seen ${ago(position.timestamp)} · ${coords(position.latitude, position.longitude)}` : "No position shared yet";
+		row.locate.hidden = !position;
+		row.locate.setAttribute("aria-label", `Show ${fullName(member)} on the map`);
+
+		const journey = session?.journey;
+		row.journey.replaceChildren();
+		if (journey) {
+			row.journey.append(journeySummary(journey));
+			for (const alert of journey.alerts) row.journey.append(" ", h("span", { class: "chip chip-warning" }, ALERT_LABELS[alert] ?? alert));
+		}
+		row.journey.hidden = !journey;
+	}
+}
