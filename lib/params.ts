@@ -22,6 +22,13 @@ export const rules = Object.defineProperties(
 	Object.fromEntries(Object.entries(ruleDefinitions).map(([key, make]) => [key, { get: make, enumerable: true }])),
 ) as Rules;
 
+/**
+ * Tracing options for an action whose params carry a password or a token. A span records the
+ * action's params by default, and spans are logged at LOG_LEVEL=debug and shipped to Zipkin or
+ * Jaeger with TRACING_EXPORTER: such an action records only the listed harmless fields.
+ */
+export const traceOnly = (...fields: string[]) => ({ tags: { params: fields.length ? fields : false } });
+
 /** Unknown fields are dropped, so nothing a client invents reaches a handler or a database. */
 export const strict = { $$strict: "remove" } as const;
 

@@ -14,7 +14,16 @@ import type { DomainEventType, DomainPayloads, Envelope } from "../events/domain
  * Consuming is idempotent: each handled event id is recorded, and a redelivery is skipped.
  */
 
-export type ConsumerHandler = (envelope: Envelope<any>, ctx: Context) => Promise<void>;
+/** `attempt`: 0 for the first delivery, then the JetStream redelivery count. */
+export type ConsumerHandler = (envelope: Envelope<any>, ctx: Context, delivery: { attempt: number }) => Promise<void>;
+
+/**
+ * Thrown by a handler that cannot do its work YET (e.g. it waits for another event): the event
+ * is retried later with the usual backoff, and the expected wait is not logged as a failure.
+ */
+export class RetryLater extends Error {
+	override name = "RetryLater";
+}
 
 export interface DurableEventsOptions {
 	/** Names of models (in `this.models`) whose documents carry an `outbox` array. */
@@ -37,11 +46,13 @@ const PROCESSED_KEEP_MS = 8 * 24 * 3600 * 1000; // a little longer than the stre
 interface ProcessedEvent {
 	_id: string;
 	at: Date;
+	/** Deliveries of this event recognised as duplicates and skipped (redeliveries, republished copies). */
+	duplicates?: number;
 }
 
 function processedModel(connection: Connection): Model<ProcessedEvent> {
 	return (connection.models.ProcessedEvent as Model<ProcessedEvent>) ??
-		connection.model<ProcessedEvent>("ProcessedEvent", new Schema<ProcessedEvent>({ _id: String, at: Date }, { versionKey: false }));
+		connection.model<ProcessedEvent>("ProcessedEvent", new Schema<ProcessedEvent>({ _id: String, at: Date, duplicates: Number }, { versionKey: false }));
 }
 
 /** Waits before a failed handler is retried, longer each time (JetStream redelivers at once). */
@@ -55,11 +66,13 @@ export function DurableEvents(opts: DurableEventsOptions): Partial<ServiceSchema
 			// durable consumer and split its messages.
 			context: true,
 			async handler(this: any, ctx: Context<Envelope>, raw?: { info?: { redeliveryCount?: number } }) {
+				// JetStream counts deliveries from 1.
+				const attempt = Math.max(0, (raw?.info?.redeliveryCount ?? 1) - 1);
 				try {
-					await this.consumeOnce(ctx.params, (envelope: Envelope) => this[methodName](envelope, ctx));
+					await this.consumeOnce(ctx.params, (envelope: Envelope) => this[methodName](envelope, ctx, { attempt }));
 				} catch (err) {
-					const attempt = raw?.info?.redeliveryCount ?? 0;
-					this.logger.warn(`Handling ${type} ${ctx.params?.id} failed (attempt ${attempt + 1}), will retry:`, (err as Error).message);
+					if (err instanceof RetryLater) this.logger.debug(`Handling ${type} ${ctx.params?.id} postponed (attempt ${attempt + 1}):`, err.message);
+					else this.logger.warn(`Handling ${type} ${ctx.params?.id} failed (attempt ${attempt + 1}), will retry:`, (err as Error).message);
 					await new Promise(resolve => setTimeout(resolve, backoffMs(attempt)));
 					throw err;
 				}
@@ -77,7 +90,11 @@ export function DurableEvents(opts: DurableEventsOptions): Partial<ServiceSchema
 					return;
 				}
 				const processed = processedModel(this.connection);
-				if (await processed.exists({ _id: envelope.id })) return;
+				if (await processed.exists({ _id: envelope.id })) {
+					// Counted so operators (and the fault tests) see how much at-least-once delivery repeated.
+					await processed.updateOne({ _id: envelope.id }, { $inc: { duplicates: 1 } }).catch(() => undefined);
+					return;
+				}
 				await handle(envelope);
 				await processed.updateOne({ _id: envelope.id }, { $set: { at: new Date() } }, { upsert: true });
 			},

@@ -14,7 +14,9 @@ import { LiveEvents, type LiveGroup } from "../events/live.js";
  * is never refused because the copy is behind (read your own writes).
  *
  * A service reacts to membership changes by defining the method `onMembershipChange(change, ctx)`
- * (idempotent: it may run again for the same event after a crash).
+ * (idempotent: it may run again for the same event after a crash). A service that needs the
+ * members at a given version (not only the newest) defines `recordGroupVersion(groupId, snapshot)`:
+ * it is called with every snapshot this service learns, whether or not it is the newest.
  */
 
 export interface GroupProjectionDoc {
@@ -124,6 +126,7 @@ export function MembershipProjection(): Partial<ServiceSchema> {
 
 			/** Keeps the newest snapshot: written only when the event's version is newer than the stored one. */
 			async storeSnapshot(groupId: string, snapshot: GroupSnapshot) {
+				if (typeof this.recordGroupVersion === "function") await this.recordGroupVersion(groupId, snapshot);
 				const doc = {
 					name: snapshot.name,
 					version: snapshot.version,

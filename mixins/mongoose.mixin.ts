@@ -12,6 +12,22 @@ export function databaseName(db: string): string {
 	return `${process.env.MONGO_DB_PREFIX?.trim() || "positionpal"}_${db}`;
 }
 
+/** Socket errors of a database connection that went away mid-request (e.g. EPIPE "socket has been ended by the other party"). */
+const NETWORK_CODES = new Set(["EPIPE", "ECONNRESET", "ECONNREFUSED", "ECONNABORTED", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH"]);
+
+/**
+ * Whether an error means "the database cannot be reached right now" (a retry later may work)
+ * rather than a bug: the driver's network and server-selection errors, raw socket errors that
+ * escape it, and errors the server labels retryable (it is shutting down).
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+	const err = (error ?? {}) as { name?: unknown; code?: unknown; errorLabels?: unknown; errorLabelSet?: unknown };
+	if (typeof err.name === "string" && /^Mongo(ose)?(Network|NetworkTimeout|ServerSelection|NotConnected|TopologyClosed|PoolCleared)Error$/.test(err.name)) return true;
+	if (typeof err.code === "string" && NETWORK_CODES.has(err.code)) return true;
+	const labels = err.errorLabelSet instanceof Set ? [...err.errorLabelSet] : Array.isArray(err.errorLabels) ? err.errorLabels : [];
+	return labels.includes("RetryableWriteError") || labels.includes("ResetPool");
+}
+
 export interface MongooseMethods<TModels> {
 	/** The service's models, bound to its own connection. */
 	models: TModels;
@@ -23,6 +39,15 @@ export function MongooseMixin<TModels extends Record<string, Model<any>>>(opts: 
 	models: (connection: Connection) => TModels;
 }): Partial<ServiceSchema> {
 	return {
+		hooks: {
+			error: {
+				// The database went away: the client gets a clean 503 to retry, never a 500 (SPEC §9).
+				"*"(_ctx: unknown, err: unknown) {
+					if (isDatabaseUnavailable(err)) throw serviceUnavailable("database unavailable");
+					throw err;
+				},
+			},
+		},
 		async started() {
 			const url = config.mongoUrl();
 			const connection = mongoose.createConnection(url, {

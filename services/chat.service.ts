@@ -22,7 +22,7 @@ import {
 	toMessage,
 	type SystemLine,
 } from "./chat/messages.js";
-import { judgeGateway, presenceList, socketKey, type PresenceEntry } from "./chat/presence.js";
+import { judgeGateway, PRESENCE_RESYNC_EVENT, presenceList, socketKey, type PresenceEntry, type PresenceResync } from "./chat/presence.js";
 
 interface ChatThis {
 	models: ChatModels;
@@ -165,6 +165,66 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 			},
 		},
 
+		/**
+		 * A gateway's full list of open sockets, sent when reports may have been lost (this service
+		 * was down or unreachable, or took the gateway for dead): sockets missing here are recorded,
+		 * sockets closed here before the list was taken (`at`) but on it are open again, and sockets
+		 * of that gateway reported before the list was taken but not on it are closed.
+		 */
+		syncSockets: {
+			visibility: "public",
+			params: {
+				...strict,
+				gatewayNodeID: { type: "string", min: 1, max: 200 },
+				at: rules.isoDate,
+				sockets: {
+					type: "array",
+					max: 100_000,
+					items: { type: "object", strict: "remove", props: { socketId: { type: "string", min: 1, max: 100 }, userId: rules.id } },
+				},
+			},
+			async handler(ctx: Context<{ gatewayNodeID: string; at: string; sockets: { socketId: string; userId: string }[] }>) {
+				const { gatewayNodeID, sockets } = ctx.params;
+				const at = new Date(ctx.params.at);
+				const instanceID = this.broker.registry.nodes.get(gatewayNodeID)?.instanceID;
+				const listed = new Set(sockets.map(s => socketKey(gatewayNodeID, s.socketId)));
+				const users = new Set<string>();
+				const records: Pick<SocketDoc, "_id" | "closed" | "closedAt">[] = await this.models.Socket.find({ _id: { $in: [...listed] } }, { closed: 1, closedAt: 1 }).lean();
+				const known = new Map(records.map(r => [r._id, r]));
+				for (const { socketId, userId } of sockets) {
+					const _id = socketKey(gatewayNodeID, socketId);
+					const record = known.get(_id);
+					if (record) {
+						// Closed before the list said it is open: closed by inference (its gateway seemed gone), not by a disconnect.
+						if (record.closed && record.closedAt && new Date(record.closedAt) < at) {
+							const reopened = await this.models.Socket.updateOne({ _id, closed: true, closedAt: { $lt: at } }, { $set: { closed: false }, $unset: { closedAt: 1 } });
+							if (reopened.modifiedCount) users.add(userId);
+						}
+						continue;
+					}
+					// $setOnInsert as on connect: a disconnect reported meanwhile keeps the record closed.
+					await this.models.Socket.updateOne(
+						{ _id },
+						{ $setOnInsert: { userId, gatewayNodeID, connectedAt: at, closed: false, ...(instanceID ? { gatewayInstanceID: instanceID } : {}) } },
+						{ upsert: true },
+					);
+					users.add(userId);
+				}
+				// Reported before the list was taken and not on it: closed while its report was lost.
+				const stale: Pick<SocketDoc, "_id" | "userId">[] = await this.models.Socket.find(
+					{ gatewayNodeID, closed: false, connectedAt: { $lt: at } },
+					{ userId: 1 },
+				).lean();
+				const gone = stale.filter(s => !listed.has(s._id));
+				if (gone.length) {
+					await this.models.Socket.updateMany({ _id: { $in: gone.map(s => s._id) }, closed: false }, { $set: { closed: true, closedAt: new Date() } });
+					for (const s of gone) users.add(s.userId);
+				}
+				for (const userId of users) await this.reconcilePresence(ctx, userId);
+				return { recorded: users.size, closed: gone.length };
+			},
+		},
+
 		/** Open sockets and online users as this service sees them (operators). */
 		presenceStats: {
 			visibility: "public",
@@ -184,6 +244,12 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 			if (!nodeID) return;
 			const closed = await this.closeSockets(undefined, { gatewayNodeID: nodeID });
 			if (closed) this.logger.info(`Node ${nodeID} disconnected: closed ${closed} of its sockets`);
+		},
+		/** A gateway taken for gone is back: its sockets (closed here by inference) may still be open. */
+		"$node.connected"(ctx: Context<{ node: { id: string; services?: { name: string }[] }; reconnected: boolean }>) {
+			const { node, reconnected } = ctx.params ?? {};
+			if (!reconnected || !node?.services?.some(svc => svc.name === "gateway")) return;
+			this.broker.broadcast(PRESENCE_RESYNC_EVENT, { gatewayNodeID: node.id } satisfies PresenceResync).catch(() => undefined);
 		},
 	},
 

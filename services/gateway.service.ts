@@ -6,12 +6,14 @@ import { config } from "../lib/config.js";
 import { badRequest, unauthorized } from "../events/errors.js";
 import { LiveEvents, type LiveChat, type LiveGroup, type LiveLocation, type LiveNotification, type LivePresence, type LiveRevoked } from "../events/live.js";
 import type { Meta } from "../events/types.js";
-import { toErrorBody } from "./gateway/errors.js";
+import { answerUnparsableRequest, toErrorBody } from "./gateway/errors.js";
+import { bodyErrors, finiteNumbersOnly, verifyJsonBody } from "./gateway/body.js";
 import { asyncApiDocument, docsPage, openApiDocument } from "./gateway/api-docs.js";
 import { authenticatedAliases, publicAuthAliases } from "./gateway/routes.js";
 import { webClientMiddleware } from "./gateway/static-files.js";
 import { ackResult, asParams, SocketCommands } from "./gateway/socket-events.js";
 import { revokes, TokenCache, type ResolvedToken } from "./gateway/token-cache.js";
+import { PRESENCE_RESYNC_EVENT, type PresenceResync } from "./chat/presence.js";
 
 /** Services whose readiness `GET /health` reports (HEALTH_SERVICES overrides, comma separated). */
 const healthServices = () =>
@@ -78,7 +80,9 @@ const corsOrigin = () => {
 const routeDefaults = {
 	mappingPolicy: "restrict",
 	autoAliases: false,
-	bodyParsers: { json: { strict: true, limit: config.bodyLimit() }, urlencoded: false },
+	// `verify` refuses invalid UTF-8 and absurd nesting before the body is parsed, the reviver numbers
+	// that overflow to Infinity: 400s, not a stored U+FFFD, a silently dropped field or a 500.
+	bodyParsers: { json: { strict: true, limit: config.bodyLimit(), verify: verifyJsonBody, reviver: finiteNumbersOnly }, urlencoded: false },
 	mergeParams: true,
 	onBeforeCall(this: any, ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage, res: ServerResponse) {
 		// The request id follows the call through every service's logs and traces; clients can quote it.
@@ -102,6 +106,8 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 		ip: process.env.HOST ?? "0.0.0.0",
 		cors: { origin: corsOrigin(), methods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"], credentials: false, maxAge: 600 },
 		onError: sendError,
+		// Runs right after the body parser on every route: body failures are 400s (see gateway/body.ts).
+		use: [bodyErrors],
 		log4XXResponses: false,
 		logRequest: "debug",
 		logRequestParams: null,
@@ -235,9 +241,31 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 		"$transporter.connected"() {
 			this.tokenCache?.clear();
 		},
+		// A chat instance that (re)joined may have missed socket reports while it was away.
+		"$services.changed"() {
+			const chatNodes: string[] = this.broker.registry
+				.getServiceList({ onlyAvailable: true })
+				.filter((svc: { name: string; nodeID?: string }) => svc.name === "chat" && svc.nodeID)
+				.map((svc: { nodeID?: string }) => svc.nodeID!);
+			const fresh = chatNodes.some(nodeID => !this.presenceSyncedWith.has(nodeID));
+			this.presenceSyncedWith = new Set(chatNodes);
+			if (fresh) this.syncPresence();
+		},
+		// Chat took this gateway for gone (and closed its sockets) while it was not.
+		[PRESENCE_RESYNC_EVENT](ctx: Context<PresenceResync>) {
+			if (ctx.params.gatewayNodeID === this.broker.nodeID) this.syncPresence();
+		},
 	},
 
 	methods: {
+		/**
+		 * Replaces moleculer-web's handler of errors thrown outside a route's own handling, which logs
+		 * the full stack trace of every 5xx; `sendError` logs one line without it.
+		 */
+		errorHandler(req: IncomingMessage, res: ServerResponse, err: unknown) {
+			this.sendError(req, res, err);
+		},
+
 		/** One access-log line per request (replaces moleculer-web's two), with the request id. */
 		logResponse(req: IncomingMessage & { $startTime?: [number, number]; $ctx?: Context; originalUrl?: string }, res: ServerResponse) {
 			const elapsed = req.$startTime ? process.hrtime(req.$startTime) : [0, 0];
@@ -307,8 +335,12 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 			socket.join([userRoom(user.id), ...socket.data.groupIds.map(groupRoom)]);
 			// Commands are registered at once so none sent right after connecting is lost.
 			for (const [event, command] of Object.entries(SocketCommands)) {
-				socket.on(event, async (payload: unknown, ack?: unknown) => {
+				// The acknowledgement is the last argument: a client that sends no payload (`emit("sos:stop", cb)`)
+				// or an extra one still gets its answer instead of waiting forever.
+				socket.on(event, async (...args: unknown[]) => {
+					const ack = args.at(-1);
 					const reply = typeof ack === "function" ? (ack as (body: unknown) => void) : () => undefined;
+					const payload = typeof args[0] === "function" ? undefined : args[0];
 					try {
 						if (token.expiresAt <= Date.now()) {
 							reply({ ok: false, error: { type: "UNAUTHORIZED", message: "Token expired", code: 401 } });
@@ -331,19 +363,45 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 		reportPresence(action: string, userId: string, socketId: string) {
 			this.broker
 				.call(action, { userId, socketId, gatewayNodeID: this.broker.nodeID })
-				.catch((err: Error) => this.logger.debug(`${action} failed:`, err.message));
+				.catch((err: Error) => {
+					this.logger.debug(`${action} failed:`, err.message);
+					// The report is lost: the full list goes instead, once chat answers again (or when it appears).
+					if (err.name !== "ServiceNotFoundError") this.syncPresence(2_000);
+				});
+		},
+
+		/** Tells chat every socket open here (after reports were lost), retrying until it lands. */
+		syncPresence(delayMs = 0) {
+			if (this.presenceSyncTimer) return;
+			this.presenceSyncTimer = setTimeout(() => {
+				this.presenceSyncTimer = undefined;
+				if (!this.io) return;
+				const sockets = [...(this.io.of("/").sockets.values() as Iterable<AppSocket>)]
+					.filter(socket => socket.data.auth)
+					.map(socket => ({ socketId: socket.id, userId: socket.data.auth.user.id }));
+				this.broker
+					.call("chat.syncSockets", { gatewayNodeID: this.broker.nodeID, at: new Date().toISOString(), sockets })
+					.catch((err: Error) => {
+						this.logger.debug("chat.syncSockets failed:", err.message);
+						if (err.name !== "ServiceNotFoundError") this.syncPresence(2_000);
+					});
+			}, delayMs);
+			this.presenceSyncTimer.unref?.();
 		},
 	},
 
 	created() {
 		this.tokenCache = new TokenCache();
+		this.presenceSyncedWith = new Set<string>();
 	},
 
 	started() {
+		this.server.on("clientError", answerUnparsableRequest);
 		this.startSockets();
 	},
 
 	async stopped() {
+		clearTimeout(this.presenceSyncTimer);
 		if (!this.io) return;
 		// Close the transports without a Socket.IO "disconnect" packet: clients see "transport close"
 		// and reconnect (to another gateway) by themselves, instead of treating it as a kick-out.

@@ -7,13 +7,14 @@ import { config } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
 import { conflict, ErrorTypes, invalidState, notFound, validationError } from "../events/errors.js";
 import { DomainEvents, type Envelope } from "../events/domain.js";
-import { LiveEvents, type LiveLocation } from "../events/live.js";
+import { LiveEvents, type LiveGroup, type LiveLocation } from "../events/live.js";
 import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
 import { locationModels, sessionFields, sessionId, toSessionData, type LocationModels, type SessionDoc, type SessionRow } from "./location/models.js";
 import { notificationCommand } from "./location/notices.js";
 import { capRoute, MAX_ROUTE_POINTS, newSession, recordsRoute, toApiSession, type SessionData, type Thresholds } from "./location/session.js";
 import { decide, promoteSosLead, type LocationEvent, type Notice, type Transition } from "./location/state-machine.js";
 import { etaProblem, sampleTimestampProblem } from "./location/validation.js";
+import { canDefer, KeyedLock, LocalMembership, OwnedSessions, ownedEntry, sessionKey, SessionViews, type OwnedSession } from "./location/owned-sessions.js";
 
 /**
  * Location tracking (SPEC §5): sharing, position samples, journeys and SOS per (user, group)
@@ -84,6 +85,21 @@ const MAX_VERSION_RETRIES = 8;
 /** Due sessions handled per periodic check and instance; the rest wait for the next round. */
 const CHECK_BATCH = 200;
 const TOMBSTONE_PURGE_EVERY_MS = 60_000;
+/**
+ * Write-behind (see location/owned-sessions.ts): a position-only change is stored at the latest
+ * PERSIST_AFTER_MS after it was applied (coalesced with the samples that follow; later when the
+ * database is the bottleneck), but only while the stored timers are more than URGENT_MS away —
+ * far longer than any write-behind delay — so the periodic check never acts on a stale copy.
+ */
+const PERSIST_AFTER_MS = 5_000;
+const URGENT_MS = 30_000;
+const FLUSH_TICK_MS = 250;
+/** Writes behind in flight at once: leaves the database to the commands that write through. */
+const FLUSH_CONCURRENCY = 1;
+/** First samples of many users arriving together are looked up in one query, this long after the first. */
+const LOOKUP_BATCH_MS = 5;
+/** Clean cached sessions unused for this long are dropped. */
+const EVICT_IDLE_MS = 10 * 60_000;
 
 /** What a removed member's session becomes until its pending notifications are published. */
 const TOMBSTONE = {
@@ -116,6 +132,12 @@ interface TrackingStats {
 	lost: number;
 	/** Notifications written to the outbox by this instance. */
 	notices: number;
+	/** Samples applied in memory and written behind. */
+	deferred: number;
+	/** Writes behind (each one stores every sample deferred since the last write of that session). */
+	flushed: number;
+	/** Pending samples applied again because another writer changed the stored session first. */
+	rebased: number;
 }
 
 interface LocationVars {
@@ -125,6 +147,16 @@ interface LocationVars {
 	checkTimer?: NodeJS.Timeout;
 	checking?: boolean;
 	lastPurgeAt?: number;
+	owned: OwnedSessions;
+	memberships: LocalMembership;
+	views: SessionViews<SessionData>;
+	locks: KeyedLock;
+	flushTimer?: NodeJS.Timeout;
+	flushing?: boolean;
+	/** The location instances last seen (a change moves the ownership of users between instances). */
+	locationNodes?: string;
+	/** Users whose sessions are being looked up together (see ownedSessionsOf). */
+	lookupBatch?: { users: Set<string>; done: Promise<void> };
 }
 
 interface LocationMethods {
@@ -136,9 +168,21 @@ interface LocationMethods {
 	groupMembers(groupId: string): Promise<UserRef[]>;
 	// Own.
 	loadSession(groupId: string, userId: string): Promise<SessionData>;
+	freshest(doc: SessionRow): SessionData;
+	ownedSession(groupId: string, userId: string): Promise<OwnedSession>;
+	ownedSessionsOf(userId: string): Promise<OwnedSession[]>;
+	lookupSessions(userIds: string[]): Promise<void>;
+	isMemberNow(groupId: string, userId: string): Promise<boolean>;
+	readableGroup(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupProjectionDoc>;
 	applyToSession(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData>;
+	applyLocked(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData>;
 	tryApply(ctx: Context<unknown, Meta>, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData | null>;
-	commit(before: SessionData, outcome: Transition, caller?: User): Promise<SessionData | null>;
+	commit(before: SessionData, outcome: Transition, caller?: User, entry?: OwnedSession): Promise<SessionData | null>;
+	rebase(groupId: string, userId: string): Promise<void>;
+	flushOne(groupId: string, userId: string): Promise<void>;
+	flushDirty(all?: boolean): Promise<void>;
+	forgetOwned(entries: OwnedSession[]): void;
+	checkOwnership(): Promise<void>;
 	noticeEnvelopes(session: SessionData, notices: Notice[], now: number, caller?: User): Promise<Envelope[]>;
 	publish(ctx: Context | null, session: SessionData): Promise<void>;
 	requireTargetMember(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, userId: string): Promise<void>;
@@ -178,6 +222,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			async handler(ctx: Context<GroupParams, Meta>): Promise<Session> {
 				const caller = callerOf(ctx);
 				await this.requireMember(ctx, ctx.params.groupId);
+				this.memberships.confirm(ctx.params.groupId, caller.id);
 				return toApiSession(await this.applyToSession(ctx, ctx.params.groupId, caller.id, { type: "sharingStarted" }, caller));
 			},
 		},
@@ -212,14 +257,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 					timestamp: new Date(timestamp === undefined ? now : Date.parse(timestamp)).toISOString(),
 					...(accuracy !== undefined ? { accuracy } : {}),
 				};
-				const docs = await this.models.Session.find(
-					{ userId: caller.id, ...notRemoved, $or: [{ sharing: true }, { state: "SOS" }] },
-					{ groupId: 1 },
-				).lean();
-				// Only groups the user is in now, per the users service: our projection (and the session) may
-				// outlive a departure until its event arrives, and a departed member's position must not leak.
-				const memberOf = new Set((await ctx.call("users.groupIdsOf", { userId: caller.id })) as string[]);
-				const groupIds = docs.map(doc => doc.groupId).filter(groupId => memberOf.has(groupId)).sort();
+				// The caller's sessions are owned by this instance and kept in memory: no query per sample.
+				const sharing = (await this.ownedSessionsOf(caller.id)).filter(entry => entry.data.sharing || entry.data.state === "SOS");
+				// Only groups the user is in now: a session may outlive a departure until its durable event
+				// arrives, and a departed member's position must not leak (see LocalMembership).
+				const member = await Promise.all(sharing.map(entry => this.isMemberNow(entry.data.groupId, caller.id)));
+				const groupIds = sharing.filter((_, i) => member[i]).map(entry => entry.data.groupId).sort();
 				if (!groupIds.length) throw invalidState("You are not sharing your location in any group");
 				const sessions = await Promise.all(
 					groupIds.map(
@@ -243,6 +286,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const problem = etaProblem(eta, Date.now());
 				if (problem) throw validationError("Parameters validation error!", [problem]);
 				await this.requireMember(ctx, groupId);
+				this.memberships.confirm(groupId, caller.id);
 				const journey = { destination: { name: destination.name, latitude: destination.latitude, longitude: destination.longitude }, eta: new Date(eta).toISOString(), mode };
 				const session = await this.applyToSession(ctx, groupId, caller.id, { type: "journeyStarted", journey }, caller);
 				ctx.meta.$statusCode = 201;
@@ -323,10 +367,10 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		groupSessions: {
 			params: groupParams,
 			async handler(ctx: Context<GroupParams, Meta>): Promise<Session[]> {
-				const group = await this.requireMember(ctx, ctx.params.groupId);
-				const docs = await this.models.Session.find({ groupId: group._id, ...notRemoved }, withoutBulk).lean<SessionRow[]>();
-				const byUser = new Map(docs.map(doc => [doc.userId, toSessionData(doc)]));
-				return group.members.map(member => toApiSession(byUser.get(member.id) ?? newSession(group._id, member.id)));
+				const group = await this.readableGroup(ctx, ctx.params.groupId);
+				// By primary key, one lookup per member: the only query a Mongo-wire server without
+				// secondary-index pushdown (FerretDB's SQLite back end) answers without a collection scan.
+				return Promise.all(group.members.map(async member => toApiSession(await this.loadSession(group._id, member.id))));
 			},
 		},
 
@@ -334,7 +378,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		memberSession: {
 			params: memberParams,
 			async handler(ctx: Context<MemberParams, Meta>): Promise<Session> {
-				const group = await this.requireMember(ctx, ctx.params.groupId);
+				const group = await this.readableGroup(ctx, ctx.params.groupId);
 				await this.requireTargetMember(ctx, group, ctx.params.userId);
 				return toApiSession(await this.loadSession(group._id, ctx.params.userId));
 			},
@@ -346,9 +390,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			async handler(ctx: Context<MemberParams, Meta>): Promise<{ points: Point[] }> {
 				const group = await this.requireMember(ctx, ctx.params.groupId);
 				await this.requireTargetMember(ctx, group, ctx.params.userId);
-				const doc = await this.models.Session.findById(sessionId(group._id, ctx.params.userId), { state: 1, route: 1, removed: 1 }).lean();
+				const doc = await this.models.Session.findById(sessionId(group._id, ctx.params.userId), { state: 1, route: 1, removed: 1, version: 1 }).lean();
 				if (!doc || doc.removed || !recordsRoute(doc.state)) return { points: [] };
-				return { points: (doc.route ?? []).map(({ latitude, longitude, timestamp }) => ({ latitude, longitude, timestamp })) };
+				// Points applied here but not yet written behind belong to the route too.
+				const owned = this.owned.get(group._id, ctx.params.userId);
+				const pending = owned && owned.data.version === doc.version && recordsRoute(owned.data.state) ? owned.pendingRoute : [];
+				return { points: [...(doc.route ?? []), ...pending].map(({ latitude, longitude, timestamp }) => ({ latitude, longitude, timestamp })) };
 			},
 		},
 
@@ -360,7 +407,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const group = await this.groupProjection().findById(ctx.params.groupId).lean();
 				if (!group || group.deleted) throw notFound("Group");
 				const docs = await this.models.Session.find({ groupId: group._id, ...notRemoved }, withoutBulk).lean<SessionRow[]>();
-				const byUser = new Map(docs.map(doc => [doc.userId, toSessionData(doc)]));
+				const byUser = new Map(docs.map(doc => [doc.userId, this.freshest(doc)]));
 				return group.members.map(member => {
 					const session = byUser.get(member.id) ?? newSession(group._id, member.id);
 					return {
@@ -380,28 +427,171 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			params: { ...strict },
 			async handler() {
 				const due = await this.models.Session.countDocuments({ nextCheckAt: { $lte: Date.now() } });
-				return { nodeID: this.broker.nodeID, checkEveryMs: this.settings.checkEveryMs, ...this.stats, due };
+				return { nodeID: this.broker.nodeID, checkEveryMs: this.settings.checkEveryMs, ...this.stats, due, ownedSessions: this.owned.size, unwritten: this.owned.dirty().length };
 			},
 		},
 	},
 
+	events: {
+		/**
+		 * The users service broadcasts every membership change before it answers: a member who left
+		 * (or whose group went) is no longer admitted from our memory, and their sessions here are
+		 * dropped with anything not yet written (the durable event turns them into tombstones).
+		 */
+		[LiveEvents.group](ctx: Context<LiveGroup>) {
+			const { groupId, change, userId } = ctx.params;
+			if (change === "deleted") {
+				this.memberships.deleted(groupId);
+				this.views.drop(groupId);
+				this.forgetOwned(this.owned.inGroup(groupId));
+			} else if (change === "memberRemoved" && userId) {
+				this.memberships.removed(groupId, userId);
+				this.views.drop(groupId, userId);
+				const entry = this.owned.get(groupId, userId);
+				if (entry) this.forgetOwned([entry]);
+			} else if ((change === "memberAdded" || change === "created") && userId) {
+				this.memberships.added(groupId, userId);
+			}
+		},
+		// A reconnect to NATS may have missed membership broadcasts: read the projection again.
+		"$transporter.connected"() {
+			this.memberships?.clear();
+		},
+		// Another location instance came or went: users may have changed owner.
+		"$services.changed"() {
+			void this.checkOwnership();
+		},
+	},
+
 	methods: {
-		/** The stored session, or a blank one (version 0) for a member never seen in this group. */
+		/**
+		 * A session as members read it: this instance's copy when it holds changes not yet written
+		 * (newer than the stored one), else a copy read in the last few seconds, else the stored one.
+		 * (A clean owned copy is not trusted blindly: another instance's periodic check may have
+		 * changed the stored session.)
+		 */
 		async loadSession(groupId: string, userId: string): Promise<SessionData> {
+			const owned = this.owned.get(groupId, userId);
+			if (owned && owned.dirtySince !== null) return owned.data;
+			const seen = this.views.get(groupId, userId);
+			if (seen) return seen;
 			const doc = await this.models.Session.findById(sessionId(groupId, userId), withoutBulk).lean<SessionRow>();
-			return doc ? toSessionData(doc) : newSession(groupId, userId);
+			const session = doc ? this.freshest(doc) : (owned?.data ?? newSession(groupId, userId));
+			this.views.set(groupId, userId, session);
+			return session;
 		},
 
-		/** Read, decide, write conditionally; again when another writer got there first. */
-		async applyToSession(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData> {
+		/** The stored session, or this instance's copy when it is of the same stored version (it may hold newer positions). */
+		freshest(doc: SessionRow): SessionData {
+			const owned = doc.removed ? undefined : this.owned.get(doc.groupId, doc.userId);
+			return owned && owned.data.version >= doc.version ? owned.data : toSessionData(doc);
+		},
+
+		/** A session of a user this instance owns: from memory, else read once and kept. */
+		async ownedSession(groupId: string, userId: string): Promise<OwnedSession> {
+			const cached = this.owned.get(groupId, userId);
+			if (cached) {
+				cached.usedAt = Date.now();
+				return cached;
+			}
+			const doc = await this.models.Session.findById(sessionId(groupId, userId), withoutBulk).lean<SessionRow>();
+			const again = this.owned.get(groupId, userId);
+			if (again) return again;
+			const entry = ownedEntry(doc ? toSessionData(doc) : newSession(groupId, userId), Date.now());
+			this.owned.set(entry);
+			return entry;
+		},
+
+		/**
+		 * Every session of a user this instance owns: read once, then from memory. The users whose
+		 * first sample arrives within LOOKUP_BATCH_MS are read in ONE query (after a restart every
+		 * client sends at once, and a query by a field other than the key scans the collection).
+		 */
+		async ownedSessionsOf(userId: string): Promise<OwnedSession[]> {
+			const known = this.owned.ofUser(userId);
+			if (known) return known;
+			if (!this.lookupBatch) {
+				const users = new Set<string>();
+				const done = new Promise<void>(resolve => setTimeout(resolve, LOOKUP_BATCH_MS)).then(() => {
+					this.lookupBatch = undefined;
+					return this.lookupSessions([...users]);
+				});
+				this.lookupBatch = { users, done };
+			}
+			this.lookupBatch.users.add(userId);
+			await this.lookupBatch.done;
+			return this.owned.ofUser(userId) ?? [];
+		},
+
+		/** Reads the sessions of these users and keeps them (a copy we already hold of the same or a newer version wins). */
+		async lookupSessions(userIds: string[]): Promise<void> {
+			const docs = await this.models.Session.find({ userId: { $in: userIds }, ...notRemoved }, withoutBulk).lean<SessionRow[]>();
+			for (const doc of docs) {
+				const cached = this.owned.get(doc.groupId, doc.userId);
+				if (!cached || cached.data.version < doc.version) this.owned.set(ownedEntry(toSessionData(doc), Date.now()));
+			}
+			for (const userId of userIds) this.owned.markComplete(userId);
+		},
+
+		/** Whether the user is in the group now (projection by primary key, corrected by membership broadcasts). */
+		async isMemberNow(groupId: string, userId: string): Promise<boolean> {
+			const known = this.memberships.isMember(groupId, userId);
+			if (known !== undefined) return known;
+			const group = await this.groupProjection().findById(groupId).lean();
+			this.memberships.load(groupId, group?.memberIds ?? [], !group || group.deleted, group ?? undefined);
+			return this.memberships.isMember(groupId, userId) ?? false;
+		},
+
+		/**
+		 * The group, for a read by one of its members: from memory when the projection said so
+		 * recently (and no broadcast has said otherwise since); anything else — a refusal, a member
+		 * the copy does not know yet — is decided by `requireMember` as before.
+		 */
+		async readableGroup(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupProjectionDoc> {
+			const caller = callerOf(ctx);
+			if ((await this.isMemberNow(groupId, caller.id)) === true) {
+				const group = this.memberships.groupFor(groupId, caller.id);
+				if (group) return group;
+			}
+			const group = await this.requireMember(ctx, groupId);
+			this.memberships.confirm(groupId, caller.id);
+			return group;
+		},
+
+		/** One change at a time per session on this instance; the version check guards against the others. */
+		applyToSession(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData> {
+			return this.locks.run(sessionKey(groupId, userId), () => this.applyLocked(ctx, groupId, userId, event, caller));
+		},
+
+		/**
+		 * Decide on the session as this instance holds it; apply a position-only change in memory
+		 * (written behind), write anything else through, conditionally on the stored version; when
+		 * another writer got there first, reload and try again.
+		 */
+		async applyLocked(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData> {
 			for (let attempt = 0; attempt < MAX_VERSION_RETRIES; attempt++) {
-				const before = await this.loadSession(groupId, userId);
-				const outcome = decide(before, event, Date.now(), this.settings.thresholds);
-				const after = await this.commit(before, outcome, caller);
+				const entry = await this.ownedSession(groupId, userId);
+				const before = entry.data;
+				const now = Date.now();
+				const outcome = decide(before, event, now, this.settings.thresholds);
+				if (event.type === "sample" && canDefer(before, outcome, entry.storedNextCheckAt, now, URGENT_MS)) {
+					// A stale sample changes nothing at all.
+					if (outcome.session === before) return before;
+					const appended = outcome.route.kind === "append" ? outcome.route.points : [];
+					entry.data = { ...outcome.session, routeLength: before.routeLength + appended.length };
+					entry.pendingRoute.push(...appended);
+					entry.pendingSamples.push(event.point);
+					entry.dirtySince ??= now;
+					this.stats.deferred++;
+					if (outcome.changed) await this.publish(ctx, entry.data);
+					return entry.data;
+				}
+				const after = await this.commit(before, outcome, caller, entry);
 				if (after) {
 					if (outcome.changed) await this.publish(ctx, after);
 					return after;
 				}
+				await this.rebase(groupId, userId);
 			}
 			throw conflict("Your session is changing too fast, try again");
 		},
@@ -420,28 +610,34 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		 * Writes a transition in ONE conditional update: the session, its route and the notifications
 		 * announcing it (outbox). Returns the stored session, or null when the version moved on.
 		 */
-		async commit(before: SessionData, outcome: Transition, caller?: User): Promise<SessionData | null> {
+		async commit(before: SessionData, outcome: Transition, caller?: User, entry?: OwnedSession): Promise<SessionData | null> {
 			const { session, route, notices } = outcome;
-			const needsWrite = outcome.changed || notices.length > 0 || route.kind !== "keep" || session.nextCheckAt !== before.nextCheckAt;
+			// Changes applied in memory since the last write (only when `before` is the owned copy) go with this write.
+			const pending = entry && entry.data === before ? entry.pendingRoute : [];
+			const unwritten = Boolean(entry && entry.data === before && entry.dirtySince !== null);
+			const needsWrite = unwritten || outcome.changed || notices.length > 0 || route.kind !== "keep" || session.nextCheckAt !== before.nextCheckAt;
 			if (!needsWrite) return before;
 			const now = Date.now();
 			const id = sessionId(session.groupId, session.userId);
 
 			let routeSet: Point[] | undefined;
 			let routePush: Point[] | undefined;
+			// `before.routeLength` counts the pending points; the stored route does not have them yet.
+			const storedLength = before.routeLength - pending.length;
 			let routeLength = before.routeLength;
 			if (route.kind === "reset") {
 				routeSet = capRoute(route.points);
 				routeLength = routeSet.length;
-			} else if (route.kind === "append") {
-				if (before.routeLength + route.points.length > MAX_ROUTE_POINTS) {
+			} else {
+				const added = [...pending, ...(route.kind === "append" ? route.points : [])];
+				if (storedLength + added.length > MAX_ROUTE_POINTS) {
 					// FerretDB ignores `$push: { $slice }`, so a full route is thinned here and rewritten (rarely).
 					const stored = await this.models.Session.findById(id, { route: 1 }).lean();
-					routeSet = capRoute([...(stored?.route ?? []), ...route.points]);
+					routeSet = capRoute([...(stored?.route ?? []), ...added]);
 					routeLength = routeSet.length;
-				} else {
-					routePush = route.points;
-					routeLength += route.points.length;
+				} else if (added.length) {
+					routePush = added;
+					routeLength = storedLength + added.length;
 				}
 			}
 
@@ -472,7 +668,91 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				this.stats.notices += outbox.length;
 				this.kickOutbox();
 			}
+			// The owned copy is now exactly what is stored.
+			if (entry) this.owned.set(ownedEntry(next, now));
+			this.views.drop(session.groupId, session.userId);
 			return next;
+		},
+
+		/**
+		 * Another writer changed the stored session first (the periodic check of another instance, a
+		 * departure, a previous owner): forget our copy, and apply the samples it still held on the
+		 * stored session (stale ones are ignored by the state machine as usual). Lock held by the caller.
+		 */
+		async rebase(groupId: string, userId: string) {
+			const entry = this.owned.delete(groupId, userId);
+			if (!entry?.pendingSamples.length) return;
+			this.stats.rebased += entry.pendingSamples.length;
+			for (const point of entry.pendingSamples) {
+				try {
+					await this.applyLocked(null, groupId, userId, { type: "sample", point });
+				} catch (err) {
+					if (!isInvalidState(err)) this.logger.warn("A pending sample could not be applied again:", (err as Error).message);
+				}
+			}
+		},
+
+		/** Writes one session's pending changes (lock taken here). */
+		flushOne(groupId: string, userId: string) {
+			return this.locks.run(sessionKey(groupId, userId), async () => {
+				const entry = this.owned.get(groupId, userId);
+				if (!entry || entry.dirtySince === null) return;
+				const after = await this.commit(entry.data, { session: entry.data, changed: false, route: { kind: "keep" }, notices: [] }, undefined, entry);
+				if (after) this.stats.flushed++;
+				else await this.rebase(groupId, userId);
+			});
+		},
+
+		/**
+		 * Writes behind what has waited PERSIST_AFTER_MS, and first what has stored timers coming
+		 * due within 2 × URGENT_MS (everything with `all`), a few writes at a time; drops idle copies.
+		 */
+		async flushDirty(all = false) {
+			if (this.flushing || !this.models) return;
+			this.flushing = true;
+			try {
+				const now = Date.now();
+				const due = all ? this.owned.dirty() : this.owned.toWrite(now - PERSIST_AFTER_MS, now + 2 * URGENT_MS);
+				let next = 0;
+				await Promise.all(
+					Array.from({ length: Math.min(FLUSH_CONCURRENCY, due.length) }, async () => {
+						while (next < due.length) {
+							const { groupId, userId } = due[next++]!.data;
+							try {
+								await this.flushOne(groupId, userId);
+							} catch (err) {
+								this.logger.warn("Writing a session behind failed (retried on the next round):", (err as Error).message);
+							}
+						}
+					}),
+				);
+				for (const entry of this.owned.idle(Date.now() - EVICT_IDLE_MS)) this.owned.delete(entry.data.groupId, entry.data.userId);
+			} finally {
+				this.flushing = false;
+			}
+		},
+
+		/** Drops owned copies with whatever they had not written (their sessions are going away). */
+		forgetOwned(entries: OwnedSession[]) {
+			for (const entry of entries) this.owned.delete(entry.data.groupId, entry.data.userId);
+		},
+
+		/** When the set of location instances changes, users may move to another owner: write everything and forget. */
+		async checkOwnership() {
+			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
+			const nodes = services
+				.filter(service => service.name === "location")
+				.map(service => service.nodeID)
+				.sort()
+				.join(",");
+			if (this.locationNodes === undefined || nodes === this.locationNodes) {
+				this.locationNodes = nodes;
+				return;
+			}
+			this.locationNodes = nodes;
+			while (this.flushing) await new Promise(resolve => setTimeout(resolve, 20));
+			await this.flushDirty(true);
+			this.owned.clear();
 		},
 
 		/** The `notifications.send` commands for a transition's notices, naming the user as the group knows them. */
@@ -517,15 +797,24 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 					.limit(CHECK_BATCH)
 					.lean<SessionRow[]>();
 				for (const doc of due) {
-					const before = toSessionData(doc);
-					const outcome = decide(before, { type: "timer" }, Date.now(), this.settings.thresholds);
-					const after = await this.commit(before, outcome);
-					if (!after) {
-						this.stats.lost++;
-						continue;
-					}
-					this.stats.claimed++;
-					if (outcome.changed) await this.publish(null, after);
+					await this.locks.run(sessionKey(doc.groupId, doc.userId), async () => {
+						// A session owned here is checked as held in memory (with its unwritten samples).
+						const entry = doc.removed ? undefined : this.owned.get(doc.groupId, doc.userId);
+						if (entry && entry.data.version !== doc.version) {
+							await this.rebase(doc.groupId, doc.userId);
+							return; // checked again next round, on the fresh copy
+						}
+						const before = entry ? entry.data : toSessionData(doc);
+						const outcome = decide(before, { type: "timer" }, Date.now(), this.settings.thresholds);
+						const after = await this.commit(before, outcome, undefined, entry);
+						if (!after) {
+							this.stats.lost++;
+							if (entry) await this.rebase(doc.groupId, doc.userId);
+							return;
+						}
+						this.stats.claimed++;
+						if (outcome.changed) await this.publish(null, after);
+					});
 				}
 				if (Date.now() - (this.lastPurgeAt ?? 0) > TOMBSTONE_PURGE_EVERY_MS) {
 					this.lastPurgeAt = Date.now();
@@ -555,6 +844,24 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		 * outbox are published; the periodic check purges them afterwards. Idempotent.
 		 */
 		async onMembershipChange(change: MembershipChange) {
+			if (change.deletedUserId) {
+				this.views.dropUser(change.deletedUserId);
+				this.forgetOwned(this.owned.ofUserAll(change.deletedUserId));
+			} else if (change.deleted) {
+				this.memberships.deleted(change.groupId);
+				this.views.drop(change.groupId);
+				this.forgetOwned(this.owned.inGroup(change.groupId));
+			} else {
+				// Joins are not taken from here: a late redelivery of an old join must not readmit someone
+				// who has left since (a re-added member's next start of sharing confirms them).
+				this.memberships.changed(change.groupId);
+				for (const member of change.removed) {
+					this.memberships.removed(change.groupId, member.id);
+					this.views.drop(change.groupId, member.id);
+					const entry = this.owned.get(change.groupId, member.id);
+					if (entry) this.forgetOwned([entry]);
+				}
+			}
 			let filter: Record<string, unknown>;
 			if (change.deletedUserId) filter = { userId: change.deletedUserId };
 			else if (change.deleted) filter = { groupId: change.groupId };
@@ -569,19 +876,32 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 	},
 
 	created() {
-		this.stats = { checks: 0, claimed: 0, lost: 0, notices: 0 };
+		this.stats = { checks: 0, claimed: 0, lost: 0, notices: 0, deferred: 0, flushed: 0, rebased: 0 };
+		this.owned = new OwnedSessions();
+		this.memberships = new LocalMembership();
+		this.views = new SessionViews();
+		this.locks = new KeyedLock();
 	},
 
 	started() {
 		// Timers live in the database (`nextCheckAt`); this only decides how often we look.
 		this.checkTimer = setInterval(() => void this.runChecks(), this.settings.checkEveryMs);
+		this.flushTimer = setInterval(() => void this.flushDirty(), FLUSH_TICK_MS);
 		void this.runChecks();
+		void this.checkOwnership();
 	},
 
 	async stopped() {
 		clearInterval(this.checkTimer);
+		clearInterval(this.flushTimer);
 		const deadline = Date.now() + 3_000;
 		while (this.checking && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20));
+		// Runs before the database mixin closes the connection: nothing applied in memory is lost on a graceful stop.
+		const writeBy = Date.now() + 8_000;
+		while (this.owned.dirty().length && Date.now() < writeBy) {
+			if (this.flushing) await new Promise(resolve => setTimeout(resolve, 20));
+			else await this.flushDirty(true);
+		}
 	},
 };
 

@@ -1,6 +1,6 @@
 import type { Context, ServiceSchema } from "moleculer";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
-import { DurableEvents } from "../mixins/durable-events.mixin.js";
+import { DurableEvents, RetryLater } from "../mixins/durable-events.mixin.js";
 import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, type MembershipChange } from "../mixins/membership.mixin.js";
 import { config, isProduction } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
@@ -9,7 +9,18 @@ import { DomainEvents, type Envelope, type GroupSnapshot, type NotificationSend 
 import { LiveEvents, type LiveNotification } from "../events/live.js";
 import type { Meta, Notification, UserRef } from "../events/types.js";
 import { notificationModels, type NotificationDoc, type NotificationModels, type PushJobDoc, type PushSubscriptionDoc } from "./notification/models.js";
-import { DEFAULT_PAGE, MAX_PAGE, notificationFor, pushJobId, resolveRecipients, subscriptionId, targetGroupOf, toNotification } from "./notification/inbox.js";
+import {
+	decideMembers,
+	DEFAULT_PAGE,
+	groupVersionId,
+	MAX_PAGE,
+	notificationFor,
+	pushJobId,
+	resolveRecipients,
+	subscriptionId,
+	targetGroupOf,
+	toNotification,
+} from "./notification/inbox.js";
 import {
 	buildPushRequest,
 	classifyPushStatus,
@@ -27,13 +38,15 @@ interface NotificationThis {
 	models: NotificationModels;
 	push: PushConfig;
 	pushTimer?: NodeJS.Timeout;
+	versionPurgeTimer?: NodeJS.Timeout;
 	pushRunning?: boolean;
 	pushAgain?: boolean;
 	groupProjection(): import("mongoose").Model<GroupProjectionDoc>;
 	storeSnapshot(groupId: string, snapshot: GroupSnapshot): Promise<void>;
 	groupMembers(groupId: string): Promise<UserRef[]>;
 	coMembersOf(userId: string): Promise<UserRef[]>;
-	refreshGroupIfBehind(ctx: Context, groupId: string, version: number, anyUserId?: string): Promise<void>;
+	membersForCommand(ctx: Context, groupId: string, command: NotificationSend, attempt: number): Promise<string[]>;
+	recordGroupVersion(groupId: string, snapshot: GroupSnapshot): Promise<void>;
 	deliver(ctx: Context, doc: NotificationDoc): Promise<void>;
 	enqueuePush(doc: NotificationDoc): Promise<void>;
 	kickPush(): void;
@@ -45,6 +58,8 @@ interface NotificationThis {
 /** Shorter than JetStream's redelivery wait (ack_wait 30 s), longer than a delivery takes. */
 const DELIVERY_LEASE_MS = 15_000;
 const PUSH_POLL_MS = 1_000;
+/** A little longer than the streams keep events (7 days). */
+const GROUP_VERSION_KEEP_MS = 8 * 24 * 3600 * 1000;
 const PUSH_BATCH = 20;
 /** A claimed job is invisible to other instances this long: longer than one send may take. */
 const PUSH_LEASE_MS = 30_000;
@@ -177,19 +192,16 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 		 * queued for Web Push. Redelivery (same envelope id) finds the stored notifications and only
 		 * finishes deliveries a crash interrupted.
 		 */
-		async handleNotificationSend(envelope: Envelope<NotificationSend>, ctx: Context) {
+		async handleNotificationSend(envelope: Envelope<NotificationSend>, ctx: Context, delivery?: { attempt: number }) {
 			const command = envelope.payload;
 			if (!command?.target || !command.kind || typeof command.title !== "string") {
 				this.logger.warn(`Dropping malformed ${envelope.type} ${envelope.id}`);
 				return;
 			}
 			const groupId = targetGroupOf(command);
-			if (groupId) {
-				const version = typeof command.groupVersion === "number" ? command.groupVersion : 0;
-				await this.refreshGroupIfBehind(ctx, groupId, version, command.subjectUserId ?? command.alsoUserIds?.[0]);
-			}
+			const members = groupId ? await this.membersForCommand(ctx, groupId, command, delivery?.attempt ?? 0) : [];
 			const recipients = await resolveRecipients(command, {
-				groupMembers: async id => (await this.groupMembers(id)).map((m: UserRef) => m.id),
+				groupMembers: async () => members,
 				coMembersOf: async id => (await this.coMembersOf(id)).map((m: UserRef) => m.id),
 			});
 			const deleted = new Set<string>(
@@ -224,18 +236,60 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 		},
 
 		/**
-		 * The command was written at `version` of the group, and travels on another stream than the
-		 * group events: a projection that has not caught up yet (or never saw the group) asks the
-		 * users service.
+		 * The members a group command goes to: those of the group version it was written at (a
+		 * member who left since still hears of it, one who joined later does not), however late
+		 * this service handles it and whichever stream arrived first. A version not seen yet is
+		 * asked of the users service; when the group has moved on since, the command waits for
+		 * the event announcing its version (it is on its way).
 		 */
-		async refreshGroupIfBehind(ctx: Context, groupId: string, version: number, anyUserId?: string) {
-			const local = await this.groupProjection().findById(groupId, { version: 1 }).lean();
-			if (local && local.version >= version) return;
-			const answer = (await ctx.call("users.membership", { groupId, userId: anyUserId ?? "-" })) as { group: (GroupSnapshot & { groupId: string }) | null };
-			if (answer.group) {
-				const { groupId: _ignored, ...snapshot } = answer.group;
+		async membersForCommand(ctx: Context, groupId: string, command: NotificationSend, attempt: number): Promise<string[]> {
+			const version = typeof command.groupVersion === "number" && command.groupVersion > 0 ? command.groupVersion : undefined;
+			if (version !== undefined) {
+				const known = await this.models.GroupVersion.findById(groupVersionId(groupId, version)).lean();
+				if (known) return known.deleted ? [] : known.memberIds;
+			} else {
+				// A command without a version: the members as this service knows them now.
+				const local = await this.groupProjection().findById(groupId).lean();
+				if (local) return local.deleted ? [] : local.memberIds;
+			}
+			const anyUserId = command.subjectUserId ?? command.alsoUserIds?.[0] ?? "-";
+			const answer = (await ctx.call("users.membership", { groupId, userId: anyUserId })) as { group: (GroupSnapshot & { groupId: string }) | null };
+			const current = answer.group;
+			if (current) {
+				const { groupId: _ignored, ...snapshot } = current;
 				await this.storeSnapshot(groupId, snapshot);
 			}
+			const decision = decideMembers(version, current?.version, attempt);
+			switch (decision.use) {
+				case "exact":
+				case "current":
+					return !current || current.deleted ? [] : current.members.map(m => m.id);
+				case "wait":
+					throw new RetryLater(`group ${groupId} version ${version} not seen yet (the users service is at ${current?.version})`);
+				case "fallback":
+					this.logger.warn(`Group ${groupId} version ${version} never arrived; sending ${command.kind} to the newest members known`);
+					return (await this.groupMembers(groupId)).map((m: UserRef) => m.id);
+			}
+		},
+
+		/** Membership projection hook: every snapshot learnt, kept by version (immutable, so an upsert is idempotent). */
+		async recordGroupVersion(groupId: string, snapshot: GroupSnapshot) {
+			await this.models.GroupVersion.updateOne(
+				{ _id: groupVersionId(groupId, snapshot.version) },
+				{
+					$setOnInsert: {
+						groupId,
+						version: snapshot.version,
+						memberIds: snapshot.deleted ? [] : snapshot.members.map(m => m.id),
+						deleted: Boolean(snapshot.deleted),
+						at: new Date(),
+					},
+				},
+				{ upsert: true },
+			).catch((err: { code?: number }) => {
+				// Two events of one version (e.g. created and memberAdded) recorded at once: same content.
+				if (err.code !== 11000) throw err;
+			});
 		},
 
 		/** Live to every open socket of the recipient, then Web Push; neither can fail the inbox. */
@@ -390,6 +444,11 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 	},
 
 	started() {
+		// Versions are needed while commands written at them may still arrive: as long as the streams keep events.
+		this.versionPurgeTimer = setInterval(() => {
+			this.models.GroupVersion.deleteMany({ at: { $lt: new Date(Date.now() - GROUP_VERSION_KEEP_MS) } }).catch(() => undefined);
+		}, 3600_000);
+		this.versionPurgeTimer.unref?.();
 		if (!this.push.enabled) return;
 		this.pushTimer = setInterval(() => this.kickPush(), PUSH_POLL_MS);
 		this.pushTimer.unref?.();
@@ -397,6 +456,7 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 
 	async stopped() {
 		clearInterval(this.pushTimer);
+		clearInterval(this.versionPurgeTimer);
 		const deadline = Date.now() + 3_000;
 		while (this.pushRunning && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20));
 	},

@@ -3,7 +3,7 @@ import type { Context, ServiceSchema } from "moleculer";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
 import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
 import { config, isProduction, numberFromEnv, secretFromEnv } from "../lib/config.js";
-import { callerOf, rules, strict } from "../lib/params.js";
+import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
 import { conflict, invalidCredentials, notFound, rateLimited, unauthorized, validationError } from "../events/errors.js";
 import { DomainEvents, type Envelope, type GroupSnapshot } from "../events/domain.js";
 import { LiveEvents, type LiveGroup, type LiveRevoked } from "../events/live.js";
@@ -58,6 +58,7 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 	actions: {
 		/** Creates an account; the email must not be taken. */
 		register: {
+			tracing: traceOnly("name", "surname", "email"),
 			params: { ...strict, name: rules.name, surname: rules.name, email: rules.email, password: rules.password },
 			async handler(ctx: Context<{ name: string; surname: string; email: string; password: string }, Meta>) {
 				const { name, surname, email, password } = ctx.params;
@@ -84,6 +85,7 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 
 		/** Exchanges email and password for an access token. */
 		login: {
+			tracing: traceOnly("email"),
 			params: { ...strict, email: rules.email, password: { type: "string", min: 1, max: 1024 } },
 			async handler(ctx: Context<{ email: string; password: string }, Meta>) {
 				const { email } = ctx.params;
@@ -123,6 +125,7 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 		/** Checks an access token (signature, expiry, revocation) and returns its user. */
 		resolveToken: {
 			visibility: "public",
+			tracing: traceOnly(),
 			params: { ...strict, token: { type: "string", min: 1, max: 4096 } },
 			async handler(ctx: Context<{ token: string }>): Promise<{ user: User; token: AuthToken }> {
 				const claims = verifyToken(ctx.params.token, this.jwtSecret);
@@ -146,6 +149,7 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 
 		/** Updates the caller's profile; email and password changes need the current password. */
 		update: {
+			tracing: traceOnly("name", "surname", "email"),
 			params: {
 				...strict,
 				name: { ...rules.name, optional: true },
@@ -193,6 +197,7 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 
 		/** Deletes the caller's account: leaves every group, then announces the deletion. */
 		remove: {
+			tracing: traceOnly(),
 			params: { ...strict, currentPassword: { type: "string", min: 1, max: 1024 } },
 			async handler(ctx: Context<{ currentPassword: string }, Meta>) {
 				const caller = callerOf(ctx);

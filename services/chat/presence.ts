@@ -20,6 +20,15 @@ export function presenceList(memberIds: string[], onlineIds: Set<string>, lastSe
 
 export const socketKey = (gatewayNodeID: string, socketId: string) => `${gatewayNodeID}/${socketId}`;
 
+/**
+ * Broadcast by chat when a gateway it took for gone is back (payload `{ gatewayNodeID }`): that
+ * gateway answers with `chat.syncSockets`, since its sockets were closed here by inference.
+ */
+export const PRESENCE_RESYNC_EVENT = "chat.presenceResync";
+export interface PresenceResync {
+	gatewayNodeID: string;
+}
+
 /** What the broker's registry knows about a gateway node. */
 export interface GatewayNodeInfo {
 	available: boolean;

@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import { ErrorTypes } from "../../events/errors.js";
 
 /** The moleculer-web error body of API.md §2; the HTTP status always equals `code`. */
@@ -49,6 +50,19 @@ const isInfrastructureFailure = (err: AnyError) =>
 	/^(Mongo|Mongoose)/.test(err.name ?? "") ||
 	["ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError", "BrokerDisconnectedError"].includes(err.name ?? "");
 
+/** Fields whose offending value is never echoed back (passwords, tokens): the client only learns which rule failed. */
+const SECRET_FIELD = /password|token|secret/i;
+
+/** The validator reports each failing field with its `actual` value; a secret's value is dropped. */
+function withoutSecrets(data: unknown): unknown {
+	if (!Array.isArray(data)) return data;
+	return data.map(entry => {
+		if (entry === null || typeof entry !== "object" || !("actual" in entry)) return entry;
+		const { actual: _dropped, ...rest } = entry as { actual: unknown; field?: unknown };
+		return SECRET_FIELD.test(String(rest.field ?? "")) ? rest : entry;
+	});
+}
+
 /**
  * Turns any error into the public error shape: documented 4xx errors pass through; body parser
  * and framework errors get their documented type; everything else becomes a 503 (a dependency is
@@ -68,7 +82,7 @@ export function toErrorBody(error: unknown): ErrorBody {
 		const type = typeof err.type === "string" && DOCUMENTED.has(err.type) && TYPE_BY_CODE[code] !== undefined ? err.type : TYPE_BY_CODE[code];
 		if (type) {
 			const message = type === ErrorTypes.BAD_REQUEST && err.type === "entity.parse.failed" ? "Malformed JSON body" : (err.message ?? "Bad request");
-			const data = type === ErrorTypes.VALIDATION_ERROR || DOCUMENTED.has(String(err.type)) ? err.data : undefined;
+			const data = type === ErrorTypes.VALIDATION_ERROR || DOCUMENTED.has(String(err.type)) ? withoutSecrets(err.data) : undefined;
 			return { name: NAME_BY_TYPE[type] ?? "ClientError", message, code, type, ...(data !== undefined ? { data } : {}) };
 		}
 		return { name: "BadRequestError", message: err.message ?? "Bad request", code: 400, type: ErrorTypes.BAD_REQUEST };
@@ -77,4 +91,20 @@ export function toErrorBody(error: unknown): ErrorBody {
 		return { name: "ServiceUnavailableError", message: "Service temporarily unavailable, try again", code: 503, type: ErrorTypes.SERVICE_UNAVAILABLE };
 	}
 	return { name: "InternalServerError", message: "Internal server error", code: 500, type: ErrorTypes.INTERNAL_ERROR };
+}
+
+/**
+ * The HTTP server's `clientError` handler: a request Node cannot parse (headers or URL over the
+ * 16 kB limit, invalid characters, a broken chunked body) gets the contract's 400 BAD_REQUEST
+ * instead of Node's bare 431/400 without a body. Connections already gone are just destroyed.
+ */
+export function answerUnparsableRequest(err: Error & { code?: string }, socket: Duplex): void {
+	if (err.code === "ECONNRESET" || !socket.writable) {
+		socket.destroy();
+		return;
+	}
+	const body = JSON.stringify({ name: "BadRequestError", message: "Malformed HTTP request", code: 400, type: ErrorTypes.BAD_REQUEST } satisfies ErrorBody);
+	socket.end(
+		`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+	);
 }

@@ -1,3 +1,6 @@
+import { badRequest } from "../../events/errors.js";
+import { payloadProblem } from "./body.js";
+
 /**
  * Client → server Socket.IO events of API.md §4: the action each one calls and the key under
  * which the acknowledgement carries the result.
@@ -24,6 +27,14 @@ export function ackResult(command: SocketCommand, result: unknown): Record<strin
 	return { ok: true, [command.result]: result };
 }
 
-/** Payloads must be plain objects; anything else is validated as an empty object (and refused). */
-export const asParams = (payload: unknown): Record<string, unknown> =>
-	payload !== null && typeof payload === "object" && !Array.isArray(payload) ? { ...(payload as Record<string, unknown>) } : {};
+/**
+ * Payloads must be plain objects; anything else is validated as an empty object (and refused).
+ * A payload nested deeper than any command needs is refused outright (passing it on would
+ * overflow the stack while the broker serializes the call), and so is a non-finite number.
+ */
+export function asParams(payload: unknown): Record<string, unknown> {
+	if (payload === null || typeof payload !== "object" || Array.isArray(payload)) return {};
+	const problem = payloadProblem(payload);
+	if (problem) throw badRequest(problem);
+	return { ...(payload as Record<string, unknown>) };
+}

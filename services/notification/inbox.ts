@@ -46,6 +46,33 @@ export async function resolveRecipients(command: Pick<NotificationSend, "target"
 	return [...recipients];
 }
 
+/** Key of one version of a group's membership. */
+export const groupVersionId = (groupId: string, version: number) => `${groupId}@${version}`;
+
+/**
+ * A command written at a group version this service has not seen yet, while the users service is
+ * already past it: the group event announcing that version is on its way (another stream), so the
+ * command waits for it this many deliveries (about half a minute with the consumer's backoff)
+ * before falling back to the newest members known.
+ */
+export const WAIT_FOR_GROUP_VERSION_ATTEMPTS = 12;
+
+export type MembersDecision = { use: "exact" | "current" } | { use: "wait" } | { use: "fallback" };
+
+/**
+ * Whose membership a group command goes to, once the exact version was not found locally and the
+ * users service told its current version: that one when it is the command's version (or the
+ * command names none); otherwise wait for the version's event, and after enough attempts take the
+ * newest known rather than never delivering.
+ */
+export function decideMembers(commandVersion: number | undefined, currentVersion: number | undefined, attempt: number): MembersDecision {
+	if (commandVersion === undefined) return { use: "current" };
+	if (currentVersion === commandVersion) return { use: "exact" };
+	// Users behind the producer cannot happen; a missing group has nobody to wait for.
+	if (currentVersion === undefined || currentVersion < commandVersion) return { use: "fallback" };
+	return attempt < WAIT_FOR_GROUP_VERSION_ATTEMPTS ? { use: "wait" } : { use: "fallback" };
+}
+
 /** The group a command's recipients depend on, if any (to refresh a projection that is behind). */
 export function targetGroupOf(command: Pick<NotificationSend, "target" | "groupId">): string | undefined {
 	const target = command.target;

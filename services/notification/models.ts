@@ -52,6 +52,20 @@ export interface DeletedUserDoc {
 	at: Date;
 }
 
+/**
+ * The members of a group at one version, as announced by a group event (or the users service).
+ * A command names the version it was written at; its recipients are the members at that version,
+ * whatever changed since and in whatever order the two streams arrive.
+ */
+export interface GroupVersionDoc {
+	_id: string; // groupVersionId(groupId, version)
+	groupId: string;
+	version: number;
+	memberIds: string[];
+	deleted: boolean;
+	at: Date;
+}
+
 export function notificationModels(connection: Connection) {
 	const Notification = connection.model<NotificationDoc>(
 		"Notification",
@@ -104,11 +118,19 @@ export function notificationModels(connection: Connection) {
 		),
 	);
 	const DeletedUser = connection.model<DeletedUserDoc>("DeletedUser", new Schema<DeletedUserDoc>({ _id: String, at: Date }, { versionKey: false }));
-	return { Notification, PushSubscription, PushJob, DeletedUser } as {
+	const GroupVersion = connection.model<GroupVersionDoc>(
+		"GroupVersion",
+		new Schema<GroupVersionDoc>(
+			{ _id: String, groupId: String, version: Number, memberIds: [String], deleted: Boolean, at: { type: Date, index: true } },
+			{ versionKey: false },
+		),
+	);
+	return { Notification, PushSubscription, PushJob, DeletedUser, GroupVersion } as {
 		Notification: Model<NotificationDoc>;
 		PushSubscription: Model<PushSubscriptionDoc>;
 		PushJob: Model<PushJobDoc>;
 		DeletedUser: Model<DeletedUserDoc>;
+		GroupVersion: Model<GroupVersionDoc>;
 	};
 }
 export type NotificationModels = ReturnType<typeof notificationModels>;

@@ -1,0 +1,292 @@
+import type { Point } from "../../events/types.js";
+import type { GroupProjectionDoc } from "../../mixins/membership.mixin.js";
+import type { SessionData } from "./session.js";
+import type { Transition } from "./state-machine.js";
+
+/**
+ * The sessions of the users this instance owns (commands are sharded by user id), kept in memory
+ * so a position sample costs no database round trip. A sample that changes nothing but the
+ * position (and route, and the stuck circle) is applied in memory, pushed live at once and
+ * written behind, coalesced with the samples that follow. Everything else — a state change, an
+ * alert or notification, a route reset, a first write, or a session whose stored timers could
+ * fire soon — is written through, conditionally on the stored version, as before.
+ *
+ * Why this keeps SPEC §5 and §8:
+ * - notifications and state changes are never deferred (outbox in the same write as before);
+ * - the periodic check acts on the stored `nextCheckAt`; a session is only deferred while that
+ *   stored time is more than `urgentMs` away, so no timer can act on a stale copy;
+ * - every write stays conditional on the version: when another writer got there first, the
+ *   entry is dropped, the stored session reloaded and the pending samples applied again on it.
+ * What it gives up: a crash (not a graceful stop, which writes everything) can lose the last
+ * few seconds of positions, never an alert, a state change or a notification.
+ */
+
+export interface OwnedSession {
+	/** The latest state, including changes not yet stored; `data.version` is the STORED version. */
+	data: SessionData;
+	/** `nextCheckAt` as stored (what the periodic check of any instance sees). */
+	storedNextCheckAt: number | null;
+	/** Route points applied in memory, not yet stored. */
+	pendingRoute: Point[];
+	/** Samples applied since the last write, to apply again if that write loses to another writer. */
+	pendingSamples: (Point & { accuracy?: number })[];
+	/** When the entry first got changes not yet stored (ms), or null when clean. */
+	dirtySince: number | null;
+	usedAt: number;
+}
+
+export const sessionKey = (groupId: string, userId: string) => `${groupId}:${userId}`;
+
+const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * Whether a transition may be applied in memory and stored later: a sample that moves the user
+ * within the same state, with nothing to announce, on a stored session whose timers are not due
+ * within `urgentMs`.
+ */
+export function canDefer(before: SessionData, outcome: Transition, storedNextCheckAt: number | null, now: number, urgentMs: number): boolean {
+	const next = outcome.session;
+	return (
+		before.version > 0 &&
+		outcome.notices.length === 0 &&
+		(outcome.route.kind === "keep" || outcome.route.kind === "append") &&
+		next.state === before.state &&
+		next.sharing === before.sharing &&
+		sameJson(next.journey?.alerts ?? null, before.journey?.alerts ?? null) &&
+		sameJson(next.sos, before.sos) &&
+		(storedNextCheckAt === null || storedNextCheckAt > now + urgentMs) &&
+		(next.nextCheckAt === null || next.nextCheckAt > now + urgentMs)
+	);
+}
+
+export function ownedEntry(data: SessionData, now: number): OwnedSession {
+	return { data, storedNextCheckAt: data.nextCheckAt, pendingRoute: [], pendingSamples: [], dirtySince: null, usedAt: now };
+}
+
+/** The entries by session, plus which users' sessions are all loaded (so a sample needs no query). */
+export class OwnedSessions {
+	private readonly entries = new Map<string, OwnedSession>();
+	private readonly byUser = new Map<string, Set<string>>();
+	/** Users whose every stored session is in `entries`. */
+	private readonly complete = new Set<string>();
+
+	get size(): number {
+		return this.entries.size;
+	}
+
+	get(groupId: string, userId: string): OwnedSession | undefined {
+		return this.entries.get(sessionKey(groupId, userId));
+	}
+
+	set(entry: OwnedSession): void {
+		const { groupId, userId } = entry.data;
+		this.entries.set(sessionKey(groupId, userId), entry);
+		let keys = this.byUser.get(userId);
+		if (!keys) this.byUser.set(userId, (keys = new Set()));
+		keys.add(groupId);
+	}
+
+	delete(groupId: string, userId: string): OwnedSession | undefined {
+		const key = sessionKey(groupId, userId);
+		const entry = this.entries.get(key);
+		this.entries.delete(key);
+		this.byUser.get(userId)?.delete(groupId);
+		if (!this.byUser.get(userId)?.size) this.byUser.delete(userId);
+		this.complete.delete(userId);
+		return entry;
+	}
+
+	/** Every cached session of a user, or undefined when they are not all known. */
+	ofUser(userId: string): OwnedSession[] | undefined {
+		if (!this.complete.has(userId)) return undefined;
+		return [...(this.byUser.get(userId) ?? [])].map(groupId => this.entries.get(sessionKey(groupId, userId))!).filter(Boolean);
+	}
+
+	markComplete(userId: string): void {
+		this.complete.add(userId);
+	}
+
+	/** Entries of one group (a deleted group), or of one user (a deleted account). */
+	inGroup(groupId: string): OwnedSession[] {
+		return [...this.entries.values()].filter(entry => entry.data.groupId === groupId);
+	}
+
+	ofUserAll(userId: string): OwnedSession[] {
+		return [...(this.byUser.get(userId) ?? [])].map(groupId => this.entries.get(sessionKey(groupId, userId))!).filter(Boolean);
+	}
+
+	/** Entries with changes not yet stored, oldest first. */
+	dirty(): OwnedSession[] {
+		return [...this.entries.values()].filter(entry => entry.dirtySince !== null).sort((a, b) => a.dirtySince! - b.dirtySince!);
+	}
+
+	/**
+	 * What to write behind now: entries dirty since `before`, and — first, soonest first — those
+	 * whose stored timers come due before `soon` (writing them refreshes the stored timers before
+	 * samples would have to be written through, so sessions started together do not all turn to
+	 * writing through in the same second).
+	 */
+	toWrite(before: number, soon: number): OwnedSession[] {
+		const urgent: OwnedSession[] = [];
+		const due: OwnedSession[] = [];
+		for (const entry of this.entries.values()) {
+			if (entry.dirtySince === null) continue;
+			if (entry.storedNextCheckAt !== null && entry.storedNextCheckAt <= soon) urgent.push(entry);
+			else if (entry.dirtySince <= before) due.push(entry);
+		}
+		urgent.sort((a, b) => a.storedNextCheckAt! - b.storedNextCheckAt!);
+		due.sort((a, b) => a.dirtySince! - b.dirtySince!);
+		return [...urgent, ...due];
+	}
+
+	/** Clean entries not used since `before` (ms). */
+	idle(before: number): OwnedSession[] {
+		return [...this.entries.values()].filter(entry => entry.dirtySince === null && entry.usedAt < before);
+	}
+
+	clear(): void {
+		this.entries.clear();
+		this.byUser.clear();
+		this.complete.clear();
+	}
+}
+
+/**
+ * Who is in which group, as far as a position sample needs to know, without a query per sample:
+ * this service's membership projection (read by primary key, kept for `ttlMs`), corrected at once
+ * by the users service's membership broadcasts. A departure announced by a broadcast excludes the
+ * member here immediately — before the projection's copy is updated, and whatever a reload of the
+ * projection says — until the member is added again; that is the same broadcast that takes their
+ * sockets out of the group's room. Joins need no shortcut: a session only shares in a group after
+ * `requireMember` confirmed the membership (asking the users service when the copy is behind), and
+ * the confirmation is recorded here.
+ */
+export class LocalMembership {
+	private readonly groups = new Map<string, { memberIds: Set<string>; deleted: boolean; until: number; doc?: GroupProjectionDoc }>();
+	/** Departures and deletions announced by broadcast: `${groupId}:${userId}` or `${groupId}:*` → when. */
+	private readonly gone = new Map<string, number>();
+
+	constructor(
+		private readonly ttlMs = 30_000,
+		private readonly keepGoneMs = 3_600_000,
+		private readonly now: () => number = Date.now,
+	) {}
+
+	/** undefined when the group must be (re)loaded from the projection. */
+	isMember(groupId: string, userId: string): boolean | undefined {
+		if (this.gone.has(`${groupId}:*`) || this.gone.has(`${groupId}:${userId}`)) return false;
+		const entry = this.groups.get(groupId);
+		if (!entry || entry.until <= this.now()) return undefined;
+		return !entry.deleted && entry.memberIds.has(userId);
+	}
+
+	load(groupId: string, memberIds: Iterable<string>, deleted: boolean, doc?: GroupProjectionDoc): void {
+		this.groups.set(groupId, { memberIds: new Set(memberIds), deleted, until: this.now() + this.ttlMs, doc });
+	}
+
+	/** The projected group, when loaded, fresh and `userId` is a member of it now. */
+	groupFor(groupId: string, userId: string): GroupProjectionDoc | undefined {
+		if (!this.isMember(groupId, userId)) return undefined;
+		const doc = this.groups.get(groupId)?.doc;
+		if (!doc) return undefined;
+		// Members who left since the copy was read are not listed.
+		const gone = (id: string) => this.gone.has(`${groupId}:${id}`);
+		return doc.members.some(m => gone(m.id)) ? { ...doc, members: doc.members.filter(m => !gone(m.id)), memberIds: doc.memberIds.filter(id => !gone(id)) } : doc;
+	}
+
+	/** `requireMember` said yes (from the projection or the users service). */
+	confirm(groupId: string, userId: string): void {
+		this.gone.delete(`${groupId}:${userId}`);
+		const entry = this.groups.get(groupId);
+		entry?.memberIds.add(userId);
+		// The stored copy lacks them: read it again when a member list is needed.
+		if (entry?.doc && !entry.doc.memberIds.includes(userId)) entry.doc = undefined;
+	}
+
+	removed(groupId: string, userId: string): void {
+		this.gone.set(`${groupId}:${userId}`, this.now());
+		this.groups.get(groupId)?.memberIds.delete(userId);
+		this.expire();
+	}
+
+	added(groupId: string, userId: string): void {
+		this.gone.delete(`${groupId}:${userId}`);
+		this.groups.delete(groupId);
+	}
+
+	deleted(groupId: string): void {
+		this.gone.set(`${groupId}:*`, this.now());
+		this.groups.delete(groupId);
+		this.expire();
+	}
+
+	/** Something changed in the group (durable event): read the projection again next time. */
+	changed(groupId: string): void {
+		this.groups.delete(groupId);
+	}
+
+	clear(): void {
+		this.groups.clear();
+	}
+
+	private expire(): void {
+		const before = this.now() - this.keepGoneMs;
+		for (const [key, at] of this.gone) if (at < before) this.gone.delete(key);
+	}
+}
+
+/** One operation at a time per key (a session), in arrival order. */
+export class KeyedLock {
+	private readonly tails = new Map<string, Promise<unknown>>();
+
+	run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+		const previous = this.tails.get(key) ?? Promise.resolve();
+		const result = previous.then(fn, fn);
+		const tail = result.catch(() => undefined);
+		this.tails.set(key, tail);
+		void tail.then(() => {
+			if (this.tails.get(key) === tail) this.tails.delete(key);
+		});
+		return result;
+	}
+}
+
+/**
+ * Sessions as members read them, for sessions this instance does not own (never-seen members, or
+ * users owned by another instance): kept a few seconds, so a group's sessions cost no query per
+ * member on every read. Owned sessions are always read from the owned copy, which is exact.
+ */
+export class SessionViews<T> {
+	private readonly entries = new Map<string, { value: T; until: number }>();
+
+	constructor(
+		private readonly ttlMs = 5_000,
+		private readonly maxEntries = 50_000,
+		private readonly now: () => number = Date.now,
+	) {}
+
+	get(groupId: string, userId: string): T | undefined {
+		const key = sessionKey(groupId, userId);
+		const entry = this.entries.get(key);
+		if (!entry) return undefined;
+		if (entry.until <= this.now()) {
+			this.entries.delete(key);
+			return undefined;
+		}
+		return entry.value;
+	}
+
+	set(groupId: string, userId: string, value: T): void {
+		if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+		this.entries.set(sessionKey(groupId, userId), { value, until: this.now() + this.ttlMs });
+	}
+
+	drop(groupId: string, userId?: string): void {
+		if (userId !== undefined) this.entries.delete(sessionKey(groupId, userId));
+		else for (const key of this.entries.keys()) if (key.startsWith(`${groupId}:`)) this.entries.delete(key);
+	}
+
+	dropUser(userId: string): void {
+		for (const key of this.entries.keys()) if (key.endsWith(`:${userId}`)) this.entries.delete(key);
+	}
+}

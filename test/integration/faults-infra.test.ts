@@ -1,0 +1,110 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import type { ServiceBroker } from "moleculer";
+import { connect, type NatsConnection } from "nats";
+import { startSystem, type System } from "../support/system.js";
+import { createCrews, SocketPool, startPrivateInfra, startProbe, verifyNothingLost, Workload, type PrivateInfra } from "../support/faults.js";
+import { waitFor } from "../support/wait.js";
+import { isDatabaseUnavailable } from "../../mixins/mongoose.mixin.js";
+
+/**
+ * SPEC §8–§9 when the infrastructure fails: NATS restarts and FerretDB goes away for a few seconds
+ * while the workload runs. This file has its own NATS and FerretDB, so other files never notice.
+ * Requests fail cleanly (503, never a hang or a 500), nothing acknowledged is lost, and the system
+ * recovers by itself, without restarting any service.
+ */
+
+let infra: PrivateInfra;
+let system: System;
+let probe: ServiceBroker;
+let nats: NatsConnection;
+
+before(async () => {
+	infra = await startPrivateInfra();
+	system = await startSystem({
+		services: ["users", "location", "chat", "notification", "gateway"],
+		env: { ...infra.env, HEARTBEAT_INTERVAL: "1", HEARTBEAT_TIMEOUT: "3" },
+	});
+	probe = await startProbe(system);
+	nats = await connect({ servers: infra.env.TRANSPORTER.replace("nats://", ""), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+});
+
+after(async () => {
+	await nats?.close();
+	await probe?.stop();
+	await system?.stopAll();
+	await infra?.cleanup();
+});
+
+test("errors of a database that went away are told apart from bugs", () => {
+	const socketEnded = Object.assign(new Error("This socket has been ended by the other party"), { code: "EPIPE" });
+	for (const err of [socketEnded, Object.assign(new Error("x"), { name: "MongoNetworkError" }), Object.assign(new Error("x"), { name: "MongooseServerSelectionError" }), Object.assign(new Error("refused"), { code: "ECONNREFUSED" })])
+		assert.equal(isDatabaseUnavailable(err), true, err.message);
+	for (const err of [Object.assign(new Error("dup"), { name: "MongoServerError", code: 11000 }), new TypeError("x is undefined"), null])
+		assert.equal(isDatabaseUnavailable(err), false, String(err));
+});
+
+const failures = (w: Workload) => [...w.statuses].filter(([status]) => status !== "200" && status !== "201" && status !== "202").reduce((n, [, c]) => n + c, 0);
+
+test("NATS restarted during the workload: nothing acknowledged is lost, everything converges", async t => {
+	const crews = await createCrews(system.url, 3);
+	const workload = new Workload(system.url, crews);
+	const sockets = new SocketPool(system.url);
+	for (const crew of crews) await sockets.connect(crew.owner);
+	workload.start();
+	try {
+		await workload.progress(1);
+		const failedBefore = failures(workload);
+		await infra.nats.stop();
+		const downSince = Date.now();
+		// Down well past the heartbeat timeout (3 s, checked every few seconds): every node takes the others for gone.
+		await waitFor(() => failures(workload) >= failedBefore + 5 && Date.now() - downSince > 8_000, { timeoutMs: 20_000, what: "requests failing while NATS is down" });
+		await infra.nats.start();
+		// Recovers by itself: no service is restarted.
+		await system.waitHealthy(30_000);
+		await workload.progress(2, 60_000);
+	} finally {
+		await workload.stop();
+	}
+	const { problems } = await verifyNothingLost({ system, probe, nats, mongoUrl: infra.env.MONGO_URL, crews, workload, sockets, report: line => t.diagnostic(line) });
+	sockets.closeAll();
+	assert.deepEqual(problems, []);
+	assert.ok(workload.maxLatencyMs < 15_000, `no request hung (slowest ${workload.maxLatencyMs} ms)`);
+});
+
+test("FerretDB down for a few seconds: 503s, no hang, nothing acknowledged lost, recovery without restarts", async t => {
+	const crews = await createCrews(system.url, 3);
+	const workload = new Workload(system.url, crews);
+	const sockets = new SocketPool(system.url);
+	for (const crew of crews) await sockets.connect(crew.owner);
+	workload.start();
+	let health: { status: number; body: unknown } | undefined;
+	try {
+		await workload.progress(1);
+		const failedBefore = failures(workload);
+		await infra.ferretdb.stop("SIGKILL");
+		// Chat cannot record this disconnect now: presence must still come right afterwards.
+		sockets.close(crews[0]!.owner);
+		await waitFor(() => (workload.statuses.get("503") ?? 0) > 0 && failures(workload) >= failedBefore + 5, { timeoutMs: 30_000, what: "503s while the database is down" });
+		// Down until every service noticed: the readiness check names each one's database.
+		health = await waitFor(
+			async () => {
+				const res = await fetch(`${system.url}/health`);
+				const body = (await res.json()) as { failing?: Record<string, string> };
+				const all = ["users", "location", "chat", "notification"].every(s => body.failing?.[s] === "database unavailable");
+				return all ? { status: res.status, body } : null;
+			},
+			{ timeoutMs: 20_000, what: "readiness to name every service's database" },
+		);
+		await infra.ferretdb.start();
+		await system.waitHealthy(30_000);
+		await workload.progress(2, 60_000);
+	} finally {
+		await workload.stop();
+	}
+	assert.equal(health?.status, 503);
+	const { problems } = await verifyNothingLost({ system, probe, nats, mongoUrl: infra.env.MONGO_URL, crews, workload, sockets, report: line => t.diagnostic(line) });
+	sockets.closeAll();
+	assert.deepEqual(problems, []);
+	assert.ok(workload.maxLatencyMs < 15_000, `no request hung (slowest ${workload.maxLatencyMs} ms)`);
+});

@@ -1,0 +1,70 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { ServiceBroker } from "moleculer";
+import { brokerOptions } from "../../moleculer.config.js";
+import type { Session } from "../../events/types.js";
+import { startSystem, type System } from "../support/system.js";
+import { ApiClient, connectSocket, type LiveSocket } from "../support/client.js";
+import { waitFor } from "../support/wait.js";
+
+// The location service keeps the sessions of the users it owns in memory and writes position-only
+// samples behind (services/location/owned-sessions.ts). With the default thresholds (offline after
+// 60 s) samples take that path: they must still be read back at once, survive a graceful restart,
+// and stop reaching the group the moment the member leaves.
+
+let system: System;
+let probe: ServiceBroker;
+
+before(async () => {
+	system = await startSystem({ services: ["users", "location", "gateway"] });
+	probe = new ServiceBroker(brokerOptions({ namespace: system.env.NAMESPACE, nodeID: `probe-${randomBytes(3).toString("hex")}`, logger: false }));
+	await probe.start();
+});
+
+after(async () => {
+	await probe?.stop();
+	await system?.stopAll();
+});
+
+const stats = () => probe.call("location.trackingStats", {}) as Promise<{ deferred: number; flushed: number; unwritten: number }>;
+const sessionOf = async (reader: ApiClient, groupId: string, userId: string) => (await reader.get<Session>(`/api/groups/${groupId}/sessions/${userId}`)).body;
+
+test("samples written behind are read back at once, survive a graceful restart, and stop at a departure", async () => {
+	const ada = new ApiClient(system.url);
+	const bob = new ApiClient(system.url);
+	await ada.signUp("Ada", "Lovelace");
+	await bob.signUp("Bob", "Noyce");
+	const group = await ada.createGroup(`wb-${randomBytes(2).toString("hex")}`, [bob.user!.email]);
+	assert.equal((await ada.post(`/api/groups/${group.id}/sharing`)).status, 200);
+	const bobSocket: LiveSocket = await connectSocket(system.url, bob.token);
+	try {
+		// The first sample is written through (it refreshes the stored timers); the next ones are not.
+		const deferredBefore = (await stats()).deferred;
+		let last = { latitude: 45, longitude: 9 };
+		for (let i = 1; i <= 5; i++) {
+			last = { latitude: 45 + i * 1e-4, longitude: 9 };
+			assert.equal((await ada.post("/api/location/samples", last)).status, 202);
+		}
+		assert.ok((await stats()).deferred > deferredBefore, "position-only samples took the write-behind path");
+		await bobSocket.waitFor("location:update", (s: Session) => s.userId === ada.user!.id && s.position?.latitude === last.latitude);
+		assert.equal((await sessionOf(bob, group.id, ada.user!.id)).position?.latitude, last.latitude, "read back before it is written");
+
+		// A graceful stop writes everything first; the restarted instance reads it from the database.
+		await system.restart("location");
+		await waitFor(async () => (await sessionOf(bob, group.id, ada.user!.id))?.position?.latitude === last.latitude, {
+			timeoutMs: 20_000,
+			what: "the last position after a restart",
+		});
+
+		// Ada leaves: her next sample reaches nobody, and her position stops being shown.
+		for (let i = 6; i <= 7; i++) assert.equal((await ada.post("/api/location/samples", { latitude: 45 + i * 1e-4, longitude: 9 })).status, 202);
+		await bobSocket.waitFor("location:update", (s: Session) => s.userId === ada.user!.id && s.position?.latitude === 45 + 7e-4);
+		assert.equal((await ada.post(`/api/groups/${group.id}/leave`)).status, 204);
+		const after = await ada.post("/api/location/samples", { latitude: 46, longitude: 9 });
+		assert.equal(after.status, 409, "no group to share with any more");
+		assert.equal(bobSocket.of("location:update").filter((s: Session) => s.userId === ada.user!.id && s.position?.latitude === 46).length, 0);
+	} finally {
+		bobSocket.close();
+	}
+});
