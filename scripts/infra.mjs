@@ -263,7 +263,8 @@ function patchFerretdb(src) {
   }
 }
 
-async function findOrBuildFerretdb(log, signal) {
+/** The patched FerretDB binary, built once into .data/bin (tests also start private instances of it). */
+export async function findOrBuildFerretdb(log = defaultLog, signal) {
   const bin = join(DIRS.bin, "ferretdb");
   const stampFile = `${bin}.stamp`;
   const upToDate = () => existsSync(bin) && existsSync(stampFile) && readFileSync(stampFile, "utf8").trim() === FERRETDB_BUILD_STAMP;

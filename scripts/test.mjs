@@ -19,7 +19,7 @@ import { TEST_OPTIONS, toArgs } from "./lib/test-options.mjs";
 
 const log = prefixLog("test");
 await bootstrap(import.meta.url, log);
-const { ensureInfra } = await import("./infra.mjs");
+const { ensureInfra, findOrBuildFerretdb } = await import("./infra.mjs");
 
 const PHASES = ["unit", "integration", "e2e"];
 const RUN_TESTS = join(ROOT, "scripts", "lib", "run-tests.mjs");
@@ -123,7 +123,11 @@ onTermination(
 let infra;
 try {
   infra = await ensureInfra({ log: prefixLog("infra"), signal: abort.signal });
+  // The fault tests start private FerretDB instances: the binary must exist even when a running
+  // Mongo-wire server was reused above.
+  await findOrBuildFerretdb(prefixLog("infra"), abort.signal);
 } catch (err) {
+  await infra?.stop();
   if (interrupted) process.exit(130);
   log(`could not start the infrastructure: ${err.message}`);
   process.exit(1);
