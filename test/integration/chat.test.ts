@@ -118,7 +118,10 @@ test("a deleted account's presence is removed, and its leaving is written to the
 			(await db.collection("sockets").countDocuments({ userId: bob.user!.id, closed: false })) === 0,
 		{ what: "Bob's presence removed" },
 	);
-	const history = await ada.get(`/api/groups/${group.id}/messages`);
-	assert.ok(history.body.messages.some((m: { text: string }) => m.text === "Bob Babbage left the group"));
+	// The departure travels on its own stream (groups.memberRemoved), so it may land after users.deleted.
+	await waitFor(
+		async () => (await ada.get(`/api/groups/${group.id}/messages`)).body.messages.some((m: { text: string }) => m.text === "Bob Babbage left the group"),
+		{ what: "Bob's leaving in the history" },
+	);
 	bobSocket.close();
 });
