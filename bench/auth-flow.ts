@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { clusterPids, startCluster } from "./lib/cluster.js";
+import { clusterPids, sleep, startCluster } from "./lib/cluster.js";
 import { startBaseline } from "./lib/child.js";
 import { isMain, numberOption } from "./lib/options.js";
 import { ProcMonitor, type ProcUsage } from "./lib/procs.js";
@@ -58,7 +58,7 @@ async function runFlows(label: string, url: string, opts: { users: number; secon
 			method: "POST",
 			headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
 			body: JSON.stringify(body),
-			signal: AbortSignal.timeout(Math.max(1_000, end + 5_000 - performance.now())),
+			signal: AbortSignal.timeout(Math.round(Math.max(1_000, end + 5_000 - performance.now()))),
 		}).catch((err: Error) => {
 			cutOff++;
 			throw new CutOff(err.message);
@@ -88,6 +88,7 @@ async function runFlows(label: string, url: string, opts: { users: number; secon
 					if (err instanceof CutOff) break;
 					failures++;
 					firstFailure ??= (err as Error).message;
+					await sleep(100); // never a busy loop, whatever fails
 				}
 			}
 		}),

@@ -58,7 +58,7 @@ interface SideResult {
  * steps. A step that fails is tried once more before it counts: one noisy second on a shared
  * 2-core machine should not decide the maximum.
  */
-async function searchMaxRate(load: FanoutLoad, startRate: number, maxRate: number, seconds: number, log: (line: string) => void) {
+async function searchMaxRate(load: FanoutLoad, startRate: number, maxRate: number, seconds: number, log: (line: string) => void, quiet: () => Promise<unknown>) {
 	const steps: PhaseResult[] = [];
 	const attempt = async (rate: number) => {
 		const r = await load.phase(rate, seconds * 1000, { warmupMs: 1_000, drainMs: 2_000 });
@@ -66,6 +66,8 @@ async function searchMaxRate(load: FanoutLoad, startRate: number, maxRate: numbe
 		const ok = sustainable(r);
 		log(`  ${fmtNum(rate)} samples/s → p99 ${fmtMs(r.latency.p99)} ms, lost ${r.lost}, ack errors ${r.ackErrors + r.ackTimeouts}${r.aborted ? ", overloaded" : ""}: ${ok ? "sustained" : "not sustained"}`);
 		await load.settle();
+		// An overloaded step leaves work queued behind it (writes, acks): the next step starts after it.
+		if (!ok) await quiet();
 		return ok;
 	};
 	const tryRate = async (rate: number) => (await attempt(rate)) || (await attempt(rate));
@@ -111,6 +113,8 @@ async function runSide(
 	log: (line: string) => void,
 ): Promise<SideResult> {
 	const load = new FanoutLoad(clients);
+	// Waits (at most 30 s) until the processes under test are idle again.
+	const quiet = () => waitQuiet(pids, { timeoutMs: 30_000 });
 	try {
 		await load.waitLive();
 		// Clients that have been sending for a while, as in production: the first samples after the
@@ -118,6 +122,7 @@ async function runSide(
 		const warmup = await load.phase(opts.clients * opts.rate, opts.warmupSeconds * 1000, { warmupMs: 0, drainMs: 2_000, abortWhenOverloaded: false });
 		log(`${label}: warm-up ${opts.warmupSeconds} s: p99 ${fmtMs(warmup.latency.p99)} ms, lost ${fmtNum(warmup.lost)} of ${fmtNum(warmup.expected)}`);
 		await load.settle();
+		await quiet();
 		log(`${label}: steady run, ${fmtNum(opts.clients)} clients × ${opts.rate} sample/s for ${opts.seconds} s`);
 		const monitor = new ProcMonitor(pids).start();
 		// Open loop for the whole run, even when the target falls behind: that is what clients do.
@@ -125,12 +130,13 @@ async function runSide(
 		const usage = monitor.stop();
 		printSteady(label, steady, usage);
 		await load.settle();
+		await quiet();
 		let maxRate = Number.NaN;
 		let capped = false;
 		let steps: PhaseResult[] = [];
 		if (opts.search) {
 			log(`${label}: searching the maximum sustainable rate (p99 < 100 ms, nothing lost), ${opts.searchSeconds} s per step`);
-			({ maxRate, capped, steps } = await searchMaxRate(load, searchStart, opts.searchMax, opts.searchSeconds, log));
+			({ maxRate, capped, steps } = await searchMaxRate(load, searchStart, opts.searchMax, opts.searchSeconds, log, quiet));
 		}
 		return { steady, usage, maxRate, maxRateCapped: capped, steps, setupSeconds };
 	} finally {

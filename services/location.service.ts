@@ -86,13 +86,17 @@ const MAX_VERSION_RETRIES = 8;
 const CHECK_BATCH = 200;
 const TOMBSTONE_PURGE_EVERY_MS = 60_000;
 /**
- * Write-behind (see location/owned-sessions.ts): a position-only change is stored at the latest
- * PERSIST_AFTER_MS after it was applied (coalesced with the samples that follow; later when the
- * database is the bottleneck), but only while the stored timers are more than URGENT_MS away —
- * far longer than any write-behind delay — so the periodic check never acts on a stale copy.
+ * Write-behind (see location/owned-sessions.ts): a position-only change is stored about
+ * PERSIST_AFTER_MS after it was applied, coalesced with the samples that follow (later when the
+ * database is the bottleneck). Sessions whose STORED timers come due within PRIORITY_WITHIN_MS
+ * are written first, so the stored timers move on long before they are due; a sample on a
+ * session whose stored timer is due within WRITE_THROUGH_WITHIN_MS is written through at once.
+ * (This instance's own periodic check always decides on its in-memory copy; the margins are for
+ * the checks of other instances, which read the stored one.)
  */
 const PERSIST_AFTER_MS = 5_000;
-const URGENT_MS = 30_000;
+const PRIORITY_WITHIN_MS = 60_000;
+const WRITE_THROUGH_WITHIN_MS = 5_000;
 const FLUSH_TICK_MS = 250;
 /** Writes behind in flight at once: leaves the database to the commands that write through. */
 const FLUSH_CONCURRENCY = 1;
@@ -554,7 +558,9 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				if (group) return group;
 			}
 			const group = await this.requireMember(ctx, groupId);
+			// requireMember's answer is the projection or the users service's current snapshot: keep it.
 			this.memberships.confirm(groupId, caller.id);
+			this.memberships.load(groupId, group.memberIds, false, group);
 			return group;
 		},
 
@@ -574,7 +580,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const before = entry.data;
 				const now = Date.now();
 				const outcome = decide(before, event, now, this.settings.thresholds);
-				if (event.type === "sample" && canDefer(before, outcome, entry.storedNextCheckAt, now, URGENT_MS)) {
+				if (event.type === "sample" && canDefer(before, outcome, entry.storedNextCheckAt, now, WRITE_THROUGH_WITHIN_MS)) {
 					// A stale sample changes nothing at all.
 					if (outcome.session === before) return before;
 					const appended = outcome.route.kind === "append" ? outcome.route.points : [];
@@ -705,14 +711,14 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/**
 		 * Writes behind what has waited PERSIST_AFTER_MS, and first what has stored timers coming
-		 * due within 2 × URGENT_MS (everything with `all`), a few writes at a time; drops idle copies.
+		 * due within PRIORITY_WITHIN_MS (everything with `all`), a few writes at a time; drops idle copies.
 		 */
 		async flushDirty(all = false) {
 			if (this.flushing || !this.models) return;
 			this.flushing = true;
 			try {
 				const now = Date.now();
-				const due = all ? this.owned.dirty() : this.owned.toWrite(now - PERSIST_AFTER_MS, now + 2 * URGENT_MS);
+				const due = all ? this.owned.dirty() : this.owned.toWrite(now - PERSIST_AFTER_MS, now + PRIORITY_WITHIN_MS);
 				let next = 0;
 				await Promise.all(
 					Array.from({ length: Math.min(FLUSH_CONCURRENCY, due.length) }, async () => {

@@ -13,8 +13,10 @@ import type { Transition } from "./state-machine.js";
  *
  * Why this keeps SPEC §5 and §8:
  * - notifications and state changes are never deferred (outbox in the same write as before);
- * - the periodic check acts on the stored `nextCheckAt`; a session is only deferred while that
- *   stored time is more than `urgentMs` away, so no timer can act on a stale copy;
+ * - the periodic check finds due sessions by the stored `nextCheckAt`, but this instance decides
+ *   on its in-memory copy (with every sample), so a deferred sample never lets an alert fire early;
+ *   for the checks of other instances, sessions whose stored timers come due soon are written
+ *   first, and a sample is written through when its stored timer is due within `urgentMs`;
  * - every write stays conditional on the version: when another writer got there first, the
  *   entry is dropped, the stored session reloaded and the pending samples applied again on it.
  * What it gives up: a crash (not a graceful stop, which writes everything) can lose the last
