@@ -11,7 +11,7 @@ import { LiveEvents, type LiveGroup, type LiveLocation } from "../events/live.js
 import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
 import { locationModels, sessionFields, sessionId, toSessionData, type LocationModels, type SessionDoc, type SessionRow } from "./location/models.js";
 import { notificationCommand } from "./location/notices.js";
-import { capRoute, MAX_ROUTE_POINTS, newSession, recordsRoute, toApiSession, type SessionData, type Thresholds } from "./location/session.js";
+import { BLANK_SESSION_STATE, capRoute, MAX_ROUTE_POINTS, newSession, recordsRoute, toApiSession, type SessionData, type Thresholds } from "./location/session.js";
 import { decide, promoteSosLead, type LocationEvent, type Notice, type Transition } from "./location/state-machine.js";
 import { etaProblem, sampleTimestampProblem } from "./location/validation.js";
 import { canDefer, KeyedLock, LocalMembership, OwnedSessions, ownedEntry, sessionKey, SessionViews, type OwnedSession } from "./location/owned-sessions.js";
@@ -106,19 +106,7 @@ const LOOKUP_BATCH_MS = 5;
 const EVICT_IDLE_MS = 10 * 60_000;
 
 /** What a removed member's session becomes until its pending notifications are published. */
-const TOMBSTONE = {
-	removed: true,
-	state: "INACTIVE",
-	sharing: false,
-	position: null,
-	lastSeenAt: null,
-	journey: null,
-	anchor: null,
-	sos: null,
-	route: [],
-	routeLength: 0,
-	nextCheckAt: null,
-};
+const TOMBSTONE = { ...BLANK_SESSION_STATE, removed: true, route: [] };
 
 // ---- this
 

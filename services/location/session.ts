@@ -63,20 +63,25 @@ export interface NewJourney {
 /** Routes keep at most this many points; beyond it they are thinned, keeping the journey's shape. */
 export const MAX_ROUTE_POINTS = 1000;
 
+/** The state of a session that is nowhere: never seen, or its member gone. */
+export const BLANK_SESSION_STATE = {
+	state: "INACTIVE",
+	sharing: false,
+	position: null,
+	lastSeenAt: null,
+	journey: null,
+	anchor: null,
+	sos: null,
+	routeLength: 0,
+	nextCheckAt: null,
+} as const;
+
 /** A never-seen member: invisible, nowhere. */
 export function newSession(groupId: string, userId: string, version = 0): SessionData {
 	return {
 		groupId,
 		userId,
-		state: "INACTIVE",
-		sharing: false,
-		position: null,
-		lastSeenAt: null,
-		journey: null,
-		anchor: null,
-		sos: null,
-		routeLength: 0,
-		nextCheckAt: null,
+		...BLANK_SESSION_STATE,
 		// Never changed: the epoch sorts never-seen members last.
 		updatedAt: new Date(0).toISOString(),
 		version,
