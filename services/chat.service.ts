@@ -22,7 +22,17 @@ import {
 	toMessage,
 	type SystemLine,
 } from "./chat/messages.js";
-import { judgeGateway, PRESENCE_RESYNC_EVENT, presenceList, socketKey, type PresenceEntry, type PresenceResync } from "./chat/presence.js";
+import {
+	foldSocketReports,
+	judgeGateway,
+	PRESENCE_RESYNC_EVENT,
+	presenceFlips,
+	presenceList,
+	socketKey,
+	type PresenceEntry,
+	type PresenceResync,
+	type SocketReport,
+} from "./chat/presence.js";
 
 interface ChatThis {
 	models: ChatModels;
@@ -33,8 +43,10 @@ interface ChatThis {
 	groupsOfUser(userId: string): Promise<GroupProjectionDoc[]>;
 	insertMessage(doc: MessageDoc): Promise<{ message: MessageDoc; created: boolean }>;
 	writeSystemLine(ctx: Context, change: MembershipChange, member: UserRef, line: SystemLine): Promise<void>;
-	reconcilePresence(ctx: Context | undefined, userId: string): Promise<void>;
+	reconcilePresence(ctx: Context | undefined, userIds: Iterable<string>): Promise<void>;
 	closeSockets(ctx: Context | undefined, filter: Record<string, unknown>): Promise<number>;
+	insertSockets(docs: SocketDoc[]): Promise<void>;
+	markSocketsClosed(gatewayNodeID: string, reports: SocketReport[], at: Date): Promise<void>;
 	sweepSockets(): Promise<void>;
 }
 
@@ -44,6 +56,9 @@ const SWEEP_EVERY_MS = () => durationFromEnv("PRESENCE_SWEEP_EVERY", 10);
 const SWEEP_GRACE_MS = () => durationFromEnv("PRESENCE_SWEEP_GRACE", 15);
 /** Closed socket records are kept this long (they absorb a late connect report), then purged. */
 const CLOSED_KEEP_MS = 10 * 60_000;
+
+const socketIdRule = { type: "string", min: 1, max: 100 } as const;
+const gatewayNodeIDRule = { type: "string", min: 1, max: 200 } as const;
 
 const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 	name: "chat",
@@ -143,7 +158,7 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 					{ $setOnInsert: { userId, gatewayNodeID, connectedAt: new Date(), closed: false, ...(instanceID ? { gatewayInstanceID: instanceID } : {}) } },
 					{ upsert: true },
 				);
-				await this.reconcilePresence(ctx, userId);
+				await this.reconcilePresence(ctx, [userId]);
 				return { ok: true };
 			},
 		},
@@ -160,8 +175,48 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 					{ $set: { userId, gatewayNodeID, closed: true, closedAt: now }, $setOnInsert: { connectedAt: now } },
 					{ upsert: true },
 				);
-				await this.reconcilePresence(ctx, userId);
+				await this.reconcilePresence(ctx, [userId]);
 				return { ok: true };
+			},
+		},
+
+		/**
+		 * Sockets a gateway opened and closed over a short while, in one call (gateways batch their
+		 * reports): a few writes for the whole list, and one presence flip per user who came online
+		 * or went offline. A socket reported closed stays closed, whatever the order of its reports.
+		 */
+		socketsChanged: {
+			visibility: "public",
+			params: {
+				...strict,
+				gatewayNodeID: gatewayNodeIDRule,
+				sockets: {
+					type: "array",
+					min: 1,
+					max: 5_000,
+					items: { type: "object", strict: "remove", props: { socketId: socketIdRule, userId: rules.id, open: "boolean" } },
+				},
+			},
+			async handler(ctx: Context<{ gatewayNodeID: string; sockets: SocketReport[] }>) {
+				const { gatewayNodeID, sockets } = ctx.params;
+				const { opened, closed } = foldSocketReports(sockets);
+				const now = new Date();
+				const instanceID = this.broker.registry.nodes.get(gatewayNodeID)?.instanceID;
+				// Inserted, not overwritten: a socket whose close was recorded first stays closed.
+				if (opened.length)
+					await this.insertSockets(
+						opened.map(({ socketId, userId }) => ({
+							_id: socketKey(gatewayNodeID, socketId),
+							userId,
+							gatewayNodeID,
+							connectedAt: now,
+							closed: false,
+							...(instanceID ? { gatewayInstanceID: instanceID } : {}),
+						})),
+					);
+				if (closed.length) await this.markSocketsClosed(gatewayNodeID, closed, now);
+				await this.reconcilePresence(ctx, sockets.map(s => s.userId));
+				return { opened: opened.length, closed: closed.length };
 			},
 		},
 
@@ -191,6 +246,7 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 				const users = new Set<string>();
 				const records: Pick<SocketDoc, "_id" | "closed" | "closedAt">[] = await this.models.Socket.find({ _id: { $in: [...listed] } }, { closed: 1, closedAt: 1 }).lean();
 				const known = new Map(records.map(r => [r._id, r]));
+				const missing: SocketDoc[] = [];
 				for (const { socketId, userId } of sockets) {
 					const _id = socketKey(gatewayNodeID, socketId);
 					const record = known.get(_id);
@@ -202,14 +258,11 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 						}
 						continue;
 					}
-					// $setOnInsert as on connect: a disconnect reported meanwhile keeps the record closed.
-					await this.models.Socket.updateOne(
-						{ _id },
-						{ $setOnInsert: { userId, gatewayNodeID, connectedAt: at, closed: false, ...(instanceID ? { gatewayInstanceID: instanceID } : {}) } },
-						{ upsert: true },
-					);
+					missing.push({ _id, userId, gatewayNodeID, connectedAt: at, closed: false, ...(instanceID ? { gatewayInstanceID: instanceID } : {}) });
 					users.add(userId);
 				}
+				// Inserted as on connect: a disconnect reported meanwhile keeps the record closed.
+				if (missing.length) await this.insertSockets(missing);
 				// Reported before the list was taken and not on it: closed while its report was lost.
 				const stale: Pick<SocketDoc, "_id" | "userId">[] = await this.models.Socket.find(
 					{ gatewayNodeID, closed: false, connectedAt: { $lt: at } },
@@ -220,7 +273,7 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 					await this.models.Socket.updateMany({ _id: { $in: gone.map(s => s._id) }, closed: false }, { $set: { closed: true, closedAt: new Date() } });
 					for (const s of gone) users.add(s.userId);
 				}
-				for (const userId of users) await this.reconcilePresence(ctx, userId);
+				await this.reconcilePresence(ctx, users);
 				return { recorded: users.size, closed: gone.length };
 			},
 		},
@@ -319,36 +372,72 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 		},
 
 		/**
-		 * Makes the stored online flag follow the user's open sockets and announces each flip to
-		 * the user's groups. Re-reads after writing: a connect and a disconnect handled at the same
+		 * Makes the stored online flag of each user follow their open sockets and announces each
+		 * flip to the user's groups. Only users whose flag is wrong are written, each with a
+		 * conditional update, so of two instances (or calls) reconciling the same user only one
+		 * flips and announces. Re-reads after writing: a connect and a disconnect handled at the same
 		 * time (here or on another instance) converge on the true state.
 		 */
-		async reconcilePresence(ctx: Context | undefined, userId: string) {
-			for (let round = 0; round < 5; round++) {
-				const online = (await this.models.Socket.countDocuments({ userId, closed: false })) > 0;
-				let flipped = false;
-				try {
-					const result = await this.models.Presence.updateOne(
-						{ _id: userId, online: !online },
-						{ $set: { online, lastSeenAt: new Date() } },
-						// Someone never seen before is offline already: only coming online creates the record.
-						{ upsert: online },
-					);
-					flipped = result.modifiedCount + result.upsertedCount > 0;
-				} catch (err) {
-					// The upsert met a record that already says online: nothing flipped.
-					if ((err as { code?: number }).code !== 11000) throw err;
-				}
-				if (flipped) {
-					const groupIds = (await this.groupsOfUser(userId)).map((g: GroupProjectionDoc) => g._id);
-					if (groupIds.length) {
-						const payload: LivePresence = { groupIds, userId, online };
-						await (ctx ? ctx.broadcast(LiveEvents.presence, payload) : this.broker.broadcast(LiveEvents.presence, payload));
+		async reconcilePresence(ctx: Context | undefined, userIds: Iterable<string>) {
+			let users = [...new Set(userIds)];
+			for (let round = 0; round < 5 && users.length; round++) {
+				const [withSockets, stored] = await Promise.all([
+					this.models.Socket.distinct("userId", { userId: { $in: users }, closed: false }) as Promise<string[]>,
+					this.models.Presence.find({ _id: { $in: users } }, { online: 1 }).lean() as Promise<{ _id: string; online: boolean }[]>,
+				]);
+				const flips = presenceFlips(users, new Set(withSockets), new Map(stored.map(p => [p._id, p.online])));
+				const flipped: { userId: string; online: boolean }[] = [];
+				for (const { userId, online } of flips) {
+					try {
+						const result = await this.models.Presence.updateOne(
+							{ _id: userId, online: !online },
+							{ $set: { online, lastSeenAt: new Date() } },
+							// Someone never seen before is offline already: only coming online creates the record.
+							{ upsert: online },
+						);
+						if (result.modifiedCount + result.upsertedCount > 0) flipped.push({ userId, online });
+					} catch (err) {
+						// The upsert met a record that already says online: nothing flipped.
+						if ((err as { code?: number }).code !== 11000) throw err;
 					}
 				}
-				const still = (await this.models.Socket.countDocuments({ userId, closed: false })) > 0;
-				if (still === online) return;
+				if (!flipped.length) return;
+				const flippedIds = flipped.map(f => f.userId);
+				const groups: Pick<GroupProjectionDoc, "_id" | "memberIds">[] = await this.groupProjection()
+					.find({ memberIds: { $in: flippedIds }, deleted: false }, { _id: 1, memberIds: 1 })
+					.lean();
+				for (const { userId, online } of flipped) {
+					const groupIds = groups.filter(g => g.memberIds.includes(userId)).map(g => g._id);
+					if (!groupIds.length) continue;
+					const payload: LivePresence = { groupIds, userId, online };
+					await (ctx ? ctx.broadcast(LiveEvents.presence, payload) : this.broker.broadcast(LiveEvents.presence, payload));
+				}
+				const still = new Set((await this.models.Socket.distinct("userId", { userId: { $in: flippedIds }, closed: false })) as string[]);
+				users = flipped.filter(f => still.has(f.userId) !== f.online).map(f => f.userId);
 			}
+		},
+
+		/** Records new sockets; one already recorded (a close that overtook its open report) is left as it is. */
+		async insertSockets(docs: SocketDoc[]) {
+			for (let i = 0; i < docs.length; i += 1_000) {
+				try {
+					await this.models.Socket.collection.insertMany(docs.slice(i, i + 1_000), { ordered: false });
+				} catch (err) {
+					const errors = (err as { writeErrors?: { code?: number }[] | { code?: number } }).writeErrors;
+					const list = Array.isArray(errors) ? errors : errors ? [errors] : [];
+					if (!list.length || list.some(e => e.code !== 11000)) throw err;
+				}
+			}
+		},
+
+		/** Closes reported sockets; one not recorded yet (its open report is late) is recorded closed. */
+		async markSocketsClosed(gatewayNodeID: string, reports: SocketReport[], at: Date) {
+			const ids = reports.map(r => socketKey(gatewayNodeID, r.socketId));
+			const result = await this.models.Socket.updateMany({ _id: { $in: ids } }, { $set: { closed: true, closedAt: at } });
+			if (result.matchedCount >= ids.length) return;
+			await this.insertSockets(reports.map(({ socketId, userId }) => ({ _id: socketKey(gatewayNodeID, socketId), userId, gatewayNodeID, connectedAt: at, closed: true, closedAt: at })));
+			// An open report recorded between the two writes must not leave its socket open.
+			await this.models.Socket.updateMany({ _id: { $in: ids }, closed: false }, { $set: { closed: true, closedAt: at } });
 		},
 
 		/** Closes the open sockets matching `filter` and updates the presence of their users. */
@@ -356,7 +445,7 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 			const open: Pick<SocketDoc, "userId">[] = await this.models.Socket.find({ ...filter, closed: false }, { userId: 1 }).lean();
 			if (!open.length) return 0;
 			await this.models.Socket.updateMany({ ...filter, closed: false }, { $set: { closed: true, closedAt: new Date() } });
-			for (const userId of new Set(open.map(s => s.userId))) await this.reconcilePresence(ctx, userId);
+			await this.reconcilePresence(ctx, open.map(s => s.userId));
 			return open.length;
 		},
 

@@ -8,7 +8,10 @@ import { conflict, invalidCredentials, notFound, rateLimited, unauthorized, vali
 import { DomainEvents, type Envelope, type GroupSnapshot } from "../events/domain.js";
 import { LiveEvents, type LiveGroup, type LiveRevoked } from "../events/live.js";
 import type { AuthToken, Group, Meta, User, UserRef } from "../events/types.js";
+import { MEMBER_CHANGED_EVENT, MemberCache, type MemberChanged, type MemberFields } from "./users/member-cache.js";
 import { usersModels, type GroupDoc, type UserDoc, type UsersModels } from "./users/models.js";
+import { backfillClaims, findActiveByEmail, isDuplicateKey, pointClaimAt, releaseClaim, repairClaim } from "./users/email-index.js";
+import { confirmListed, groupsOfUser, listGroupFor, mapLimit, membershipDelta, unlistGroupFor } from "./users/group-index.js";
 import { decoyPasswordHash, hashPassword, verifyPassword } from "./users/passwords.js";
 import { defaultLoginThrottle, LoginThrottle } from "./users/login-throttle.js";
 import { issuedBeforeRevocation, issueToken, randomSecret, verifyToken } from "./users/tokens.js";
@@ -23,11 +26,16 @@ interface UsersThis {
 	loginThrottle: LoginThrottle;
 	jwtSecret: string;
 	revocationPurgeTimer?: NodeJS.Timeout;
-	kickOutbox(): void;
-	toUser(doc: UserDoc): User;
-	toRef(doc: UserDoc): UserRef;
+	/** Publishes pending outbox events soon; with a model and id, just that document's. */
+	kickOutbox(modelName?: string, docId?: string): void;
+	toUser(doc: MemberFields): User;
+	toRef(doc: MemberFields): UserRef;
+	memberCache: MemberCache;
+	membersByIds(ids: readonly string[], known?: Map<string, Promise<UserDoc | null>>): Promise<Map<string, MemberFields>>;
+	memberChanged(ctx: Context, userId: string): Promise<void>;
 	loadActiveUser(id: string): Promise<UserDoc>;
-	toGroup(doc: GroupDoc, viewerId?: string): Promise<Group>;
+	usersByIds(ids: readonly string[], known?: Map<string, Promise<UserDoc | null>>): Promise<Map<string, UserDoc>>;
+	toGroup(doc: GroupDoc, viewerId?: string, known?: Map<string, Promise<UserDoc | null>>): Promise<Group>;
 	snapshot(state: GroupState): Promise<GroupSnapshot & { refs: Map<string, UserRef> }>;
 	applyGroupCommand(ctx: Context<unknown, Meta>, groupId: string, command: GroupCommand): Promise<GroupDoc>;
 	outcomeEvents(state: GroupState, outcomes: GroupOutcome[], actorId: string, snapshot: GroupSnapshot & { refs: Map<string, UserRef> }): Envelope[];
@@ -47,6 +55,8 @@ const toState = (doc: GroupDoc): GroupState => ({
 
 const fullName = (user: UserRef) => `${user.name} ${user.surname}`.trim();
 const MAX_VERSION_RETRIES = 8;
+/** Parallel reads by `_id` when resolving a group's members (up to ~100 of them). */
+const READ_CONCURRENCY = 16;
 
 const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 	name: "users",
@@ -62,7 +72,7 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 			params: { ...strict, name: rules.name, surname: rules.name, email: rules.email, password: rules.password },
 			async handler(ctx: Context<{ name: string; surname: string; email: string; password: string }, Meta>) {
 				const { name, surname, email, password } = ctx.params;
-				if (await this.models.User.exists({ email })) throw conflict("An account with this email already exists");
+				if (await findActiveByEmail(this.models, email)) throw conflict("An account with this email already exists");
 				const doc: Partial<UserDoc> = {
 					_id: randomUUID(),
 					name,
@@ -71,15 +81,22 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 					passwordHash: await hashPassword(password),
 					tokensValidAfter: 0,
 					createdAt: new Date(),
+					groupIds: [],
+					groupIdsIndexed: true,
 				};
+				let created: UserDoc;
 				try {
-					const created = await this.models.User.create(doc);
-					ctx.meta.$statusCode = 201;
-					return this.toUser(created.toObject());
+					// The unique email index decides between concurrent registers: exactly one insert succeeds.
+					created = (await this.models.User.create(doc)).toObject();
 				} catch (err) {
-					if ((err as { code?: number }).code === 11000) throw conflict("An account with this email already exists");
-					throw err;
+					if (!isDuplicateKey(err)) throw err;
+					// The holder had no claim naming it (a crash, an old account): give it one.
+					await repairClaim(this.models, email).catch(e => this.logger.warn("Repairing an email claim failed:", (e as Error).message));
+					throw conflict("An account with this email already exists");
 				}
+				await pointClaimAt(this.models, email, created._id);
+				ctx.meta.$statusCode = 201;
+				return this.toUser(created);
 			},
 		},
 
@@ -92,7 +109,7 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 				if (this.loginThrottle.isLocked(email)) throw rateLimited("Too many failed logins for this account; try again later");
 				const delay = this.loginThrottle.delayMs(email);
 				if (delay > 0) await new Promise(resolve => setTimeout(resolve, delay));
-				const user = await this.models.User.findOne({ email, deletedAt: null }).lean();
+				const user = await findActiveByEmail(this.models, email);
 				const ok = await verifyPassword(ctx.params.password, user?.passwordHash ?? (await decoyPasswordHash()));
 				if (!user || !ok) {
 					this.loginThrottle.recordFailure(email);
@@ -126,16 +143,21 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 		resolveToken: {
 			visibility: "public",
 			tracing: traceOnly(),
-			params: { ...strict, token: { type: "string", min: 1, max: 4096 } },
-			async handler(ctx: Context<{ token: string }>): Promise<{ user: User; token: AuthToken }> {
+			params: { ...strict, token: { type: "string", min: 1, max: 4096 }, withGroupIds: { type: "boolean", optional: true } },
+			async handler(ctx: Context<{ token: string; withGroupIds?: boolean }>): Promise<{ user: User; token: AuthToken; groupIds?: string[] }> {
 				const claims = verifyToken(ctx.params.token, this.jwtSecret);
 				if (!claims) throw unauthorized("Invalid or expired token");
+				// By `_id` alone (answered from the index); the deletion is checked here, not in the filter.
 				const [user, revoked] = await Promise.all([
-					this.models.User.findOne({ _id: claims.userId, deletedAt: null }).lean(),
+					this.models.User.findById(claims.userId).lean(),
 					this.models.RevokedToken.exists({ _id: claims.jti }),
 				]);
-				if (!user || revoked || issuedBeforeRevocation(claims, user.tokensValidAfter)) throw unauthorized("Token revoked");
-				return { user: this.toUser(user), token: { jti: claims.jti, issuedAt: claims.issuedAt, expiresAt: claims.expiresAt } };
+				if (!user || user.deletedAt || revoked || issuedBeforeRevocation(claims, user.tokensValidAfter)) throw unauthorized("Token revoked");
+				const answer = { user: this.toUser(user), token: { jti: claims.jti, issuedAt: claims.issuedAt, expiresAt: claims.expiresAt } };
+				// A socket handshake needs the caller's rooms too: from the same read of the user.
+				if (!ctx.params.withGroupIds) return answer;
+				const groups = await groupsOfUser(this.models, user);
+				return { ...answer, groupIds: groups.map(group => group._id) };
 			},
 		},
 
@@ -174,7 +196,7 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 					if (!(await verifyPassword(currentPassword, user.passwordHash))) throw invalidCredentials();
 				}
 				if (email !== undefined && email !== user.email) {
-					if (await this.models.User.exists({ email })) throw conflict("An account with this email already exists");
+					if (await findActiveByEmail(this.models, email)) throw conflict("An account with this email already exists");
 					changes.email = email;
 				}
 				if (password !== undefined) {
@@ -185,10 +207,19 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 				try {
 					updated = await this.models.User.findOneAndUpdate({ _id: user._id }, { $set: changes }, { returnDocument: "after" }).lean();
 				} catch (err) {
-					if ((err as { code?: number }).code === 11000) throw conflict("An account with this email already exists");
-					throw err;
+					if (!isDuplicateKey(err)) throw err;
+					await repairClaim(this.models, email!).catch(e => this.logger.warn("Repairing an email claim failed:", (e as Error).message));
+					throw conflict("An account with this email already exists");
 				}
 				if (!updated) throw notFound("User");
+				// The user document holds the new email now (the unique index said so): move the claim.
+				// A crash in between leaves an orphan old claim (harmless) and the new email unclaimed
+				// until the start-up backfill; sending the same email again also claims it.
+				if (changes.email) {
+					await pointClaimAt(this.models, changes.email, user._id);
+					await releaseClaim(this.models, user.email, user._id);
+				} else if (email !== undefined) await pointClaimAt(this.models, user.email, user._id);
+				await this.memberChanged(ctx, user._id);
 				if (changes.tokensValidAfter)
 					await ctx.broadcast(LiveEvents.revoked, { userId: user._id, before: changes.tokensValidAfter } satisfies LiveRevoked);
 				return this.toUser(updated);
@@ -204,7 +235,7 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 				const user = await this.loadActiveUser(caller.id);
 				if (!(await verifyPassword(ctx.params.currentPassword, user.passwordHash))) throw invalidCredentials();
 				// Each departure is an ordinary membership change, with its own events.
-				const groups = await this.models.Group.find({ memberIds: user._id, deleted: false }, { _id: 1 }).lean();
+				const groups = await groupsOfUser(this.models, user);
 				for (const group of groups) await this.applyGroupCommand(ctx, group._id, { kind: "leave" });
 				const now = Date.now();
 				// A tombstone frees the email and keeps the pending event until it is published.
@@ -215,7 +246,10 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 						$push: { outbox: newEnvelope(DomainEvents.userDeleted, { userId: user._id }) },
 					},
 				);
-				this.kickOutbox();
+				this.kickOutbox("User", user._id);
+				// After the tombstone: a crash before this leaves an orphan claim, which blocks nobody.
+				await releaseClaim(this.models, user.email, user._id);
+				await this.memberChanged(ctx, user._id);
 				await ctx.broadcast(LiveEvents.revoked, { userId: user._id, before: now + 1 } satisfies LiveRevoked);
 				ctx.meta.$statusCode = 204;
 				return null;
@@ -229,9 +263,10 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 				const caller = callerOf(ctx);
 				const creator = await this.loadActiveUser(caller.id);
 				const emails = [...new Set(ctx.params.memberEmails ?? [])].filter(email => email !== creator.email);
-				const others: UserDoc[] = emails.length ? await this.models.User.find({ email: { $in: emails }, deletedAt: null }).lean() : [];
-				const missing = emails.filter(email => !others.some(other => other.email === email));
+				const found = await mapLimit(emails, READ_CONCURRENCY, email => findActiveByEmail(this.models, email));
+				const missing = emails.filter((_, i) => !found[i]);
 				if (missing.length) throw notFound("User", { emails: missing });
+				const others = [...new Map(found.map(user => [user!._id, user!])).values()];
 
 				const state: GroupState = {
 					id: randomUUID(),
@@ -257,8 +292,10 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 					deleted: false,
 					outbox: this.outcomeEvents(state, outcomes, creator._id, snapshot),
 				};
+				// Listed for every member first: the lists stay a superset of the memberships.
+				await listGroupFor(this.models, state.memberIds, state.id);
 				await this.models.Group.create(doc);
-				this.kickOutbox();
+				this.kickOutbox("Group", state.id);
 				await this.broadcastGroupChanges(ctx, state.id, outcomes);
 				ctx.meta.$statusCode = 201;
 				return this.toGroup(doc, caller.id);
@@ -270,8 +307,11 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 			params: { ...strict },
 			async handler(ctx: Context<unknown, Meta>) {
 				const caller = callerOf(ctx);
-				const docs = await this.models.Group.find({ memberIds: caller.id, deleted: false }).sort({ createdAt: 1 }).lean();
-				return Promise.all(docs.map((doc: GroupDoc) => this.toGroup(doc, caller.id)));
+				const user = await this.loadActiveUser(caller.id);
+				const docs = await groupsOfUser(this.models, user);
+				// Groups often share members: each is read once for the whole answer (the caller not again).
+				const known = new Map<string, Promise<UserDoc | null>>([[user._id, Promise.resolve(user)]]);
+				return Promise.all(docs.map(doc => this.toGroup(doc, caller.id, known)));
 			},
 		},
 
@@ -313,7 +353,7 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 				// Check the caller's membership first: a non-member learns nothing about which emails exist.
 				const existing = await this.models.Group.findById(ctx.params.groupId).lean();
 				assertCanSee(existing ? toState(existing) : null, caller.id);
-				const user = await this.models.User.findOne({ email: ctx.params.email, deletedAt: null }).lean();
+				const user = await findActiveByEmail(this.models, ctx.params.email);
 				if (!user) throw notFound("User", { email: ctx.params.email });
 				const doc = await this.applyGroupCommand(ctx, ctx.params.groupId, { kind: "addMember", userId: user._id });
 				return this.toGroup(doc, caller.id);
@@ -360,8 +400,9 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 			visibility: "public",
 			params: { ...strict, userId: rules.id },
 			async handler(ctx: Context<{ userId: string }>) {
-				const docs = await this.models.Group.find({ memberIds: ctx.params.userId, deleted: false }, { _id: 1 }).lean();
-				return docs.map((doc: { _id: string }) => doc._id);
+				const user = await this.models.User.findById(ctx.params.userId).lean();
+				if (!user) return [];
+				return (await groupsOfUser(this.models, user)).map(doc => doc._id);
 			},
 		},
 
@@ -370,10 +411,10 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 			visibility: "public",
 			params: { ...strict, email: rules.email },
 			async handler(ctx: Context<{ email: string }>) {
-				const user = await this.models.User.findOne({ email: ctx.params.email, deletedAt: null }).lean();
+				const user = await findActiveByEmail(this.models, ctx.params.email);
 				if (!user) throw notFound("User");
-				const groups = await this.models.Group.find({ memberIds: user._id, deleted: false }, { _id: 1, name: 1 }).lean();
-				return { ...this.toUser(user), groups: groups.map((g: GroupDoc) => ({ id: g._id, name: g.name })) };
+				const groups = await groupsOfUser(this.models, user);
+				return { ...this.toUser(user), groups: groups.map(g => ({ id: g._id, name: g.name })) };
 			},
 		},
 
@@ -400,34 +441,76 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 	},
 
 	methods: {
-		toUser(doc: UserDoc): User {
+		toUser(doc: MemberFields): User {
 			return { id: doc._id, name: doc.name, surname: doc.surname, email: doc.email };
 		},
 
-		toRef(doc: UserDoc): UserRef {
+		toRef(doc: MemberFields): UserRef {
 			return { id: doc._id, name: doc.name, surname: doc.surname };
 		},
 
 		async loadActiveUser(id: string): Promise<UserDoc> {
-			const user = await this.models.User.findOne({ _id: id, deletedAt: null }).lean();
-			if (!user) throw unauthorized("This account no longer exists");
+			const user = await this.models.User.findById(id).lean();
+			if (!user || user.deletedAt) throw unauthorized("This account no longer exists");
 			return user;
 		},
 
+		/**
+		 * Users by id, each read by `_id` (a `$in` query is not answered from the index by the
+		 * Mongo-wire server here). `known` shares the reads between the groups of one answer.
+		 */
+		async usersByIds(ids: readonly string[], known = new Map<string, Promise<UserDoc | null>>()): Promise<Map<string, UserDoc>> {
+			const wanted = [...new Set(ids)];
+			const users = await mapLimit(wanted, READ_CONCURRENCY, id => {
+				let read = known.get(id);
+				if (!read) {
+					// exec(): a real promise, awaited by every group that shares this member (a query runs once only).
+					read = this.models.User.findById(id).lean().exec() as Promise<UserDoc | null>;
+					known.set(id, read);
+				}
+				return read;
+			});
+			return new Map(users.filter((user): user is UserDoc => Boolean(user)).map(user => [user._id, user]));
+		},
+
+		/** Members to show in an answer: from the member cache, else read by id (and cached). */
+		async membersByIds(ids: readonly string[], known?: Map<string, Promise<UserDoc | null>>): Promise<Map<string, MemberFields>> {
+			const found = new Map<string, MemberFields>();
+			const missing: string[] = [];
+			for (const id of ids) {
+				const member = this.memberCache.get(id);
+				if (member) found.set(id, member);
+				else missing.push(id);
+			}
+			if (!missing.length) return found;
+			const readSince = this.memberCache.mark();
+			for (const [id, user] of await this.usersByIds(missing, known)) {
+				if (user.deletedAt) continue;
+				found.set(id, user);
+				this.memberCache.set(user, readSince);
+			}
+			return found;
+		},
+
+		/** Forgets a changed user here and on every other users instance. */
+		async memberChanged(ctx: Context, userId: string) {
+			this.memberCache.evict(userId);
+			await ctx.broadcast(MEMBER_CHANGED_EVENT, { userId } satisfies MemberChanged, { groups: ["users"] });
+		},
+
 		/** The API's Group: members in join order; emails only for the viewer themself. */
-		async toGroup(doc: GroupDoc, viewerId?: string): Promise<Group> {
-			const users: UserDoc[] = await this.models.User.find({ _id: { $in: doc.memberIds } }).lean();
-			const byId = new Map(users.map(user => [user._id, user]));
+		async toGroup(doc: GroupDoc, viewerId?: string, known?: Map<string, Promise<UserDoc | null>>): Promise<Group> {
+			const byId: Map<string, MemberFields> = await this.membersByIds(doc.memberIds, known);
 			const members = doc.memberIds
 				.map(id => byId.get(id))
-				.filter((user): user is UserDoc => Boolean(user))
+				.filter((user): user is MemberFields => Boolean(user))
 				.map(user => (user._id === viewerId || viewerId === undefined ? this.toUser(user) : this.toRef(user)));
 			return { id: doc._id, name: doc.name, createdBy: doc.createdBy, createdAt: new Date(doc.createdAt).toISOString(), members };
 		},
 
 		async snapshot(state: GroupState) {
-			const users: UserDoc[] = await this.models.User.find({ _id: { $in: state.memberIds } }).lean();
-			const refs = new Map<string, UserRef>(users.map(user => [user._id, this.toRef(user)]));
+			const users: Map<string, UserDoc> = await this.usersByIds(state.memberIds);
+			const refs = new Map<string, UserRef>([...users.values()].map(user => [user._id, this.toRef(user)]));
 			const members = state.memberIds.map(id => refs.get(id)).filter((ref): ref is UserRef => Boolean(ref));
 			return { version: state.version, name: state.name, members, deleted: state.deleted || undefined, refs };
 		},
@@ -447,6 +530,9 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 				const snapshot = await this.snapshot({ ...next, memberIds: [...new Set([...current!.memberIds, ...next.memberIds])] });
 				const nextSnapshot = { ...snapshot, members: snapshot.members.filter((m: UserRef) => next.memberIds.includes(m.id)) };
 				const events = this.outcomeEvents(next, outcomes, actorId, nextSnapshot);
+				const { added, removed } = membershipDelta(current!.memberIds, next.memberIds);
+				// Listed before the write that adds them (the lists stay a superset; a lost race leaves a stale id, filtered on read).
+				await listGroupFor(this.models, added, groupId);
 				const result = await this.models.Group.updateOne(
 					{ _id: groupId, version: current!.version },
 					{
@@ -455,7 +541,9 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 					},
 				);
 				if (result.matchedCount === 1) {
-					this.kickOutbox();
+					this.kickOutbox("Group", groupId);
+					// Unlisted only after the write that removed them; both sides re-check for the other.
+					await Promise.all([confirmListed(this.models, added, groupId), unlistGroupFor(this.models, removed, groupId)]);
 					await this.broadcastGroupChanges(ctx, groupId, outcomes);
 					return { ...doc!, ...{ name: next.name, memberIds: next.memberIds, deleted: next.deleted, version: next.version } };
 				}
@@ -538,7 +626,18 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 		},
 	},
 
+	events: {
+		[MEMBER_CHANGED_EVENT](ctx: Context<MemberChanged>) {
+			this.memberCache.evict(ctx.params.userId);
+		},
+		// A reconnect to NATS may have missed changes made by another instance.
+		"$transporter.connected"() {
+			this.memberCache?.clear();
+		},
+	},
+
 	created() {
+		this.memberCache = new MemberCache();
 		const secret = secretFromEnv("JWT_SECRET");
 		if (!secret && isProduction()) {
 			this.broker.fatal("JWT_SECRET (or JWT_SECRET_FILE) is required when NODE_ENV=production; refusing to start.");
@@ -549,7 +648,10 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 		this.loginThrottle = new LoginThrottle({ ...defaultLoginThrottle, lockAfter: numberFromEnv("LOGIN_LOCK_AFTER", defaultLoginThrottle.lockAfter) });
 	},
 
-	started() {
+	async started() {
+		// Accounts older than the email claims, or left unclaimed by a crash, become findable by email.
+		const claimed = await backfillClaims(this.models);
+		if (claimed) this.logger.info(`Claimed ${claimed} email(s) that had no claim yet.`);
 		// FerretDB has no TTL indexes: expired revocations are removed here instead.
 		this.revocationPurgeTimer = setInterval(() => {
 			this.models.RevokedToken.deleteMany({ expiresAt: { $lt: new Date() } }).catch(() => undefined);

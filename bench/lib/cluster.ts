@@ -68,9 +68,17 @@ export async function provisionUsers(system: System, count: number, tokensPerUse
 			createdAt: new Date(),
 			deletedAt: null,
 			outbox: [],
+			// What the users service keeps per account (services/users/models.ts): no groups yet, and the
+			// email claim that makes the account findable by email without a scan.
+			groupIds: [],
+			groupIdsIndexed: true,
 		}));
 		// Small batches: one insert command per batch keeps each database transaction short.
-		for (let i = 0; i < docs.length; i += 500) await connection.db!.collection("users").insertMany(docs.slice(i, i + 500) as never[]);
+		for (let i = 0; i < docs.length; i += 500) {
+			const batch = docs.slice(i, i + 500);
+			await connection.db!.collection("users").insertMany(batch as never[]);
+			await connection.db!.collection("useremails").insertMany(batch.map(doc => ({ _id: doc.email, userId: doc._id })) as never[]);
+		}
 		const ttlMs = 3 * 3600_000;
 		const tokens = docs.map(doc => Array.from({ length: tokensPerUser }, () => issueToken(doc._id, TEST_JWT_SECRET, ttlMs).token));
 		const users = docs.map((doc, i) => ({ id: doc._id, email: doc.email, name: doc.name, token: tokens[i]![0]! }));

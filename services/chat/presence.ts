@@ -52,3 +52,37 @@ export function judgeGateway(node: GatewayNodeInfo | undefined, uptimeMs: number
 	if (node.instanceID) return { action: "dropOtherInstances", instanceID: node.instanceID };
 	return { action: "keep" };
 }
+
+/** A socket a gateway reports opened or closed (one entry of `chat.socketsChanged`). */
+export interface SocketReport {
+	socketId: string;
+	userId: string;
+	open: boolean;
+}
+
+/**
+ * A gateway's batch of reports as the sockets' final states: a socket reported closed is closed,
+ * even if its open report comes later in the list (the two are separate events that may be
+ * reordered, and a closed socket never reopens under the same id).
+ */
+export function foldSocketReports(reports: SocketReport[]): { opened: SocketReport[]; closed: SocketReport[] } {
+	const bySocket = new Map<string, SocketReport>();
+	for (const report of reports) {
+		const known = bySocket.get(report.socketId);
+		if (!known || known.open) bySocket.set(report.socketId, report);
+	}
+	const opened: SocketReport[] = [];
+	const closed: SocketReport[] = [];
+	for (const report of bySocket.values()) (report.open ? opened : closed).push(report);
+	return { opened, closed };
+}
+
+/** The users whose stored online flag (absent = offline) differs from whether they have open sockets. */
+export function presenceFlips(userIds: Iterable<string>, withOpenSockets: Set<string>, storedOnline: Map<string, boolean>): { userId: string; online: boolean }[] {
+	const flips: { userId: string; online: boolean }[] = [];
+	for (const userId of new Set(userIds)) {
+		const online = withOpenSockets.has(userId);
+		if ((storedOnline.get(userId) ?? false) !== online) flips.push({ userId, online });
+	}
+	return flips;
+}

@@ -1,11 +1,14 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes, randomUUID } from "node:crypto";
+import mongoose, { type Connection } from "mongoose";
 import { ApiClient, connectSocket, type LiveSocket } from "../support/client.js";
 import { startSystem, type System } from "../support/system.js";
 
 /** Users, groups, errors and live group events through the public HTTP and Socket.IO contract. */
 
 let system: System;
+let usersDb: Connection | undefined;
 const sockets: LiveSocket[] = [];
 const client = () => new ApiClient(system.url);
 const socketFor = async (api: ApiClient) => {
@@ -19,6 +22,7 @@ before(async () => {
 });
 
 after(async () => {
+	await usersDb?.close();
 	for (const socket of sockets) socket.close();
 	await system?.stopAll();
 });
@@ -159,6 +163,22 @@ describe("accounts", () => {
 });
 
 describe("groups", () => {
+	test("a co-member's new name or deleted account shows in the group at once", async () => {
+		const ann = client();
+		const bob = client();
+		await ann.signUp("Ann", "Rivers", "long enough pw");
+		const bobUser = await bob.signUp("Bob", "Stone", "long enough pw");
+		const group = await ann.createGroup("Hikers", [bobUser.email]);
+		const memberNames = async () => ((await ann.get(`/api/groups/${group.id}`)).body.members as { name: string }[]).map(m => m.name);
+		assert.deepEqual(await memberNames(), ["Ann", "Bob"]); // Bob's name is now remembered by the users service
+		assert.equal((await bob.patch("/api/users/me", { name: "Robert" })).status, 200);
+		assert.deepEqual(await memberNames(), ["Ann", "Robert"]);
+		const listed = (await ann.get("/api/groups")).body as { id: string; members: { name: string }[] }[];
+		assert.deepEqual(listed.find(g => g.id === group.id)!.members.map(m => m.name), ["Ann", "Robert"]);
+		assert.equal((await bob.delete("/api/users/me", { currentPassword: "long enough pw" })).status, 204);
+		assert.deepEqual(await memberNames(), ["Ann"]);
+	});
+
 	test("a creator makes a group with members by email; only members see it", async () => {
 		const ada = client();
 		const bob = client();
@@ -315,5 +335,156 @@ describe("protocol errors", () => {
 		assert.equal(res.status, 201);
 		assert.notEqual(res.body.id, "chosen-id");
 		assert.equal(res.body.isAdmin, undefined);
+	});
+});
+
+/**
+ * The users service finds accounts by email and a user's groups through documents read by `_id`
+ * (email claims, per-user group lists) kept without transactions. These are the states a crash
+ * or a race leaves behind, written straight into the users database.
+ */
+describe("lookups that survive crashes and races", () => {
+	const raw = async () => {
+		usersDb ??= await mongoose.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", { dbName: `${system.env.NAMESPACE}_users` }).asPromise();
+		return usersDb.db!;
+	};
+	const groupIdsOf = async (api: ApiClient) => ((await api.get("/api/groups")).body as { id: string }[]).map(g => g.id);
+	const freshEmail = (who: string) => `${who}.${randomBytes(4).toString("hex")}@example.com`;
+	const register = (email: string, password: string) => client().post("/api/auth/register", { name: "Reg", surname: "Racer", email, password });
+
+	test("a group id left in a member's list never shows a group they left, were removed from, or that was deleted", async () => {
+		const [ada, bob] = [client(), client()];
+		await ada.signUp("Ada");
+		const bobUser = await bob.signUp("Bob");
+		const left = await ada.createGroup("Left", [bobUser.email]);
+		const removed = await ada.createGroup("Removed", [bobUser.email]);
+		const deleted = await ada.createGroup("Deleted", [bobUser.email]);
+		const kept = await ada.createGroup("Kept", [bobUser.email]);
+		assert.deepEqual(await groupIdsOf(bob), [left.id, removed.id, deleted.id, kept.id], "oldest first");
+		assert.equal((await bob.post(`/api/groups/${left.id}/leave`)).status, 204);
+		assert.equal((await ada.delete(`/api/groups/${removed.id}/members/${bobUser.id}`)).status, 200);
+		assert.equal((await ada.delete(`/api/groups/${deleted.id}`)).status, 204);
+		// As if each unlisting had been lost to a crash right after the group write.
+		const db = await raw();
+		await db.collection("users").updateOne({ _id: bobUser.id as never }, { $addToSet: { groupIds: { $each: [left.id, removed.id, deleted.id, randomUUID()] } } });
+
+		assert.deepEqual(await groupIdsOf(bob), [kept.id]);
+		assert.equal((await bob.get(`/api/groups/${left.id}`)).status, 403);
+		assert.equal((await bob.get(`/api/groups/${removed.id}`)).status, 403);
+		assert.equal((await bob.get(`/api/groups/${deleted.id}`)).status, 404);
+		assert.deepEqual(await groupIdsOf(ada), [left.id, removed.id, kept.id]);
+
+		// Nor does a socket joining at the handshake hear the groups it is no longer in.
+		const bobSocket = await socketFor(bob);
+		await ada.patch(`/api/groups/${left.id}`, { name: "Left 2" });
+		await ada.patch(`/api/groups/${removed.id}`, { name: "Removed 2" });
+		await ada.patch(`/api/groups/${kept.id}`, { name: "Kept 2" });
+		await bobSocket.waitFor("group:changed", p => p.groupId === kept.id && p.change === "renamed");
+		assert.deepEqual(
+			bobSocket.of("group:changed").filter(p => p.groupId !== kept.id),
+			[],
+			"only the group Bob is still in",
+		);
+	});
+
+	test("an email claim orphaned by a crash does not block registering that email", async () => {
+		const db = await raw();
+		const ada = client();
+		const adaUser = await ada.signUp("Ada");
+		const nobody = freshEmail("nobody");
+		const moved = freshEmail("moved");
+		await db.collection("useremails").insertMany([
+			{ _id: nobody as never, userId: randomUUID() }, // the account was never written
+			{ _id: moved as never, userId: adaUser.id }, // the account holds another email
+		]);
+		for (const email of [nobody, moved]) {
+			assert.equal((await client().post("/api/auth/login", { email, password: "correct horse battery" })).status, 401);
+			const res = await register(email, "a new password");
+			assert.equal(res.status, 201, `register ${email}`);
+			const fresh = client();
+			await fresh.logIn(email, "a new password");
+			assert.equal(fresh.user!.id, res.body.id);
+		}
+		await client().logIn(adaUser.email, "correct horse battery");
+	});
+
+	test("concurrent registers of one email: exactly one 201, the others 409 CONFLICT, and the winner logs in", async () => {
+		const email = freshEmail("race");
+		const answers = await Promise.all([0, 1, 2].map(i => register(email, `password number ${i}`)));
+		const statuses = answers.map(a => a.status).sort();
+		assert.deepEqual(statuses, [201, 409, 409]);
+		for (const answer of answers.filter(a => a.status === 409)) assert.equal(answer.body.type, "CONFLICT");
+		const winner = answers.findIndex(a => a.status === 201);
+		const api = client();
+		await api.logIn(email, `password number ${winner}`);
+		assert.equal(api.user!.id, answers[winner]!.body.id);
+	});
+
+	test("changing the email frees the old one for another account; the new one logs in and is found by email", async () => {
+		const [ada, cy] = [client(), client()];
+		const adaUser = await ada.signUp("Ada", "L", "ada password");
+		await cy.signUp("Cy");
+		const newEmail = freshEmail("ada.new");
+		assert.equal((await ada.patch("/api/users/me", { email: newEmail, currentPassword: "ada password" })).status, 200);
+		assert.equal((await client().post("/api/auth/login", { email: adaUser.email, password: "ada password" })).status, 401);
+		await client().logIn(newEmail, "ada password");
+
+		const bobRegistered = await register(adaUser.email, "bob password");
+		assert.equal(bobRegistered.status, 201);
+		await client().logIn(adaUser.email, "bob password");
+		const group = await cy.createGroup("Who is who", [adaUser.email, newEmail]);
+		assert.deepEqual(group.members.map(m => m.id), [cy.user!.id, bobRegistered.body.id, adaUser.id]);
+
+		// Two accounts moving to one email at once: one gets it, the other a 409, and it logs in.
+		const contested = freshEmail("contested");
+		const moves = await Promise.all([
+			ada.patch("/api/users/me", { email: contested, currentPassword: "ada password" }),
+			cy.patch("/api/users/me", { email: contested, currentPassword: "correct horse battery" }),
+		]);
+		assert.deepEqual(moves.map(m => m.status).sort(), [200, 409]);
+		const holder = moves.find(m => m.status === 200)!.body.id;
+		const login = await client().post("/api/auth/login", { email: contested, password: holder === adaUser.id ? "ada password" : "correct horse battery" });
+		assert.equal(login.status, 200);
+		assert.equal(login.body.user.id, holder);
+	});
+
+	test("accounts written before the claims and group lists log in and see their groups", async () => {
+		const db = await raw();
+		// A real password hash, taken from an account registered now.
+		const donor = client();
+		const donorUser = await donor.signUp("Donor", "D", "old timer password");
+		const hash = ((await db.collection("users").findOne({ _id: donorUser.id as never })) as { passwordHash: string } | null)!.passwordHash;
+		const legacy = (name: string) => {
+			const id = randomUUID();
+			return { _id: id as never, name, surname: "Old", email: freshEmail(name.toLowerCase()), passwordHash: hash, tokensValidAfter: 0, createdAt: new Date(), deletedAt: null, outbox: [] };
+		};
+		const [olga, oleg] = [legacy("Olga"), legacy("Oleg")];
+		await db.collection("users").insertMany([olga, oleg]);
+		const oldGroup = { _id: randomUUID() as never, name: "Old friends", createdBy: olga._id, createdAt: new Date(Date.now() - 86_400_000), memberIds: [olga._id, oleg._id], version: 1, deleted: false, outbox: [] };
+		const goneGroup = { ...oldGroup, _id: randomUUID() as never, name: "Gone", memberIds: [], deleted: true, version: 2 };
+		await db.collection("groups").insertMany([oldGroup, goneGroup]);
+		// The new version starts on the existing database.
+		await system.restart("users");
+		await system.waitHealthy();
+
+		const [olgaApi, olegApi] = [client(), client()];
+		await olgaApi.logIn(olga.email, "old timer password");
+		assert.equal(olgaApi.user!.id, olga._id);
+		// Oleg is added to a new group by email before he ever asks for his groups.
+		const fresh = await olgaApi.createGroup("New friends", [oleg.email]);
+		await olegApi.logIn(oleg.email, "old timer password");
+		assert.deepEqual(await groupIdsOf(olegApi), [oldGroup._id, fresh.id]);
+		assert.deepEqual(await groupIdsOf(olgaApi), [oldGroup._id, fresh.id]);
+		const seen = (await olgaApi.get(`/api/groups/${oldGroup._id}`)).body as { members: { id: string; email?: string }[] };
+		assert.deepEqual(seen.members.map(m => m.id), [olga._id, oleg._id]);
+		assert.equal(seen.members[0]!.email, olga.email, "the caller's own email only");
+		assert.equal(seen.members[1]!.email, undefined);
+
+		assert.equal((await olegApi.post(`/api/groups/${oldGroup._id}/leave`)).status, 204);
+		assert.deepEqual(await groupIdsOf(olegApi), [fresh.id]);
+		// A socket of a legacy account joins its groups' rooms at the handshake.
+		const olgaSocket = await socketFor(olgaApi);
+		await olegApi.patch(`/api/groups/${fresh.id}`, { name: "Newer friends" });
+		await olgaSocket.waitFor("group:changed", p => p.groupId === fresh.id && p.change === "renamed");
 	});
 });
