@@ -12,7 +12,7 @@ import { MEMBER_CHANGED_EVENT, MemberCache, type MemberChanged, type MemberField
 import { usersModels, type GroupDoc, type UserDoc, type UsersModels } from "./users/models.js";
 import { backfillClaims, findActiveByEmail, isDuplicateKey, pointClaimAt, releaseClaim, repairClaim } from "./users/email-index.js";
 import { confirmListed, groupsOfUser, listGroupFor, mapLimit, membershipDelta, unlistGroupFor } from "./users/group-index.js";
-import { decoyPasswordHash, hashPassword, verifyPassword } from "./users/passwords.js";
+import { decoyPasswordHash, hashPassword, passwordNeedsRehash, verifyPassword } from "./users/passwords.js";
 import { defaultLoginThrottle, LoginThrottle } from "./users/login-throttle.js";
 import { issuedBeforeRevocation, issueToken, randomSecret, verifyToken } from "./users/tokens.js";
 import { assertCanSee, decideGroupCommand, isMember, type GroupCommand, type GroupOutcome, type GroupState } from "./users/groups.js";
@@ -116,6 +116,12 @@ const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 					throw invalidCredentials();
 				}
 				this.loginThrottle.recordSuccess(email);
+				// Hashes stored with older settings (scrypt) are upgraded while the password is at hand;
+				// conditional on the old hash so a password changed meanwhile is never overwritten.
+				if (passwordNeedsRehash(user.passwordHash))
+					await hashPassword(ctx.params.password)
+						.then(passwordHash => this.models.User.updateOne({ _id: user._id, passwordHash: user.passwordHash }, { $set: { passwordHash } }))
+						.catch((err: Error) => this.logger.warn(`Password hash upgrade for ${user._id} deferred: ${err.message}`));
 				const issued = issueToken(user._id, this.jwtSecret, this.settings.jwtTtlMs);
 				return { token: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), user: this.toUser(user) };
 			},

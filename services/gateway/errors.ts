@@ -108,3 +108,17 @@ export function answerUnparsableRequest(err: Error & { code?: string }, socket: 
 		`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
 	);
 }
+
+/**
+ * The `Retry-After` of a 429, in whole seconds: the hint of the service that refused
+ * (`data.retryAfter`, e.g. password hashing saturated), else the end of the gateway's own
+ * rate-limit window (moleculer-web's `X-Rate-Limit-Reset`, epoch ms), else 1. Undefined for
+ * any other status.
+ */
+export function retryAfterSeconds(body: ErrorBody, rateLimitResetAt?: number, now = Date.now()): number | undefined {
+	if (body.code !== 429) return undefined;
+	const hint = (body.data as { retryAfter?: unknown } | undefined)?.retryAfter;
+	if (typeof hint === "number" && Number.isFinite(hint) && hint > 0) return Math.ceil(hint);
+	if (rateLimitResetAt !== undefined && Number.isFinite(rateLimitResetAt) && rateLimitResetAt > now) return Math.ceil((rateLimitResetAt - now) / 1000);
+	return 1;
+}

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomUUID, scryptSync } from "node:crypto";
 import mongoose, { type Connection } from "mongoose";
 import { ApiClient, connectSocket, type LiveSocket } from "../support/client.js";
 import { startSystem, type System } from "../support/system.js";
@@ -459,6 +459,10 @@ describe("lookups that survive crashes and races", () => {
 			return { _id: id as never, name, surname: "Old", email: freshEmail(name.toLowerCase()), passwordHash: hash, tokensValidAfter: 0, createdAt: new Date(), deletedAt: null, outbox: [] };
 		};
 		const [olga, oleg] = [legacy("Olga"), legacy("Oleg")];
+		// Olga's account is older still: hashed with scrypt, as before Argon2id.
+		const salt = randomBytes(16);
+		const scryptKey = scryptSync("old timer password", salt, 64, { N: 2 ** 14, r: 8, p: 1 });
+		olga.passwordHash = ["scrypt", 2 ** 14, 8, 1, salt.toString("base64"), scryptKey.toString("base64")].join("$");
 		await db.collection("users").insertMany([olga, oleg]);
 		const oldGroup = { _id: randomUUID() as never, name: "Old friends", createdBy: olga._id, createdAt: new Date(Date.now() - 86_400_000), memberIds: [olga._id, oleg._id], version: 1, deleted: false, outbox: [] };
 		const goneGroup = { ...oldGroup, _id: randomUUID() as never, name: "Gone", memberIds: [], deleted: true, version: 2 };
@@ -470,6 +474,10 @@ describe("lookups that survive crashes and races", () => {
 		const [olgaApi, olegApi] = [client(), client()];
 		await olgaApi.logIn(olga.email, "old timer password");
 		assert.equal(olgaApi.user!.id, olga._id);
+		const upgraded = ((await db.collection("users").findOne({ _id: olga._id })) as { passwordHash: string } | null)!.passwordHash;
+		assert.match(upgraded, /^\$argon2id\$/, "a scrypt hash is upgraded at the first login");
+		assert.equal((await client().post("/api/auth/login", { email: olga.email, password: "old timer password" })).status, 200);
+		assert.equal((await client().post("/api/auth/login", { email: olga.email, password: "not her password" })).status, 401);
 		// Oleg is added to a new group by email before he ever asks for his groups.
 		const fresh = await olgaApi.createGroup("New friends", [oleg.email]);
 		await olegApi.logIn(oleg.email, "old timer password");

@@ -178,7 +178,7 @@ test("a workload across every service leaves no secret, hash, password, token or
 	const scan = (where: string, text: string, opts: { stacks: boolean }) => {
 		const found: string[] = [];
 		if (text.includes(TEST_JWT_SECRET)) found.push("the JWT secret");
-		if (text.includes("scrypt$")) found.push("a password hash");
+		if (text.includes("scrypt$") || text.includes("$argon2id$")) found.push("a password hash");
 		for (const pw of passwords) if (pw.length >= 5 && text.includes(pw)) found.push(`the password ${pw.slice(0, 12)}…`);
 		if (jwtPattern.test(text)) found.push("a JWT");
 		for (const token of tokens) if (token.length > 20 && text.includes(token)) found.push("an access token");

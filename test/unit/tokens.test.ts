@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
 import jwt from "jsonwebtoken";
 import { issuedBeforeRevocation, issueToken, verifyToken } from "../../services/users/tokens.js";
-import { hashPassword, verifyPassword, SCRYPT_PARAMS } from "../../services/users/passwords.js";
 
 const SECRET = "unit-test-secret-with-enough-entropy-0123456789";
 
@@ -41,14 +40,4 @@ test("tokens issued before a password change are revoked, later ones are not", (
 	const changedAt = 1_000_000;
 	assert.equal(issuedBeforeRevocation({ jti: "a", issuedAt: changedAt - 1, expiresAt: 0 }, changedAt), true);
 	assert.equal(issuedBeforeRevocation({ jti: "b", issuedAt: changedAt, expiresAt: 0 }, changedAt), false);
-});
-
-test("passwords are stored as salted scrypt hashes at OWASP cost and verified in constant time", async () => {
-	const hash = await hashPassword("correct horse battery");
-	assert.match(hash, new RegExp(`^scrypt\\$${SCRYPT_PARAMS.N}\\$8\\$1\\$`));
-	assert.ok(!hash.includes("correct horse"));
-	assert.notEqual(hash, await hashPassword("correct horse battery"), "a fresh salt each time");
-	assert.equal(await verifyPassword("correct horse battery", hash), true);
-	assert.equal(await verifyPassword("correct horse batterY", hash), false);
-	assert.equal(await verifyPassword("x", "garbage"), false);
 });
