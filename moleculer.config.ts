@@ -97,9 +97,11 @@ export function brokerOptions(overrides: Partial<BrokerOptions> = {}): BrokerOpt
 			enabled: metricsPort > 0,
 			reporter: metricsPort > 0 ? [{ type: "Prometheus", options: { port: metricsPort, path: "/metrics" } }] : [],
 		},
-		// Spans follow every call across nodes; set TRACING_EXPORTER (Console, Zipkin, Jaeger...) to export.
+		// Spans follow every call across nodes once TRACING_EXPORTER (Console, Zipkin, Jaeger...) names
+		// where they go; without one they would be built and dropped on every call (request ids
+		// still follow each call either way).
 		tracing: {
-			enabled: true,
+			enabled: Boolean(process.env.TRACING_EXPORTER),
 			exporter: (process.env.TRACING_EXPORTER ? [process.env.TRACING_EXPORTER] : []) as never,
 		},
 		// Stop gracefully: finish in-flight requests before closing connections.

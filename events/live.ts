@@ -17,6 +17,16 @@ export interface LiveLocation {
 	groupId: string;
 	session: Session;
 }
+/**
+ * Several location updates in one `live.location` broadcast, in the order they happened: a
+ * location instance coalesces what it publishes within one turn of its event loop, so under load
+ * every gateway receives one message per batch instead of one per update.
+ */
+export interface LiveLocationBatch {
+	updates: LiveLocation[];
+}
+/** What a `live.location` broadcast carries: one update, or a batch of them. */
+export type LiveLocationEvent = LiveLocation | LiveLocationBatch;
 export interface LiveChat {
 	groupId: string;
 	message: Message;

@@ -1,5 +1,6 @@
 import { Schema, type Connection, type Model } from "mongoose";
 import type { Context, ServiceSchema } from "moleculer";
+import type { ConsumerSpec } from "./durable-events.mixin.js";
 import { forbidden, notFound } from "../events/errors.js";
 import { DomainEvents, type DomainEventType, type Envelope, type GroupEvent, type GroupSnapshot, type UserDeleted } from "../events/domain.js";
 import type { UserRef } from "../events/types.js";
@@ -43,13 +44,20 @@ export interface MembershipChange {
 	deletedUserId?: string;
 }
 
-/** The event types a projection consumes → the mixin's handler method. */
-export const MembershipConsumers: Partial<Record<DomainEventType, string>> = {
-	[DomainEvents.groupCreated]: "applyGroupEvent",
-	[DomainEvents.groupRenamed]: "applyGroupEvent",
-	[DomainEvents.groupDeleted]: "applyGroupEvent",
-	[DomainEvents.memberAdded]: "applyGroupEvent",
-	[DomainEvents.memberRemoved]: "applyGroupEvent",
+/**
+ * The event types a projection consumes → the mixin's methods. A group event's snapshot is stored
+ * on every delivery, alongside the duplicate check (it is kept by version, so repeating it is
+ * harmless): it is what the service's authorization reads, so the change is in effect as early as
+ * possible, and before `onMembershipChange` runs (a hook that reloads the projection, as location's
+ * cache does, reads the new members).
+ */
+const groupEvent: ConsumerSpec = { handler: "applyGroupEvent", everyDelivery: "storeEventSnapshot" };
+export const MembershipConsumers: Partial<Record<DomainEventType, ConsumerSpec>> = {
+	[DomainEvents.groupCreated]: groupEvent,
+	[DomainEvents.groupRenamed]: groupEvent,
+	[DomainEvents.groupDeleted]: groupEvent,
+	[DomainEvents.memberAdded]: groupEvent,
+	[DomainEvents.memberRemoved]: groupEvent,
 	[DomainEvents.userDeleted]: "applyUserDeleted",
 };
 
@@ -124,9 +132,23 @@ export function MembershipProjection(): Partial<ServiceSchema> {
 				return groupProjectionModel(this.connection);
 			},
 
-			/** Keeps the newest snapshot: written only when the event's version is newer than the stored one. */
+			/** Hands every snapshot to `recordGroupVersion` (if defined) and keeps the newest one. */
 			async storeSnapshot(groupId: string, snapshot: GroupSnapshot) {
-				if (typeof this.recordGroupVersion === "function") await this.recordGroupVersion(groupId, snapshot);
+				// Independent writes (the hook keeps every version, whether or not it is the newest): at the same time.
+				await Promise.all([typeof this.recordGroupVersion === "function" ? this.recordGroupVersion(groupId, snapshot) : undefined, this.storeNewestSnapshot(groupId, snapshot)]);
+			},
+
+			/**
+			 * Keeps the newest snapshot: written only when its version is newer than the stored one,
+			 * in one conditional update, so another instance storing a snapshot of the same group at
+			 * the same time can never be overwritten by an older one. That update is the usual case
+			 * (a new event) and costs one statement; only when it matched nothing is the group read
+			 * by `_id`: known at this or a newer version (a redelivery, reordered events), or unknown
+			 * and inserted (not upserted: an insert colliding with another instance's is told apart
+			 * by its error, and the versions are compared again).
+			 */
+			async storeNewestSnapshot(groupId: string, snapshot: GroupSnapshot) {
+				const projection: Model<GroupProjectionDoc> = this.groupProjection();
 				const doc = {
 					name: snapshot.name,
 					version: snapshot.version,
@@ -134,18 +156,32 @@ export function MembershipProjection(): Partial<ServiceSchema> {
 					memberIds: snapshot.deleted ? [] : snapshot.members.map(m => m.id),
 					deleted: Boolean(snapshot.deleted),
 				};
-				try {
-					await this.groupProjection().updateOne({ _id: groupId, version: { $lt: snapshot.version } }, { $set: doc }, { upsert: true });
-				} catch (err) {
-					// Upsert collided with a stored newer version: ours is stale, nothing to do.
-					if ((err as { code?: number }).code !== 11000) throw err;
+				// Each round ends unless another instance changed the group in between; a few suffice.
+				for (let attempt = 0; attempt < 5; attempt++) {
+					const updated = await projection.updateOne({ _id: groupId, version: { $lt: snapshot.version } }, { $set: doc });
+					if (updated.matchedCount > 0) return;
+					const stored = await projection.findById(groupId, { version: 1 }).lean();
+					if (stored && stored.version >= snapshot.version) return;
+					// Unknown (or stored at an older version just now): insert, or try the update again.
+					if (stored) continue;
+					try {
+						await projection.create({ _id: groupId, ...doc });
+						return;
+					} catch (err) {
+						if ((err as { code?: number }).code !== 11000) throw err;
+					}
 				}
+				throw new Error(`Group ${groupId}: snapshot ${snapshot.version} not stored, the projection kept changing`);
 			},
 
-			async applyGroupEvent(envelope: Envelope<GroupEvent>, ctx: Context) {
-				const change = changeOf(envelope);
-				if (typeof this.onMembershipChange === "function") await this.onMembershipChange(change, ctx);
+			/** Every delivery of a group event, before `applyGroupEvent` (see MembershipConsumers). */
+			async storeEventSnapshot(envelope: Envelope<GroupEvent>) {
 				await this.storeSnapshot(envelope.payload.groupId, envelope.payload);
+			},
+
+			/** Once per group event, after its snapshot was stored; may run again after a crash (the hook is idempotent). */
+			async applyGroupEvent(envelope: Envelope<GroupEvent>, ctx: Context) {
+				if (typeof this.onMembershipChange === "function") await this.onMembershipChange(changeOf(envelope), ctx);
 			},
 
 			async applyUserDeleted(envelope: Envelope<UserDeleted>, ctx: Context) {

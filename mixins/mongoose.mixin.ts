@@ -69,10 +69,15 @@ export function MongooseMixin<TModels extends Record<string, Model<any>>>(opts: 
 			/** Reports whether this service reaches its database, for the gateway's readiness check. */
 			health: {
 				visibility: "public",
-				async handler() {
+				params: { $$strict: "remove", gatewayNodeID: { type: "string", min: 1, max: 200, optional: true } },
+				async handler(ctx: { params: { gatewayNodeID?: string } }) {
 					const connection = this.connection as Connection | undefined;
 					if (!connection || connection.readyState !== 1) throw serviceUnavailable("database disconnected");
 					await connection.db!.command({ ping: 1 });
+					// A node learns of a new gateway a moment after the gateway has started; until then its
+					// broadcasts (live updates) would not reach that gateway's sockets, so it is not ready yet.
+					const gateway = ctx.params.gatewayNodeID;
+					if (gateway && !this.broker.registry.nodes.get(gateway)?.available) return { status: "discovering" };
 					return { status: "ok" };
 				},
 			},

@@ -4,15 +4,18 @@ import ApiGateway from "moleculer-web";
 import { Server as SocketServer, type Socket } from "socket.io";
 import { config } from "../lib/config.js";
 import { badRequest, unauthorized } from "../events/errors.js";
-import { LiveEvents, type LiveChat, type LiveGroup, type LiveLocation, type LiveNotification, type LivePresence, type LiveRevoked } from "../events/live.js";
+import { LiveEvents, type LiveChat, type LiveGroup, type LiveLocationEvent, type LiveNotification, type LivePresence, type LiveRevoked } from "../events/live.js";
 import type { Meta } from "../events/types.js";
-import { answerUnparsableRequest, toErrorBody } from "./gateway/errors.js";
+import { answerUnparsableRequest, retryAfterSeconds, toErrorBody } from "./gateway/errors.js";
 import { bodyErrors, finiteNumbersOnly, verifyJsonBody } from "./gateway/body.js";
 import { asyncApiDocument, docsPage, openApiDocument } from "./gateway/api-docs.js";
 import { authenticatedAliases, publicAuthAliases } from "./gateway/routes.js";
 import { webClientMiddleware } from "./gateway/static-files.js";
-import { ackResult, asParams, SocketCommands } from "./gateway/socket-events.js";
+import { ackResult, asParams, SocketCommands, type SocketCommand } from "./gateway/socket-events.js";
 import { revokes, TokenCache, type ResolvedToken } from "./gateway/token-cache.js";
+import { locationUpdates } from "./gateway/live-location.js";
+import { groupIdsOfRooms, groupRoom, HandshakeLog, replayGroups, revokedDuring, unverifiedSubject, userRoom, type PendingHandshake } from "./gateway/handshakes.js";
+import { PresenceReports, type SocketChange } from "./gateway/presence-reports.js";
 import { PRESENCE_RESYNC_EVENT, type PresenceResync } from "./chat/presence.js";
 
 /** Services whose readiness `GET /health` reports (HEALTH_SERVICES overrides, comma separated). */
@@ -22,14 +25,21 @@ const healthServices = () =>
 		.map(s => s.trim())
 		.filter(Boolean);
 
-const userRoom = (userId: string) => `user:${userId}`;
-const groupRoom = (groupId: string) => `group:${groupId}`;
-
 interface SocketData {
 	auth: ResolvedToken;
-	groupIds: string[];
+	/** From the handshake until the socket joins its rooms (then deleted: the rooms hold the groups). */
+	joining?: { pending: PendingHandshake; groupIds: string[] };
 }
 type AppSocket = Socket<Record<string, (...args: any[]) => void>, Record<string, (...args: any[]) => void>, Record<string, never>, SocketData>;
+
+/** What `users.resolveToken` answers; `groupIds` only when asked for `withGroupIds` (and the users service knows it). */
+interface ResolvedTokenAnswer extends ResolvedToken {
+	groupIds?: string[];
+}
+
+const socketCommands = new Map<string, SocketCommand>(Object.entries(SocketCommands));
+/** How long socket reports to chat are collected into one call. */
+const PRESENCE_BATCH_MS = 25;
 
 /**
  * The client's address. Behind a proxy (TRUST_PROXY=1) it is the last X-Forwarded-For entry: the
@@ -49,6 +59,8 @@ function sendError(this: any, req: IncomingMessage & { originalUrl?: string }, r
 	if (body.code >= 500) this.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err);
 	if (res.headersSent) return res.end();
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
+	const retryAfter = retryAfterSeconds(body, Number(res.getHeader("X-Rate-Limit-Reset")));
+	if (retryAfter !== undefined) res.setHeader("Retry-After", String(retryAfter));
 	res.writeHead(body.code);
 	res.end(JSON.stringify(body));
 	this.logResponse(req, res);
@@ -153,7 +165,8 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 				await Promise.all(
 					healthServices().map(async name => {
 						try {
-							await ctx.call(`${name}.health`, {}, { timeout: 2_000 });
+							const answer = (await ctx.call(`${name}.health`, { gatewayNodeID: this.broker.nodeID }, { timeout: 2_000 })) as { status?: string };
+							if (answer?.status === "discovering") failing[name] = "discovering this gateway";
 						} catch (err) {
 							const errorName = (err as Error).name;
 							failing[name] = ["ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError"].includes(errorName) ? "not running" : "database unavailable";
@@ -201,8 +214,10 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 	},
 
 	events: {
-		[LiveEvents.location](ctx: Context<LiveLocation>) {
-			this.io?.to(groupRoom(ctx.params.groupId)).emit("location:update", ctx.params.session);
+		// One update, or a location instance's batch of them (events/live.ts), each to its group's room in order.
+		[LiveEvents.location](ctx: Context<LiveLocationEvent>) {
+			if (!this.io) return;
+			for (const { groupId, session } of locationUpdates(ctx.params)) this.io.to(groupRoom(groupId)).emit("location:update", session);
 		},
 		[LiveEvents.chat](ctx: Context<LiveChat>) {
 			this.io?.to(groupRoom(ctx.params.groupId)).emit("chat:message", ctx.params.message);
@@ -218,6 +233,8 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 			const { groupId, change, userId } = ctx.params;
 			const room = groupRoom(groupId);
 			const payload = { groupId, change, ...(userId ? { userId } : {}) };
+			// Sockets still in their handshake are not in the user's room yet: they replay this when they join.
+			if (change !== "renamed") this.handshakes.record({ kind: "group", groupId, change, ...(userId ? { userId } : {}) });
 			if (!this.io) return;
 			// Added users join before the announcement, removed ones leave after it: both hear it.
 			if ((change === "created" || change === "memberAdded") && userId) this.io.in(userRoom(userId)).socketsJoin(room);
@@ -231,6 +248,7 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 		[LiveEvents.revoked](ctx: Context<LiveRevoked>) {
 			const { userId, jti, before } = ctx.params;
 			this.tokenCache.revoke(userId, jti, before);
+			this.handshakes.record({ kind: "revoked", userId, ...(jti !== undefined ? { jti } : {}), ...(before !== undefined ? { before } : {}) });
 			if (!this.io) return;
 			for (const socket of this.io.of("/").sockets.values() as Iterable<AppSocket>) {
 				const auth = socket.data.auth;
@@ -296,8 +314,9 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 			const cached = this.tokenCache.get(token);
 			if (cached) return cached;
 			const call = ctx ? ctx.call.bind(ctx) : this.broker.call.bind(this.broker);
+			const askedAt = this.tokenCache.mark();
 			const resolved = (await call("users.resolveToken", { token })) as ResolvedToken;
-			this.tokenCache.set(token, resolved);
+			this.tokenCache.set(token, resolved, askedAt);
 			return resolved;
 		},
 
@@ -311,63 +330,137 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 			});
 			this.io = io;
 
-			io.use(async (socket: AppSocket, next: (err?: Error) => void) => {
-				const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
-				if (typeof token !== "string" || token.length === 0) return next(new Error("UNAUTHORIZED"));
-				try {
-					const auth: ResolvedToken = await this.resolveToken(undefined, token);
-					socket.data.auth = auth;
-					// Rooms are known before the client sees `connect`, so no live event is missed after it.
-					socket.data.groupIds = (await this.broker.call("users.groupIdsOf", { userId: auth.user.id }, { meta: { user: auth.user, token: auth.token } })) as string[];
-					next();
-				} catch (err) {
-					const code = (err as { code?: number }).code;
-					next(new Error(code === 401 ? "UNAUTHORIZED" : "SERVICE_UNAVAILABLE"));
-				}
+			io.use((socket: AppSocket, next: (err?: Error) => void) => {
+				this.authenticateSocket(socket).then(
+					() => {
+						next();
+						// Socket.IO connects the socket (or drops it, if the client left) in a tick it queued
+						// in `next()`, before this one: a handshake still open here never connected.
+						process.nextTick(() => this.abandonHandshake(socket));
+					},
+					(err: Error) => next(err),
+				);
 			});
 
 			io.on("connection", (socket: AppSocket) => this.onSocketConnected(socket));
 		},
 
-		onSocketConnected(socket: AppSocket) {
-			const { user, token } = socket.data.auth;
-			const meta: Meta = { user, token };
-			socket.join([userRoom(user.id), ...socket.data.groupIds.map(groupRoom)]);
-			// Commands are registered at once so none sent right after connecting is lost.
-			for (const [event, command] of Object.entries(SocketCommands)) {
-				// The acknowledgement is the last argument: a client that sends no payload (`emit("sos:stop", cb)`)
-				// or an extra one still gets its answer instead of waiting forever.
-				socket.on(event, async (...args: unknown[]) => {
-					const ack = args.at(-1);
-					const reply = typeof ack === "function" ? (ack as (body: unknown) => void) : () => undefined;
-					const payload = typeof args[0] === "function" ? undefined : args[0];
-					try {
-						if (token.expiresAt <= Date.now()) {
-							reply({ ok: false, error: { type: "UNAUTHORIZED", message: "Token expired", code: 401 } });
-							socket.disconnect(true);
-							return;
-						}
-						const result = await this.broker.call(command.action, asParams(payload), { meta });
-						reply(ackResult(command, result));
-					} catch (err) {
-						const { type, message, code, data } = toErrorBody(err);
-						reply({ ok: false, error: { type, message, code, ...(data !== undefined ? { data } : {}) } });
-					}
-				});
+		/**
+		 * The socket's user and the groups whose rooms it joins, with as few calls to the users
+		 * service as possible: none when the token is cached and the user already has a socket here,
+		 * one otherwise (`users.resolveToken` with `withGroupIds`, or `users.groupIdsOf` for a cached token).
+		 */
+		async authenticateSocket(socket: AppSocket) {
+			const token = (socket.handshake.auth as { token?: unknown } | undefined)?.token;
+			if (typeof token !== "string" || token.length === 0) throw new Error("UNAUTHORIZED");
+			// Begun before any read of the user's groups: broadcasts from now on are replayed at the join.
+			const pending: PendingHandshake = this.handshakes.begin();
+			try {
+				if (token.length > 4096) throw unauthorized("Invalid token");
+				let auth: ResolvedToken | undefined = this.tokenCache.get(token);
+				let groupIds: string[] | undefined;
+				if (!auth) {
+					// The (unverified) subject only decides whether the groups are worth asking for.
+					const subject = unverifiedSubject(token);
+					const withGroupIds = !(subject && this.siblingSocket(subject));
+					const askedAt = this.tokenCache.mark();
+					const answer = (await this.broker.call("users.resolveToken", withGroupIds ? { token, withGroupIds } : { token })) as ResolvedTokenAnswer;
+					// Cached without the groups: memberships change, tokens do not.
+					auth = { user: answer.user, token: answer.token };
+					this.tokenCache.set(token, auth, askedAt);
+					if (Array.isArray(answer.groupIds)) groupIds = answer.groupIds;
+				}
+				if (!groupIds) {
+					// Another socket of the user that has joined its rooms holds the user's groups as of the
+					// last `live.group` this gateway handled (the handler moves every joined socket of the
+					// user at once), so copying them now is as good as asking users now; a broadcast that
+					// arrives between this copy and our join is replayed from the handshake log. A socket of
+					// the user still in its own handshake is no source: it is not in the user's room yet.
+					const sibling: AppSocket | undefined = this.siblingSocket(auth.user.id);
+					groupIds = sibling
+						? groupIdsOfRooms(sibling.rooms)
+						: ((await this.broker.call("users.groupIdsOf", { userId: auth.user.id }, { meta: { user: auth.user, token: auth.token } })) as string[]);
+				}
+				socket.data.auth = auth;
+				socket.data.joining = { pending, groupIds };
+			} catch (err) {
+				this.handshakes.end(pending);
+				const code = (err as { code?: number }).code;
+				throw new Error(code === 401 ? "UNAUTHORIZED" : "SERVICE_UNAVAILABLE");
 			}
-			this.reportPresence("chat.socketConnected", user.id, socket.id);
-			socket.on("disconnect", () => this.reportPresence("chat.socketDisconnected", user.id, socket.id));
+		},
+
+		/** A connected socket of the user on this gateway (one in the user's room has joined its group rooms). */
+		siblingSocket(userId: string): AppSocket | undefined {
+			const nsp = this.io?.of("/");
+			const ids: Set<string> | undefined = nsp?.adapter.rooms.get(userRoom(userId));
+			if (!ids) return undefined;
+			for (const id of ids) {
+				const socket = nsp.sockets.get(id) as AppSocket | undefined;
+				if (socket?.connected) return socket;
+			}
+			return undefined;
+		},
+
+		abandonHandshake(socket: AppSocket) {
+			const joining = socket.data.joining;
+			if (!joining) return;
+			this.handshakes.end(joining.pending);
+			delete socket.data.joining;
+		},
+
+		onSocketConnected(socket: AppSocket) {
+			const joining = socket.data.joining!;
+			delete socket.data.joining;
+			const { user, token } = socket.data.auth;
+			const notices = this.handshakes.end(joining.pending);
+			if (revokedDuring(user.id, token, notices)) {
+				socket.disconnect(true);
+				return;
+			}
+			// Rooms are known before the client sees `connect` (same tick), so no live event is missed after it.
+			socket.join([userRoom(user.id), ...replayGroups(joining.groupIds, user.id, notices).map(groupRoom)]);
+			// Commands are handled from now on, so none sent right after connecting is lost.
+			socket.onAny(this.dispatchSocketCommand);
+			socket.on("disconnect", this.onSocketClosed);
+			// The upgrade request (headers, parser state) is not needed once the handshake is built.
+			(socket.conn as { request?: unknown }).request = null;
+			this.presenceReports.report({ socketId: socket.id, userId: user.id, open: true });
+		},
+
+		/**
+		 * One client command: the acknowledgement is the last argument, so a client that sends no
+		 * payload (`emit("sos:stop", cb)`) or an extra one still gets its answer instead of waiting forever.
+		 */
+		async runSocketCommand(socket: AppSocket, command: SocketCommand, args: unknown[]) {
+			const ack = args.at(-1);
+			const reply = typeof ack === "function" ? (ack as (body: unknown) => void) : () => undefined;
+			const payload = typeof args[0] === "function" ? undefined : args[0];
+			const { user, token } = socket.data.auth;
+			try {
+				if (token.expiresAt <= Date.now()) {
+					reply({ ok: false, error: { type: "UNAUTHORIZED", message: "Token expired", code: 401 } });
+					socket.disconnect(true);
+					return;
+				}
+				const meta: Meta = { user, token };
+				const result = await this.broker.call(command.action, asParams(payload), { meta });
+				reply(ackResult(command, result));
+			} catch (err) {
+				const { type, message, code, data } = toErrorBody(err);
+				reply({ ok: false, error: { type, message, code, ...(data !== undefined ? { data } : {}) } });
+			}
 		},
 
 		/** Presence is the chat service's business; a missing chat service must not break sockets. */
-		reportPresence(action: string, userId: string, socketId: string) {
-			this.broker
-				.call(action, { userId, socketId, gatewayNodeID: this.broker.nodeID })
-				.catch((err: Error) => {
-					this.logger.debug(`${action} failed:`, err.message);
-					// The report is lost: the full list goes instead, once chat answers again (or when it appears).
-					if (err.name !== "ServiceNotFoundError") this.syncPresence(2_000);
-				});
+		async sendPresence(sockets: SocketChange[]) {
+			try {
+				await this.broker.call("chat.socketsChanged", { gatewayNodeID: this.broker.nodeID, sockets });
+			} catch (err) {
+				this.logger.debug("chat.socketsChanged failed:", (err as Error).message);
+				// The reports are lost: the full list goes instead, once chat answers again (or when it appears).
+				if ((err as Error).name !== "ServiceNotFoundError") this.syncPresence(2_000);
+			}
 		},
 
 		/** Tells chat every socket open here (after reports were lost), retrying until it lands. */
@@ -393,6 +486,18 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 	created() {
 		this.tokenCache = new TokenCache();
 		this.presenceSyncedWith = new Set<string>();
+		this.handshakes = new HandshakeLog();
+		this.presenceReports = new PresenceReports((sockets: SocketChange[]) => this.sendPresence(sockets), PRESENCE_BATCH_MS);
+		// One command dispatcher and one disconnect listener for all sockets (Socket.IO calls them
+		// with the socket as `this`), instead of nine closures per socket.
+		const service = this;
+		this.dispatchSocketCommand = function (this: AppSocket, event: string, ...args: unknown[]) {
+			const command = socketCommands.get(event);
+			if (command) void service.runSocketCommand(this, command, args);
+		};
+		this.onSocketClosed = function (this: AppSocket) {
+			service.presenceReports.report({ socketId: this.id, userId: this.data.auth.user.id, open: false });
+		};
 	},
 
 	started() {
@@ -402,11 +507,15 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 
 	async stopped() {
 		clearTimeout(this.presenceSyncTimer);
-		if (!this.io) return;
-		// Close the transports without a Socket.IO "disconnect" packet: clients see "transport close"
-		// and reconnect (to another gateway) by themselves, instead of treating it as a kick-out.
-		for (const socket of this.io.of("/").sockets.values() as Iterable<AppSocket>) socket.conn.close();
-		this.io.engine.close();
+		if (this.io) {
+			// Close the transports without a Socket.IO "disconnect" packet: clients see "transport close"
+			// and reconnect (to another gateway) by themselves, instead of treating it as a kick-out.
+			for (const socket of this.io.of("/").sockets.values() as Iterable<AppSocket>) socket.conn.close();
+			this.io.engine.close();
+		}
+		// The closes just reported, briefly: chat also closes them when it sees this node leave.
+		await Promise.race([this.presenceReports.flush(), new Promise(resolve => setTimeout(resolve, 1_000).unref())]);
+		this.presenceReports.stop();
 	},
 };
 

@@ -7,14 +7,15 @@ import { config } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
 import { conflict, ErrorTypes, invalidState, notFound, validationError } from "../events/errors.js";
 import { DomainEvents, type Envelope } from "../events/domain.js";
-import { LiveEvents, type LiveGroup, type LiveLocation } from "../events/live.js";
+import { LiveEvents, type LiveGroup, type LiveLocation, type LiveLocationBatch } from "../events/live.js";
 import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
 import { locationModels, sessionFields, sessionId, toSessionData, type LocationModels, type SessionDoc, type SessionRow } from "./location/models.js";
 import { notificationCommand } from "./location/notices.js";
 import { BLANK_SESSION_STATE, capRoute, MAX_ROUTE_POINTS, newSession, recordsRoute, toApiSession, type SessionData, type Thresholds } from "./location/session.js";
 import { decide, promoteSosLead, type LocationEvent, type Notice, type Transition } from "./location/state-machine.js";
 import { etaProblem, sampleTimestampProblem } from "./location/validation.js";
-import { canDefer, KeyedLock, LocalMembership, OwnedSessions, ownedEntry, sessionKey, SessionViews, type OwnedSession } from "./location/owned-sessions.js";
+import { LiveBatcher } from "./location/live-batch.js";
+import { canDefer, carryOver, KeyedLock, LocalMembership, OwnedSessions, ownedEntry, sessionKey, SessionViews, type OwnedSession } from "./location/owned-sessions.js";
 
 /**
  * Location tracking (SPEC §5): sharing, position samples, journeys and SOS per (user, group)
@@ -147,13 +148,15 @@ interface LocationVars {
 	flushing?: boolean;
 	/** The location instances last seen (a change moves the ownership of users between instances). */
 	locationNodes?: string;
+	/** Live updates waiting for the end of this event-loop turn, to go out as one broadcast. */
+	live: LiveBatcher<LiveLocation, Context>;
 	/** Users whose sessions are being looked up together (see ownedSessionsOf). */
 	lookupBatch?: { users: Set<string>; done: Promise<void> };
 }
 
 interface LocationMethods {
 	// From the mixins.
-	kickOutbox(): void;
+	kickOutbox(modelName?: string, docId?: string): void;
 	requireMember(ctx: Context<unknown, Meta>, groupId: string, userId?: string): Promise<GroupProjectionDoc>;
 	groupProjection(): Model<GroupProjectionDoc>;
 	groupsOfUser(userId: string): Promise<GroupProjectionDoc[]>;
@@ -168,6 +171,8 @@ interface LocationMethods {
 	readableGroup(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupProjectionDoc>;
 	applyToSession(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData>;
 	applyLocked(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData>;
+	sampleDuringWrite(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, point: Point & { accuracy?: number }): Promise<SessionData> | undefined;
+	deferSample(ctx: Context<unknown, Meta> | null, entry: OwnedSession, outcome: Transition, point: Point & { accuracy?: number }, now: number): Promise<SessionData>;
 	tryApply(ctx: Context<unknown, Meta>, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData | null>;
 	commit(before: SessionData, outcome: Transition, caller?: User, entry?: OwnedSession): Promise<SessionData | null>;
 	rebase(groupId: string, userId: string): Promise<void>;
@@ -554,7 +559,44 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** One change at a time per session on this instance; the version check guards against the others. */
 		applyToSession(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData> {
+			if (event.type === "sample") {
+				const applied = this.sampleDuringWrite(ctx, groupId, userId, event.point);
+				if (applied) return applied;
+			}
 			return this.locks.run(sessionKey(groupId, userId), () => this.applyLocked(ctx, groupId, userId, event, caller));
+		},
+
+		/**
+		 * A sample arriving while the session's only locked operation is a write behind waiting for
+		 * the database: when it can be deferred, it is applied on top of the entry in memory and
+		 * pushed live at once, instead of waiting for the write (a slow database would otherwise add
+		 * its latency to every sample that meets a write behind — the tail of the live updates). The
+		 * write keeps it pending (see `carryOver`). Undefined: take the lock as usual.
+		 */
+		sampleDuringWrite(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, point: Point & { accuracy?: number }): Promise<SessionData> | undefined {
+			const entry = this.owned.get(groupId, userId);
+			// Anything queued behind the write (a command, another sample) keeps its turn: order is preserved.
+			if (!entry?.writing || this.locks.inFlight(sessionKey(groupId, userId)) !== 1) return undefined;
+			const now = Date.now();
+			const outcome = decide(entry.data, { type: "sample", point }, now, this.settings.thresholds);
+			if (!canDefer(entry.data, outcome, entry.storedNextCheckAt, now, WRITE_THROUGH_WITHIN_MS)) return undefined;
+			entry.usedAt = now;
+			return this.deferSample(ctx, entry, outcome, point, now);
+		},
+
+		/** Applies a deferrable sample's outcome to the owned entry (written behind later) and pushes it live. */
+		async deferSample(ctx: Context<unknown, Meta> | null, entry: OwnedSession, outcome: Transition, point: Point & { accuracy?: number }, now: number): Promise<SessionData> {
+			const before = entry.data;
+			// A stale sample changes nothing at all.
+			if (outcome.session === before) return before;
+			const appended = outcome.route.kind === "append" ? outcome.route.points : [];
+			entry.data = { ...outcome.session, routeLength: before.routeLength + appended.length };
+			entry.pendingRoute.push(...appended);
+			entry.pendingSamples.push(point);
+			entry.dirtySince ??= now;
+			this.stats.deferred++;
+			if (outcome.changed) await this.publish(ctx, entry.data);
+			return entry.data;
 		},
 
 		/**
@@ -569,16 +611,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const now = Date.now();
 				const outcome = decide(before, event, now, this.settings.thresholds);
 				if (event.type === "sample" && canDefer(before, outcome, entry.storedNextCheckAt, now, WRITE_THROUGH_WITHIN_MS)) {
-					// A stale sample changes nothing at all.
-					if (outcome.session === before) return before;
-					const appended = outcome.route.kind === "append" ? outcome.route.points : [];
-					entry.data = { ...outcome.session, routeLength: before.routeLength + appended.length };
-					entry.pendingRoute.push(...appended);
-					entry.pendingSamples.push(event.point);
-					entry.dirtySince ??= now;
-					this.stats.deferred++;
-					if (outcome.changed) await this.publish(ctx, entry.data);
-					return entry.data;
+					return this.deferSample(ctx, entry, outcome, event.point, now);
 				}
 				const after = await this.commit(before, outcome, caller, entry);
 				if (after) {
@@ -607,7 +640,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		async commit(before: SessionData, outcome: Transition, caller?: User, entry?: OwnedSession): Promise<SessionData | null> {
 			const { session, route, notices } = outcome;
 			// Changes applied in memory since the last write (only when `before` is the owned copy) go with this write.
-			const pending = entry && entry.data === before ? entry.pendingRoute : [];
+			const pending = entry && entry.data === before ? [...entry.pendingRoute] : [];
+			const pendingSampleCount = entry && entry.data === before ? entry.pendingSamples.length : 0;
 			const unwritten = Boolean(entry && entry.data === before && entry.dirtySince !== null);
 			const needsWrite = unwritten || outcome.changed || notices.length > 0 || route.kind !== "keep" || session.nextCheckAt !== before.nextCheckAt;
 			if (!needsWrite) return before;
@@ -660,10 +694,11 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			}
 			if (outbox.length) {
 				this.stats.notices += outbox.length;
-				this.kickOutbox();
+				this.kickOutbox("Session", id);
 			}
-			// The owned copy is now exactly what is stored.
-			if (entry) this.owned.set(ownedEntry(next, now));
+			// The owned copy is now exactly what is stored, plus any sample applied on top of it while
+			// a write behind waited for the database (still pending).
+			if (entry) this.owned.set(this.owned.get(session.groupId, session.userId) === entry ? carryOver(entry, before, next, pending.length, pendingSampleCount, now) : ownedEntry(next, now));
 			this.views.drop(session.groupId, session.userId);
 			return next;
 		},
@@ -691,7 +726,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			return this.locks.run(sessionKey(groupId, userId), async () => {
 				const entry = this.owned.get(groupId, userId);
 				if (!entry || entry.dirtySince === null) return;
-				const after = await this.commit(entry.data, { session: entry.data, changed: false, route: { kind: "keep" }, notices: [] }, undefined, entry);
+				let after: SessionData | null;
+				entry.writing = true;
+				try {
+					after = await this.commit(entry.data, { session: entry.data, changed: false, route: { kind: "keep" }, notices: [] }, undefined, entry);
+				} finally {
+					entry.writing = false;
+				}
 				if (after) this.stats.flushed++;
 				else await this.rebase(groupId, userId);
 			});
@@ -759,10 +800,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			return notices.map(notice => newEnvelope(DomainEvents.notificationSend, notificationCommand(notice, subject, this.settings.thresholds), new Date(now)));
 		},
 
-		/** Pushes the session to every connected member of its group (through every gateway). */
+		/**
+		 * Pushes the session to every connected member of its group (through every gateway), in one
+		 * broadcast with the other updates of this event-loop turn (see LiveBatcher); resolves once sent.
+		 */
 		async publish(ctx: Context | null, session: SessionData) {
-			const payload: LiveLocation = { groupId: session.groupId, session: toApiSession(session) };
-			await (ctx ? ctx.broadcast(LiveEvents.location, payload) : this.broker.broadcast(LiveEvents.location, payload));
+			await this.live.add({ groupId: session.groupId, session: toApiSession(session) }, ctx);
 		},
 
 		/** 404 unless `userId` is a member of the group (asking the users service when our copy may be behind). */
@@ -875,6 +918,11 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		this.memberships = new LocalMembership();
 		this.views = new SessionViews();
 		this.locks = new KeyedLock();
+		this.live = new LiveBatcher<LiveLocation, Context>(
+			(payload, ctx) => (ctx ? ctx.broadcast(LiveEvents.location, payload) : this.broker.broadcast(LiveEvents.location, payload)),
+			// A batch answers several requests: it is nobody's child, and carries no caller's meta.
+			updates => this.broker.broadcast(LiveEvents.location, { updates } satisfies LiveLocationBatch),
+		);
 	},
 
 	started() {

@@ -274,20 +274,16 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 
 		/** Membership projection hook: every snapshot learnt, kept by version (immutable, so an upsert is idempotent). */
 		async recordGroupVersion(groupId: string, snapshot: GroupSnapshot) {
-			await this.models.GroupVersion.updateOne(
-				{ _id: groupVersionId(groupId, snapshot.version) },
-				{
-					$setOnInsert: {
-						groupId,
-						version: snapshot.version,
-						memberIds: snapshot.deleted ? [] : snapshot.members.map(m => m.id),
-						deleted: Boolean(snapshot.deleted),
-						at: new Date(),
-					},
-				},
-				{ upsert: true },
-			).catch((err: { code?: number }) => {
-				// Two events of one version (e.g. created and memberAdded) recorded at once: same content.
+			// A version's members never change once written: an insert (cheaper than an upsert), and
+			// a duplicate (two events of one version, or a redelivery) is the same content.
+			await this.models.GroupVersion.create({
+				_id: groupVersionId(groupId, snapshot.version),
+				groupId,
+				version: snapshot.version,
+				memberIds: snapshot.deleted ? [] : snapshot.members.map(m => m.id),
+				deleted: Boolean(snapshot.deleted),
+				at: new Date(),
+			}).catch((err: { code?: number }) => {
 				if (err.code !== 11000) throw err;
 			});
 		},

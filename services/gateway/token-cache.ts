@@ -12,6 +12,14 @@ export interface ResolvedToken {
  */
 export class TokenCache {
 	private readonly entries = new Map<string, { value: ResolvedToken; until: number }>();
+	/**
+	 * A counter of revocations seen, and the count at each user's last one: an answer of the users
+	 * service that was asked for before a revocation of its user arrived may predate it, so it is
+	 * not cached (the request it answers goes through; the next one asks again).
+	 */
+	private revocationCount = 0;
+	private readonly lastRevocationOf = new Map<string, number>();
+	private clearedAt = 0;
 
 	constructor(
 		private readonly ttlMs = 30_000,
@@ -29,7 +37,13 @@ export class TokenCache {
 		return entry.value;
 	}
 
-	set(token: string, value: ResolvedToken): void {
+	/** A mark taken before asking the users service, to hand to `set` with its answer. */
+	mark(): number {
+		return this.revocationCount;
+	}
+
+	set(token: string, value: ResolvedToken, askedAt = this.revocationCount): void {
+		if (askedAt < this.clearedAt || askedAt < (this.lastRevocationOf.get(value.user.id) ?? 0)) return;
 		// Oldest first out: a Map iterates in insertion order.
 		if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
 		this.entries.set(token, { value, until: this.now() + this.ttlMs });
@@ -37,6 +51,13 @@ export class TokenCache {
 
 	/** Drops a revoked token (by jti) or every token of a user issued before `before`. */
 	revoke(userId: string, jti?: string, before?: number): void {
+		this.revocationCount += 1;
+		// Only answers asked for within the TTL can still arrive; old marks are dropped in bulk.
+		if (this.lastRevocationOf.size >= this.maxEntries) {
+			this.lastRevocationOf.clear();
+			this.clearedAt = this.revocationCount;
+		}
+		this.lastRevocationOf.set(userId, this.revocationCount);
 		for (const [key, { value }] of this.entries) {
 			if (value.user.id !== userId) continue;
 			if (jti !== undefined && value.token.jti === jti) this.entries.delete(key);
@@ -47,6 +68,9 @@ export class TokenCache {
 
 	clear(): void {
 		this.entries.clear();
+		this.revocationCount += 1;
+		this.clearedAt = this.revocationCount;
+		this.lastRevocationOf.clear();
 	}
 }
 

@@ -35,6 +35,12 @@ export interface OwnedSession {
 	/** When the entry first got changes not yet stored (ms), or null when clean. */
 	dirtySince: number | null;
 	usedAt: number;
+	/**
+	 * A write behind of this entry is waiting for the database (set by the writer, which holds the
+	 * session's lock meanwhile). Samples that can be deferred are applied on top of it in memory
+	 * instead of queueing behind the write (see `carryOver`).
+	 */
+	writing?: boolean;
 }
 
 export const sessionKey = (groupId: string, userId: string) => `${groupId}:${userId}`;
@@ -63,6 +69,27 @@ export function canDefer(before: SessionData, outcome: Transition, storedNextChe
 
 export function ownedEntry(data: SessionData, now: number): OwnedSession {
 	return { data, storedNextCheckAt: data.nextCheckAt, pendingRoute: [], pendingSamples: [], dirtySince: null, usedAt: now };
+}
+
+/**
+ * The owned entry after a successful write of `written` (the state `entry` had when the write
+ * began, stored now as `stored`): changes applied on top of the entry while the write waited for
+ * the database stay pending, to be written by the next write behind; without any, the stored
+ * state itself, clean. `routeCount` and `sampleCount` are how many of the entry's pending route
+ * points and samples the write carried.
+ */
+export function carryOver(entry: OwnedSession, written: SessionData, stored: SessionData, routeCount: number, sampleCount: number, now: number): OwnedSession {
+	if (entry.data === written) return ownedEntry(stored, now);
+	const pendingRoute = entry.pendingRoute.slice(routeCount);
+	const pendingSamples = entry.pendingSamples.slice(sampleCount);
+	return {
+		data: { ...entry.data, routeLength: stored.routeLength + pendingRoute.length, version: stored.version },
+		storedNextCheckAt: stored.nextCheckAt,
+		pendingRoute,
+		pendingSamples,
+		dirtySince: now,
+		usedAt: now,
+	};
 }
 
 /** The entries by session, plus which users' sessions are all loaded (so a sample needs no query). */
@@ -240,16 +267,27 @@ export class LocalMembership {
 /** One operation at a time per key (a session), in arrival order. */
 export class KeyedLock {
 	private readonly tails = new Map<string, Promise<unknown>>();
+	/** Operations per key that have not finished yet (the running one and those waiting behind it). */
+	private readonly counts = new Map<string, number>();
 
 	run<T>(key: string, fn: () => Promise<T>): Promise<T> {
 		const previous = this.tails.get(key) ?? Promise.resolve();
+		this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
 		const result = previous.then(fn, fn);
 		const tail = result.catch(() => undefined);
 		this.tails.set(key, tail);
 		void tail.then(() => {
+			const left = (this.counts.get(key) ?? 1) - 1;
+			if (left > 0) this.counts.set(key, left);
+			else this.counts.delete(key);
 			if (this.tails.get(key) === tail) this.tails.delete(key);
 		});
 		return result;
+	}
+
+	/** How many operations on `key` have not finished: 1 means only the running one, nothing waits behind it. */
+	inFlight(key: string): number {
+		return this.counts.get(key) ?? 0;
 	}
 }
 

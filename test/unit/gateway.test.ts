@@ -48,6 +48,25 @@ test("the token cache forgets revoked tokens at once and expired entries by itse
 	assert.equal(cache.get("t3"), undefined, "TTL elapsed");
 });
 
+test("an answer asked for before a revocation of its user arrived is not cached", () => {
+	const cache = new TokenCache(30_000, 10, () => 1_000);
+	const alice = { id: "alice", name: "A", surname: "B", email: "a@b.c" };
+	const bob = { id: "bob", name: "B", surname: "C", email: "b@c.d" };
+	const answer = (user: typeof alice, jti: string) => ({ user, token: { jti, issuedAt: 500, expiresAt: 100_000 } });
+	const askedAt = cache.mark();
+	cache.revoke("alice", "j1"); // arrives while users.resolveToken is answering
+	cache.set("t1", answer(alice, "j1"), askedAt);
+	assert.equal(cache.get("t1"), undefined, "a possibly pre-revocation answer must be asked again");
+	cache.set("t2", answer(bob, "j2"), askedAt);
+	assert.ok(cache.get("t2"), "another user's answer is unaffected");
+	cache.set("t3", answer(alice, "j3"), cache.mark());
+	assert.ok(cache.get("t3"), "asked after the revocation: cached");
+	const beforeClear = cache.mark();
+	cache.clear(); // NATS reconnect: revocations may have been missed
+	cache.set("t4", answer(bob, "j4"), beforeClear);
+	assert.equal(cache.get("t4"), undefined);
+});
+
 test("socket acks carry the result under the documented key", () => {
 	assert.deepEqual(ackResult(SocketCommands["sharing:start"]!, { state: "ACTIVE" }), { ok: true, session: { state: "ACTIVE" } });
 	assert.deepEqual(ackResult(SocketCommands["location:sample"]!, { sessions: [] }), { ok: true, sessions: [] });

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { newSession, type SessionData, type Thresholds } from "../../services/location/session.js";
 import { decide, type LocationEvent } from "../../services/location/state-machine.js";
-import { canDefer, KeyedLock, LocalMembership, OwnedSessions, ownedEntry } from "../../services/location/owned-sessions.js";
+import { canDefer, carryOver, KeyedLock, LocalMembership, OwnedSessions, ownedEntry } from "../../services/location/owned-sessions.js";
 
 // The write-behind rules of the location service's owned sessions: which samples may be applied
 // in memory and written later, and the in-memory membership that replaces a query per sample.
@@ -158,6 +158,78 @@ test("the keyed lock runs one operation per key at a time, in order, and other k
 	assert.deepEqual(log, ["a1 start", "b", "a1 end", "a2"]);
 	await assert.rejects(lock.run("a", async () => Promise.reject(new Error("boom"))), /boom/);
 	assert.equal(await lock.run("a", async () => 42), 42, "a failure does not block the key");
+});
+
+test("the keyed lock tells how many operations on a key have not finished (a sample may skip only a lone write behind)", async () => {
+	const lock = new KeyedLock();
+	let release!: () => void;
+	const gate = new Promise<void>(resolve => (release = resolve));
+	assert.equal(lock.inFlight("a"), 0);
+	const write = lock.run("a", () => gate);
+	assert.equal(lock.inFlight("a"), 1);
+	const queued = lock.run("a", async () => undefined);
+	assert.equal(lock.inFlight("a"), 2);
+	assert.equal(lock.inFlight("b"), 0);
+	release();
+	await Promise.all([write, queued]);
+	await new Promise(resolve => setImmediate(resolve));
+	assert.equal(lock.inFlight("a"), 0, "finished operations are forgotten");
+	await lock.run("a", async () => Promise.reject(new Error("boom"))).catch(() => undefined);
+	await new Promise(resolve => setImmediate(resolve));
+	assert.equal(lock.inFlight("a"), 0, "a failed one too");
+});
+
+describe("after a write behind, samples applied while it waited for the database stay pending", () => {
+	/** An owned entry with two samples applied in memory since its stored version 3. */
+	const dirty = () => {
+		const entry = ownedEntry(routing(), NOW - 5_000);
+		let data = entry.data;
+		for (const [i, point] of [at(45.001, 9, NOW - 2_000), at(45.002, 9, NOW - 1_000)].entries()) {
+			const outcome = decide(data, { type: "sample", point }, NOW - 2_000 + i * 1_000, T);
+			const appended = outcome.route.kind === "append" ? outcome.route.points : [];
+			data = { ...outcome.session, routeLength: data.routeLength + appended.length };
+			entry.pendingRoute.push(...appended);
+			entry.pendingSamples.push(point);
+		}
+		entry.data = data;
+		entry.dirtySince = NOW - 2_000;
+		return entry;
+	};
+
+	test("nothing applied meanwhile: the entry becomes the stored session, clean", () => {
+		const entry = dirty();
+		const written = entry.data;
+		const stored = { ...written, version: written.version + 1 };
+		const next = carryOver(entry, written, stored, entry.pendingRoute.length, entry.pendingSamples.length, NOW);
+		assert.equal(next.data, stored);
+		assert.equal(next.dirtySince, null);
+		assert.deepEqual(next.pendingRoute, []);
+		assert.deepEqual(next.pendingSamples, []);
+	});
+
+	test("a sample applied meanwhile stays pending on the new stored version, with only its own route point", () => {
+		const entry = dirty();
+		const written = entry.data;
+		const routeCount = entry.pendingRoute.length;
+		const sampleCount = entry.pendingSamples.length;
+		const stored = { ...written, version: written.version + 1 };
+		// The write is in flight: a third sample lands on the entry.
+		const point = at(45.003, 9, NOW);
+		const outcome = decide(entry.data, { type: "sample", point }, NOW, T);
+		const appended = outcome.route.kind === "append" ? outcome.route.points : [];
+		entry.data = { ...outcome.session, routeLength: entry.data.routeLength + appended.length };
+		entry.pendingRoute.push(...appended);
+		entry.pendingSamples.push(point);
+
+		const next = carryOver(entry, written, stored, routeCount, sampleCount, NOW + 10);
+		assert.equal(next.data.version, stored.version, "conditional on what is stored now");
+		assert.deepEqual(next.data.position, point, "the newest position is kept");
+		assert.deepEqual(next.pendingSamples, [point]);
+		assert.equal(next.pendingRoute.length, appended.length);
+		assert.equal(next.data.routeLength, stored.routeLength + appended.length);
+		assert.equal(next.storedNextCheckAt, stored.nextCheckAt);
+		assert.equal(next.dirtySince, NOW + 10, "written behind later");
+	});
 });
 
 test("writes behind go to sessions whose stored timers come due soon first, then oldest changes first", () => {

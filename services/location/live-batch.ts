@@ -1,0 +1,35 @@
+/**
+ * Coalesces live updates: everything published during one turn of the event loop goes out as
+ * ONE broadcast, right after that turn (setImmediate), so the added latency is bounded by the
+ * turn itself. At low rates a batch holds one update; under load, when many requests are read
+ * from the transporter per turn, batches grow with the load and each gateway receives, decodes
+ * and dispatches one message per batch instead of one per update.
+ */
+export class LiveBatcher<T, C> {
+	private items: { item: T; ctx: C | null }[] = [];
+	private sending?: Promise<void>;
+
+	/**
+	 * `sendOne` sends a lone update (with the context of the request that caused it), `sendMany`
+	 * a batch of several, in the order they were added.
+	 */
+	constructor(
+		private readonly sendOne: (item: T, ctx: C | null) => Promise<unknown>,
+		private readonly sendMany: (items: T[]) => Promise<unknown>,
+	) {}
+
+	/** Resolves once the batch holding `item` has been handed to the transporter. */
+	add(item: T, ctx: C | null): Promise<void> {
+		this.items.push({ item, ctx });
+		this.sending ??= new Promise<void>(resolve => setImmediate(resolve)).then(() => this.flush());
+		return this.sending;
+	}
+
+	private async flush(): Promise<void> {
+		const batch = this.items;
+		this.items = [];
+		this.sending = undefined;
+		if (batch.length === 1) await this.sendOne(batch[0]!.item, batch[0]!.ctx);
+		else if (batch.length > 1) await this.sendMany(batch.map(entry => entry.item));
+	}
+}
