@@ -2,6 +2,7 @@ import mongoose, { type Connection, type Model } from "mongoose";
 import type { ServiceSchema } from "moleculer";
 import { config } from "../lib/config.js";
 import { serviceUnavailable } from "../events/errors.js";
+import { profileDatabase } from "./db-profile.js";
 
 /**
  * Gives a service its own mongoose connection to its own database, `positionpal_<db>`.
@@ -55,14 +56,17 @@ export function MongooseMixin<TModels extends Record<string, Model<any>>>(opts: 
 				serverSelectionTimeoutMS: 5_000,
 				// Fail a query quickly while the database is down instead of queueing it forever.
 				bufferCommands: false,
+				...(process.env.DB_PROFILE ? { monitorCommands: true } : {}),
 			});
 			await connection.asPromise();
 			this.connection = connection;
+			if (process.env.DB_PROFILE) this.stopDbProfile = profileDatabase(connection, line => this.logger.info(line));
 			this.models = opts.models(connection);
 			for (const model of Object.values(this.models)) await (model as Model<any>).createIndexes();
 			this.logger.info(`Connected to database ${databaseName(opts.db)}`);
 		},
 		async stopped() {
+			this.stopDbProfile?.();
 			if (this.connection) await (this.connection as Connection).close();
 		},
 		actions: {

@@ -217,7 +217,12 @@ async function findOrInstallNats(log, signal) {
 // connection pool is exhausted (e.g. by cursors a client left open) must not stall the writes of
 // every other database. Bump the stamp whenever the patch changes: an existing
 // .data/bin/ferretdb with another stamp is rebuilt.
-const FERRETDB_BUILD_STAMP = `${FERRETDB_VERSION}+positionpal-dblock.2`;
+//
+// Second patch: the SQLite backend indexes `_id` as the expression `_ferretdb_sjson->"_id"` but
+// queries it as `_ferretdb_sjson->'$._id'`; SQLite uses an expression index only for the very
+// same expression, so every lookup, update and delete by `_id` scanned (and JSON-parsed) the whole
+// table. The patch makes the queries use the index's expression (same meaning).
+const FERRETDB_BUILD_STAMP = `${FERRETDB_VERSION}+positionpal-dblock.2-idindex.1`;
 const WRITE_LOCKED = ["msg_delete.go:MsgDelete", "msg_findandmodify.go:MsgFindAndModify", "msg_insert.go:MsgInsert", "msg_update.go:MsgUpdate"];
 const WRITE_LOCK_GO = `package handler
 
@@ -250,7 +255,14 @@ func lockDatabaseOf(msg *wire.OpMsg) func() {
 }
 `;
 
+const ID_COLUMN_FROM = `IDColumn = DefaultColumn + "->'$._id'"`;
+const ID_COLUMN_TO = `IDColumn = DefaultColumn + \`->"_id"\``;
+
 function patchFerretdb(src) {
+  const metadata = join(src, "internal", "backends", "sqlite", "metadata", "metadata.go");
+  const meta = readFileSync(metadata, "utf8");
+  if (!meta.includes(ID_COLUMN_FROM)) throw new Error("FerretDB patch: IDColumn not found in internal/backends/sqlite/metadata/metadata.go");
+  writeFileSync(metadata, meta.replace(ID_COLUMN_FROM, ID_COLUMN_TO));
   const handler = join(src, "internal", "handler");
   writeFileSync(join(handler, "positionpal_write_lock.go"), WRITE_LOCK_GO);
   for (const entry of WRITE_LOCKED) {
