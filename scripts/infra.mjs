@@ -221,8 +221,11 @@ async function findOrInstallNats(log, signal) {
 // Second patch: the SQLite backend indexes `_id` as the expression `_ferretdb_sjson->"_id"` but
 // queries it as `_ferretdb_sjson->'$._id'`; SQLite uses an expression index only for the very
 // same expression, so every lookup, update and delete by `_id` scanned (and JSON-parsed) the whole
-// table. The patch makes the queries use the index's expression (same meaning).
-const FERRETDB_BUILD_STAMP = `${FERRETDB_VERSION}+positionpal-dblock.2-idindex.1`;
+// table. The patch makes the queries use the index's expression (same meaning), and uses the index
+// also when the filter names `_id` AND other fields (`{ _id, version }`, a conditional write): only
+// a filter of `_id` alone was pushed down to SQLite, and every caller applies the whole filter to
+// what comes back anyway, so narrowing by `_id` first is always correct.
+const FERRETDB_BUILD_STAMP = `${FERRETDB_VERSION}+positionpal-dblock.2-idindex.2`;
 const WRITE_LOCKED = ["msg_delete.go:MsgDelete", "msg_findandmodify.go:MsgFindAndModify", "msg_insert.go:MsgInsert", "msg_update.go:MsgUpdate"];
 const WRITE_LOCK_GO = `package handler
 
@@ -263,6 +266,11 @@ function patchFerretdb(src) {
   const meta = readFileSync(metadata, "utf8");
   if (!meta.includes(ID_COLUMN_FROM)) throw new Error("FerretDB patch: IDColumn not found in internal/backends/sqlite/metadata/metadata.go");
   writeFileSync(metadata, meta.replace(ID_COLUMN_FROM, ID_COLUMN_TO));
+  const collection = join(src, "internal", "backends", "sqlite", "collection.go");
+  const coll = readFileSync(collection, "utf8");
+  const onlyId = "if params.Filter.Len() == 1 {";
+  if (coll.split(onlyId).length !== 3) throw new Error("FerretDB patch: the two _id pushdowns not found in internal/backends/sqlite/collection.go");
+  writeFileSync(collection, coll.replaceAll(onlyId, "if params.Filter.Len() >= 1 {"));
   const handler = join(src, "internal", "handler");
   writeFileSync(join(handler, "positionpal_write_lock.go"), WRITE_LOCK_GO);
   for (const entry of WRITE_LOCKED) {

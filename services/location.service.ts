@@ -520,9 +520,28 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			return this.owned.ofUser(userId) ?? [];
 		},
 
-		/** Reads the sessions of these users and keeps them (a copy we already hold of the same or a newer version wins). */
+		/**
+		 * Reads the sessions of these users and keeps them (a copy we already hold of the same or a
+		 * newer version wins). By primary key: the users service lists each user's groups, and a
+		 * session's id is its group's and user's. (A query by `userId` scans the collection on the
+		 * Mongo-wire server used here; after a restart hundreds of users send their first samples in
+		 * the same second, and as many scans queued behind one another for seconds.)
+		 */
 		async lookupSessions(userIds: string[]): Promise<void> {
-			const docs = await this.models.Session.find({ userId: { $in: userIds }, ...notRemoved }, withoutBulk).lean<SessionRow[]>();
+			let docs: SessionRow[];
+			try {
+				const found = await Promise.all(
+					userIds.map(async userId => {
+						const groupIds = (await this.broker.call("users.groupIdsOf", { userId })) as string[];
+						return Promise.all(groupIds.map(groupId => this.models.Session.findById(sessionId(groupId, userId), withoutBulk).lean<SessionRow>()));
+					}),
+				);
+				docs = found.flat().filter((doc): doc is SessionRow => Boolean(doc) && !doc!.removed);
+			} catch (err) {
+				// Samples must not depend on the users service being up: the slow way then.
+				this.logger.debug("Looking sessions up by group failed, by user instead:", (err as Error).message);
+				docs = await this.models.Session.find({ userId: { $in: userIds }, ...notRemoved }, withoutBulk).lean<SessionRow[]>();
+			}
 			for (const doc of docs) {
 				const cached = this.owned.get(doc.groupId, doc.userId);
 				if (!cached || cached.data.version < doc.version) this.owned.set(ownedEntry(toSessionData(doc), Date.now()));

@@ -14,11 +14,17 @@ test("a lookup by _id is answered from an index, not by scanning the collection"
 	try {
 		const things = conn.db!.collection<{ _id: string; n: number }>("things");
 		await things.insertMany(Array.from({ length: 50 }, (_, n) => ({ _id: `thing-${n}`, n })));
-		const explained = await conn.db!.command({ explain: { find: "things", filter: { _id: "thing-7" } } });
-		const plan = JSON.stringify(explained.queryPlanner);
-		// FerretDB/SQLite reports "SEARCH <table> USING INDEX …" or "SCAN <table>"; MongoDB IDHACK/IXSCAN or COLLSCAN.
-		assert.doesNotMatch(plan, /COLLSCAN|\bSCAN \S+(?! USING)/, `plan: ${plan}`);
-		assert.match(plan, /USING INDEX|IDHACK|IXSCAN|EXPRESS/, `plan: ${plan}`);
+		// `_id` alone, and `_id` with another field (a conditional write's filter).
+		for (const filter of [{ _id: "thing-7" }, { _id: "thing-7", n: 7 }]) {
+			const explained = await conn.db!.command({ explain: { find: "things", filter } });
+			const plan = JSON.stringify(explained.queryPlanner);
+			// FerretDB/SQLite reports "SEARCH <table> USING INDEX …" or "SCAN <table>"; MongoDB IDHACK/IXSCAN or COLLSCAN.
+			assert.doesNotMatch(plan, /COLLSCAN|\bSCAN \S+(?! USING)/, `${JSON.stringify(filter)}: ${plan}`);
+			assert.match(plan, /USING INDEX|IDHACK|IXSCAN|EXPRESS/, `${JSON.stringify(filter)}: ${plan}`);
+		}
+		// Narrowing by _id first must not loosen the rest of the filter.
+		assert.equal((await things.updateOne({ _id: "thing-7", n: 8 }, { $set: { n: 80 } })).matchedCount, 0);
+		assert.equal(await things.countDocuments({ _id: "thing-7", n: { $gt: 100 } }), 0);
 		assert.deepEqual(await things.findOne({ _id: "thing-7" }), { _id: "thing-7", n: 7 });
 		await things.updateOne({ _id: "thing-7" }, { $set: { n: 70 } });
 		assert.equal((await things.findOne({ _id: "thing-7" }))?.n, 70);
