@@ -1,6 +1,7 @@
 import autocannon from "autocannon";
 import { clientFor, clusterPids, createGroups, mapLimit, provisionUsers, startCluster, startSharing, waitQuiet } from "./lib/cluster.js";
 import { startBaseline } from "./lib/child.js";
+import { waitFor } from "../test/support/wait.js";
 import { isMain, numberOption } from "./lib/options.js";
 import { ProcMonitor, type ProcUsage } from "./lib/procs.js";
 import { heading, procTable, saveFigures, type BenchResult } from "./lib/report.js";
@@ -9,7 +10,9 @@ import { fmtMs, fmtNum, fmtRatio, Histogram, table, type LatencySummary } from "
 /**
  * Benchmark 2 — REST reads. Authenticated `GET /api/groups` and `GET /api/groups/:id/sessions`
  * at concurrency 50 (autocannon, one token per connection), against a bare moleculer-web route
- * returning a constant (bench/baselines/constant-api.ts) on the same machine.
+ * returning a constant (bench/baselines/constant-api.ts) on the same machine, and against the same
+ * constant one broker hop away (moleculer-web → NATS → constant-service.ts): the floor of any
+ * route that crosses the broker.
  *
  *   tsx bench/rest.ts [--connections=50] [--seconds=10] [--users=50] [--group-size=10]
  */
@@ -99,9 +102,23 @@ export async function runRest(opts: RestOptions = restOptions()): Promise<BenchR
 	} finally {
 		await baseline.stop();
 	}
-	const [groupsRead, sessionsRead, constant] = results as [CannonResult, CannonResult, CannonResult];
+	// The floor of any route that crosses the broker once (every PositionPal route crosses it at
+	// least once): the same constant, its action in another process, over the same NATS.
+	const namespace = `restfloor${process.pid}`;
+	const service = await startBaseline("bench/baselines/constant-service.ts", { BASELINE_REMOTE_NAMESPACE: namespace });
+	const api = await startBaseline("bench/baselines/constant-api.ts", { BASELINE_REMOTE_NAMESPACE: namespace });
+	try {
+		await waitFor(async () => (await fetch(`${api.url}/api/constant`)).status === 200, { timeoutMs: 20_000, what: "the one-hop baseline to answer" });
+		const pids = new Map([["moleculer-web (one hop)", api.pid], ["constant service", service.pid], ["autocannon", process.pid]]);
+		results.push(await cannon("moleculer-web → NATS → constant", api.url, () => ({ path: "/api/constant" }), { ...opts, pids }));
+		console.log(procTable(results.at(-1)!.usage));
+	} finally {
+		await api.stop();
+		await service.stop();
+	}
+	const [groupsRead, sessionsRead, constant, oneHop] = results as [CannonResult, CannonResult, CannonResult, CannonResult];
 	console.log(table([["route", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "non-2xx/errors"], ...results.map(row)]));
-	const rows = [groupsRead, sessionsRead].map(r => {
+	const rows: BenchResult["rows"] = [groupsRead, sessionsRead].map(r => {
 		const ratio = r.requestsPerSecond / constant.requestsPerSecond;
 		return {
 			bench: "REST",
@@ -113,6 +130,15 @@ export async function runRest(opts: RestOptions = restOptions()): Promise<BenchR
 			pass: ratio >= 0.5 && r.latency.p99 < 25 && r.non2xx + r.errors === 0,
 		};
 	});
+	for (const r of [groupsRead, sessionsRead])
+		rows.push({
+			bench: "REST",
+			metric: `${r.label} vs one broker hop`,
+			system: fmtNum(r.requestsPerSecond),
+			baseline: `${fmtNum(oneHop.requestsPerSecond)} (${fmtMs(oneHop.latency.p99)} ms)`,
+			ratio: fmtRatio(r.requestsPerSecond / oneHop.requestsPerSecond),
+			target: "",
+		});
 	const result: BenchResult = { name: "rest", rows, figures: { options: opts, results } };
 	console.log(`figures: ${saveFigures(result)}`);
 	return result;

@@ -1,6 +1,7 @@
-import { ServiceBroker, type Context } from "moleculer";
+import { ServiceBroker, type BrokerOptions, type Context } from "moleculer";
 import ApiGateway from "moleculer-web";
 import { hashPassword, verifyPassword } from "../../services/users/passwords.js";
+import { CONSTANT } from "./constant.js";
 
 /**
  * Baseline for the REST and auth-flow benchmarks: a bare moleculer-web gateway in one process,
@@ -9,24 +10,27 @@ import { hashPassword, verifyPassword } from "../../services/users/passwords.js"
  * - `POST /api/auth/register`, `POST /api/auth/login`, `POST /api/groups` do only the password
  *   work of the real flow (one scrypt hash at register, one verify at login, nothing at create):
  *   the floor the real flow cannot go below on this machine.
+ * With BASELINE_REMOTE_NAMESPACE set, `baseline.constant` is not in this process but in
+ * bench/baselines/constant-service.ts, reached over NATS (TRANSPORTER) in that namespace: the floor
+ * of any route that crosses the broker once, as every PositionPal route does.
  * Prints `LISTENING <port>`.
  */
 
-const CONSTANT = Array.from({ length: 2 }, (_, g) => ({
-	id: `00000000-0000-4000-8000-00000000000${g}`,
-	name: `Group ${g}`,
-	createdBy: "00000000-0000-4000-8000-000000000000",
-	createdAt: new Date(0).toISOString(),
-	members: Array.from({ length: 10 }, (_, m) => ({ id: `00000000-0000-4000-8000-0000000000${10 + m}`, name: `Member${m}`, surname: "Bench" })),
-}));
-
 const hashes = new Map<string, string>();
 
-const broker = new ServiceBroker({ nodeID: `baseline-${process.pid}`, transporter: null, logger: false, metrics: false, tracing: false });
+const remoteNamespace = process.env.BASELINE_REMOTE_NAMESPACE;
+const broker = new ServiceBroker({
+	nodeID: `baseline-${process.pid}`,
+	namespace: remoteNamespace,
+	transporter: (remoteNamespace ? (process.env.TRANSPORTER ?? "nats://127.0.0.1:4222") : null) as BrokerOptions["transporter"],
+	logger: false,
+	metrics: false,
+	tracing: false,
+});
 broker.createService({
-	name: "baseline",
+	name: remoteNamespace ? "baselineLocal" : "baseline",
 	actions: {
-		constant: () => CONSTANT,
+		...(remoteNamespace ? {} : { constant: () => CONSTANT }),
 		async register(ctx: Context<{ email: string; password: string }, { $statusCode?: number }>) {
 			hashes.set(ctx.params.email, await hashPassword(ctx.params.password));
 			ctx.meta.$statusCode = 201;
