@@ -221,6 +221,8 @@ export class Workload {
 	private loops: Promise<void>[] = [];
 	private failure?: Error;
 	private seq = 0;
+	/** Called after every completed cycle and on a failure (see `progress`). */
+	private readonly changed = new Set<() => void>();
 
 	constructor(
 		readonly url: string,
@@ -247,13 +249,26 @@ export class Workload {
 	/** Waits until every loop completed `n` more cycles (proof the whole system serves again). */
 	async progress(n: number, timeoutMs = 60_000): Promise<void> {
 		const target = this.cycles.map(c => c + n);
-		const deadline = Date.now() + timeoutMs;
-		while (!this.cycles.every((c, i) => c >= target[i]!)) {
-			// A step that could not be acknowledged fails the test at once, with its own message.
-			if (this.failure) throw this.failure;
-			if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${n} more workload cycles in every loop (${this.summary()})`);
-			await sleep(100);
-		}
+		await new Promise<void>((resolve, reject) => {
+			const finish = (err?: Error) => {
+				clearTimeout(timer);
+				this.changed.delete(check);
+				if (err) reject(err);
+				else resolve();
+			};
+			// Re-checked whenever a loop completes a cycle or fails, not on a clock.
+			const check = () => {
+				// A step that could not be acknowledged fails the test at once, with its own message.
+				if (this.failure) finish(this.failure);
+				else if (this.cycles.every((c, i) => c >= target[i]!)) finish();
+			};
+			const timer = setTimeout(
+				() => finish(new Error(`Timed out after ${timeoutMs} ms waiting for ${n} more workload cycles in every loop (${this.summary()})`)),
+				timeoutMs,
+			);
+			this.changed.add(check);
+			check();
+		});
 	}
 
 	private async loop(cycle: () => Promise<void>): Promise<void> {
@@ -262,10 +277,12 @@ export class Workload {
 			while (this.running) {
 				await cycle();
 				this.cycles[index]!++;
+				for (const listener of this.changed) listener();
 			}
 		} catch (err) {
 			this.failure ??= err as Error;
 			this.running = false;
+			for (const listener of this.changed) listener();
 		}
 	}
 
