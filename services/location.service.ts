@@ -15,7 +15,7 @@ import { BLANK_SESSION_STATE, capRoute, MAX_ROUTE_POINTS, newSession, recordsRou
 import { decide, promoteSosLead, type LocationEvent, type Notice, type Transition } from "./location/state-machine.js";
 import { etaProblem, sampleTimestampProblem } from "./location/validation.js";
 import { LiveBatcher } from "./location/live-batch.js";
-import { canDefer, carryOver, KeyedLock, LocalMembership, OwnedSessions, ownedEntry, sessionKey, SessionViews, type OwnedSession } from "./location/owned-sessions.js";
+import { canDefer, carryOver, priorityWindowMs, KeyedLock, LocalMembership, OwnedSessions, ownedEntry, sessionKey, SessionViews, type OwnedSession } from "./location/owned-sessions.js";
 
 /**
  * Location tracking (SPEC §5): sharing, position samples, journeys and SOS per (user, group)
@@ -89,9 +89,10 @@ const TOMBSTONE_PURGE_EVERY_MS = 60_000;
 /**
  * Write-behind (see location/owned-sessions.ts): a position-only change is stored about
  * PERSIST_AFTER_MS after it was applied, coalesced with the samples that follow (later when the
- * database is the bottleneck). Sessions whose STORED timers come due within PRIORITY_WITHIN_MS
- * are written first, so the stored timers move on long before they are due; a sample on a
- * session whose stored timer is due within WRITE_THROUGH_WITHIN_MS is written through at once.
+ * database is the bottleneck). Sessions whose STORED timers come due within half the offline
+ * threshold (at most PRIORITY_WITHIN_MS; see `priorityWindowMs`) are written first, so the stored
+ * timers move on long before they are due; a sample on a session whose stored timer is due
+ * within WRITE_THROUGH_WITHIN_MS is written through at once.
  * (This instance's own periodic check always decides on its in-memory copy; the margins are for
  * the checks of other instances, which read the stored one.)
  */
@@ -759,14 +760,14 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/**
 		 * Writes behind what has waited PERSIST_AFTER_MS, and first what has stored timers coming
-		 * due within PRIORITY_WITHIN_MS (everything with `all`), a few writes at a time; drops idle copies.
+		 * due soon (everything with `all`), a few writes at a time; drops idle copies.
 		 */
 		async flushDirty(all = false) {
 			if (this.flushing || !this.models) return;
 			this.flushing = true;
 			try {
 				const now = Date.now();
-				const due = all ? this.owned.dirty() : this.owned.toWrite(now - PERSIST_AFTER_MS, now + PRIORITY_WITHIN_MS);
+				const due = all ? this.owned.dirty() : this.owned.toWrite(now - PERSIST_AFTER_MS, now + priorityWindowMs(this.settings.thresholds.offlineAfterMs, PRIORITY_WITHIN_MS));
 				let next = 0;
 				await Promise.all(
 					Array.from({ length: Math.min(FLUSH_CONCURRENCY, due.length) }, async () => {

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { newSession, type SessionData, type Thresholds } from "../../services/location/session.js";
 import { decide, type LocationEvent } from "../../services/location/state-machine.js";
-import { canDefer, carryOver, KeyedLock, LocalMembership, OwnedSessions, ownedEntry } from "../../services/location/owned-sessions.js";
+import { canDefer, carryOver, priorityWindowMs, KeyedLock, LocalMembership, OwnedSessions, ownedEntry } from "../../services/location/owned-sessions.js";
 
 // The write-behind rules of the location service's owned sessions: which samples may be applied
 // in memory and written later, and the in-memory membership that replaces a query per sample.
@@ -249,4 +249,27 @@ test("writes behind go to sessions whose stored timers come due soon first, then
 		owned.toWrite(NOW - 5_000, NOW + 60_000).map(e => e.data.groupId),
 		["sooner", "soon", "old"],
 	);
+});
+
+test("a session sampling steadily is written behind every few seconds, not at every flush tick", () => {
+	const offlineAfterMs = 60_000;
+	const owned = new OwnedSessions();
+	// Stored at NOW with its last sign of life, so its stored offline timer is NOW + offlineAfter.
+	const entry = ownedEntry({ ...active(), lastSeenAt: NOW, nextCheckAt: NOW + offlineAfterMs }, NOW);
+	entry.dirtySince = NOW + 1_000; // the next sample, applied in memory
+	owned.set(entry);
+	const dueAt = (now: number) => owned.toWrite(now - 5_000, now + priorityWindowMs(offlineAfterMs, 60_000)).length > 0;
+	assert.equal(dueAt(NOW + 1_250), false, "not written at the next tick");
+	assert.equal(dueAt(NOW + 5_900), false);
+	assert.equal(dueAt(NOW + 6_000), true, "written once its change is PERSIST_AFTER old");
+	// A session the database fell behind on goes first half the threshold before its stored timer.
+	entry.dirtySince = NOW + 29_000;
+	assert.equal(dueAt(NOW + 29_999), false);
+	assert.equal(dueAt(NOW + 30_000), true);
+});
+
+test("the priority window is half the offline threshold, at most the given maximum", () => {
+	assert.equal(priorityWindowMs(60_000, 60_000), 30_000);
+	assert.equal(priorityWindowMs(2_000, 60_000), 1_000);
+	assert.equal(priorityWindowMs(600_000, 60_000), 60_000);
 });
