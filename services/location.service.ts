@@ -4,6 +4,7 @@ import { MongooseMixin } from "../mixins/mongoose.mixin.js";
 import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
 import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, type MembershipChange } from "../mixins/membership.mixin.js";
 import { config } from "../lib/config.js";
+import { SingleFlight } from "../lib/single-flight.js";
 import { callerOf, rules, strict } from "../lib/params.js";
 import { conflict, ErrorTypes, invalidState, notFound, validationError } from "../events/errors.js";
 import { DomainEvents, type Envelope } from "../events/domain.js";
@@ -132,6 +133,10 @@ interface TrackingStats {
 	flushed: number;
 	/** Pending samples applied again because another writer changed the stored session first. */
 	rebased: number;
+	/** Sessions of owned users read from the database (once per session, then kept in memory). */
+	sessionReads: number;
+	/** Group projections read to check a sample's membership (one at a time per group). */
+	groupReads: number;
 }
 
 interface LocationVars {
@@ -153,6 +158,10 @@ interface LocationVars {
 	live: LiveBatcher<LiveLocation, Context>;
 	/** Users whose sessions are being looked up together (see ownedSessionsOf). */
 	lookupBatch?: { users: Set<string>; done: Promise<void> };
+	/** Each user's session lookup while it runs: later samples of the user wait for it instead of reading again. */
+	userLookups: Map<string, Promise<void>>;
+	/** One projection read per group at a time (every member's first sample after a start asks for it). */
+	groupReads: SingleFlight<string, GroupProjectionDoc | null>;
 }
 
 interface LocationMethods {
@@ -492,6 +501,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				cached.usedAt = Date.now();
 				return cached;
 			}
+			this.stats.sessionReads++;
 			const doc = await this.models.Session.findById(sessionId(groupId, userId), withoutBulk).lean<SessionRow>();
 			const again = this.owned.get(groupId, userId);
 			if (again) return again;
@@ -508,16 +518,25 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		async ownedSessionsOf(userId: string): Promise<OwnedSession[]> {
 			const known = this.owned.ofUser(userId);
 			if (known) return known;
-			if (!this.lookupBatch) {
-				const users = new Set<string>();
-				const done = new Promise<void>(resolve => setTimeout(resolve, LOOKUP_BATCH_MS)).then(() => {
-					this.lookupBatch = undefined;
-					return this.lookupSessions([...users]);
-				});
-				this.lookupBatch = { users, done };
+			let lookup = this.userLookups.get(userId);
+			if (!lookup) {
+				if (!this.lookupBatch) {
+					const users = new Set<string>();
+					const done = new Promise<void>(resolve => setTimeout(resolve, LOOKUP_BATCH_MS))
+						.then(() => {
+							this.lookupBatch = undefined;
+							return this.lookupSessions([...users]);
+						})
+						.finally(() => {
+							for (const user of users) if (this.userLookups.get(user) === done) this.userLookups.delete(user);
+						});
+					this.lookupBatch = { users, done };
+				}
+				this.lookupBatch.users.add(userId);
+				lookup = this.lookupBatch.done;
+				this.userLookups.set(userId, lookup);
 			}
-			this.lookupBatch.users.add(userId);
-			await this.lookupBatch.done;
+			await lookup;
 			return this.owned.ofUser(userId) ?? [];
 		},
 
@@ -534,7 +553,11 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const found = await Promise.all(
 					userIds.map(async userId => {
 						const groupIds = (await this.broker.call("users.groupIdsOf", { userId })) as string[];
-						return Promise.all(groupIds.map(groupId => this.models.Session.findById(sessionId(groupId, userId), withoutBulk).lean<SessionRow>()));
+						// A session held here is as new as any stored one (this instance owns the user; a
+						// newer stored version shows at its next write, which then reloads it).
+						const unheld = groupIds.filter(groupId => !this.owned.get(groupId, userId));
+						this.stats.sessionReads += unheld.length;
+						return Promise.all(unheld.map(groupId => this.models.Session.findById(sessionId(groupId, userId), withoutBulk).lean<SessionRow>()));
 					}),
 				);
 				docs = found.flat().filter((doc): doc is SessionRow => Boolean(doc) && !doc!.removed);
@@ -554,7 +577,10 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		async isMemberNow(groupId: string, userId: string): Promise<boolean> {
 			const known = this.memberships.isMember(groupId, userId);
 			if (known !== undefined) return known;
-			const group = await this.groupProjection().findById(groupId).lean();
+			const group = await this.groupReads.run(groupId, () => {
+				this.stats.groupReads++;
+				return this.groupProjection().findById(groupId).lean<GroupProjectionDoc>().exec();
+			});
 			this.memberships.load(groupId, group?.memberIds ?? [], !group || group.deleted, group ?? undefined);
 			return this.memberships.isMember(groupId, userId) ?? false;
 		},
@@ -933,9 +959,11 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 	},
 
 	created() {
-		this.stats = { checks: 0, claimed: 0, lost: 0, notices: 0, deferred: 0, flushed: 0, rebased: 0 };
+		this.stats = { checks: 0, claimed: 0, lost: 0, notices: 0, deferred: 0, flushed: 0, rebased: 0, sessionReads: 0, groupReads: 0 };
 		this.owned = new OwnedSessions();
 		this.memberships = new LocalMembership();
+		this.userLookups = new Map();
+		this.groupReads = new SingleFlight();
 		this.views = new SessionViews();
 		this.locks = new KeyedLock();
 		this.live = new LiveBatcher<LiveLocation, Context>(

@@ -27,7 +27,7 @@ after(async () => {
 	await system?.stopAll();
 });
 
-const stats = () => probe.call("location.trackingStats", {}) as Promise<{ deferred: number; flushed: number; unwritten: number }>;
+const stats = () => probe.call("location.trackingStats", {}) as Promise<{ deferred: number; flushed: number; unwritten: number; sessionReads: number; groupReads: number }>;
 const sessionOf = async (reader: ApiClient, groupId: string, userId: string) => (await reader.get<Session>(`/api/groups/${groupId}/sessions/${userId}`)).body;
 
 test("samples written behind are read back at once, survive a graceful restart, and stop at a departure", async () => {
@@ -67,4 +67,33 @@ test("samples written behind are read back at once, survive a graceful restart, 
 	} finally {
 		bobSocket.close();
 	}
+});
+
+test("after a restart, a burst of first samples reads each session and the group once, then nothing", async () => {
+	const members = [new ApiClient(system.url), new ApiClient(system.url), new ApiClient(system.url)];
+	await members[0]!.signUp("Ann", "Burst");
+	await members[1]!.signUp("Ben", "Burst");
+	await members[2]!.signUp("Cat", "Burst");
+	const group = await members[0]!.createGroup(`burst-${randomBytes(2).toString("hex")}`, [members[1]!.user!.email, members[2]!.user!.email]);
+	for (const member of members) assert.equal((await member.post(`/api/groups/${group.id}/sharing`)).status, 200);
+
+	// The instance that started a user's sharing holds that session: the user's first sample reads nothing.
+	const shared = await stats();
+	for (const member of members) assert.equal((await member.post("/api/location/samples", { latitude: 45.1, longitude: 9 })).status, 202);
+	assert.equal((await stats()).sessionReads, shared.sessionReads, "sessions started here are not read again");
+
+	// A restarted instance holds nothing; every member sends three samples at once.
+	await system.restart("location");
+	await system.waitHealthy();
+	const burst = members.flatMap((member, m) => [1, 2, 3].map(i => member.post("/api/location/samples", { latitude: 45.1 + m * 1e-3 + i * 1e-5, longitude: 9 })));
+	assert.deepEqual((await Promise.all(burst)).map(r => r.status), Array(9).fill(202));
+	const afterBurst = await stats();
+	assert.equal(afterBurst.sessionReads, 3, "one read per member's session, not one per sample");
+	assert.equal(afterBurst.groupReads, 1, "one read of the group for all its members");
+
+	// From memory from now on.
+	for (const member of members) assert.equal((await member.post("/api/location/samples", { latitude: 45.2, longitude: 9 })).status, 202);
+	const later = await stats();
+	assert.equal(later.sessionReads, 3);
+	assert.equal(later.groupReads, 1);
 });
