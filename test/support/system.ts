@@ -15,6 +15,12 @@ import { waitFor } from "./wait.js";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const TEST_JWT_SECRET = "test-only-secret-0123456789abcdef0123456789abcdef";
 
+/**
+ * The gateway's Node.js options in the Docker stack and compose file (test/unit/deployment checks
+ * they agree), so the tests and the benchmarks run the gateway as it is deployed.
+ */
+export const GATEWAY_NODE_OPTIONS = "--max-semi-space-size=16";
+
 export type ServiceName = "users" | "gateway" | "location" | "chat" | "notification";
 /** A process: a service, or another instance of it as `name#suffix` (e.g. "location#2"). */
 export type ProcessName = ServiceName | `${ServiceName}#${string}`;
@@ -63,7 +69,7 @@ export class System {
 		const child = spawn(
 			process.execPath,
 			["--import", "tsx", "node_modules/moleculer/bin/moleculer-runner.mjs", "--config", "moleculer.config.ts", `services/${serviceOf(name)}.service.ts`],
-			{ cwd: ROOT, env: { ...process.env, ...this.env, ...this.serviceEnv[serviceOf(name)], NODE_ID: `${this.env.NAMESPACE}-${label}-${randomBytes(3).toString("hex")}` }, stdio: ["ignore", "pipe", "pipe"] },
+			{ cwd: ROOT, env: { ...process.env, ...(serviceOf(name) === "gateway" ? { NODE_OPTIONS: GATEWAY_NODE_OPTIONS } : {}), ...this.env, ...this.serviceEnv[serviceOf(name)], NODE_ID: `${this.env.NAMESPACE}-${label}-${randomBytes(3).toString("hex")}` }, stdio: ["ignore", "pipe", "pipe"] },
 		);
 		child.stdout!.pipe(log);
 		child.stderr!.pipe(log);

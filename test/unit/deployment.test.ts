@@ -9,6 +9,7 @@ import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { parse } from "yaml";
+import { GATEWAY_NODE_OPTIONS } from "../support/system.js";
 
 /**
  * The deployment files (docker/) checked without a Docker engine: the CLI's own validation of the
@@ -270,6 +271,11 @@ test("only the gateway publishes a port; everything is on the internal overlay n
 	for (const [key, service] of Object.entries(compose.services)) {
 		if (key !== "gateway") assert.equal(service.ports, undefined, `compose: ${key} publishes no port`);
 	}
+});
+
+test("the gateway runs with the Node.js options the tests and benchmarks measured", () => {
+	assert.equal(envOf(stack.services.gateway!).NODE_OPTIONS, GATEWAY_NODE_OPTIONS, "stack");
+	assert.equal(envOf(loadCompose(COMPOSE).services.gateway!).NODE_OPTIONS, GATEWAY_NODE_OPTIONS, "compose");
 });
 
 test("NATS is a 3-node JetStream cluster with persistent volumes, and every process knows all nodes", () => {
