@@ -4,6 +4,7 @@ import { MongooseMixin } from "../mixins/mongoose.mixin.js";
 import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
 import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, type MembershipChange } from "../mixins/membership.mixin.js";
 import { config } from "../lib/config.js";
+import { BatchedLookups } from "../lib/batched-lookups.js";
 import { SingleFlight } from "../lib/single-flight.js";
 import { callerOf, rules, strict } from "../lib/params.js";
 import { conflict, ErrorTypes, invalidState, notFound, validationError } from "../events/errors.js";
@@ -156,10 +157,8 @@ interface LocationVars {
 	locationNodes?: string;
 	/** Live updates waiting for the end of this event-loop turn, to go out as one broadcast. */
 	live: LiveBatcher<LiveLocation, Context>;
-	/** Users whose sessions are being looked up together (see ownedSessionsOf). */
-	lookupBatch?: { users: Set<string>; done: Promise<void> };
-	/** Each user's session lookup while it runs: later samples of the user wait for it instead of reading again. */
-	userLookups: Map<string, Promise<void>>;
+	/** Users' session lookups, batched and never two at once for a user (see ownedSessionsOf). */
+	sessionLookups: BatchedLookups<string>;
 	/** One projection read per group at a time (every member's first sample after a start asks for it). */
 	groupReads: SingleFlight<string, GroupProjectionDoc | null>;
 }
@@ -512,31 +511,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/**
 		 * Every session of a user this instance owns: read once, then from memory. The users whose
-		 * first sample arrives within LOOKUP_BATCH_MS are read in ONE query (after a restart every
-		 * client sends at once, and a query by a field other than the key scans the collection).
+		 * first sample arrives within LOOKUP_BATCH_MS are looked up together, and a user's samples
+		 * that arrive while their lookup runs wait for it (after a restart every client sends at once).
 		 */
 		async ownedSessionsOf(userId: string): Promise<OwnedSession[]> {
 			const known = this.owned.ofUser(userId);
 			if (known) return known;
-			let lookup = this.userLookups.get(userId);
-			if (!lookup) {
-				if (!this.lookupBatch) {
-					const users = new Set<string>();
-					const done = new Promise<void>(resolve => setTimeout(resolve, LOOKUP_BATCH_MS))
-						.then(() => {
-							this.lookupBatch = undefined;
-							return this.lookupSessions([...users]);
-						})
-						.finally(() => {
-							for (const user of users) if (this.userLookups.get(user) === done) this.userLookups.delete(user);
-						});
-					this.lookupBatch = { users, done };
-				}
-				this.lookupBatch.users.add(userId);
-				lookup = this.lookupBatch.done;
-				this.userLookups.set(userId, lookup);
-			}
-			await lookup;
+			await this.sessionLookups.wait(userId);
 			return this.owned.ofUser(userId) ?? [];
 		},
 
@@ -962,7 +943,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		this.stats = { checks: 0, claimed: 0, lost: 0, notices: 0, deferred: 0, flushed: 0, rebased: 0, sessionReads: 0, groupReads: 0 };
 		this.owned = new OwnedSessions();
 		this.memberships = new LocalMembership();
-		this.userLookups = new Map();
+		this.sessionLookups = new BatchedLookups(LOOKUP_BATCH_MS, userIds => this.lookupSessions(userIds));
 		this.groupReads = new SingleFlight();
 		this.views = new SessionViews();
 		this.locks = new KeyedLock();
