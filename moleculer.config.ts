@@ -1,6 +1,7 @@
 import type { BrokerOptions, Middleware, ServiceBroker } from "moleculer";
 import Channels from "@moleculer/channels";
 import { AllDomainEvents } from "./events/domain.js";
+import { CoalescedSends } from "./lib/coalesced-sends.js";
 
 /**
  * Broker options for every PositionPal process. Each option can be overridden from the
@@ -106,7 +107,7 @@ export function brokerOptions(overrides: Partial<BrokerOptions> = {}): BrokerOpt
 		},
 		// Stop gracefully: finish in-flight requests before closing connections.
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
-		middlewares: [channelsMiddleware(transporter), EnsureDomainStreams],
+		middlewares: [channelsMiddleware(transporter), EnsureDomainStreams, CoalescedSends()],
 		...overrides,
 	};
 }
