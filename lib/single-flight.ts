@@ -15,9 +15,4 @@ export class SingleFlight<K, V> {
 		this.running.set(key, promise);
 		return promise;
 	}
-
-	/** Loads of this key running now (joined by `run`). */
-	pending(key: K): Promise<V> | undefined {
-		return this.running.get(key);
-	}
 }
