@@ -35,6 +35,12 @@ export interface LivePresence {
 	groupIds: string[];
 	userId: string;
 	online: boolean;
+	/**
+	 * Counts the user's flips. Two chat instances may announce two flips of one user at once and
+	 * their broadcasts may arrive in either order: gateways forward only the newest. Absent from
+	 * an older chat instance (forwarded as it comes).
+	 */
+	version?: number;
 }
 export interface LiveNotification {
 	userId: string;

@@ -386,16 +386,16 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 					this.models.Presence.find({ _id: { $in: users } }, { online: 1 }).lean() as Promise<{ _id: string; online: boolean }[]>,
 				]);
 				const flips = presenceFlips(users, new Set(withSockets), new Map(stored.map(p => [p._id, p.online])));
-				const flipped: { userId: string; online: boolean }[] = [];
+				const flipped: { userId: string; online: boolean; version?: number }[] = [];
 				for (const { userId, online } of flips) {
 					try {
-						const result = await this.models.Presence.updateOne(
+						const result = (await this.models.Presence.findOneAndUpdate(
 							{ _id: userId, online: !online },
-							{ $set: { online, lastSeenAt: new Date() } },
+							{ $set: { online, lastSeenAt: new Date() }, $inc: { version: 1 } },
 							// Someone never seen before is offline already: only coming online creates the record.
-							{ upsert: online },
-						);
-						if (result.modifiedCount + result.upsertedCount > 0) flipped.push({ userId, online });
+							{ upsert: online, returnDocument: "after" },
+						).lean()) as { version?: number } | null;
+						if (result) flipped.push({ userId, online, version: result.version });
 					} catch (err) {
 						// The upsert met a record that already says online: nothing flipped.
 						if ((err as { code?: number }).code !== 11000) throw err;
@@ -406,10 +406,10 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 				const groups: Pick<GroupProjectionDoc, "_id" | "memberIds">[] = await this.groupProjection()
 					.find({ memberIds: { $in: flippedIds }, deleted: false }, { _id: 1, memberIds: 1 })
 					.lean();
-				for (const { userId, online } of flipped) {
+				for (const { userId, online, version } of flipped) {
 					const groupIds = groups.filter(g => g.memberIds.includes(userId)).map(g => g._id);
 					if (!groupIds.length) continue;
-					const payload: LivePresence = { groupIds, userId, online };
+					const payload: LivePresence = { groupIds, userId, online, version };
 					await (ctx ? ctx.broadcast(LiveEvents.presence, payload) : this.broker.broadcast(LiveEvents.presence, payload));
 				}
 				const still = new Set((await this.models.Socket.distinct("userId", { userId: { $in: flippedIds }, closed: false })) as string[]);

@@ -16,6 +16,7 @@ import { revokes, TokenCache, type ResolvedToken } from "./gateway/token-cache.j
 import { locationUpdates } from "./gateway/live-location.js";
 import { groupIdsOfRooms, groupRoom, HandshakeLog, replayGroups, revokedDuring, unverifiedSubject, userRoom, type PendingHandshake } from "./gateway/handshakes.js";
 import { PresenceReports, type SocketChange } from "./gateway/presence-reports.js";
+import { PresenceOrder } from "./gateway/presence-order.js";
 import { PRESENCE_RESYNC_EVENT, type PresenceResync } from "./chat/presence.js";
 
 /** Services whose readiness `GET /health` reports (HEALTH_SERVICES overrides, comma separated). */
@@ -223,7 +224,8 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 			this.io?.to(groupRoom(ctx.params.groupId)).emit("chat:message", ctx.params.message);
 		},
 		[LiveEvents.presence](ctx: Context<LivePresence>) {
-			const { groupIds, userId, online } = ctx.params;
+			const { groupIds, userId, online, version } = ctx.params;
+			if (!this.presenceOrder.isNewest(userId, version)) return;
 			for (const groupId of groupIds) this.io?.to(groupRoom(groupId)).emit("chat:presence", { groupId, userId, online });
 		},
 		[LiveEvents.notification](ctx: Context<LiveNotification>) {
@@ -486,6 +488,7 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 	created() {
 		this.tokenCache = new TokenCache();
 		this.presenceSyncedWith = new Set<string>();
+		this.presenceOrder = new PresenceOrder();
 		this.handshakes = new HandshakeLog();
 		this.presenceReports = new PresenceReports((sockets: SocketChange[]) => this.sendPresence(sockets), PRESENCE_BATCH_MS);
 		// One command dispatcher and one disconnect listener for all sockets (Socket.IO calls them

@@ -36,6 +36,8 @@ export interface PresenceDoc {
 	_id: string; // userId
 	online: boolean;
 	lastSeenAt: Date;
+	/** How many times the flag flipped: orders announcements that race each other (see LivePresence). */
+	version?: number;
 }
 
 /** A deleted group: messages written concurrently with the deletion are removed after the fact. */
@@ -78,7 +80,7 @@ export function chatModels(connection: Connection) {
 	);
 	const Presence = connection.model<PresenceDoc>(
 		"Presence",
-		new Schema<PresenceDoc>({ _id: String, online: Boolean, lastSeenAt: Date }, { versionKey: false }),
+		new Schema<PresenceDoc>({ _id: String, online: Boolean, lastSeenAt: Date, version: Number }, { versionKey: false }),
 	);
 	const DeletedGroup = connection.model<DeletedGroupDoc>("DeletedGroup", new Schema<DeletedGroupDoc>({ _id: String, at: Date }, { versionKey: false }));
 	return { Message, Socket, Presence, DeletedGroup } as {

@@ -9,6 +9,7 @@ import { ApiClient, connectSocket, type LiveSocket } from "../support/client.js"
 import { waitFor } from "../support/wait.js";
 import { foldSocketReports, presenceFlips } from "../../services/chat/presence.js";
 import type { Group } from "../../events/types.js";
+import { LiveEvents, type LivePresence } from "../../events/live.js";
 
 /**
  * Batched socket reports (`chat.socketsChanged`, as gateways send them) against the real chat
@@ -23,6 +24,8 @@ let bob: ApiClient;
 let carol: ApiClient;
 let group: Group;
 let adaSocket: LiveSocket;
+/** Every presence flip chat broadcast, as a gateway receives it. */
+const announced: LivePresence[] = [];
 
 const flipsOf = (userId: string) => adaSocket.of("chat:presence").filter(p => p.groupId === group.id && p.userId === userId).map(p => p.online);
 const report = (sockets: { socketId: string; userId: string; open: boolean }[]) => gateway.call("chat.socketsChanged", { gatewayNodeID: gateway.nodeID, sockets });
@@ -33,8 +36,22 @@ before(async () => {
 	system = await startSystem({ services: ["users", "chat", "gateway"] });
 	// Stands for a second gateway: a live node of the cluster that reports its own sockets.
 	gateway = new ServiceBroker(brokerOptions({ namespace: system.env.NAMESPACE, nodeID: `fake-gateway-${randomUUID().slice(0, 8)}`, logger: false }));
+	gateway.createService({
+		name: "presence-watch",
+		events: {
+			[LiveEvents.presence](ctx: { params: LivePresence }) {
+				announced.push(ctx.params);
+			},
+		},
+	});
 	await gateway.start();
 	await gateway.waitForServices(["chat"], 20_000);
+	// Moleculer announces a started node's services a second later: until chat has heard of the
+	// watcher, it would broadcast past it.
+	const chatNodeID = gateway.registry.getServiceList({ onlyAvailable: true }).find(s => s.name === "chat")!.nodeID;
+	await waitFor(async () => ((await gateway.call("$node.services", {}, { nodeID: chatNodeID })) as { name: string }[]).some(s => s.name === "presence-watch"), {
+		what: "chat to know the presence watcher",
+	});
 	db = await mongoose.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", { dbName: `${system.env.MONGO_DB_PREFIX}_chat` }).asPromise();
 	ada = new ApiClient(system.url);
 	bob = new ApiClient(system.url);
@@ -99,6 +116,15 @@ test("one batch with several sockets of several users flips each user online onc
 	await waitFor(() => flipsOf(bobId).length === 2 && flipsOf(carolId).length === 2, { what: "both offline" });
 	assert.deepEqual(flipsOf(bobId), [true, false]);
 	assert.deepEqual(flipsOf(carolId), [true, false]);
+	// Each flip is numbered, so a gateway can tell an announcement that overtook another.
+	await waitFor(() => announced.filter(a => a.userId === bobId).length === 2, { what: "Bob's flips announced" });
+	assert.deepEqual(
+		announced.filter(a => a.userId === bobId).map(a => [a.online, a.version]),
+		[
+			[true, 1],
+			[false, 2],
+		],
+	);
 	assert.equal(await db.collection("sockets").countDocuments({ gatewayNodeID: gateway.nodeID, closed: false }), 0);
 });
 
@@ -114,4 +140,15 @@ test("a malformed batch is refused", async () => {
 	for (const sockets of [[], [{ socketId: "x", userId: bob.user!.id }], [{ socketId: "", userId: bob.user!.id, open: true }]]) {
 		await assert.rejects(gateway.call("chat.socketsChanged", { gatewayNodeID: gateway.nodeID, sockets }), (err: { type?: string }) => err.type === "VALIDATION_ERROR");
 	}
+});
+
+test("a gateway forwards a user's flip only if it is newer than the last one it forwarded", async () => {
+	// Two chat instances flipping one user at once: the broadcast of the older flip arrives last.
+	const userId = `racer-${randomUUID().slice(0, 8)}`;
+	const announce = (online: boolean, version: number) => gateway.broadcast(LiveEvents.presence, { groupIds: [group.id], userId, online, version } satisfies LivePresence);
+	await announce(true, 10);
+	await announce(false, 9);
+	await announce(true, 11);
+	await waitFor(() => flipsOf(userId).filter(online => online).length === 2, { what: "the two newer flips" });
+	assert.deepEqual(flipsOf(userId), [true, true], "the overtaken offline flip is not forwarded");
 });

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { groupIdsOfRooms, HandshakeLog, replayGroups, revokedDuring, unverifiedSubject } from "../../services/gateway/handshakes.js";
 import { PresenceReports, type SocketChange } from "../../services/gateway/presence-reports.js";
+import { PresenceOrder } from "../../services/gateway/presence-order.js";
 import { issueToken } from "../../services/users/tokens.js";
 import { waitFor } from "../support/wait.js";
 
@@ -99,4 +100,21 @@ test("a failed batch does not stop later ones", async () => {
 	reports.report({ socketId: "b", userId: "u", open: true });
 	await waitFor(() => sent.length === 2, { what: "the second batch" });
 	reports.stop();
+});
+
+test("a user's presence flips are forwarded only in increasing order, and old counts are forgotten", () => {
+	const order = new PresenceOrder(1_000);
+	assert.equal(order.isNewest("u", 2, 0), true);
+	assert.equal(order.isNewest("u", 1, 10), false, "older than the last forwarded");
+	assert.equal(order.isNewest("u", 2, 20), false, "the same flip twice");
+	assert.equal(order.isNewest("v", 1, 30), true, "each user has their own count");
+	assert.equal(order.isNewest("u", 3, 40), true);
+	assert.equal(order.isNewest("w", undefined, 50), true, "an announcement without a count goes through");
+	assert.equal(order.size, 2);
+	// A second after their last flip users are forgotten: v (at 30) by 1,035, u (at 40) not yet.
+	assert.equal(order.isNewest("x", 1, 1_035), true);
+	assert.equal(order.isNewest("v", 1, 1_035), true, "v's count was forgotten");
+	assert.equal(order.isNewest("u", 3, 1_035), false, "u's count is still held");
+	assert.equal(order.isNewest("u", 1, 1_045), true, "and forgotten ten milliseconds later");
+	assert.equal(order.size, 3);
 });
