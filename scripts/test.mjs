@@ -138,7 +138,20 @@ if (!interrupted) {
   const env = { ...process.env, NODE_ENV: "test", TRANSPORTER: infra.natsUrl, MONGO_URL: infra.mongoUrl };
   const args = ["--import", "tsx", RUN_TESTS, ...toArgs(options.values), ...files];
   runner = spawnChild(process.execPath, args, { env, stdio: ["ignore", "inherit", "inherit"] });
+  // A file that never exits (a handle left open after its tests) would hold the run until CI
+  // gives up at 90 minutes; the whole suite takes under 10. Past the limit the runner is
+  // interrupted, which reports the file still running as cancelled, and the run fails.
+  let overran = false;
+  const limitMinutes = Number(process.env.TEST_RUN_LIMIT_MINUTES || 45);
+  const watchdog = setTimeout(() => {
+    overran = true;
+    log(`still running after ${limitMinutes} min (TEST_RUN_LIMIT_MINUTES): stopping the tests`);
+    signalPid(runner.pid, "SIGINT");
+    setTimeout(() => signalPid(runner.pid, "SIGKILL", { group: true }), 20_000).unref();
+  }, limitMinutes * 60_000);
   code = exitStatus(await exited(runner));
+  clearTimeout(watchdog);
+  if (overran) code = 1;
   if (interrupted) code = 130;
 }
 await infra.stop();
