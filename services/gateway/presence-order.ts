@@ -23,10 +23,6 @@ export class PresenceOrder {
 		return true;
 	}
 
-	get size(): number {
-		return this.forwarded.size;
-	}
-
 	private forget(now: number): void {
 		for (const [userId, { at }] of this.forwarded) {
 			if (now - at < this.rememberMs) return;

@@ -110,11 +110,9 @@ test("a user's presence flips are forwarded only in increasing order, and old co
 	assert.equal(order.isNewest("v", 1, 30), true, "each user has their own count");
 	assert.equal(order.isNewest("u", 3, 40), true);
 	assert.equal(order.isNewest("w", undefined, 50), true, "an announcement without a count goes through");
-	assert.equal(order.size, 2);
+	assert.equal(order.isNewest("w", 1, 60), true, "and holds nothing back");
 	// A second after their last flip users are forgotten: v (at 30) by 1,035, u (at 40) not yet.
-	assert.equal(order.isNewest("x", 1, 1_035), true);
 	assert.equal(order.isNewest("v", 1, 1_035), true, "v's count was forgotten");
 	assert.equal(order.isNewest("u", 3, 1_035), false, "u's count is still held");
 	assert.equal(order.isNewest("u", 1, 1_045), true, "and forgotten ten milliseconds later");
-	assert.equal(order.size, 3);
 });
