@@ -54,9 +54,10 @@ interface SideResult {
 }
 
 /**
- * Ramp ×2 from `startRate` while sustained (or ÷2 while not, down to 5/s), then two bisection
- * steps. A step that fails is tried once more before it counts: one noisy second on a shared
- * 2-core machine should not decide the maximum.
+ * Ramp ×2 from `startRate` while sustained (or ÷2 while not, down to 5/s), then up to three
+ * bisection steps, until the bracket is within 5 % (from 2,400 sustained / 4,800 not: 3,600, 4,200
+ * or 3,000, then one more). A step that fails is tried once more before it counts: one noisy
+ * second on a shared 2-core machine should not decide the maximum.
  */
 async function searchMaxRate(load: FanoutLoad, startRate: number, maxRate: number, seconds: number, log: (line: string) => void, quiet: () => Promise<unknown>) {
 	const steps: PhaseResult[] = [];
@@ -95,7 +96,7 @@ async function searchMaxRate(load: FanoutLoad, startRate: number, maxRate: numbe
 		}
 		if (!good) return { maxRate: 0, capped: false, steps };
 	}
-	for (let i = 0; i < 2 && bad - good > Math.max(10, good * 0.1); i++) {
+	for (let i = 0; i < 3 && bad - good > Math.max(10, good * 0.05); i++) {
 		const mid = Math.round((good + bad) / 2);
 		if (await tryRate(mid)) good = mid;
 		else bad = mid;

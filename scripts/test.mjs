@@ -23,6 +23,7 @@ const { ensureInfra, findOrBuildFerretdb } = await import("./infra.mjs");
 
 const PHASES = ["unit", "integration", "e2e"];
 const RUN_TESTS = join(ROOT, "scripts", "lib", "run-tests.mjs");
+const EXIT_GUARD = join(ROOT, "scripts", "lib", "exit-guard.mjs");
 
 /** All *.test.ts below `dir`, sorted; [] when it does not exist. */
 function testFilesUnder(dir) {
@@ -136,7 +137,8 @@ try {
 let code = 130;
 if (!interrupted) {
   const env = { ...process.env, NODE_ENV: "test", TRANSPORTER: infra.natsUrl, MONGO_URL: infra.mongoUrl };
-  const args = ["--import", "tsx", RUN_TESTS, ...toArgs(options.values), ...files];
+  // Both preloads reach every test file's process (the runner passes its own flags on).
+  const args = ["--import", "tsx", "--import", EXIT_GUARD, RUN_TESTS, ...toArgs(options.values), ...files];
   runner = spawnChild(process.execPath, args, { env, stdio: ["ignore", "inherit", "inherit"] });
   // A file that never exits (a handle left open after its tests) would hold the run until CI
   // gives up at 90 minutes; the whole suite takes under 10. Past the limit the runner is
