@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { startSystem, type System } from "../support/system.js";
-import { ApiClient, connectSocket, type LiveSocket } from "../support/client.js";
+import { ApiClient, connectSocket, flipsAfterClosing, type LiveSocket } from "../support/client.js";
 import { waitFor } from "../support/wait.js";
 import type { Group, Message } from "../../events/types.js";
 
@@ -145,17 +145,10 @@ test("joining and leaving the group are written to the history as system message
 });
 
 test("presence flips online on connect and offline on disconnect, live and in GET presence", async () => {
-	// Ada watches before the earlier sockets close: the flip that takes Bob offline is announced a
-	// little after the presence route shows it, and must not be counted below.
+	// Ada watches while the earlier sockets close; only the flips after that count.
 	const earlier = sockets.splice(0);
 	const adaSocket = await connect(ada);
-	const flipsOfBob = () => adaSocket.of("chat:presence").filter(p => p.groupId === group.id && p.userId === bob.user!.id);
-	const bobWasOnline = (await presenceOf(ada, bob.user!.id))?.online;
-	for (const socket of earlier) socket.close();
-	await waitFor(async () => (await presenceOf(ada, bob.user!.id))?.online === false, { what: "bob offline" });
-	if (bobWasOnline) await waitFor(() => flipsOfBob().at(-1)?.online === false, { what: "Bob's offline flip" });
-	const seenEarlier = flipsOfBob().length;
-	const flips = () => flipsOfBob().slice(seenEarlier);
+	const flips = await flipsAfterClosing(adaSocket, earlier, group.id, bob.user!.id, async () => (await presenceOf(ada, bob.user!.id))?.online);
 
 	const bobSocket = await connect(bob);
 	await waitFor(() => flips().at(-1)?.online === true, { what: "Bob online" });

@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startSystem, TEST_JWT_SECRET, type System } from "../support/system.js";
-import { ApiClient, connectSocket, type LiveSocket } from "../support/client.js";
+import { ApiClient, connectSocket, flipsAfterClosing, type LiveSocket } from "../support/client.js";
 import { waitFor } from "../support/wait.js";
 import { issueToken } from "../../services/users/tokens.js";
 import type { Group, Message } from "../../events/types.js";
@@ -88,17 +88,10 @@ test("after leaving a group, a new socket of the user (an old one still open) ge
 test("presence flips online once and offline once while several sockets open and close at the same time", async () => {
 	const presenceOfBob = async () =>
 		((await ada.get(`/api/groups/${family.id}/presence`)).body as { userId: string; online: boolean }[]).find(p => p.userId === bob.user!.id)?.online;
-	// Ada watches before the earlier tests' sockets close: the flip that takes Bob offline is
-	// announced a little after the presence route shows it, and must not be counted below.
+	// Ada watches while the earlier tests' sockets close; only the flips after that count.
 	const earlier = sockets.splice(0);
 	const adaSocket = await connect(ada.token!);
-	const flipsOfBob = () => adaSocket.of("chat:presence").filter(p => p.groupId === family.id && p.userId === bob.user!.id);
-	const bobWasOnline = await presenceOfBob();
-	for (const socket of earlier) socket.close();
-	await waitFor(async () => (await presenceOfBob()) === false, { what: "Bob offline" });
-	if (bobWasOnline) await waitFor(() => flipsOfBob().at(-1)?.online === false, { what: "Bob's offline flip" });
-	const seenEarlier = flipsOfBob().length;
-	const flips = () => flipsOfBob().slice(seenEarlier);
+	const flips = await flipsAfterClosing(adaSocket, earlier, family.id, bob.user!.id, presenceOfBob);
 
 	const tokens = [bob.token!, bob.token!, await secondLogin(bob), await secondLogin(bob), bob.token!];
 	const bobs = await Promise.all(tokens.map(connect));

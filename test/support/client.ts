@@ -113,3 +113,25 @@ export function connectSocket(baseUrl: string, token: string | undefined): Promi
 		});
 	});
 }
+
+/**
+ * Closes `earlier` sockets of a user while `watcher` (already connected, in `groupId`) looks on,
+ * and returns the user's presence flips the watcher receives from then on. The presence route
+ * shows a user offline a few milliseconds before chat announces the flip, so waiting on the route
+ * alone would let that late flip be counted as a later one.
+ */
+export async function flipsAfterClosing(
+	watcher: LiveSocket,
+	earlier: LiveSocket[],
+	groupId: string,
+	userId: string,
+	isOnline: () => Promise<boolean | undefined>,
+): Promise<() => { online: boolean }[]> {
+	const flipsOfUser = () => watcher.of("chat:presence").filter(p => p.groupId === groupId && p.userId === userId) as { online: boolean }[];
+	const wasOnline = await isOnline();
+	for (const socket of earlier) socket.close();
+	await waitFor(async () => (await isOnline()) === false, { what: `${userId} offline` });
+	if (wasOnline) await waitFor(() => flipsOfUser().at(-1)?.online === false, { what: `${userId}'s offline flip` });
+	const seenEarlier = flipsOfUser().length;
+	return () => flipsOfUser().slice(seenEarlier);
+}
