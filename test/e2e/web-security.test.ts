@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
+import { readdirSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Page } from "playwright-core";
 import ts from "typescript";
@@ -13,8 +13,8 @@ import { ROOT, startSystem, type System } from "../support/system.js";
 // every string she controls: her name, the group's name, a journey's destination and a chat
 // message. Bob's page must show it as the literal text and build no element from it (the CSP
 // stops injected scripts, not an injected link that looks like the app's own). A static check
-// over web/src finds the HTML sinks a browser run would need a path to reach.
-// Screenshots go to test-output/web-security/.
+// over web/src finds the HTML sinks a browser run would need a path to reach. And the built
+// client ships no source maps. Screenshots go to test-output/web-security/.
 
 const SHOTS = screenshotsFolder("web-security");
 const evil = (path: string, id: string, text: string) => `<a href="https://evil.example/${path}" id="${id}">${text}</a>`;
@@ -148,6 +148,24 @@ test("the inbox shows the notifications' titles and bodies as text", async () =>
 test("the page tried to fetch nothing from elsewhere and logged no errors", () => {
 	assert.deepEqual(browser.blocked, []);
 	assert.deepEqual(browser.errors, []);
+});
+
+test("the built client ships no source maps: none in web/dist, none referenced, none served", async () => {
+	const files = (function walk(dir: string): string[] {
+		return readdirSync(dir, { withFileTypes: true }).flatMap(e => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
+	})(join(ROOT, "web", "dist"));
+	assert.deepEqual(files.filter(f => /\.map(\.gz)?$/.test(f)).map(f => relative(ROOT, f)), []);
+
+	const html = await (await fetch(`${system.url}/`)).text();
+	const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[\w.-]+\.(?:js|css))"/g)].map(m => m[1]!);
+	assert.equal(assets.length, 2, "index.html names the script and the style sheet");
+	for (const path of [...assets, "/sw.js"]) {
+		const res = await fetch(`${system.url}${path}`);
+		assert.equal(res.status, 200, path);
+		assert.equal(res.headers.get("sourcemap"), null, `${path} has no SourceMap header`);
+		assert.doesNotMatch(await res.text(), /sourceMappingURL/, `${path} names no source map`);
+		assert.equal((await fetch(`${system.url}${path}.map`)).status, 404, `${path}.map`);
+	}
 });
 
 /**
