@@ -5,10 +5,14 @@
 //   web/dist/assets/*-HASH.*    the app bundle (TypeScript + Leaflet + socket.io-client) and its CSS
 //   web/dist/sw.js              the service worker (Web Push), unhashed: browsers look it up by name
 // plus a .gz copy of every text file, which the gateway sends to clients that accept gzip.
+// No source maps: everything in web/dist is public, and a map hands out the client's sources.
 //
 //   node scripts/build-web.mjs              build
 //   node scripts/build-web.mjs --if-stale   build only when a source is newer than the last build
+//                                           (or was built with the other --sourcemap setting)
 //   node scripts/build-web.mjs --check      typecheck web/ (tsc -p web/tsconfig.json) first
+//   node scripts/build-web.mjs --sourcemap  for debugging on your own machine: maps inline in
+//                                           the bundles; the next build without it drops them
 //
 // Also importable: `await buildWeb({ ifStale: true, log })` (npm start, tests).
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -38,9 +42,10 @@ function inputs() {
   return files.filter((f) => existsSync(f));
 }
 
-/** True when web/dist is missing or older than one of its inputs. */
-export function isStale() {
+/** True when web/dist is missing, older than one of its inputs, or built with the other source-map setting. */
+export function isStale({ sourcemap = false } = {}) {
   if (!existsSync(STAMP) || !existsSync(join(DIST, "index.html"))) return true;
+  if (JSON.parse(readFileSync(STAMP, "utf8")).sourcemap !== sourcemap) return true;
   const built = statSync(STAMP).mtimeMs;
   return inputs().some((f) => statSync(f).mtimeMs > built);
 }
@@ -71,8 +76,8 @@ function loadEsbuild() {
  * Builds into a fresh folder and swaps it in, so a gateway serving the old build never sees a
  * half-written one.
  */
-export async function buildWeb({ ifStale = false, check = false, log = (m) => console.log(`[web] ${m}`) } = {}) {
-  if (ifStale && !isStale()) {
+export async function buildWeb({ ifStale = false, check = false, sourcemap = false, log = (m) => console.log(`[web] ${m}`) } = {}) {
+  if (ifStale && !isStale({ sourcemap })) {
     log("web/dist is up to date");
     return false;
   }
@@ -86,7 +91,7 @@ export async function buildWeb({ ifStale = false, check = false, log = (m) => co
     const common = {
       bundle: true,
       minify: true,
-      sourcemap: "linked",
+      sourcemap: sourcemap ? "inline" : false,
       target: ["chrome109", "firefox115", "safari16"],
       platform: "browser",
       legalComments: "linked",
@@ -118,22 +123,23 @@ export async function buildWeb({ ifStale = false, check = false, log = (m) => co
       for (const e of readdirSync(dir, { withFileTypes: true })) {
         const p = join(dir, e.name);
         if (e.isDirectory()) compress(p);
-        else if (/\.(html|js|css|map|svg|json|txt)$/.test(e.name)) {
+        else if (/\.(html|js|css|svg|json|txt)$/.test(e.name)) {
           const raw = readFileSync(p);
+          if (!sourcemap && /\.(js|css)$/.test(e.name) && raw.includes("sourceMappingURL")) throw new Error(`${e.name} names a source map`);
           const gz = gzipSync(raw, { level: 9 });
           if (gz.length < raw.length) writeFileSync(`${p}.gz`, gz);
-          if (!e.name.endsWith(".map")) bytes += gz.length;
-        }
+          bytes += gz.length;
+        } else if (e.name.endsWith(".map")) throw new Error(`a source map in the build: ${e.name}`);
       }
     };
     compress(out);
-    writeFileSync(join(out, "build.json"), JSON.stringify({ builtAt: new Date().toISOString(), script, style }, null, 2) + "\n");
+    writeFileSync(join(out, "build.json"), JSON.stringify({ builtAt: new Date().toISOString(), script, style, sourcemap }, null, 2) + "\n");
 
     const old = join(WEB, `.dist-old-${process.pid}`);
     if (existsSync(DIST)) renameSync(DIST, old);
     renameSync(out, DIST);
     rmSync(old, { recursive: true, force: true });
-    log(`built web/dist in ${Date.now() - started} ms (${script}, ${style}; ${Math.round(bytes / 1024)} KiB gzipped)`);
+    log(`built web/dist in ${Date.now() - started} ms (${script}, ${style}; ${Math.round(bytes / 1024)} KiB gzipped${sourcemap ? "; source maps inline" : ""})`);
     return true;
   } catch (err) {
     rmSync(out, { recursive: true, force: true });
@@ -143,7 +149,7 @@ export async function buildWeb({ ifStale = false, check = false, log = (m) => co
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   const args = new Set(process.argv.slice(2));
-  buildWeb({ ifStale: args.has("--if-stale"), check: args.has("--check") }).catch((err) => {
+  buildWeb({ ifStale: args.has("--if-stale"), check: args.has("--check"), sourcemap: args.has("--sourcemap") }).catch((err) => {
     console.error(`[web] build failed: ${err.message}`);
     process.exit(1);
   });

@@ -12,7 +12,9 @@ import { ROOT } from "./system.js";
  */
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-export const SCREENSHOTS = join(ROOT, "test-output", "web-client");
+/** Where screenshots go: one folder per test file, under the git-ignored test-output/. */
+export const screenshotsFolder = (name: string) => join(ROOT, "test-output", name);
+export const SCREENSHOTS = screenshotsFolder("web-client");
 
 const CHROMIUM_ARGS = [
 	"--no-sandbox",
@@ -110,10 +112,10 @@ export async function launchBrowser(baseUrl: string): Promise<TestBrowser> {
 }
 
 let shot = 0;
-/** Saves a full-page screenshot as test-output/web-client/NN-name.png and returns its path. */
-export async function screenshot(page: Page, name: string): Promise<string> {
-	mkdirSync(SCREENSHOTS, { recursive: true });
-	const path = join(SCREENSHOTS, `${String(++shot).padStart(2, "0")}-${name}.png`);
+/** Saves a screenshot of the viewport as NN-name.png (in test-output/web-client/ unless told) and returns its path. */
+export async function screenshot(page: Page, name: string, folder = SCREENSHOTS): Promise<string> {
+	mkdirSync(folder, { recursive: true });
+	const path = join(folder, `${String(++shot).padStart(2, "0")}-${name}.png`);
 	await page.screenshot({ path, fullPage: false });
 	return path;
 }

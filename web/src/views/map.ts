@@ -231,7 +231,8 @@ export class MapView {
 		}
 		const icon = L.divIcon({ className: "destination-marker", html: h("span", { class: "flag", "aria-hidden": "true" }), iconSize: [28, 28], iconAnchor: [6, 26] });
 		const marker = L.marker(at, { icon, title, keyboard: false, interactive: true }).addTo(this.map);
-		marker.bindTooltip(journey.destination.name, { direction: "top", offset: [8, -24] });
+		// The name is the traveller's own text: an element, never a string, which Leaflet would parse as HTML.
+		marker.bindTooltip(h("span", {}, journey.destination.name), { direction: "top", offset: [8, -24] });
 		this.destinations.set(session.userId, marker);
 	}
 
