@@ -4,14 +4,17 @@ import { MongooseMixin } from "../mixins/mongoose.mixin.js";
 import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
 import { config, isProduction, numberFromEnv, secretFromEnv } from "../lib/config.js";
 import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
+import { mapLimit } from "../lib/concurrency.js";
+import { isDuplicateKey } from "../lib/mongo-errors.js";
+import { fullName } from "../lib/names.js";
 import { conflict, invalidCredentials, notFound, rateLimited, unauthorized, validationError } from "../events/errors.js";
 import { DomainEvents, type Envelope, type GroupSnapshot } from "../events/domain.js";
 import { LiveEvents, type LiveGroup, type LiveRevoked } from "../events/live.js";
 import type { AuthToken, Group, Meta, User, UserRef } from "../events/types.js";
 import { MEMBER_CHANGED_EVENT, MemberCache, type MemberChanged, type MemberFields } from "./users/member-cache.js";
 import { usersModels, type GroupDoc, type UserDoc, type UsersModels } from "./users/models.js";
-import { backfillClaims, findActiveByEmail, isDuplicateKey, pointClaimAt, releaseClaim, repairClaim } from "./users/email-index.js";
-import { confirmListed, groupsOfUser, listGroupFor, mapLimit, membershipDelta, unlistGroupFor } from "./users/group-index.js";
+import { backfillClaims, findActiveByEmail, pointClaimAt, releaseClaim, repairClaim } from "./users/email-index.js";
+import { confirmListed, groupsOfUser, listGroupFor, membershipDelta, unlistGroupFor } from "./users/group-index.js";
 import { decoyPasswordHash, hashPassword, passwordNeedsRehash, verifyPassword } from "./users/passwords.js";
 import { defaultLoginThrottle, LoginThrottle } from "./users/login-throttle.js";
 import { issuedBeforeRevocation, issueToken, randomSecret, verifyToken } from "./users/tokens.js";
@@ -53,7 +56,6 @@ const toState = (doc: GroupDoc): GroupState => ({
 	deleted: doc.deleted,
 });
 
-const fullName = (user: UserRef) => `${user.name} ${user.surname}`.trim();
 const MAX_VERSION_RETRIES = 8;
 /** Parallel reads by `_id` when resolving a group's members (up to ~100 of them). */
 const READ_CONCURRENCY = 16;

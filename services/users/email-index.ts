@@ -1,4 +1,5 @@
 import { conflict } from "../../events/errors.js";
+import { isDuplicateKey } from "../../lib/mongo-errors.js";
 import type { UserDoc, UsersModels } from "./models.js";
 
 /**
@@ -22,15 +23,6 @@ const MAX_CLAIM_RETRIES = 8;
 /** Whether `user` holds `email` right now. */
 export const holdsEmail = (user: Pick<UserDoc, "email" | "deletedAt"> | null | undefined, email: string): user is UserDoc =>
 	Boolean(user && !user.deletedAt && user.email === email);
-
-/**
- * A duplicate-key error: MongoDB reports code 11000; FerretDB's SQLite back end reports an
- * update that breaks a unique index as an internal error naming the constraint.
- */
-export function isDuplicateKey(err: unknown): boolean {
-	const e = (err ?? {}) as { code?: unknown; message?: unknown };
-	return e.code === 11000 || /E11000|UNIQUE constraint failed/.test(String(e.message ?? ""));
-}
 
 /** The active account that holds `email`, read by `_id` only. */
 export async function findActiveByEmail(models: ClaimModels, email: string): Promise<UserDoc | null> {

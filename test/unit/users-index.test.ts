@@ -4,7 +4,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import mongoose, { type Connection } from "mongoose";
 import { usersModels, type GroupDoc, type UsersModels } from "../../services/users/models.js";
 import { memberGroupsOf, membershipDelta, groupsOfUser, listGroupFor, confirmListed, unlistGroupFor, listedGroupIds } from "../../services/users/group-index.js";
-import { backfillClaims, findActiveByEmail, holdsEmail, isDuplicateKey, pointClaimAt, releaseClaim } from "../../services/users/email-index.js";
+import { backfillClaims, findActiveByEmail, holdsEmail, pointClaimAt, releaseClaim } from "../../services/users/email-index.js";
+import { isDuplicateKey } from "../../lib/mongo-errors.js";
 
 /**
  * The users service's lookup documents (email claims, per-user group lists), checked against the
