@@ -1,21 +1,20 @@
-import { randomUUID } from "node:crypto";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
 import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
 import { config, isProduction, numberFromEnv, secretFromEnv } from "../lib/config.js";
 import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
 import { mapLimit } from "../lib/concurrency.js";
-import { invalidCredentials, notFound, rateLimited, unauthorized, validationError } from "../events/errors.js";
+import { notFound, unauthorized } from "../events/errors.js";
 import { DomainEvents } from "../events/domain.js";
 import { LiveEvents, type LiveGroup, type LiveRevoked } from "../events/live.js";
 import type { AuthToken, Group, Meta, User } from "../events/types.js";
 import { MEMBER_CHANGED_EVENT, MemberCache, type MemberChanged } from "./users/member-cache.js";
 import { Members, toUser, type SharedReads } from "./users/members.js";
-import { usersModels, type GroupDoc, type UserDoc, type UsersModels } from "./users/models.js";
-import { assertEmailFree, backfillClaims, findActiveByEmail, releaseClaim, writeClaimingEmail } from "./users/email-index.js";
+import { usersModels, type GroupDoc, type UsersModels } from "./users/models.js";
+import { backfillClaims, findActiveByEmail, releaseClaim } from "./users/email-index.js";
+import { Accounts, type NewAccount, type ProfileChange } from "./users/accounts.js";
 import { groupsOfUser } from "./users/group-index.js";
 import { GroupStore, toState } from "./users/group-store.js";
-import { decoyPasswordHash, hashPassword, passwordNeedsRehash, verifyPassword } from "./users/passwords.js";
 import { defaultLoginThrottle, LoginThrottle } from "./users/login-throttle.js";
 import { issuedBeforeRevocation, issueToken, randomSecret, verifyToken } from "./users/tokens.js";
 import { assertCanSee, isMember, type GroupCommand, type GroupOutcome } from "./users/groups.js";
@@ -30,12 +29,7 @@ import { assertCanSee, isMember, type GroupCommand, type GroupOutcome } from "./
 // function, since Moleculer drops repeated object references when it publishes action schemas)
 
 const registerParams = { ...strict, name: rules.name, surname: rules.name, email: rules.email, password: rules.password };
-interface RegisterParams {
-	name: string;
-	surname: string;
-	email: string;
-	password: string;
-}
+type RegisterParams = NewAccount;
 
 const loginParams = { ...strict, email: rules.email, password: { type: "string", min: 1, max: 1024 } };
 interface LoginParams {
@@ -57,13 +51,7 @@ const updateParams = {
 	password: { ...rules.password, optional: true },
 	currentPassword: { type: "string", min: 1, max: 1024, optional: true },
 };
-interface UpdateParams {
-	name?: string;
-	surname?: string;
-	email?: string;
-	password?: string;
-	currentPassword?: string;
-}
+type UpdateParams = ProfileChange;
 
 const removeParams = { ...strict, currentPassword: { type: "string", min: 1, max: 1024 } };
 interface RemoveParams {
@@ -124,6 +112,7 @@ interface UsersVars {
 	/** From MongooseMixin, set when it starts. */
 	models: UsersModels;
 	memberCache: MemberCache;
+	accounts: Accounts;
 	members: Members;
 	groups: GroupStore;
 	loginThrottle: LoginThrottle;
@@ -136,7 +125,6 @@ interface UsersMethods {
 	/** Publishes pending outbox events soon; with a model and id, just that document's. */
 	kickOutbox(modelName?: string, docId?: string): void;
 	// Own.
-	loadActiveUser(id: string): Promise<UserDoc>;
 	memberChanged(ctx: Context, userId: string): Promise<void>;
 	changeGroup(ctx: Context<unknown, Meta>, groupId: string, command: GroupCommand): Promise<GroupDoc>;
 	announceGroupChanges(ctx: Context, groupId: string, outcomes: readonly GroupOutcome[]): Promise<void>;
@@ -158,26 +146,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			tracing: traceOnly("name", "surname", "email"),
 			params: registerParams,
 			async handler(ctx: Context<RegisterParams, Meta>): Promise<User> {
-				const { name, surname, email, password } = ctx.params;
-				await assertEmailFree(this.models, email);
-				const doc: Partial<UserDoc> = {
-					_id: randomUUID(),
-					name,
-					surname,
-					email,
-					passwordHash: await hashPassword(password),
-					tokensValidAfter: 0,
-					createdAt: new Date(),
-					groupIds: [],
-					groupIdsIndexed: true,
-				};
-				// The unique email index decides between concurrent registers: exactly one insert succeeds.
-				const created = await writeClaimingEmail(
-					this.models,
-					{ userId: doc._id!, email },
-					async () => (await this.models.User.create(doc)).toObject(),
-					this.logger.warn.bind(this.logger),
-				);
+				const created = await this.accounts.register(ctx.params);
 				ctx.meta.$statusCode = 201;
 				return toUser(created);
 			},
@@ -188,23 +157,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			tracing: traceOnly("email"),
 			params: loginParams,
 			async handler(ctx: Context<LoginParams, Meta>) {
-				const { email } = ctx.params;
-				if (this.loginThrottle.isLocked(email)) throw rateLimited("Too many failed logins for this account; try again later");
-				const delay = this.loginThrottle.delayMs(email);
-				if (delay > 0) await new Promise(resolve => setTimeout(resolve, delay));
-				const user = await findActiveByEmail(this.models, email);
-				const ok = await verifyPassword(ctx.params.password, user?.passwordHash ?? (await decoyPasswordHash()));
-				if (!user || !ok) {
-					this.loginThrottle.recordFailure(email);
-					throw invalidCredentials();
-				}
-				this.loginThrottle.recordSuccess(email);
-				// Hashes stored with older settings (scrypt) are upgraded while the password is at hand;
-				// conditional on the old hash so a password changed meanwhile is never overwritten.
-				if (passwordNeedsRehash(user.passwordHash))
-					await hashPassword(ctx.params.password)
-						.then(passwordHash => this.models.User.updateOne({ _id: user._id, passwordHash: user.passwordHash }, { $set: { passwordHash } }))
-						.catch((err: Error) => this.logger.warn(`Password hash upgrade for ${user._id} deferred: ${err.message}`));
+				const user = await this.accounts.login(ctx.params.email, ctx.params.password);
 				const issued = issueToken(user._id, this.jwtSecret, this.settings.jwtTtlMs);
 				return { token: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), user: toUser(user) };
 			},
@@ -247,7 +200,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 		me: {
 			params: { ...strict },
 			async handler(ctx: Context<unknown, Meta>): Promise<User> {
-				return toUser(await this.loadActiveUser(callerOf(ctx).id));
+				return toUser(await this.accounts.active(callerOf(ctx).id));
 			},
 		},
 
@@ -256,40 +209,10 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			tracing: traceOnly("name", "surname", "email"),
 			params: updateParams,
 			async handler(ctx: Context<UpdateParams, Meta>): Promise<User> {
-				const user = await this.loadActiveUser(callerOf(ctx).id);
-				const { name, surname, email, password, currentPassword } = ctx.params;
-				const changes: Partial<UserDoc> = {};
-				if (name !== undefined) changes.name = name;
-				if (surname !== undefined) changes.surname = surname;
-				const emailChanges = email !== undefined && email !== user.email;
-				if (emailChanges || password !== undefined) {
-					if (!currentPassword)
-						throw validationError("The current password is required to change email or password", [
-							{ field: "currentPassword", message: "required to change email or password", type: "required" },
-						]);
-					if (!(await verifyPassword(currentPassword, user.passwordHash))) throw invalidCredentials();
-				}
-				if (emailChanges) {
-					await assertEmailFree(this.models, email);
-					changes.email = email;
-				}
-				if (password !== undefined) {
-					changes.passwordHash = await hashPassword(password);
-					changes.tokensValidAfter = Date.now();
-				}
-				// Sending the current email again claims it too (it may have been left unclaimed).
-				const updated = await writeClaimingEmail(
-					this.models,
-					email === undefined ? undefined : { userId: user._id, email, previous: user.email },
-					async () => {
-						const doc = await this.models.User.findOneAndUpdate({ _id: user._id }, { $set: changes }, { returnDocument: "after" }).lean();
-						if (!doc) throw notFound("User");
-						return doc;
-					},
-					this.logger.warn.bind(this.logger),
-				);
+				const user = await this.accounts.active(callerOf(ctx).id);
+				const { updated, tokensValidAfter } = await this.accounts.update(user, ctx.params);
 				await this.memberChanged(ctx, user._id);
-				if (changes.tokensValidAfter) await ctx.broadcast(LiveEvents.revoked, { userId: user._id, before: changes.tokensValidAfter } satisfies LiveRevoked);
+				if (tokensValidAfter) await ctx.broadcast(LiveEvents.revoked, { userId: user._id, before: tokensValidAfter } satisfies LiveRevoked);
 				return toUser(updated);
 			},
 		},
@@ -299,8 +222,8 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			tracing: traceOnly(),
 			params: removeParams,
 			async handler(ctx: Context<RemoveParams, Meta>) {
-				const user = await this.loadActiveUser(callerOf(ctx).id);
-				if (!(await verifyPassword(ctx.params.currentPassword, user.passwordHash))) throw invalidCredentials();
+				const user = await this.accounts.active(callerOf(ctx).id);
+				await this.accounts.checkPassword(user, ctx.params.currentPassword);
 				// Each departure is an ordinary membership change, with its own events.
 				for (const group of await groupsOfUser(this.models, user)) await this.changeGroup(ctx, group._id, { kind: "leave" });
 				const now = Date.now();
@@ -327,7 +250,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			params: createGroupParams,
 			async handler(ctx: Context<CreateGroupParams, Meta>): Promise<Group> {
 				const caller = callerOf(ctx);
-				const creator = await this.loadActiveUser(caller.id);
+				const creator = await this.accounts.active(caller.id);
 				const emails = [...new Set(ctx.params.memberEmails ?? [])].filter(email => email !== creator.email);
 				const found = await mapLimit(emails, READ_CONCURRENCY, email => findActiveByEmail(this.models, email));
 				const missing = emails.filter((_, i) => !found[i]);
@@ -344,7 +267,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 		listGroups: {
 			params: { ...strict },
 			async handler(ctx: Context<unknown, Meta>): Promise<Group[]> {
-				const user = await this.loadActiveUser(callerOf(ctx).id);
+				const user = await this.accounts.active(callerOf(ctx).id);
 				const docs = await groupsOfUser(this.models, user);
 				// Groups often share members: each is read once for the whole answer (the caller not again).
 				const known: SharedReads = new Map([[user._id, Promise.resolve(user)]]);
@@ -488,12 +411,6 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 	},
 
 	methods: {
-		async loadActiveUser(id: string): Promise<UserDoc> {
-			const user = await this.models.User.findById(id).lean();
-			if (!user || user.deletedAt) throw unauthorized("This account no longer exists");
-			return user;
-		},
-
 		/** Forgets a changed user here and on every other users instance. */
 		async memberChanged(ctx: Context, userId: string) {
 			this.memberCache.evict(userId);
@@ -535,6 +452,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 
 	async started() {
 		// The mixins have started by now (Moleculer runs their `started` first): the models exist.
+		this.accounts = new Accounts({ models: this.models, throttle: this.loginThrottle, warn: this.logger.warn.bind(this.logger) });
 		this.members = new Members(this.models, this.memberCache);
 		this.groups = new GroupStore({
 			models: this.models,
