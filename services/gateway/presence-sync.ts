@@ -23,9 +23,10 @@ export interface PresenceSyncDeps {
 	logger: { debug(...args: unknown[]): void };
 	/** How long reports are collected into one call. */
 	batchMs: number;
+	/** After a failed call, the full list is tried again this much later. */
+	retryMs?: number;
 }
 
-/** After a failed call, the full list is tried again this much later. */
 const RETRY_MS = 2_000;
 /** A graceful stop waits this long at most for the last reports. */
 const FLUSH_WAIT_MS = 1_000;
@@ -62,7 +63,7 @@ export class PresenceSync {
 			if (!sockets) return;
 			call("chat.syncSockets", { gatewayNodeID, at: new Date().toISOString(), sockets }).catch((err: Error) => {
 				logger.debug("chat.syncSockets failed:", err.message);
-				if (err.name !== "ServiceNotFoundError") this.sync(RETRY_MS);
+				if (err.name !== "ServiceNotFoundError") this.sync(this.deps.retryMs ?? RETRY_MS);
 			});
 		}, delayMs);
 		this.syncTimer.unref?.();
@@ -86,7 +87,7 @@ export class PresenceSync {
 		} catch (err) {
 			logger.debug("chat.socketsChanged failed:", (err as Error).message);
 			// The reports are lost: the full list goes instead, once chat answers again (or when it appears).
-			if ((err as Error).name !== "ServiceNotFoundError") this.sync(RETRY_MS);
+			if ((err as Error).name !== "ServiceNotFoundError") this.sync(this.deps.retryMs ?? RETRY_MS);
 		}
 	}
 }
