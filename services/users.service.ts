@@ -20,9 +20,10 @@ import { issuedBeforeRevocation, issueToken, randomSecret, verifyToken } from ".
 import { assertCanSee, isMember, type GroupCommand, type GroupOutcome } from "./users/groups.js";
 
 /**
- * Accounts, access tokens and groups (SPEC §3–4). Accounts are found by email through claims
- * (users/email-index.ts), a user's groups through per-user lists (users/group-index.ts); group
- * changes are decided by users/groups.ts and written with their events by users/group-store.ts.
+ * Accounts, access tokens and groups (SPEC §3–4). Accounts live in users/accounts.ts and are
+ * found by email through claims (users/email-index.ts), a user's groups through per-user lists
+ * (users/group-index.ts); group changes are decided by users/groups.ts and written with their
+ * events by users/group-store.ts; members are shown by users/members.ts.
  */
 
 // ---- params (the validator's schema and the handler's type side by side; a shared schema is a
