@@ -110,3 +110,10 @@ export function bodyErrors(err: unknown, _req: IncomingMessage, _res: ServerResp
 	if (e.type === "BAD_REQUEST" && e.code === 400) return next(err);
 	next(badRequest(bodyErrorMessage(e)));
 }
+
+/** Bodies must be JSON: a body of another content type is refused rather than silently ignored. */
+export function requireJsonBody(req: IncomingMessage): void {
+	const hasBody = Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined;
+	const type = String(req.headers["content-type"] ?? "");
+	if (hasBody && !/^application\/(.+\+)?json\b/i.test(type)) throw badRequest("Request bodies must be application/json");
+}

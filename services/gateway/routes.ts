@@ -46,3 +46,14 @@ export const authenticatedAliases: Record<string, string> = {
 	"POST /notifications/subscriptions": "notification.subscribe",
 	"DELETE /notifications/subscriptions": "notification.unsubscribe",
 };
+
+/** `Location` of a 201: the created resource where it has its own URL, else the collection posted to. */
+export function createdLocation(url: string, data: unknown): string {
+	const path = url.split("?")[0]!;
+	const created = data as { id?: unknown; groupId?: unknown; userId?: unknown } | null;
+	if (path === "/api/auth/register") return "/api/users/me";
+	if (path === "/api/groups" && typeof created?.id === "string") return `/api/groups/${created.id}`;
+	if (path.endsWith("/journey") && typeof created?.groupId === "string" && typeof created.userId === "string")
+		return `/api/groups/${created.groupId}/sessions/${created.userId}`;
+	return path;
+}

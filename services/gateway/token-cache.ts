@@ -1,4 +1,5 @@
 import type { AuthToken, User } from "../../events/types.js";
+import { TtlCache } from "../../lib/ttl-cache.js";
 
 export interface ResolvedToken {
 	user: User;
@@ -11,7 +12,7 @@ export interface ResolvedToken {
  * a missed broadcast could matter.
  */
 export class TokenCache {
-	private readonly entries = new Map<string, { value: ResolvedToken; until: number }>();
+	private readonly entries: TtlCache<string, ResolvedToken>;
 	/**
 	 * A counter of revocations seen, and the count at each user's last one: an answer of the users
 	 * service that was asked for before a revocation of its user arrived may predate it, so it is
@@ -22,19 +23,22 @@ export class TokenCache {
 	private clearedAt = 0;
 
 	constructor(
-		private readonly ttlMs = 30_000,
+		ttlMs = 30_000,
 		private readonly maxEntries = 50_000,
 		private readonly now: () => number = Date.now,
-	) {}
+	) {
+		this.entries = new TtlCache(ttlMs, maxEntries, now);
+	}
 
 	get(token: string): ResolvedToken | undefined {
-		const entry = this.entries.get(token);
-		if (!entry) return undefined;
-		if (entry.until <= this.now() || entry.value.token.expiresAt <= this.now()) {
+		const value = this.entries.get(token);
+		if (!value) return undefined;
+		// The token itself may expire before the cache entry does.
+		if (value.token.expiresAt <= this.now()) {
 			this.entries.delete(token);
 			return undefined;
 		}
-		return entry.value;
+		return value;
 	}
 
 	/** A mark taken before asking the users service, to hand to `set` with its answer. */
@@ -44,9 +48,7 @@ export class TokenCache {
 
 	set(token: string, value: ResolvedToken, askedAt = this.revocationCount): void {
 		if (askedAt < this.clearedAt || askedAt < (this.lastRevocationOf.get(value.user.id) ?? 0)) return;
-		// Oldest first out: a Map iterates in insertion order.
-		if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-		this.entries.set(token, { value, until: this.now() + this.ttlMs });
+		this.entries.set(token, value);
 	}
 
 	/** Drops a revoked token (by jti) or every token of a user issued before `before`. */
@@ -58,12 +60,8 @@ export class TokenCache {
 			this.clearedAt = this.revocationCount;
 		}
 		this.lastRevocationOf.set(userId, this.revocationCount);
-		for (const [key, { value }] of this.entries) {
-			if (value.user.id !== userId) continue;
-			if (jti !== undefined && value.token.jti === jti) this.entries.delete(key);
-			else if (before !== undefined && value.token.issuedAt < before) this.entries.delete(key);
-			else if (jti === undefined && before === undefined) this.entries.delete(key);
-		}
+		const everyToken = jti === undefined && before === undefined;
+		this.entries.deleteWhere((_, value) => value.user.id === userId && (everyToken || revokes(value.token, jti, before)));
 	}
 
 	clear(): void {

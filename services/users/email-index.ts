@@ -1,4 +1,5 @@
 import { conflict } from "../../events/errors.js";
+import { isDuplicateKey } from "../../lib/mongo-errors.js";
 import type { UserDoc, UsersModels } from "./models.js";
 
 /**
@@ -22,15 +23,6 @@ const MAX_CLAIM_RETRIES = 8;
 /** Whether `user` holds `email` right now. */
 export const holdsEmail = (user: Pick<UserDoc, "email" | "deletedAt"> | null | undefined, email: string): user is UserDoc =>
 	Boolean(user && !user.deletedAt && user.email === email);
-
-/**
- * A duplicate-key error: MongoDB reports code 11000; FerretDB's SQLite back end reports an
- * update that breaks a unique index as an internal error naming the constraint.
- */
-export function isDuplicateKey(err: unknown): boolean {
-	const e = (err ?? {}) as { code?: unknown; message?: unknown };
-	return e.code === 11000 || /E11000|UNIQUE constraint failed/.test(String(e.message ?? ""));
-}
 
 /** The active account that holds `email`, read by `_id` only. */
 export async function findActiveByEmail(models: ClaimModels, email: string): Promise<UserDoc | null> {
@@ -105,4 +97,47 @@ export async function backfillClaims(models: ClaimModels): Promise<number> {
 		fixed++;
 	}
 	return fixed;
+}
+
+/** The one answer to an email another account holds (register and profile update alike). */
+export const emailTaken = () => conflict("An account with this email already exists");
+
+/** Refuses an email that another active account holds, before any costly work for a doomed write. */
+export async function assertEmailFree(models: ClaimModels, email: string): Promise<void> {
+	if (await findActiveByEmail(models, email)) throw emailTaken();
+}
+
+/** A user write that gives `userId` the email `email`; `previous` is the one it gives up (if any). */
+export interface EmailChange {
+	userId: string;
+	email: string;
+	previous?: string;
+}
+
+/**
+ * Runs a user write that may take an email, then moves the claim along: the unique email index
+ * decides between concurrent writers, and a write that loses is refused with `emailTaken` after
+ * making sure the holder can be found (its claim may be missing). Without `change`, a write that
+ * changes no email. The claim follows the user document only after the write (header above); a
+ * crash in between leaves an orphan old claim (harmless) and the new email unclaimed until the
+ * start-up backfill, or until the same email is sent again.
+ */
+export async function writeClaimingEmail<T>(
+	models: ClaimModels,
+	change: EmailChange | undefined,
+	write: () => Promise<T>,
+	warn: (message: string, detail: string) => void,
+): Promise<T> {
+	let written: T;
+	try {
+		written = await write();
+	} catch (err) {
+		if (!isDuplicateKey(err)) throw err;
+		if (change) await repairClaim(models, change.email).catch((e: Error) => warn("Repairing an email claim failed:", e.message));
+		throw emailTaken();
+	}
+	if (!change) return written;
+	await pointClaimAt(models, change.email, change.userId);
+	if (change.previous !== undefined && change.previous !== change.email) await releaseClaim(models, change.previous, change.userId);
+	return written;
 }

@@ -1,3 +1,4 @@
+import { mapLimit } from "../../lib/concurrency.js";
 import type { GroupDoc, UserDoc, UsersModels } from "./models.js";
 
 /**
@@ -20,20 +21,6 @@ type IndexModels = Pick<UsersModels, "User" | "Group">;
 
 /** Writes at a time when one change touches many users (a group of up to ~100 members). */
 const WRITE_CONCURRENCY = 8;
-
-/** Runs `fn` over `items` with at most `limit` in flight; results in order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-	const results = new Array<R>(items.length);
-	let next = 0;
-	const worker = async () => {
-		while (next < items.length) {
-			const index = next++;
-			results[index] = await fn(items[index]!);
-		}
-	};
-	await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-	return results;
-}
 
 /** The groups among `groups` that really have `userId` as a member, oldest first (as the API lists them). */
 export function memberGroupsOf(userId: string, groups: readonly (GroupDoc | null | undefined)[]): GroupDoc[] {

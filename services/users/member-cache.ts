@@ -1,3 +1,4 @@
+import { TtlCache } from "../../lib/ttl-cache.js";
 import type { UserDoc } from "./models.js";
 
 /** What a group answer shows of a member. */
@@ -16,45 +17,33 @@ export interface MemberChanged {
  * missed broadcast could show an old name. Membership itself is never cached: only names.
  */
 export class MemberCache {
-	private readonly entries = new Map<string, { member: MemberFields; until: number }>();
-	/** Bumped by every eviction, so a read that started before one is not stored after it. */
-	private evictions = 0;
+	/** Its `generation` is the mark: bumped by every eviction, so a read that started before one is not stored after it. */
+	private readonly members: TtlCache<string, MemberFields>;
 
-	constructor(
-		private readonly ttlMs = 10_000,
-		private readonly maxEntries = 100_000,
-		private readonly now: () => number = Date.now,
-	) {}
+	constructor(ttlMs = 10_000, maxEntries = 100_000, now: () => number = Date.now) {
+		this.members = new TtlCache(ttlMs, maxEntries, now);
+	}
 
 	get(id: string): MemberFields | undefined {
-		const entry = this.entries.get(id);
-		if (!entry) return undefined;
-		if (entry.until <= this.now()) {
-			this.entries.delete(id);
-			return undefined;
-		}
-		return entry.member;
+		return this.members.get(id);
 	}
 
 	/** A mark taken before reading from the database, to hand to `set` with what was read. */
 	mark(): number {
-		return this.evictions;
+		return this.members.generation;
 	}
 
+	/** Keeps what a group answer shows of `doc` (never more), unless a change came after `readSince`. */
 	set(doc: MemberFields, readSince: number): void {
-		if (readSince !== this.evictions) return; // the read may predate a change
-		if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
 		const { _id, name, surname, email } = doc;
-		this.entries.set(_id, { member: { _id, name, surname, email }, until: this.now() + this.ttlMs });
+		this.members.setIfUnchanged(_id, { _id, name, surname, email }, readSince);
 	}
 
 	evict(id: string): void {
-		this.evictions += 1;
-		this.entries.delete(id);
+		this.members.delete(id);
 	}
 
 	clear(): void {
-		this.evictions += 1;
-		this.entries.clear();
+		this.members.clear();
 	}
 }

@@ -4,7 +4,9 @@ import { randomBytes, randomUUID } from "node:crypto";
 import mongoose, { type Connection } from "mongoose";
 import { usersModels, type GroupDoc, type UsersModels } from "../../services/users/models.js";
 import { memberGroupsOf, membershipDelta, groupsOfUser, listGroupFor, confirmListed, unlistGroupFor, listedGroupIds } from "../../services/users/group-index.js";
-import { backfillClaims, findActiveByEmail, holdsEmail, isDuplicateKey, pointClaimAt, releaseClaim } from "../../services/users/email-index.js";
+import { backfillClaims, findActiveByEmail, holdsEmail, pointClaimAt, releaseClaim, writeClaimingEmail } from "../../services/users/email-index.js";
+import { isDuplicateKey } from "../../lib/mongo-errors.js";
+import { ErrorTypes } from "../../events/errors.js";
 
 /**
  * The users service's lookup documents (email claims, per-user group lists), checked against the
@@ -171,4 +173,38 @@ test("the start-up backfill claims every unclaimed account and corrects a claim 
 	assert.equal((await findActiveByEmail(models, `${a}@example.com`))?._id, a);
 	assert.equal((await findActiveByEmail(models, `${b}@example.com`))?._id, b);
 	assert.equal(await backfillClaims(models), 0, "a second pass has nothing to do");
+});
+
+test("a write that loses an email to the account holding it is refused as taken, and leaves the holder findable", async () => {
+	const email = `contested.${randomUUID()}@example.com`;
+	const holder = await newUser({ email }); // holds the email, but a crash left it unclaimed
+	const loser = await newUser();
+	const warnings: string[] = [];
+	await assert.rejects(
+		writeClaimingEmail(models, { userId: loser, email }, () => models.User.updateOne({ _id: loser }, { $set: { email } }), (m, d) => warnings.push(`${m} ${d}`)),
+		(err: { code?: number; type?: string; message?: string }) => err.code === 409 && err.type === ErrorTypes.CONFLICT && err.message === "An account with this email already exists",
+	);
+	assert.deepEqual(warnings, []);
+	assert.equal((await findActiveByEmail(models, email))?._id, holder, "the holder got its claim back");
+	assert.notEqual((await models.User.findById(loser).lean())!.email, email);
+});
+
+test("an email change moves the claim: the new email finds the user, the old one nobody", async () => {
+	const before = `before.${randomUUID()}@example.com`;
+	const after = `after.${randomUUID()}@example.com`;
+	const user = await newUser({ email: before });
+	await pointClaimAt(models, before, user);
+	const written = await writeClaimingEmail(
+		models,
+		{ userId: user, email: after, previous: before },
+		() => models.User.findOneAndUpdate({ _id: user }, { $set: { email: after } }, { returnDocument: "after" }).lean(),
+		() => assert.fail("nothing to repair"),
+	);
+	assert.equal(written?.email, after);
+	assert.equal((await findActiveByEmail(models, after))?._id, user);
+	assert.equal(await findActiveByEmail(models, before), null);
+	assert.equal(await models.UserEmail.findById(before).lean(), null, "the old claim is freed");
+	// A write that changes no email leaves the claims alone and still refuses nothing.
+	await writeClaimingEmail(models, undefined, () => models.User.updateOne({ _id: user }, { $set: { name: "Renamed" } }), () => assert.fail("nothing to repair"));
+	assert.equal((await findActiveByEmail(models, after))?.name, "Renamed");
 });

@@ -1,0 +1,133 @@
+import { randomUUID } from "node:crypto";
+import { invalidCredentials, notFound, rateLimited, unauthorized, validationError } from "../../events/errors.js";
+import { assertEmailFree, findActiveByEmail, writeClaimingEmail } from "./email-index.js";
+import type { LoginThrottle } from "./login-throttle.js";
+import type { UserDoc, UsersModels } from "./models.js";
+import { decoyPasswordHash, hashPassword, passwordNeedsRehash, verifyPassword } from "./passwords.js";
+
+/**
+ * Accounts: creating one, opening one with a password, changing one's profile. Emails are held
+ * through claims (email-index.ts); passwords are hashed by passwords.ts, whose limiter answers
+ * 429 when hashing is saturated.
+ */
+
+export interface AccountsDeps {
+	models: Pick<UsersModels, "User" | "UserEmail">;
+	throttle: LoginThrottle;
+	warn(message: string, detail?: string): void;
+}
+
+export interface NewAccount {
+	name: string;
+	surname: string;
+	email: string;
+	password: string;
+}
+
+export interface ProfileChange {
+	name?: string;
+	surname?: string;
+	email?: string;
+	password?: string;
+	currentPassword?: string;
+}
+
+export class Accounts {
+	constructor(private readonly deps: AccountsDeps) {}
+
+	/** The active account `id`; a deleted or unknown one no longer exists for its tokens. */
+	async active(id: string): Promise<UserDoc> {
+		const user = await this.deps.models.User.findById(id).lean();
+		if (!user || user.deletedAt) throw unauthorized("This account no longer exists");
+		return user;
+	}
+
+	/** Refuses a wrong password for `user` (to confirm a sensitive change). */
+	async checkPassword(user: UserDoc, password: string): Promise<void> {
+		if (!(await verifyPassword(password, user.passwordHash))) throw invalidCredentials();
+	}
+
+	/** Creates an account; the email must not be taken. */
+	async register({ name, surname, email, password }: NewAccount): Promise<UserDoc> {
+		const { models, warn } = this.deps;
+		await assertEmailFree(models, email);
+		const doc: Partial<UserDoc> & { _id: string } = {
+			_id: randomUUID(),
+			name,
+			surname,
+			email,
+			passwordHash: await hashPassword(password),
+			tokensValidAfter: 0,
+			createdAt: new Date(),
+			groupIds: [],
+			groupIdsIndexed: true,
+		};
+		// The unique email index decides between concurrent registers: exactly one insert succeeds.
+		return writeClaimingEmail(models, { userId: doc._id, email }, async () => (await models.User.create(doc)).toObject(), warn);
+	}
+
+	/**
+	 * The account that `email` and `password` open. Failures slow that account's later attempts
+	 * down and finally lock it (login-throttle.ts); an unknown email costs the same hashing as a
+	 * wrong password, so timing does not tell which emails exist.
+	 */
+	async login(email: string, password: string): Promise<UserDoc> {
+		const { models, throttle, warn } = this.deps;
+		if (throttle.isLocked(email)) throw rateLimited("Too many failed logins for this account; try again later");
+		const delay = throttle.delayMs(email);
+		if (delay > 0) await new Promise(resolve => setTimeout(resolve, delay));
+		const user = await findActiveByEmail(models, email);
+		const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyPasswordHash()));
+		if (!user || !ok) {
+			throttle.recordFailure(email);
+			throw invalidCredentials();
+		}
+		throttle.recordSuccess(email);
+		// Hashes stored with older settings (scrypt) are upgraded while the password is at hand;
+		// conditional on the old hash so a password changed meanwhile is never overwritten.
+		if (passwordNeedsRehash(user.passwordHash))
+			await hashPassword(password)
+				.then(passwordHash => models.User.updateOne({ _id: user._id, passwordHash: user.passwordHash }, { $set: { passwordHash } }))
+				.catch((err: Error) => warn(`Password hash upgrade for ${user._id} deferred: ${err.message}`));
+		return user;
+	}
+
+	/**
+	 * Changes `user`'s profile; email and password changes need the current password. A new
+	 * password revokes every token issued before it: `tokensValidAfter` says from when.
+	 */
+	async update(user: UserDoc, { name, surname, email, password, currentPassword }: ProfileChange): Promise<{ updated: UserDoc; tokensValidAfter?: number }> {
+		const { models, warn } = this.deps;
+		const changes: Partial<UserDoc> = {};
+		if (name !== undefined) changes.name = name;
+		if (surname !== undefined) changes.surname = surname;
+		const emailChanges = email !== undefined && email !== user.email;
+		if (emailChanges || password !== undefined) {
+			if (!currentPassword)
+				throw validationError("The current password is required to change email or password", [
+					{ field: "currentPassword", message: "required to change email or password", type: "required" },
+				]);
+			await this.checkPassword(user, currentPassword);
+		}
+		if (emailChanges) {
+			await assertEmailFree(models, email);
+			changes.email = email;
+		}
+		if (password !== undefined) {
+			changes.passwordHash = await hashPassword(password);
+			changes.tokensValidAfter = Date.now();
+		}
+		// Sending the current email again claims it too (it may have been left unclaimed).
+		const updated = await writeClaimingEmail(
+			models,
+			email === undefined ? undefined : { userId: user._id, email, previous: user.email },
+			async () => {
+				const doc = await models.User.findOneAndUpdate({ _id: user._id }, { $set: changes }, { returnDocument: "after" }).lean();
+				if (!doc) throw notFound("User");
+				return doc;
+			},
+			warn,
+		);
+		return { updated, tokensValidAfter: changes.tokensValidAfter };
+	}
+}
