@@ -1,4 +1,4 @@
-import type { Group, LoginResult, Message, NotificationPage, Point, Presence, Session, User } from "./types";
+import type { Group, GroupInvitation, Invitation, InviteLink, InviteLinkPreview, LoginResult, Message, NotificationPage, Point, Presence, Session, User } from "./types";
 
 /**
  * The REST half of the public contract (API.md §3). Every failure becomes an ApiError that
@@ -94,9 +94,23 @@ export class Api {
 	createGroup = (name: string, memberEmails: string[]) => this.request<Group>("POST", "/groups", { name, memberEmails });
 	renameGroup = (groupId: string, name: string) => this.request<Group>("PATCH", `/groups/${enc(groupId)}`, { name });
 	deleteGroup = (groupId: string) => this.request<void>("DELETE", `/groups/${enc(groupId)}`);
-	addMember = (groupId: string, email: string) => this.request<Group>("POST", `/groups/${enc(groupId)}/members`, { email });
+	/** Invites by email (202): the answer is the same whether or not the email has an account. */
+	addMember = (groupId: string, email: string) => this.request<{ invitation: GroupInvitation }>("POST", `/groups/${enc(groupId)}/members`, { email });
 	removeMember = (groupId: string, userId: string) => this.request<Group>("DELETE", `/groups/${enc(groupId)}/members/${enc(userId)}`);
 	leaveGroup = (groupId: string) => this.request<void>("POST", `/groups/${enc(groupId)}/leave`);
+
+	// ---- consent (API.md §6.1): invitations and invite links
+	invitations = () => this.request<Invitation[]>("GET", "/invitations");
+	acceptInvitation = (id: string) => this.request<Group>("POST", `/invitations/${enc(id)}/accept`);
+	declineInvitation = (id: string, block = false) => this.request<void>("POST", `/invitations/${enc(id)}/decline`, block ? { block: true } : {});
+	groupInvitations = (groupId: string) => this.request<GroupInvitation[]>("GET", `/groups/${enc(groupId)}/invitations`);
+	revokeInvitation = (groupId: string, id: string) => this.request<void>("DELETE", `/groups/${enc(groupId)}/invitations/${enc(id)}`);
+	createInviteLink = (groupId: string, opts: { expiresIn?: number; maxUses?: number } = {}) => this.request<InviteLink>("POST", `/groups/${enc(groupId)}/invite-links`, opts);
+	inviteLinks = (groupId: string) => this.request<InviteLink[]>("GET", `/groups/${enc(groupId)}/invite-links`);
+	revokeInviteLink = (groupId: string, id: string) => this.request<void>("DELETE", `/groups/${enc(groupId)}/invite-links/${enc(id)}`);
+	/** No login needed: what the link's holder sees before joining. */
+	previewInviteLink = (code: string) => this.request<InviteLinkPreview>("GET", `/invite-links/${enc(code)}`, undefined, { auth: false });
+	joinByLink = (code: string) => this.request<Group>("POST", `/invite-links/${enc(code)}/join`);
 
 	// ---- location
 	startSharing = (groupId: string) => this.request<Session>("POST", `/groups/${enc(groupId)}/sharing`);

@@ -1,14 +1,16 @@
 import { ApiError, errorText, type Api } from "./api";
 import type { ClientConfig } from "./config";
 import { busy, h } from "./dom";
-import { ago, fullName, STATE_LABELS } from "./format";
+import { ago, fullName, plural, STATE_LABELS } from "./format";
 import { Live, type ConnectionState } from "./live";
 import { Tracker, type Fix, type SourceKind, type Target } from "./tracker";
-import type { ChatPresence, Group, GroupChanged, LoginResult, Message, Notification, Point, Session, User } from "./types";
-import { confirmAction, toast, toastError } from "./ui";
+import type { ChatPresence, Group, GroupChanged, Invitation, LoginResult, Message, Notification, Point, Session, User } from "./types";
+import { confirmAction, hasToast, toast, toastError } from "./ui";
 import { ChatView } from "./views/chat";
 import { GroupList, manageGroup, type GroupActions } from "./views/groups";
 import { Inbox } from "./views/inbox";
+import { invitePeople } from "./views/invite";
+import { InvitationList } from "./views/invitations";
 import { planJourney, type JourneyRequest } from "./views/journey";
 import { MapView } from "./views/map";
 import { MemberList } from "./views/members";
@@ -54,11 +56,15 @@ export class App {
 	private members!: MemberList;
 	private chat!: ChatView;
 	private inbox!: Inbox;
+	private invitations!: InvitationList;
+	private invitationsHint!: HTMLElement;
+	private groupsTab!: HTMLButtonElement;
 	private conn!: HTMLElement;
 	private banner!: HTMLElement;
 	private title!: HTMLElement;
 	private subtitle!: HTMLElement;
 	private manageButton!: HTMLButtonElement;
+	private inviteButton!: HTMLButtonElement;
 	private shareButton!: HTMLButtonElement;
 	private sourceSelect!: HTMLSelectElement;
 	private speedField!: HTMLElement;
@@ -102,7 +108,14 @@ export class App {
 			await this.loadGroups();
 			const wanted = hashGroup() ?? localStorage.getItem(STORAGE.group);
 			const initial = this.groups.find(g => g.id === wanted) ?? this.groups[0];
-			await Promise.all([initial ? this.select(initial.id) : this.showNoGroup(), this.loadMine(), this.inbox.load().catch(err => toastError("Could not load notifications", err))]);
+			await Promise.all([
+				initial ? this.select(initial.id) : this.showNoGroup(),
+				this.loadMine(),
+				this.inbox.load().catch(err => toastError("Could not load notifications", err)),
+				this.invitations.load().catch(err => toastError("Could not load your invitations", err)),
+			]);
+			// Nothing to show but invitations: show them (on a phone they are behind the Groups tab).
+			if (!initial && this.invitations.count > 0) this.revealInvitations();
 		} catch (err) {
 			toastError("Could not load your groups", err);
 		}
@@ -136,6 +149,7 @@ export class App {
 			presence: presence => this.onPresence(presence),
 			notification: notification => this.onNotification(notification),
 			groupChanged: change => void this.onGroupChanged(change),
+			invitation: invitation => this.onInvitation(invitation),
 		});
 	}
 
@@ -157,7 +171,7 @@ export class App {
 			await this.loadGroups();
 			if (this.groupId && !this.groups.some(g => g.id === this.groupId)) this.groupId = null;
 			const id = this.groupId ?? this.groups[0]?.id;
-			await Promise.all([id ? this.loadGroupState(id) : this.showNoGroup(), this.chat.catchUp(), this.loadMine(), this.inbox.load()]);
+			await Promise.all([id ? this.loadGroupState(id) : this.showNoGroup(), this.chat.catchUp(), this.loadMine(), this.inbox.load(), this.invitations.load()]);
 		} catch (err) {
 			toastError("Could not refresh after reconnecting", err);
 		}
@@ -191,6 +205,7 @@ export class App {
 			gone: id => this.groupGone(id),
 		};
 		this.groupList = new GroupList(actions);
+		this.invitations = new InvitationList({ api: this.api, accepted: group => this.joined(group), counted: count => this.showInvitationCount(count) });
 		this.members = new MemberList(id => {
 			this.showTab("map");
 			this.map.focus(id);
@@ -200,6 +215,7 @@ export class App {
 		this.title = h("h1", { id: "group-title" }, "");
 		this.subtitle = h("p", { class: "muted group-sub" });
 		this.manageButton = h("button", { type: "button", class: "btn btn-small", onclick: () => this.openManage() }, "Manage group");
+		this.inviteButton = h("button", { type: "button", class: "btn btn-small", onclick: () => this.openInvite() }, "Invite");
 
 		// Location controls
 		this.shareButton = h("button", { type: "button", class: "btn btn-primary", "aria-pressed": "false", onclick: () => void this.toggleSharing() }, "Share my location");
@@ -237,7 +253,7 @@ export class App {
 		this.groupView = h(
 			"div",
 			{ class: "group-view" },
-			h("header", { class: "group-head" }, h("div", {}, this.title, this.subtitle), this.manageButton),
+			h("header", { class: "group-head" }, h("div", { class: "group-head-text" }, this.title, this.subtitle), h("div", { class: "group-head-actions" }, this.inviteButton, this.manageButton)),
 			h(
 				"section",
 				{ class: "controls", "aria-label": "Your location" },
@@ -251,7 +267,12 @@ export class App {
 			"div",
 			{ class: "no-group", hidden: true },
 			h("h1", {}, "Welcome to PositionPal"),
-			h("p", {}, "Create a group with the people you trust (or ask them to add you by your email), then share your location, announce journeys and chat."),
+			h("p", {}, "Create a group with the people you trust (or ask them to invite you), then share your location, announce journeys and chat."),
+			(this.invitationsHint = h(
+				"p",
+				{ class: "invitations-hint", hidden: true },
+				h("button", { type: "button", class: "btn btn-primary", onclick: () => this.revealInvitations() }, "See your invitations"),
+			)),
 		);
 
 		const tabs: [Tab, string][] = [["map", "Map"], ["members", "Members"], ["chat", "Chat"], ["groups", "Groups"]];
@@ -260,11 +281,13 @@ export class App {
 			{ class: "tabbar", "aria-label": "Sections" },
 			tabs.map(([tab, label]) => h("button", { type: "button", "data-tab": tab, onclick: () => this.showTab(tab) }, label)),
 		);
+		this.groupsTab = tabbar.querySelector<HTMLButtonElement>('[data-tab="groups"]')!;
+		this.groupsTab.append(h("span", { class: "count", hidden: true, "aria-hidden": "true" }));
 
 		this.layout = h(
 			"div",
 			{ class: "layout", "data-tab": "map" },
-			h("div", { class: "col-groups" }, this.groupList.el),
+			h("div", { class: "col-groups" }, this.invitations.el, this.groupList.el),
 			h("main", { id: "main", class: "col-main", tabindex: -1 }, this.groupView, this.noGroup),
 			(this.side = h(
 				"div",
@@ -372,7 +395,8 @@ export class App {
 	private renderGroupHead(group: Group) {
 		this.title.textContent = group.name;
 		const online = group.members.filter(m => this.online.get(m.id)).length;
-		this.subtitle.textContent = `${group.members.length} ${group.members.length === 1 ? "member" : "members"} · ${online} online`;
+		const invited = group.pendingInvitations ? ` · ${group.pendingInvitations} invited` : "";
+		this.subtitle.textContent = `${plural(group.members.length, "member")} · ${online} online${invited}`;
 		this.chat.setOnline(online, group.members.length);
 	}
 
@@ -434,7 +458,8 @@ export class App {
 			const isNew = !this.groups.some(g => g.id === groupId);
 			this.groupUpdated(group);
 			if (isNew && change === "memberAdded" && userId === this.me.id) {
-				toast({ title: `You were added to “${group.name}”`, kind: "info", action: { label: "Open", run: () => void this.select(group.id) } });
+				// Membership starts only when I accept (here or on another device): one toast, whichever says it first.
+				toast({ title: `You joined “${group.name}”`, kind: "info", key: `joined-${group.id}`, action: { label: "Open", run: () => void this.select(group.id) } });
 				void this.api.session(groupId, this.me.id).then(s => this.setMine(s), () => undefined);
 			}
 			if (!this.groupId) void this.select(group.id);
@@ -444,9 +469,54 @@ export class App {
 		}
 	}
 
+	private groupActions(): GroupActions {
+		return { api: this.api, me: () => this.me, select: id => void this.select(id), changed: g => this.groupUpdated(g), gone: id => this.groupGone(id) };
+	}
+
 	private openManage() {
 		const group = this.group();
-		if (group) manageGroup({ api: this.api, me: () => this.me, select: id => void this.select(id), changed: g => this.groupUpdated(g), gone: id => this.groupGone(id) }, group);
+		if (group) manageGroup(this.groupActions(), group);
+	}
+
+	private openInvite() {
+		const group = this.group();
+		if (group) invitePeople(this.groupActions(), group);
+	}
+
+	// ---------------------------------------------------------------- invitations
+
+	/** I accepted an invitation: the group is mine now; open it. */
+	private joined(group: Group) {
+		this.groupUpdated(group);
+		void this.select(group.id);
+		this.showTab("map");
+		void this.api.session(group.id, this.me.id).then(s => this.setMine(s), () => undefined);
+	}
+
+	private onInvitation(invitation: Invitation) {
+		if (!this.invitations.add(invitation)) return;
+		this.inviteToast(invitation.groupId, `${fullName(invitation.invitedBy)} invited you to “${invitation.groupName}”`, "Accept it to see the group and share with it.");
+	}
+
+	/** One toast per invitation, whether the socket event or the INVITED notification comes first. */
+	private inviteToast(groupId: string | undefined, title: string, body: string) {
+		const key = `invitation-${groupId ?? title}`;
+		if (hasToast(key)) return;
+		toast({ title, body, kind: "info", key, timeoutMs: 15_000, action: { label: "Show", run: () => this.revealInvitations() } });
+	}
+
+	private revealInvitations() {
+		this.showTab("groups");
+		requestAnimationFrame(() => this.invitations.reveal());
+	}
+
+	private showInvitationCount(count: number) {
+		const badge = this.groupsTab.querySelector<HTMLElement>(".count")!;
+		badge.textContent = String(count);
+		badge.hidden = count === 0;
+		this.groupsTab.setAttribute("aria-label", count ? `Groups, ${plural(count, "invitation")}` : "Groups");
+		this.invitationsHint.hidden = count === 0;
+		this.invitationsHint.firstElementChild!.textContent = count === 1 ? "See your invitation" : `See your ${count} invitations`;
 	}
 
 	private openProfile() {
@@ -534,6 +604,13 @@ export class App {
 	}
 
 	private onNotification(notification: Notification) {
+		if (notification.kind === "INVITED") {
+			// The invitation itself may come first (the `invitation` event) or not at all (a missed event): re-read them.
+			this.inbox.receive(notification, false);
+			void this.invitations.load().catch(() => undefined);
+			this.inviteToast(notification.groupId, notification.title, notification.body);
+			return;
+		}
 		// About something I did myself (my journey, my SOS): into the inbox, without a toast.
 		this.inbox.receive(notification, notification.subjectUserId !== this.me.id);
 	}

@@ -44,3 +44,16 @@ export const coords = (lat: number, lng: number) => `${lat.toFixed(5)}, ${lng.to
 export function journeySummary(journey: Journey): string {
 	return `To ${journey.destination.name} by ${clockTime(journey.eta)} (${MODE_LABELS[journey.mode] ?? journey.mode})`;
 }
+
+/** "in 5 min", "in 3 h", "in 6 days" (for expiry times); "now" once past. */
+export function until(iso: string, now = Date.now()): string {
+	const minutes = Math.round((Date.parse(iso) - now) / 60_000);
+	if (!Number.isFinite(minutes)) return "";
+	if (minutes <= 0) return "now";
+	if (minutes < 60) return `in ${minutes} min`;
+	const hours = Math.round(minutes / 60);
+	if (hours < 48) return `in ${hours} h`;
+	return `in ${Math.round(hours / 24)} days`;
+}
+
+export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;

@@ -1,6 +1,6 @@
 import { io, type Socket } from "socket.io-client";
 import { ApiError } from "./api";
-import type { ChatPresence, GroupChanged, Message, Notification, Session } from "./types";
+import type { ChatPresence, GroupChanged, Invitation, Message, Notification, Session } from "./types";
 
 /**
  * The Socket.IO half of the contract (API.md §4). Socket.IO reconnects by itself after a
@@ -24,6 +24,8 @@ export interface LiveHandlers {
 	presence(presence: ChatPresence): void;
 	notification(notification: Notification): void;
 	groupChanged(change: GroupChanged): void;
+	/** Someone invited me to a group (API.md §6.1). */
+	invitation(invitation: Invitation): void;
 }
 
 type Ack = { ok: true; [key: string]: unknown } | { ok: false; error: { type: string; message: string; code: number; data?: unknown } };
@@ -67,6 +69,7 @@ export class Live {
 		s.on("chat:presence", (presence: ChatPresence) => handlers.presence(presence));
 		s.on("notification", (notification: Notification) => handlers.notification(notification));
 		s.on("group:changed", (change: GroupChanged) => handlers.groupChanged(change));
+		s.on("invitation", (invitation: Invitation) => handlers.invitation(invitation));
 
 		// The browser knows first when the network is back: try at once instead of waiting out the back-off.
 		window.addEventListener("online", this.retryNow);

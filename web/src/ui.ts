@@ -119,3 +119,32 @@ export function showFormError(el: HTMLElement, err: unknown | null): void {
 	el.textContent = errorText(err);
 	el.hidden = false;
 }
+
+/**
+ * Copies text to the clipboard: the async Clipboard API where the page may use it, else the old
+ * select-and-copy on `input` (which also leaves the text selected, ready for a manual copy).
+ * Resolves false when neither worked.
+ */
+export async function copyText(text: string, input?: HTMLInputElement | null): Promise<boolean> {
+	try {
+		if (navigator.clipboard && window.isSecureContext) {
+			await navigator.clipboard.writeText(text);
+			return true;
+		}
+	} catch {
+		// Refused (no permission, the page not focused): try the fallback.
+	}
+	if (!input) return false;
+	input.focus();
+	input.select();
+	try {
+		return document.execCommand("copy");
+	} catch {
+		return false;
+	}
+}
+
+/** Whether a toast with this key is on screen. */
+export function hasToast(key: string): boolean {
+	return document.querySelector(`#toasts [data-key="${CSS.escape(key)}"]`) !== null;
+}

@@ -3,8 +3,18 @@ import { busy, formValues, h } from "../dom";
 import type { LoginResult } from "../types";
 import { field, formError, showFormError } from "../ui";
 
+export interface AuthOptions {
+	/** Why the login screen is shown (a session that ended). */
+	notice?: string;
+	/** Shown above the forms (the invitation a /join link brings). */
+	intro?: Node;
+	/** The form shown first. */
+	start?: "login" | "register";
+}
+
 /** Log in / create an account. Resolves the login once it succeeds. */
-export function authView(api: Api, onLogin: (login: LoginResult) => void, notice?: string): HTMLElement {
+export function authView(api: Api, onLogin: (login: LoginResult) => void, opts: AuthOptions = {}): HTMLElement {
+	const { notice, intro } = opts;
 	const loginError = formError();
 	const registerError = formError();
 
@@ -98,10 +108,11 @@ export function authView(api: Api, onLogin: (login: LoginResult) => void, notice
 			h("div", { class: "brand brand-large" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), "PositionPal"),
 			h("p", { class: "tagline" }, "“Text me when you get home”, for your trusted groups."),
 			notice ? h("p", { class: "notice", role: "status" }, notice) : null,
+			intro ?? null,
 			tabList,
 			panels,
 		),
 	);
-	select("login");
+	select(opts.start ?? "login");
 	return view;
 }

@@ -1,6 +1,7 @@
 import type { Api } from "../api";
 import { busy, formValues, h } from "../dom";
-import { fullName } from "../format";
+import { fullName, plural } from "../format";
+import { invitePeople } from "./invite";
 import type { Group, User } from "../types";
 import { confirmAction, field, formError, modal, showFormError, toast } from "../ui";
 
@@ -28,7 +29,7 @@ export class GroupList {
 			{ class: "stack new-group", "aria-labelledby": "new-group-title" },
 			h("h3", { id: "new-group-title" }, "New group"),
 			field("Name", h("input", { name: "name", required: true, maxlength: 100, placeholder: "Family" })),
-			field("Invite (optional)", h("input", { name: "emails", type: "text", inputmode: "email", placeholder: "bob@example.com, …" }), "Emails of people with an account, separated by commas."),
+			field("Invite (optional)", h("input", { name: "emails", type: "text", inputmode: "email", placeholder: "bob@example.com, …" }), "Emails separated by commas. Each person gets an invitation and joins when they accept it."),
 			error,
 			h("button", { type: "submit", class: "btn btn-primary" }, "Create group"),
 		);
@@ -42,7 +43,7 @@ export class GroupList {
 				form.reset();
 				actions.changed(group);
 				actions.select(group.id);
-				toast({ title: `Group “${group.name}” created`, kind: "success" });
+				toast({ title: `Group “${group.name}” created`, body: emails.length ? `${plural(emails.length, "invitation")} sent.` : undefined, kind: "success" });
 			} catch (err) {
 				showFormError(error, err);
 			}
@@ -65,11 +66,11 @@ export class GroupList {
 				),
 			),
 		);
-		if (groups.length === 0) this.list.append(h("li", { class: "empty" }, "No groups yet. Create one below, or ask someone to add you by email."));
+		if (groups.length === 0) this.list.append(h("li", { class: "empty" }, "No groups yet. Create one below, or ask someone to invite you."));
 	}
 }
 
-/** Rename, add and remove members, leave, delete. */
+/** Rename, remove members (inviting is in "Invite people"), leave, delete. */
 export function manageGroup(actions: GroupActions, group: Group): void {
 	const me = actions.me();
 	let current = group;
@@ -127,24 +128,7 @@ export function manageGroup(actions: GroupActions, group: Group): void {
 	});
 
 	const memberError = formError();
-	const add = h(
-		"form",
-		{ class: "inline-form", "aria-label": "Add a member" },
-		field("Add a member by email", h("input", { name: "email", type: "email", required: true, autocomplete: "off" })),
-		h("button", { type: "submit", class: "btn" }, "Add"),
-	);
-	add.addEventListener("submit", async event => {
-		event.preventDefault();
-		showFormError(memberError, null);
-		const email = formValues(add).email ?? "";
-		try {
-			update(await busy(add.querySelector("button"), () => actions.api.addMember(current.id, email), "Adding…"));
-			add.reset();
-			toast({ title: `${email} was added`, kind: "success" });
-		} catch (err) {
-			showFormError(memberError, err);
-		}
-	});
+	const invite = h("button", { type: "button", class: "btn", onclick: () => invitePeople({ ...actions, changed: g => update(g) }, current) }, "Invite people…");
 
 	const leaveError = formError();
 	const leave = h("button", { type: "button", class: "btn btn-danger-quiet" }, "Leave group");
@@ -155,8 +139,8 @@ export function manageGroup(actions: GroupActions, group: Group): void {
 		renameError,
 		h("h3", {}, "Members"),
 		members,
-		add,
 		memberError,
+		h("div", { class: "actions actions-start" }, invite),
 		h("div", { class: "actions actions-split" }, leave, remove),
 		leaveError,
 	]);
