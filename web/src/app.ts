@@ -498,6 +498,14 @@ export class App {
 		this.inviteToast(invitation.groupId, `${fullName(invitation.invitedBy)} invited you to “${invitation.groupName}”`, "Accept it to see the group and share with it.");
 	}
 
+	/** The `invitation` event may have come first, or not at all (a missed event): re-read the invitations. */
+	private async onInvitedNotification(notification: Notification) {
+		await this.invitations.load().catch(() => undefined);
+		const invitation = this.invitations.find(notification.groupId);
+		if (invitation) this.inviteToast(invitation.groupId, `${fullName(invitation.invitedBy)} invited you to “${invitation.groupName}”`, "Accept it to see the group and share with it.");
+		else this.inviteToast(notification.groupId, notification.title, notification.body);
+	}
+
 	/** One toast per invitation, whether the socket event or the INVITED notification comes first. */
 	private inviteToast(groupId: string | undefined, title: string, body: string) {
 		const key = `invitation-${groupId ?? title}`;
@@ -605,10 +613,8 @@ export class App {
 
 	private onNotification(notification: Notification) {
 		if (notification.kind === "INVITED") {
-			// The invitation itself may come first (the `invitation` event) or not at all (a missed event): re-read them.
 			this.inbox.receive(notification, false);
-			void this.invitations.load().catch(() => undefined);
-			this.inviteToast(notification.groupId, notification.title, notification.body);
+			void this.onInvitedNotification(notification);
 			return;
 		}
 		// About something I did myself (my journey, my SOS): into the inbox, without a toast.

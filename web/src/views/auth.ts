@@ -106,7 +106,7 @@ export function authView(api: Api, onLogin: (login: LoginResult) => void, opts: 
 			"div",
 			{ class: "auth-card" },
 			h("div", { class: "brand brand-large" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), "PositionPal"),
-			h("p", { class: "tagline" }, "“Text me when you get home”, for your trusted groups."),
+			intro ? null : h("p", { class: "tagline" }, "“Text me when you get home”, for your trusted groups."),
 			notice ? h("p", { class: "notice", role: "status" }, notice) : null,
 			intro ?? null,
 			tabList,

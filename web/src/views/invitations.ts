@@ -57,8 +57,9 @@ export class InvitationList {
 		return true;
 	}
 
-	has(invitationId: string): boolean {
-		return this.items.some(i => i.id === invitationId);
+	/** The pending invitation to a group, if any. */
+	find(groupId: string | undefined): Invitation | undefined {
+		return this.items.find(i => i.groupId === groupId);
 	}
 
 	/** Brings the list into view and moves the keyboard focus to it. */

@@ -161,7 +161,7 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 			window.setTimeout(() => (copy.textContent = "Copy"), 2_000);
 		});
 		fresh.replaceChildren(
-			h("p", { class: "hint" }, `Send this link to the people you want in the group. It works ${until(link.expiresAt)} and for ${plural(link.maxUses, "person", "people")}; copy it now, it is not shown again.`),
+			h("p", { class: "hint" }, `Send this link to the people you want in the group. Up to ${plural(link.maxUses, "person", "people")} can join with it; it expires ${until(link.expiresAt)}. Copy it now: it is not shown again.`),
 			h("div", { class: "copy-row" }, input, copy),
 			status,
 		);
@@ -191,7 +191,7 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 					h(
 						"div",
 						{ class: "pending-text" },
-						h("span", {}, `Used by ${link.uses} of ${plural(link.maxUses, "person", "people")}`),
+						h("span", {}, `Used by ${link.uses} of ${plural(link.maxUses, "person", "people")}`, fresh.dataset.linkId === link.id && !fresh.hidden ? h("span", { class: "chip" }, "new") : null),
 						h("span", { class: "muted" }, "Expires ", h("time", { datetime: link.expiresAt, title: dateTime(link.expiresAt) }, until(link.expiresAt))),
 					),
 					revoke,
