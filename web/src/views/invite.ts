@@ -22,10 +22,14 @@ const USE_CHOICES = [1, 5, 10, 25, 50, 100];
 /** Plain words for the failures of an email invitation. */
 export function inviteErrorText(err: unknown, email: string): string {
 	if (!(err instanceof ApiError)) return errorText(err);
-	if (err.code === 429) return "You have sent a lot of invitations in the last hour. Please wait a while before sending more.";
+	const data = (err.data ?? {}) as { retryAfter?: unknown; limit?: unknown };
+	if (err.code === 429) {
+		const minutes = typeof data.retryAfter === "number" ? Math.max(1, Math.ceil(data.retryAfter / 60)) : null;
+		return `You have sent the most invitations allowed in an hour. ${minutes ? `Try again in ${minutes} min.` : "Please try again later."}`;
+	}
 	if (err.code === 422) return `“${email}” does not look like an email address. Check it and try again.`;
-	// 409 is also the group's size limit: the server's message says which; the usual case, plainly.
-	if (err.code === 409) return /limit|full|maximum|at most|too many/i.test(err.message) ? `This group cannot take more people: ${err.message}` : `${email} is already in this group or already has a pending invitation.`;
+	// 409 is also a size limit (the group's, or the groups one may be in): the server's message says which.
+	if (err.code === 409) return data.limit !== undefined || /at most|limit|full/i.test(err.message) ? err.message : `${email} is already in this group or already has a pending invitation.`;
 	return err.detail;
 }
 
