@@ -10,7 +10,7 @@ import { ChatView } from "./views/chat";
 import { GroupList, manageGroup, type GroupActions } from "./views/groups";
 import { Inbox } from "./views/inbox";
 import { invitePeople } from "./views/invite";
-import { InvitationList } from "./views/invitations";
+import { invitationToastKey, InvitationList } from "./views/invitations";
 import { planJourney, type JourneyRequest } from "./views/journey";
 import { MapView } from "./views/map";
 import { MemberList } from "./views/members";
@@ -508,7 +508,7 @@ export class App {
 
 	/** One toast per invitation, whether the socket event or the INVITED notification comes first. */
 	private inviteToast(groupId: string | undefined, title: string, body: string) {
-		const key = `invitation-${groupId ?? title}`;
+		const key = invitationToastKey(groupId ?? title);
 		if (hasToast(key)) return;
 		toast({ title, body, kind: "info", key, timeoutMs: 15_000, action: { label: "Show", run: () => this.revealInvitations() } });
 	}

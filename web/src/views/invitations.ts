@@ -2,7 +2,7 @@ import { ApiError, type Api } from "../api";
 import { busy, h } from "../dom";
 import { dateTime, fullName, plural, until } from "../format";
 import type { Group, Invitation } from "../types";
-import { confirmAction, toast, toastError } from "../ui";
+import { confirmAction, dismissToast, toast, toastError } from "../ui";
 
 /**
  * My pending invitations (API.md §6.1): nobody joins a group without accepting. Accept (the
@@ -10,6 +10,9 @@ import { confirmAction, toast, toastError } from "../ui";
  * are dropped, and they are not told). Kept current by the `invitation` socket event and the
  * INVITED notification; hidden while there is nothing to answer.
  */
+
+/** The toast announcing an invitation to a group (one per group, whichever event brings it). */
+export const invitationToastKey = (groupId: string) => `invitation-${groupId}`;
 
 export interface InvitationHooks {
 	api: Api;
@@ -69,7 +72,10 @@ export class InvitationList {
 		this.el.focus({ preventScroll: true });
 	}
 
+	/** Answered (or gone): out of the list, and its toast off the screen. */
 	private remove(id: string) {
+		const gone = this.items.find(i => i.id === id);
+		if (gone) dismissToast(invitationToastKey(gone.groupId));
 		this.items = this.items.filter(i => i.id !== id);
 		this.render();
 	}
