@@ -156,7 +156,7 @@ describe("location service", () => {
 			},
 			{ what: "the projection to drop Bob" },
 		);
-		assert.equal((await ada.post(`/api/groups/${group.id}/members`, { email: bob.user!.email })).status, 200);
+		await ada.addMember(group.id, bob.user!.email);
 		const session = await waitFor(async () => {
 			const res = await ada.get(`/api/groups/${group.id}/sessions/${bob.user!.id}`);
 			return res.status === 200 ? (res.body as Session) : null;
