@@ -67,15 +67,15 @@ export function invitationAcceptedNotice(group: NoticeGroup, member: UserRef, in
 
 /**
  * "Ada Lovelace invited you to Family": to the invitee's account only, once it is known (after the
- * inviter's answer). Until they accept, the group sees nothing of them.
+ * inviter's answer). Until they accept, the group sees nothing of them. No `groupId`: the invitee
+ * cannot open the group yet (the invitation, in their list and the `invitation` event, names it).
  */
-export function invitedNotice(group: Pick<NoticeGroup, "id" | "name">, inviter: UserRef, inviteeId: string): NotificationSend {
+export function invitedNotice(group: Pick<NoticeGroup, "name">, inviter: UserRef, inviteeId: string): NotificationSend {
 	return {
 		target: { userIds: [inviteeId] },
 		kind: "INVITED",
 		title: `${fullName(inviter, "Someone")} invited you to ${group.name}`,
 		body: `Accept to join the group "${group.name}", or decline. Nobody in it sees your location unless you accept.`,
-		groupId: group.id,
 		subjectUserId: inviter.id,
 	};
 }

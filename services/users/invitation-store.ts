@@ -168,11 +168,12 @@ export class InvitationStore {
 				await this.reserveInvites(actorId, 1);
 				reserved = true;
 			}
-			// Decided on the group as read: written only if no other invitation or change came in between.
-			const claimed = await models.Group.updateOne({ _id: groupId, version: group!.version, invitesRev: invitesRevAsRead(group!) }, { $set: { invitesRev: (group!.invitesRev ?? 0) + 1 } });
-			if (claimed.matchedCount !== 1) continue;
+			// Stored first, then confirmed by a write that succeeds only if no other invitation (or change)
+			// came in between; so whoever decides next already counts this one. Withdrawn when it lost.
 			await models.Invitation.create(this.newDoc(invitation));
-			return toGroupInvitation(invitation);
+			const claimed = await models.Group.updateOne({ _id: groupId, version: group!.version, invitesRev: invitesRevAsRead(group!) }, { $set: { invitesRev: (group!.invitesRev ?? 0) + 1 } });
+			if (claimed.matchedCount === 1) return toGroupInvitation(invitation);
+			await models.Invitation.deleteOne({ _id: invitation.id });
 		}
 		throw conflict("The group is changing too fast, try again");
 	}
@@ -226,7 +227,7 @@ export class InvitationStore {
 			return;
 		}
 		const inviterRef: UserRef = inviter && !inviter.deletedAt ? toRef(inviter) : { id: doc.invitedBy, name: "Someone", surname: "" };
-		const notice = newEnvelope(DomainEvents.notificationSend, invitedNotice({ id: group._id, name: group.name }, inviterRef, invitee._id));
+		const notice = newEnvelope(DomainEvents.notificationSend, invitedNotice(group, inviterRef, invitee._id));
 		const told = await models.Invitation.updateOne({ _id: doc._id, deliveryDue: true }, { $set: { deliveryDue: false, inviteeId: invitee._id }, $push: { outbox: notice } });
 		if (told.matchedCount !== 1) return;
 		this.deps.kickOutbox("Invitation", doc._id);
@@ -265,8 +266,7 @@ export class InvitationStore {
 	/** Withdraws a pending invitation (any member). */
 	async revoke(actorId: string, groupId: string, invitationId: string): Promise<void> {
 		await this.assertMember(actorId, groupId);
-		const removed = await this.deps.models.Invitation.deleteOne({ _id: invitationId, groupId });
-		if (!removed.deletedCount) throw notFound("Invitation");
+		if (!(await this.retire({ _id: invitationId, groupId }))) throw notFound("Invitation");
 	}
 
 	/** Invitations sent and not yet answered or expired, as `Group.pendingInvitations` shows them. */
@@ -306,21 +306,21 @@ export class InvitationStore {
 		const invitation = await this.answerable(user, invitationId);
 		const group = await models.Group.findById(invitation.groupId).lean();
 		if (!group || group.deleted) {
-			await models.Invitation.deleteOne({ _id: invitation.id });
+			await this.retire({ _id: invitation.id });
 			throw notFound("Invitation");
 		}
 		if (!isMember(toState(group), user._id)) {
 			assertMayJoinAnother((await groupsOfUser(models, user)).length, limits);
 			try {
 				const write = await groups.apply(user._id, invitation.groupId, { kind: "join", invitedBy: invitation.invitedBy, via: "invitation" });
-				await models.Invitation.deleteOne({ _id: invitation.id });
+				await this.retire({ _id: invitation.id });
 				return write;
 			} catch (err) {
 				// A concurrent accept of the same invitation won: the caller is a member all the same.
 				if ((err as { type?: string }).type !== "CONFLICT" || !(await this.isMemberNow(invitation.groupId, user._id))) throw err;
 			}
 		}
-		await models.Invitation.deleteOne({ _id: invitation.id });
+		await this.retire({ _id: invitation.id });
 		return { doc: (await models.Group.findById(invitation.groupId).lean())! };
 	}
 
@@ -329,7 +329,7 @@ export class InvitationStore {
 		const { models } = this.deps;
 		const invitation = await this.answerable(user, invitationId);
 		if (block) await models.User.updateOne({ _id: user._id }, { $addToSet: { blockedInviters: invitation.invitedBy } });
-		await models.Invitation.deleteOne({ _id: invitation.id });
+		await this.retire({ _id: invitation.id });
 	}
 
 	// ---- invite links
@@ -470,6 +470,20 @@ export class InvitationStore {
 			if (!verdict.allowed)
 				throw rateLimited(`You can send at most ${limit} invitations an hour; try again later`, { retryAfter: Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)) });
 		}
+	}
+
+	/**
+	 * Ends a pending invitation (answered or withdrawn): deleted, or, while its INVITED notice still
+	 * waits in its outbox, expired now and left for the purge (deleting it would lose the notice).
+	 * False when no pending invitation matched.
+	 */
+	private async retire(filter: { _id: string; groupId?: string }): Promise<boolean> {
+		const { models } = this.deps;
+		const now = new Date(this.now());
+		const removed = await models.Invitation.deleteOne({ ...filter, expiresAt: { $gt: now }, "outbox.0": { $exists: false } });
+		if (removed.deletedCount) return true;
+		const ended = await models.Invitation.updateOne({ ...filter, expiresAt: { $gt: now } }, { $set: { expiresAt: now } });
+		return ended.matchedCount === 1;
 	}
 
 	private async openInvitationsOf(groupId: string, now: number): Promise<InvitationState[]> {
