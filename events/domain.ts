@@ -58,7 +58,8 @@ export interface MemberRemoved extends GroupSnapshot {
 }
 export type GroupEvent = GroupCreated | GroupRenamed | GroupDeleted | MemberAdded | MemberRemoved;
 
-export type NotificationTarget = { groupId: string } | { coMembersOf: string };
+/** `userIds`: exactly these users (an invitee, an inviter), whatever groups they are in. */
+export type NotificationTarget = { groupId: string } | { coMembersOf: string } | { userIds: string[] };
 
 export interface NotificationSend {
 	target: NotificationTarget;

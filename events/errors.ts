@@ -31,7 +31,8 @@ export const conflict = (message: string, data?: unknown) => clientError(message
 export const invalidState = (message: string, data?: unknown) => clientError(message, 409, ErrorTypes.INVALID_STATE, data);
 export const validationError = (message: string, fields: { field: string; message: string; type?: string }[]) =>
 	clientError(message, 422, ErrorTypes.VALIDATION_ERROR, fields);
-export const rateLimited = (message = "Too many requests, try again later") =>
-	clientError(message, 429, ErrorTypes.RATE_LIMITED);
+/** `data.retryAfter` (whole seconds), when given, becomes the response's `Retry-After`. */
+export const rateLimited = (message = "Too many requests, try again later", data?: { retryAfter: number }) =>
+	clientError(message, 429, ErrorTypes.RATE_LIMITED, data);
 export const serviceUnavailable = (message = "Service temporarily unavailable", data?: unknown) =>
 	new Errors.MoleculerRetryableError(message, 503, ErrorTypes.SERVICE_UNAVAILABLE, data);

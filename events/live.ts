@@ -1,4 +1,4 @@
-import type { Message, Notification, Session, User } from "./types.js";
+import type { Invitation, Message, Notification, Session, User } from "./types.js";
 
 /**
  * Live fan-out events: ordinary broker broadcasts that every gateway instance receives and
@@ -11,6 +11,7 @@ export const LiveEvents = {
 	notification: "live.notification",
 	group: "live.group",
 	revoked: "live.revoked",
+	invitation: "live.invitation",
 } as const;
 
 export interface LiveLocation {
@@ -45,6 +46,11 @@ export interface LivePresence {
 export interface LiveNotification {
 	userId: string;
 	notification: Notification;
+}
+/** A new invitation, to its addressee's sockets. */
+export interface LiveInvitation {
+	userId: string;
+	invitation: Invitation;
 }
 export type GroupChange = "created" | "renamed" | "memberAdded" | "memberRemoved" | "deleted";
 export interface LiveGroup {

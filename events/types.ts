@@ -21,6 +21,28 @@ export interface Group {
 	createdBy: string;
 	createdAt: string;
 	members: UserRef[];
+	/** Invitations sent and not yet answered or expired (API.md §6.1). */
+	pendingInvitations?: number;
+}
+
+/** An invitation as the group's members see it (API.md §6.1). */
+export interface GroupInvitation {
+	id: string;
+	groupId: string;
+	email: string;
+	invitedBy: string;
+	createdAt: string;
+	expiresAt: string;
+}
+
+/** An invitation as its addressee sees it (API.md §6.1). */
+export interface Invitation {
+	id: string;
+	groupId: string;
+	groupName: string;
+	invitedBy: { id: string; name: string; surname: string };
+	createdAt: string;
+	expiresAt: string;
 }
 
 export const SessionStates = ["ACTIVE", "INACTIVE", "ROUTING", "WARNING", "SOS"] as const;
@@ -84,6 +106,8 @@ export const NotificationKinds = [
 	"SOS_ENDED",
 	"MEMBER_ADDED",
 	"MEMBER_REMOVED",
+	"INVITED",
+	"INVITATION_ACCEPTED",
 ] as const;
 export type NotificationKind = (typeof NotificationKinds)[number];
 

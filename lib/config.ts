@@ -62,4 +62,16 @@ export const config = {
 		privateKey: secretFromEnv("VAPID_PRIVATE_KEY"),
 		subject: env("VAPID_SUBJECT"),
 	}),
+	// Consent limits (API.md §6.1).
+	maxGroupsPerUser: () => countFromEnv("MAX_GROUPS_PER_USER", 100, 1),
+	maxGroupMembers: () => countFromEnv("MAX_GROUP_MEMBERS", 50, 1),
+	/** Invitations per user per hour; 0 turns the limit off. */
+	inviteRateLimit: () => countFromEnv("INVITE_RATE_LIMIT", 50, 0),
 };
+
+/** A whole number of at least `min`; anything else stops the process with the variable's name. */
+function countFromEnv(name: string, fallback: number, min: number): number {
+	const value = numberFromEnv(name, fallback);
+	if (!Number.isInteger(value) || value < min) throw new Error(`${name}: "${env(name)}" is not a whole number of at least ${min}`);
+	return value;
+}

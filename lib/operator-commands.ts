@@ -52,6 +52,11 @@ export const operatorCommands: OperatorCommand[] = [
 		},
 	},
 	{
+		command: "invitations <email|groupId>",
+		description: "Invitations to an email, or of a group with its invite links: pending or expired, blocked, delivered or waiting for an account",
+		run: (broker, args) => broker.call("users.inspectInvitations", { target: required(args, "email|groupId") }),
+	},
+	{
 		command: "sockets",
 		description: "Open sockets per gateway instance",
 		async run(broker) {

@@ -3,12 +3,12 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiRouteSchema, type ApiSettingsSchema, type IncomingRequest } from "moleculer-web";
 import { config } from "../lib/config.js";
 import { unauthorized } from "../events/errors.js";
-import { LiveEvents, type LiveChat, type LiveGroup, type LiveLocationEvent, type LiveNotification, type LivePresence, type LiveRevoked } from "../events/live.js";
+import { LiveEvents, type LiveChat, type LiveGroup, type LiveInvitation, type LiveLocationEvent, type LiveNotification, type LivePresence, type LiveRevoked } from "../events/live.js";
 import type { Meta } from "../events/types.js";
 import { answerUnparsableRequest, retryAfterSeconds, toErrorBody } from "./gateway/errors.js";
 import { bodyErrors, finiteNumbersOnly, requireJsonBody, verifyJsonBody } from "./gateway/body.js";
 import { asyncApiDocument, docsPage, openApiDocument } from "./gateway/api-docs.js";
-import { authenticatedAliases, createdLocation, publicAuthAliases } from "./gateway/routes.js";
+import { authenticatedAliases, createdLocation, publicAuthAliases, publicInviteLinkAliases } from "./gateway/routes.js";
 import { webClientMiddleware } from "./gateway/static-files.js";
 import { TokenCache, type ResolvedToken } from "./gateway/token-cache.js";
 import { LiveSockets } from "./gateway/sockets.js";
@@ -148,6 +148,13 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				...(config.authRateLimit() > 0 ? { rateLimit: { window: 60_000, limit: config.authRateLimit(), headers: true, key: clientAddress } } : {}),
 			},
 			{
+				// The invite-link preview, for the logged-out join page (aliases are matched before route paths, so
+				// `POST /api/invite-links/:code/join` still reaches the authenticated route below).
+				path: "/api/invite-links",
+				...routeDefaults,
+				aliases: publicInviteLinkAliases,
+			},
+			{
 				path: "/api",
 				...routeDefaults,
 				authentication: true,
@@ -229,6 +236,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		},
 		[LiveEvents.group](ctx: Context<LiveGroup>) {
 			this.sockets.group(ctx.params);
+		},
+		[LiveEvents.invitation](ctx: Context<LiveInvitation>) {
+			this.sockets.invitation(ctx.params);
 		},
 		[LiveEvents.revoked](ctx: Context<LiveRevoked>) {
 			const { userId, jti, before } = ctx.params;

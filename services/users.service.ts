@@ -1,13 +1,14 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Connection } from "mongoose";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
 import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
 import { config, isProduction, numberFromEnv, secretFromEnv } from "../lib/config.js";
 import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
-import { mapLimit } from "../lib/concurrency.js";
+import { MongoAttempts } from "../lib/attempt-limits.js";
 import { notFound, unauthorized } from "../events/errors.js";
 import { DomainEvents } from "../events/domain.js";
-import { LiveEvents, type LiveGroup, type LiveRevoked } from "../events/live.js";
-import type { AuthToken, Group, Meta, User } from "../events/types.js";
+import { LiveEvents, type LiveGroup, type LiveInvitation, type LiveRevoked } from "../events/live.js";
+import type { AuthToken, Group, GroupInvitation, Invitation, Meta, User } from "../events/types.js";
 import { MEMBER_CHANGED_EVENT, MemberCache, type MemberChanged } from "./users/member-cache.js";
 import { Members, toUser, type SharedReads } from "./users/members.js";
 import { usersModels, type GroupDoc, type UsersModels } from "./users/models.js";
@@ -18,12 +19,16 @@ import { GroupStore, toState } from "./users/group-store.js";
 import { defaultLoginThrottle, LoginThrottle } from "./users/login-throttle.js";
 import { issuedBeforeRevocation, issueToken, randomSecret, verifyToken } from "./users/tokens.js";
 import { assertCanSee, isMember, type GroupCommand, type GroupOutcome } from "./users/groups.js";
+import { InvitationStore, type ConsentOutcome, type CreatedInviteLink, type InviteLinkPreview, type InviteLinkView } from "./users/invitation-store.js";
+import { INVITATION_TTL_MS, INVITE_LINK_DEFAULTS } from "./users/invitations.js";
 
 /**
  * Accounts, access tokens and groups (SPEC §3–4). Accounts live in users/accounts.ts and are
  * found by email through claims (users/email-index.ts), a user's groups through per-user lists
  * (users/group-index.ts); group changes are decided by users/groups.ts and written with their
- * events by users/group-store.ts; members are shown by users/members.ts.
+ * events by users/group-store.ts; members are shown by users/members.ts. Nobody becomes a member
+ * without consent: invitations and invite links are decided by users/invitations.ts and stored
+ * by users/invitation-store.ts, and a member who accepts joins through the group command path.
  */
 
 // ---- params (the validator's schema and the handler's type side by side; a shared schema is a
@@ -76,10 +81,56 @@ interface RenameGroupParams {
 	name: string;
 }
 
-const addMemberParams = { ...strict, groupId: rules.id, email: rules.email };
-interface AddMemberParams {
+const inviteParams = { ...strict, groupId: rules.id, email: rules.email };
+interface InviteParams {
 	groupId: string;
 	email: string;
+}
+
+const groupInvitationParams = () => ({ ...strict, groupId: rules.id, invitationId: rules.id });
+interface GroupInvitationParams {
+	groupId: string;
+	invitationId: string;
+}
+
+const invitationParams = () => ({ ...strict, invitationId: rules.id });
+interface InvitationParams {
+	invitationId: string;
+}
+
+const declineParams = { ...strict, invitationId: rules.id, block: { type: "boolean", optional: true } };
+interface DeclineParams {
+	invitationId: string;
+	block?: boolean;
+}
+
+const createLinkParams = {
+	...strict,
+	groupId: rules.id,
+	expiresIn: { type: "number", integer: true, min: 60, max: INVITE_LINK_DEFAULTS.maxExpiresInS, optional: true },
+	maxUses: { type: "number", integer: true, min: 1, max: INVITE_LINK_DEFAULTS.maxMaxUses, optional: true },
+};
+interface CreateLinkParams {
+	groupId: string;
+	expiresIn?: number;
+	maxUses?: number;
+}
+
+const groupLinkParams = { ...strict, groupId: rules.id, linkId: rules.id };
+interface GroupLinkParams {
+	groupId: string;
+	linkId: string;
+}
+
+/** Invite codes are 22 characters; anything else is answered 404 (looksLikeInviteCode) without a read. */
+const codeParams = () => ({ ...strict, code: { type: "string", min: 1, max: 64 } });
+interface CodeParams {
+	code: string;
+}
+
+const inspectInvitationsParams = { ...strict, target: { type: "string", min: 1, max: 254, trim: true } };
+interface InspectInvitationsParams {
+	target: string;
 }
 
 const memberParams = () => ({ ...strict, groupId: rules.id, userId: rules.id });
@@ -98,10 +149,10 @@ interface EmailParams {
 	email: string;
 }
 
-/** Parallel reads by email when a group is created with members (up to 100 of them). */
-const READ_CONCURRENCY = 16;
-/** FerretDB has no TTL indexes: expired revocations are removed this often instead. */
+/** FerretDB has no TTL indexes: expired revocations, invitations and counters are removed this often instead. */
 const REVOCATION_PURGE_EVERY_MS = 10 * 60_000;
+/** How often invitations whose delivery a crash interrupted are looked for. */
+const DELIVERY_SWEEP_EVERY_MS = 30_000;
 
 // ---- this
 
@@ -112,13 +163,17 @@ interface UsersSettings {
 interface UsersVars {
 	/** From MongooseMixin, set when it starts. */
 	models: UsersModels;
+	connection: Connection;
 	memberCache: MemberCache;
 	accounts: Accounts;
 	members: Members;
 	groups: GroupStore;
+	invitations: InvitationStore;
+	attempts: MongoAttempts;
 	loginThrottle: LoginThrottle;
 	jwtSecret: string;
 	revocationPurgeTimer?: NodeJS.Timeout;
+	deliverySweepTimer?: NodeJS.Timeout;
 }
 
 interface UsersMethods {
@@ -129,6 +184,9 @@ interface UsersMethods {
 	memberChanged(ctx: Context, userId: string): Promise<void>;
 	changeGroup(ctx: Context<unknown, Meta>, groupId: string, command: GroupCommand): Promise<GroupDoc>;
 	announceGroupChanges(ctx: Context, groupId: string, outcomes: readonly GroupOutcome[]): Promise<void>;
+	groupView(doc: GroupDoc, viewerId?: string, known?: SharedReads): Promise<Group>;
+	joined(ctx: Context<unknown, Meta>, outcome: ConsentOutcome): Promise<Group>;
+	deliverSoon(invitationIds: readonly string[]): void;
 	revokeAllTokens(ctx: Context, userId: string): Promise<number>;
 }
 
@@ -136,7 +194,7 @@ type UsersThis = Service<UsersSettings> & UsersVars & UsersMethods;
 
 const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersThis> = {
 	name: "users",
-	mixins: [MongooseMixin({ db: "users", models: usersModels }), DurableEvents({ outboxModels: ["User", "Group"] })],
+	mixins: [MongooseMixin({ db: "users", models: usersModels }), DurableEvents({ outboxModels: ["User", "Group", "Invitation"] })],
 	settings: {
 		jwtTtlMs: config.jwtTtlMs(),
 	},
@@ -148,6 +206,8 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			params: registerParams,
 			async handler(ctx: Context<RegisterParams, Meta>): Promise<User> {
 				const created = await this.accounts.register(ctx.params);
+				// Invitations sent to this email before it had an account are its own now.
+				this.deliverSoon(await this.invitations.addressedTo(created.email, created._id));
 				ctx.meta.$statusCode = 201;
 				return toUser(created);
 			},
@@ -213,6 +273,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				const user = await this.accounts.active(callerOf(ctx).id);
 				const { updated, tokensValidAfter } = await this.accounts.update(user, ctx.params);
 				await this.memberChanged(ctx, user._id);
+				if (updated.email !== user.email) this.deliverSoon(await this.invitations.addressedTo(updated.email, updated._id));
 				if (tokensValidAfter) await ctx.broadcast(LiveEvents.revoked, { userId: user._id, before: tokensValidAfter } satisfies LiveRevoked);
 				return toUser(updated);
 			},
@@ -246,21 +307,19 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			},
 		},
 
-		/** Creates a group with the caller as first member, optionally adding members by email. */
+		/** Creates a group with the caller as first member; each email given is invited (API.md §6.1), never added. */
 		createGroup: {
 			params: createGroupParams,
 			async handler(ctx: Context<CreateGroupParams, Meta>): Promise<Group> {
 				const caller = callerOf(ctx);
 				const creator = await this.accounts.active(caller.id);
+				// Nobody's account is looked up here: the answer is the same whoever holds the emails.
 				const emails = [...new Set(ctx.params.memberEmails ?? [])].filter(email => email !== creator.email);
-				const found = await mapLimit(emails, READ_CONCURRENCY, email => findActiveByEmail(this.models, email));
-				const missing = emails.filter((_, i) => !found[i]);
-				if (missing.length) throw notFound("User", { emails: missing });
-				const otherIds = [...new Set(found.map(user => user!._id))];
-				const { doc, outcomes } = await this.groups.create(creator._id, ctx.params.name, otherIds);
-				await this.announceGroupChanges(ctx, doc._id, outcomes);
+				const { write, invitations } = await this.invitations.inviteToNewGroup(creator, emails, () => this.groups.create(creator._id, ctx.params.name));
+				await this.announceGroupChanges(ctx, write.doc._id, write.outcomes);
+				this.deliverSoon(invitations.map(invitation => invitation.id));
 				ctx.meta.$statusCode = 201;
-				return this.members.toGroup(doc, caller.id);
+				return { ...(await this.members.toGroup(write.doc, caller.id)), pendingInvitations: invitations.length };
 			},
 		},
 
@@ -272,7 +331,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				const docs = await groupsOfUser(this.models, user);
 				// Groups often share members: each is read once for the whole answer (the caller not again).
 				const known: SharedReads = new Map([[user._id, Promise.resolve(user)]]);
-				return Promise.all(docs.map(doc => this.members.toGroup(doc, user._id, known)));
+				return Promise.all(docs.map(doc => this.groupView(doc, user._id, known)));
 			},
 		},
 
@@ -283,7 +342,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				const caller = callerOf(ctx);
 				const doc = await this.models.Group.findById(ctx.params.groupId).lean();
 				assertCanSee(doc ? toState(doc) : null, caller.id);
-				return this.members.toGroup(doc!, caller.id);
+				return this.groupView(doc!, caller.id);
 			},
 		},
 
@@ -292,7 +351,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			params: renameGroupParams,
 			async handler(ctx: Context<RenameGroupParams, Meta>): Promise<Group> {
 				const doc = await this.changeGroup(ctx, ctx.params.groupId, { kind: "rename", name: ctx.params.name });
-				return this.members.toGroup(doc, callerOf(ctx).id);
+				return this.groupView(doc, callerOf(ctx).id);
 			},
 		},
 
@@ -306,18 +365,109 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			},
 		},
 
-		/** Adds a registered user, by email, to a group (any member). */
-		addMember: {
-			params: addMemberParams,
-			async handler(ctx: Context<AddMemberParams, Meta>): Promise<Group> {
-				const caller = callerOf(ctx);
-				// Check the caller's membership first: a non-member learns nothing about which emails exist.
-				const existing = await this.models.Group.findById(ctx.params.groupId).lean();
-				assertCanSee(existing ? toState(existing) : null, caller.id);
-				const user = await findActiveByEmail(this.models, ctx.params.email);
-				if (!user) throw notFound("User", { email: ctx.params.email });
-				const doc = await this.changeGroup(ctx, ctx.params.groupId, { kind: "addMember", userId: user._id });
-				return this.members.toGroup(doc, caller.id);
+		/**
+		 * Invites an email to a group (any member): 202 with the invitation, the same answer whether
+		 * or not an account holds the email. The account, if any, is told after this answer.
+		 */
+		invite: {
+			params: inviteParams,
+			async handler(ctx: Context<InviteParams, Meta>): Promise<{ invitation: GroupInvitation }> {
+				const invitation = await this.invitations.invite(callerOf(ctx).id, ctx.params.groupId, ctx.params.email);
+				this.deliverSoon([invitation.id]);
+				ctx.meta.$statusCode = 202;
+				return { invitation };
+			},
+		},
+
+		/** A group's pending invitations (any member). */
+		groupInvitations: {
+			params: groupParams(),
+			async handler(ctx: Context<GroupParams, Meta>): Promise<GroupInvitation[]> {
+				return this.invitations.listForGroup(callerOf(ctx).id, ctx.params.groupId);
+			},
+		},
+
+		/** Withdraws a pending invitation (any member). */
+		revokeInvitation: {
+			params: groupInvitationParams(),
+			async handler(ctx: Context<GroupInvitationParams, Meta>) {
+				await this.invitations.revoke(callerOf(ctx).id, ctx.params.groupId, ctx.params.invitationId);
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		/** The invitations addressed to the caller that they may still answer. */
+		myInvitations: {
+			params: { ...strict },
+			async handler(ctx: Context<unknown, Meta>): Promise<Invitation[]> {
+				return this.invitations.listForUser(await this.accounts.active(callerOf(ctx).id));
+			},
+		},
+
+		/** The caller accepts an invitation addressed to them: they become a member. */
+		acceptInvitation: {
+			params: invitationParams(),
+			async handler(ctx: Context<InvitationParams, Meta>): Promise<Group> {
+				const user = await this.accounts.active(callerOf(ctx).id);
+				return this.joined(ctx, await this.invitations.accept(user, ctx.params.invitationId));
+			},
+		},
+
+		/** The caller declines an invitation; `block` keeps that inviter's later invitations away for good. */
+		declineInvitation: {
+			params: declineParams,
+			async handler(ctx: Context<DeclineParams, Meta>) {
+				const user = await this.accounts.active(callerOf(ctx).id);
+				await this.invitations.decline(user, ctx.params.invitationId, ctx.params.block === true);
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		/** A new invite link to a group (any member); the answer is the only place its code appears. */
+		createInviteLink: {
+			params: createLinkParams,
+			async handler(ctx: Context<CreateLinkParams, Meta>): Promise<CreatedInviteLink> {
+				const { groupId, expiresIn, maxUses } = ctx.params;
+				const link = await this.invitations.createLink(callerOf(ctx).id, groupId, { expiresIn, maxUses });
+				ctx.meta.$statusCode = 201;
+				return link;
+			},
+		},
+
+		/** A group's invite links that still work (any member). */
+		inviteLinks: {
+			params: groupParams(),
+			async handler(ctx: Context<GroupParams, Meta>): Promise<InviteLinkView[]> {
+				return this.invitations.listLinks(callerOf(ctx).id, ctx.params.groupId);
+			},
+		},
+
+		/** Revokes an invite link (any member). */
+		revokeInviteLink: {
+			params: groupLinkParams,
+			async handler(ctx: Context<GroupLinkParams, Meta>) {
+				await this.invitations.revokeLink(callerOf(ctx).id, ctx.params.groupId, ctx.params.linkId);
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		/** What an invite link leads to, for the join page of a visitor who is not logged in (no token needed). */
+		previewInviteLink: {
+			params: codeParams(),
+			async handler(ctx: Context<CodeParams>): Promise<InviteLinkPreview> {
+				return this.invitations.preview(ctx.params.code);
+			},
+		},
+
+		/** The caller joins the group of an invite link. */
+		joinByInviteLink: {
+			params: codeParams(),
+			async handler(ctx: Context<CodeParams, Meta>): Promise<Group> {
+				const user = await this.accounts.active(callerOf(ctx).id);
+				return this.joined(ctx, await this.invitations.joinByLink(user, ctx.params.code));
 			},
 		},
 
@@ -326,7 +476,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			params: memberParams(),
 			async handler(ctx: Context<MemberParams, Meta>): Promise<Group> {
 				const doc = await this.changeGroup(ctx, ctx.params.groupId, { kind: "removeMember", userId: ctx.params.userId });
-				return this.members.toGroup(doc, callerOf(ctx).id);
+				return this.groupView(doc, callerOf(ctx).id);
 			},
 		},
 
@@ -386,7 +536,16 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			async handler(ctx: Context<GroupParams>): Promise<Group> {
 				const doc = await this.models.Group.findById(ctx.params.groupId).lean();
 				if (!doc || doc.deleted) throw notFound("Group");
-				return this.members.toGroup(doc);
+				return this.groupView(doc);
+			},
+		},
+
+		/** Invitations to an email, or of a group with its invite links, delivered or not (operators). */
+		inspectInvitations: {
+			visibility: "public",
+			params: inspectInvitationsParams,
+			async handler(ctx: Context<InspectInvitationsParams>) {
+				return this.invitations.inspect(ctx.params.target);
 			},
 		},
 
@@ -422,7 +581,35 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 		async changeGroup(ctx: Context<unknown, Meta>, groupId: string, command: GroupCommand): Promise<GroupDoc> {
 			const { doc, outcomes } = await this.groups.apply(callerOf(ctx).id, groupId, command);
 			await this.announceGroupChanges(ctx, groupId, outcomes);
+			if (outcomes.some(outcome => outcome.change === "deleted"))
+				await this.invitations.forgetGroup(groupId).catch((err: Error) => this.logger.warn(`Forgetting the invitations of ${groupId} failed:`, err.message));
 			return doc;
+		},
+
+		/** The group a consent route led into, once the gateways know of the new member. */
+		async joined(ctx: Context<unknown, Meta>, { doc, outcomes }: ConsentOutcome): Promise<Group> {
+			if (outcomes) await this.announceGroupChanges(ctx, doc._id, outcomes);
+			return this.groupView(doc, callerOf(ctx).id);
+		},
+
+		/** The API's Group: members, and how many invitations wait for an answer. */
+		async groupView(doc: GroupDoc, viewerId?: string, known?: SharedReads): Promise<Group> {
+			const [group, pendingInvitations] = await Promise.all([this.members.toGroup(doc, viewerId, known), this.invitations.pendingCount(doc._id)]);
+			return { ...group, pendingInvitations };
+		},
+
+		/**
+		 * Looks the invitations' addressees up and tells them, after the current answer has gone
+		 * (its timing must not depend on whether an account holds the email). A crash first leaves
+		 * them to the delivery sweep.
+		 */
+		deliverSoon(invitationIds: readonly string[]) {
+			if (!invitationIds.length) return;
+			setImmediate(() => {
+				void (async () => {
+					for (const id of invitationIds) await this.invitations.deliver(id).catch((err: Error) => this.logger.warn(`Delivering invitation ${id} failed (the sweep retries):`, err.message));
+				})();
+			});
 		},
 
 		/** Tells every gateway, so sockets join or leave the group's room at once. */
@@ -460,17 +647,36 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			snapshot: state => this.members.snapshot(state),
 			kickOutbox: (modelName, docId) => this.kickOutbox(modelName, docId),
 		});
+		this.attempts = new MongoAttempts(this.connection);
+		this.invitations = new InvitationStore({
+			models: this.models,
+			groups: this.groups,
+			membersByIds: ids => this.members.membersByIds(ids),
+			attempts: this.attempts,
+			limits: { maxGroupMembers: config.maxGroupMembers(), maxGroupsPerUser: config.maxGroupsPerUser(), invitesPerHour: config.inviteRateLimit(), invitationTtlMs: INVITATION_TTL_MS },
+			kickOutbox: (modelName, docId) => this.kickOutbox(modelName, docId),
+			announce: (userId, invitation) => this.broker.broadcast(LiveEvents.invitation, { userId, invitation } satisfies LiveInvitation),
+			warn: (message, detail) => this.logger.warn(message, detail ?? ""),
+		});
 		// Accounts older than the email claims, or left unclaimed by a crash, become findable by email.
 		const claimed = await backfillClaims(this.models);
 		if (claimed) this.logger.info(`Claimed ${claimed} email(s) that had no claim yet.`);
 		this.revocationPurgeTimer = setInterval(() => {
 			this.models.RevokedToken.deleteMany({ expiresAt: { $lt: new Date() } }).catch(() => undefined);
+			this.invitations.purgeExpired().catch(() => undefined);
+			this.attempts.purge().catch(() => undefined);
 		}, REVOCATION_PURGE_EVERY_MS);
 		this.revocationPurgeTimer.unref();
+		// Invitations answered to their inviter just before a crash are delivered now, and on every sweep.
+		const sweep = () => this.invitations.deliverDue().catch((err: Error) => this.logger.warn("Invitation delivery sweep failed:", err.message));
+		void sweep();
+		this.deliverySweepTimer = setInterval(sweep, DELIVERY_SWEEP_EVERY_MS);
+		this.deliverySweepTimer.unref();
 	},
 
 	stopped() {
 		clearInterval(this.revocationPurgeTimer);
+		clearInterval(this.deliverySweepTimer);
 	},
 };
 

@@ -1,4 +1,4 @@
-import { authenticatedAliases, publicAuthAliases } from "./routes.js";
+import { authenticatedAliases, publicAuthAliases, publicInviteLinkAliases } from "./routes.js";
 import { SocketCommands } from "./socket-events.js";
 
 /**
@@ -14,7 +14,11 @@ export interface RouteDoc {
 	status: number;
 	/** What a success returns (a type of API.md §3), or "" for an empty body. */
 	returns: string;
+	/** The choices this server made where the contract leaves them open (OpenAPI `description`). */
+	description?: string;
 }
+
+const LIMITS = "Limits: MAX_GROUPS_PER_USER [100] groups per user (creating, accepting and joining count; 409 beyond), MAX_GROUP_MEMBERS [50] members plus pending invitations per group (409 beyond), INVITE_RATE_LIMIT [50] invitations per user per hour (429 RATE_LIMITED with Retry-After beyond; 0 turns it off).";
 
 export const routeDocs: Record<string, RouteDoc> = {
 	"POST /api/auth/register": { summary: "Create an account", status: 201, returns: "User" },
@@ -23,14 +27,83 @@ export const routeDocs: Record<string, RouteDoc> = {
 	"GET /api/users/me": { summary: "The caller's account", status: 200, returns: "User" },
 	"PATCH /api/users/me": { summary: "Update name, surname, email or password (email and password need currentPassword)", status: 200, returns: "User" },
 	"DELETE /api/users/me": { summary: "Delete the account: leave every group, revoke every token", status: 204, returns: "" },
-	"POST /api/groups": { summary: "Create a group, optionally adding members by email", status: 201, returns: "Group" },
+	"POST /api/groups": {
+		summary: "Create a group; each of memberEmails gets an invitation, not a membership",
+		status: 201,
+		returns: "Group (with pendingInvitations)",
+		description: `The answer never depends on whether an email has an account. The caller's own email and repeated emails are ignored. The list is all or nothing: when 1 + the emails exceed MAX_GROUP_MEMBERS (409) or the hourly invitation budget (429), no group is created. Invitations last 7 days. ${LIMITS}`,
+	},
 	"GET /api/groups": { summary: "The caller's groups", status: 200, returns: "Group[]" },
 	"GET /api/groups/{groupId}": { summary: "One group (members only)", status: 200, returns: "Group" },
 	"PATCH /api/groups/{groupId}": { summary: "Rename a group (any member)", status: 200, returns: "Group" },
 	"DELETE /api/groups/{groupId}": { summary: "Delete a group (its creator only)", status: 204, returns: "" },
-	"POST /api/groups/{groupId}/members": { summary: "Add a registered user by email (any member)", status: 200, returns: "Group" },
+	"POST /api/groups/{groupId}/members": {
+		summary: "Invite someone by email (any member): an invitation, not a membership",
+		status: 202,
+		returns: "{ invitation: GroupInvitation }",
+		description: `Same status, shape and timing whether or not the email has an account, and whether or not its holder blocked the caller (then it stays pending until it expires and is never shown to them). 409 CONFLICT only for a current member's email or one with a pending invitation. The holder of the email, if any, is told afterwards (notification INVITED and the socket event invitation); an email without an account sees it once it registers or an account changes to it. Invitations last 7 days. An invitation counts against the hourly budget once the group checks (403, 409) have passed. ${LIMITS}`,
+	},
 	"DELETE /api/groups/{groupId}/members/{userId}": { summary: "Remove a member (any member)", status: 200, returns: "Group" },
 	"POST /api/groups/{groupId}/leave": { summary: "Leave a group; the last member out deletes it", status: 204, returns: "" },
+	"GET /api/groups/{groupId}/invitations": {
+		summary: "A group's pending invitations (any member)",
+		status: 200,
+		returns: "GroupInvitation[]",
+		description: "Oldest first; expired and answered invitations are gone. An invitation whose addressee blocked the inviter is listed like the others until it expires.",
+	},
+	"DELETE /api/groups/{groupId}/invitations/{invitationId}": {
+		summary: "Withdraw a pending invitation (any member)",
+		status: 204,
+		returns: "",
+		description: "404 when the group has no such invitation.",
+	},
+	"GET /api/invitations": {
+		summary: "The invitations addressed to the caller's email that they can answer",
+		status: 200,
+		returns: "Invitation[]",
+		description: "Oldest first. Leaves out expired invitations, those from inviters the caller blocked, and those to groups that are gone or that the caller is already in. Invitations sent before the caller's account (or email) existed are here too.",
+	},
+	"POST /api/invitations/{invitationId}/accept": {
+		summary: "Accept an invitation: the caller becomes a member",
+		status: 200,
+		returns: "Group",
+		description: `The group then announces the new member as before (groups.memberAdded, MEMBER_ADDED, group:changed) and the inviter gets INVITATION_ACCEPTED. Only the addressee can answer: anyone else's, an expired or unknown invitation is 404. Accepting again after a success answers the group. ${LIMITS}`,
+	},
+	"POST /api/invitations/{invitationId}/decline": {
+		summary: "Decline an invitation; block: true refuses every later invitation from that inviter",
+		status: 204,
+		returns: "",
+		description: "A block is per inviter (any group) and silent: the inviter still gets 202 and sees later invitations pending until they expire; the caller never sees them. There is no route to lift a block.",
+	},
+	"POST /api/groups/{groupId}/invite-links": {
+		summary: "Create an invite link (any member)",
+		status: 201,
+		returns: "{ id, code, url, expiresAt, maxUses, uses }",
+		description: "expiresIn in seconds [604800, 60 to 2592000]; maxUses [10, 1 to 100]. The code (128 random bits, base64url) is in this answer only: the server stores its hash. url is the web client's join page, relative to this server's origin (/join/<code>). Creating links does not count against INVITE_RATE_LIMIT.",
+	},
+	"GET /api/groups/{groupId}/invite-links": {
+		summary: "A group's invite links that still work (any member)",
+		status: 200,
+		returns: "[{ id, groupId, createdBy, createdAt, expiresAt, maxUses, uses }]",
+		description: "Without their codes (not stored). Expired, used-up and revoked links are left out.",
+	},
+	"DELETE /api/groups/{groupId}/invite-links/{linkId}": {
+		summary: "Revoke an invite link (any member); its code stops working at once",
+		status: 204,
+		returns: "",
+	},
+	"GET /api/invite-links/{code}": {
+		summary: "Preview an invite link; needs no token (the join page of a visitor who is not logged in)",
+		status: 200,
+		returns: "{ groupName, invitedBy: { name }, memberCount, expiresAt }",
+		description: "invitedBy.name is the first name of the member who made the link. Expired, used-up, revoked and unknown codes are all 404.",
+	},
+	"POST /api/invite-links/{code}/join": {
+		summary: "Join the group of an invite link",
+		status: 200,
+		returns: "Group",
+		description: `Takes one use (maxUses holds however many join at once); a member who follows the link again gets the group and takes no use. Expired, used-up, revoked and unknown codes are 404. ${LIMITS}`,
+	},
 	"POST /api/groups/{groupId}/sharing": { summary: "Start sharing location in a group", status: 200, returns: "Session" },
 	"DELETE /api/groups/{groupId}/sharing": { summary: "Stop sharing location in a group (ends a journey)", status: 200, returns: "Session" },
 	"POST /api/location/samples": { summary: "Send a position sample; applies to every group where the caller shares", status: 202, returns: "{ sessions: Session[] }" },
@@ -69,6 +142,7 @@ export const serverEventDocs: Record<string, string> = {
 	"chat:presence": "{ groupId, userId, online }: a member came online or went offline",
 	notification: "A Notification for this user",
 	"group:changed": "{ groupId, change, userId? }: created, renamed, memberAdded, memberRemoved or deleted",
+	invitation: "An Invitation addressed to this user (sent once their account is known; never from an inviter they blocked)",
 };
 
 export interface RouteEntry {
@@ -91,6 +165,7 @@ export function routeTable(): RouteEntry[] {
 		}
 	};
 	add("/api/auth", publicAuthAliases, false);
+	add("/api/invite-links", publicInviteLinkAliases, false);
 	add("/api", authenticatedAliases, true);
 	return entries;
 }
@@ -145,6 +220,7 @@ export function openApiDocument(paramsOf: (action: string) => Record<string, Rul
 		const inQuery = route.method === "GET";
 		const operation: Record<string, unknown> = {
 			summary: doc?.summary ?? "",
+			...(doc?.description ? { description: doc.description } : {}),
 			operationId: route.action,
 			...(route.authenticated ? { security: [{ bearer: [] }] } : {}),
 			parameters: [

@@ -9,6 +9,14 @@ export const publicAuthAliases: Record<string, string> = {
 	"POST /login": "users.login",
 };
 
+/**
+ * Routes under `/api/invite-links` that need no token: the preview a logged-out visitor of the
+ * web client's `/join/<code>` page sees (API.md §6.1). Joining needs a token (below).
+ */
+export const publicInviteLinkAliases: Record<string, string> = {
+	"GET /:code": "users.previewInviteLink",
+};
+
 /** Routes that need `Authorization: Bearer <token>`. */
 export const authenticatedAliases: Record<string, string> = {
 	"POST /auth/logout": "users.logout",
@@ -21,9 +29,19 @@ export const authenticatedAliases: Record<string, string> = {
 	"GET /groups/:groupId": "users.getGroup",
 	"PATCH /groups/:groupId": "users.renameGroup",
 	"DELETE /groups/:groupId": "users.deleteGroup",
-	"POST /groups/:groupId/members": "users.addMember",
+	"POST /groups/:groupId/members": "users.invite",
 	"DELETE /groups/:groupId/members/:userId": "users.removeMember",
 	"POST /groups/:groupId/leave": "users.leaveGroup",
+
+	"GET /groups/:groupId/invitations": "users.groupInvitations",
+	"DELETE /groups/:groupId/invitations/:invitationId": "users.revokeInvitation",
+	"GET /invitations": "users.myInvitations",
+	"POST /invitations/:invitationId/accept": "users.acceptInvitation",
+	"POST /invitations/:invitationId/decline": "users.declineInvitation",
+	"POST /groups/:groupId/invite-links": "users.createInviteLink",
+	"GET /groups/:groupId/invite-links": "users.inviteLinks",
+	"DELETE /groups/:groupId/invite-links/:linkId": "users.revokeInviteLink",
+	"POST /invite-links/:code/join": "users.joinByInviteLink",
 
 	"POST /groups/:groupId/sharing": "location.startSharing",
 	"DELETE /groups/:groupId/sharing": "location.stopSharing",

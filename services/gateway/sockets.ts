@@ -1,8 +1,8 @@
 import type { Server as HttpServer } from "node:http";
 import { Server as SocketServer, type Socket } from "socket.io";
 import { unauthorized } from "../../events/errors.js";
-import type { GroupChange, LiveChat, LiveGroup, LiveLocationEvent, LiveNotification, LivePresence, LiveRevoked } from "../../events/live.js";
-import type { Message, Meta, Notification, Session } from "../../events/types.js";
+import type { GroupChange, LiveChat, LiveGroup, LiveInvitation, LiveLocationEvent, LiveNotification, LivePresence, LiveRevoked } from "../../events/live.js";
+import type { Invitation, Message, Meta, Notification, Session } from "../../events/types.js";
 import { toErrorBody } from "./errors.js";
 import { groupIdsOfRooms, groupRoom, HandshakeLog, replayGroups, revokedDuring, unverifiedSubject, userRoom, type PendingHandshake } from "./handshakes.js";
 import { locationUpdates } from "./live-location.js";
@@ -26,6 +26,7 @@ export interface ServerEvents {
 	"chat:presence": (presence: { groupId: string; userId: string; online: boolean }) => void;
 	notification: (notification: Notification) => void;
 	"group:changed": (change: { groupId: string; change: GroupChange; userId?: string }) => void;
+	invitation: (invitation: Invitation) => void;
 }
 
 /** Client → server events: any name (unknown ones are ignored), a payload and an acknowledgement in any number. */
@@ -143,6 +144,11 @@ export class LiveSockets {
 
 	notification({ userId, notification }: LiveNotification): void {
 		this.io?.to(userRoom(userId)).emit("notification", notification);
+	}
+
+	/** A new invitation, to every socket of its addressee (API.md §6.1). */
+	invitation({ userId, invitation }: LiveInvitation): void {
+		this.io?.to(userRoom(userId)).emit("invitation", invitation);
 	}
 
 	group({ groupId, change, userId }: LiveGroup): void {

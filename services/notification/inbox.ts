@@ -28,7 +28,8 @@ export interface RecipientLookups {
  * Everyone a command reaches, each once even when they share several groups with the subject.
  * The subject (the user the command is about, and the `coMembersOf` user) is not told about
  * their own journey, alert or SOS — the group is; a command that must reach the subject (the
- * member who was added or removed) names them in `alsoUserIds`.
+ * member who was added or removed) names them in `alsoUserIds`. A `userIds` target names its
+ * recipients outright.
  */
 export async function resolveRecipients(command: Pick<NotificationSend, "target" | "alsoUserIds" | "subjectUserId">, lookups: RecipientLookups): Promise<string[]> {
 	const target: NotificationTarget = command.target;
@@ -40,6 +41,9 @@ export async function resolveRecipients(command: Pick<NotificationSend, "target"
 	} else if ("coMembersOf" in target && target.coMembersOf) {
 		found = await lookups.coMembersOf(target.coMembersOf);
 		subject = target.coMembersOf;
+	} else if ("userIds" in target && Array.isArray(target.userIds)) {
+		// Addressed by name (an invitee, an inviter): exactly these users, the subject rule does not apply.
+		for (const id of target.userIds) if (typeof id === "string" && id) recipients.add(id);
 	}
 	for (const id of found) if (id !== subject && id !== command.subjectUserId) recipients.add(id);
 	for (const id of command.alsoUserIds ?? []) if (typeof id === "string" && id) recipients.add(id);

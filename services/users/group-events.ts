@@ -2,7 +2,7 @@ import { newEnvelope } from "../../mixins/durable-events.mixin.js";
 import { DomainEvents, type Envelope } from "../../events/domain.js";
 import type { UserRef } from "../../events/types.js";
 import type { GroupOutcome, GroupState } from "./groups.js";
-import { memberAddedNotice, memberRemovedNotice } from "./group-notices.js";
+import { invitationAcceptedNotice, memberAddedNotice, memberJoinedByLinkNotice, memberRemovedNotice } from "./group-notices.js";
 import type { NamedSnapshot } from "./members.js";
 
 /**
@@ -29,8 +29,12 @@ export function outcomeEvents(state: GroupState, outcomes: readonly GroupOutcome
 				break;
 			case "memberAdded": {
 				const member = ref(outcome.userId!);
-				events.push(newEnvelope(DomainEvents.memberAdded, { groupId: state.id, member, by: actorId, ...base }));
-				events.push(newEnvelope(DomainEvents.notificationSend, memberAddedNotice(state, member, actor)));
+				// A member who joined by consent was added by their inviter (or the link's creator).
+				const by = outcome.by ?? actorId;
+				events.push(newEnvelope(DomainEvents.memberAdded, { groupId: state.id, member, by, ...base }));
+				const notice = outcome.via === "link" ? memberJoinedByLinkNotice(state, member, ref(by)) : memberAddedNotice(state, member, ref(by));
+				events.push(newEnvelope(DomainEvents.notificationSend, notice));
+				if (outcome.via === "invitation") events.push(newEnvelope(DomainEvents.notificationSend, invitationAcceptedNotice(state, member, by)));
 				break;
 			}
 			case "memberRemoved": {

@@ -44,3 +44,38 @@ export function memberRemovedNotice(group: NoticeGroup, member: UserRef, actor: 
 		groupVersion: group.version,
 	};
 }
+
+/** "Bob Lee joined Family" when Bob came in through an invite link: to the group and to Bob. */
+export function memberJoinedByLinkNotice(group: NoticeGroup, member: UserRef, linkCreator: UserRef): NotificationSend {
+	return {
+		...memberAddedNotice(group, member, linkCreator),
+		body: `${fullName(member)} joined the group "${group.name}" with an invite link from ${fullName(linkCreator)}.`,
+	};
+}
+
+/** "Bob Lee accepted your invitation": to the inviter only, written with the membership it reports. */
+export function invitationAcceptedNotice(group: NoticeGroup, member: UserRef, inviterId: string): NotificationSend {
+	return {
+		target: { userIds: [inviterId] },
+		kind: "INVITATION_ACCEPTED",
+		title: `${fullName(member)} accepted your invitation`,
+		body: `${fullName(member)} is now a member of "${group.name}".`,
+		groupId: group.id,
+		subjectUserId: member.id,
+	};
+}
+
+/**
+ * "Ada Lovelace invited you to Family": to the invitee's account only, once it is known (after the
+ * inviter's answer). Until they accept, the group sees nothing of them. No `groupId`: the invitee
+ * cannot open the group yet (the invitation, in their list and the `invitation` event, names it).
+ */
+export function invitedNotice(group: Pick<NoticeGroup, "name">, inviter: UserRef, inviteeId: string): NotificationSend {
+	return {
+		target: { userIds: [inviteeId] },
+		kind: "INVITED",
+		title: `${fullName(inviter, "Someone")} invited you to ${group.name}`,
+		body: `Accept to join the group "${group.name}", or decline. Nobody in it sees your location unless you accept.`,
+		subjectUserId: inviter.id,
+	};
+}

@@ -40,22 +40,28 @@ export const toState = (doc: GroupDoc): GroupState => ({
 	deleted: doc.deleted,
 });
 
+/**
+ * The filter that matches the group's `invitesRev` as read: writes that depend on how many
+ * invitations are pending (sending one, joining by link) fail when one was sent in between.
+ */
+export const invitesRevAsRead = (doc: Pick<GroupDoc, "invitesRev">) => (doc.invitesRev === undefined || doc.invitesRev === null ? { $exists: false } : doc.invitesRev);
+
 export class GroupStore {
 	constructor(private readonly deps: GroupStoreDeps) {}
 
-	/** A new group with `creatorId` as first member and `otherIds` after, announced as created and joined. */
-	async create(creatorId: string, name: string, otherIds: readonly string[]): Promise<GroupWrite> {
+	/** A new group with `creatorId` as its only member (everyone else joins by consent), announced as created. */
+	async create(creatorId: string, name: string): Promise<GroupWrite> {
 		const { models, snapshot, kickOutbox } = this.deps;
 		const state: GroupState = {
 			id: randomUUID(),
 			name,
 			createdBy: creatorId,
 			createdAt: new Date(),
-			memberIds: [creatorId, ...otherIds],
+			memberIds: [creatorId],
 			version: 1,
 			deleted: false,
 		};
-		const outcomes: GroupOutcome[] = [{ change: "created", userId: creatorId }, ...otherIds.map(userId => ({ change: "memberAdded" as const, userId }))];
+		const outcomes: GroupOutcome[] = [{ change: "created", userId: creatorId }];
 		const doc: GroupDoc = {
 			_id: state.id,
 			name: state.name,
@@ -75,25 +81,31 @@ export class GroupStore {
 
 	/**
 	 * Applies a membership command with optimistic concurrency: decided on the group as read,
-	 * written only if nobody changed it since (its `version`), read and decided again otherwise.
+	 * written only if nobody changed it since (its `version`, and no invitation was sent to it:
+	 * `invitesRev`), read and decided again otherwise. `check` adds a rule that needs more than
+	 * the group (room for one more member), decided on the same read.
 	 */
-	async apply(actorId: string, groupId: string, command: GroupCommand): Promise<GroupWrite> {
+	async apply(actorId: string, groupId: string, command: GroupCommand, check?: (doc: GroupDoc) => Promise<void>): Promise<GroupWrite> {
 		const { models, snapshot, kickOutbox } = this.deps;
 		for (let attempt = 0; attempt < MAX_VERSION_RETRIES; attempt++) {
 			const doc = await models.Group.findById(groupId).lean();
 			const current = doc ? toState(doc) : null;
 			// Throws the client error when the command is not allowed (which also rules out a missing group).
 			const { next, outcomes } = decideGroupCommand(current, actorId, command);
+			await check?.(doc!);
 			const before = current!;
-			// Names of removed members are needed for the events, so resolve them from the old member list too.
-			const named = await snapshot({ ...next, memberIds: [...new Set([...before.memberIds, ...next.memberIds])] });
+			// Names of removed members (and of an inviter who left since) are needed for the events: resolve them too.
+			const named = await snapshot({ ...next, memberIds: [...new Set([...before.memberIds, ...next.memberIds, ...outcomes.flatMap(o => (o.by ? [o.by] : []))])] });
 			const nextSnapshot = { ...named, members: named.members.filter((m: UserRef) => next.memberIds.includes(m.id)) };
 			const events = outcomeEvents(next, outcomes, actorId, nextSnapshot);
 			const { added, removed } = membershipDelta(before.memberIds, next.memberIds);
 			// Listed before the write that adds them (the lists stay a superset; a lost race leaves a stale id, filtered on read).
 			await listGroupFor(models, added, groupId);
 			const changed = { name: next.name, memberIds: next.memberIds, deleted: next.deleted, version: next.version };
-			const result = await models.Group.updateOne({ _id: groupId, version: before.version }, { $set: changed, $push: { outbox: { $each: events } } });
+			const result = await models.Group.updateOne(
+				{ _id: groupId, version: before.version, invitesRev: invitesRevAsRead(doc!) },
+				{ $set: changed, $push: { outbox: { $each: events } } },
+			);
 			if (result.matchedCount === 1) {
 				kickOutbox("Group", groupId);
 				// Unlisted only after the write that removed them; both sides re-check for the other.

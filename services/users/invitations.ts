@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { conflict, notFound, rateLimited } from "../../events/errors.js";
+import type { GroupInvitation, Invitation, UserRef } from "../../events/types.js";
 import { assertCanSee, type GroupState } from "./groups.js";
 
 /**
@@ -35,7 +36,33 @@ export interface InviteLimits {
 	invitationTtlMs: number;
 }
 
-export const isPending = (invitation: InvitationState, now: number) => invitation.expiresAt.getTime() > now;
+export const isPending = (invitation: Pick<InvitationState, "expiresAt">, now: number) => invitation.expiresAt.getTime() > now;
+
+/** How long an invitation waits for an answer (API.md §6.1 leaves it open). */
+export const INVITATION_TTL_MS = 7 * 86_400_000;
+
+/** The invitee declined an earlier invitation from `inviterId` with `block: true`. */
+export const hasBlocked = (invitee: { blockedInviters?: readonly string[] | null }, inviterId: string) => (invitee.blockedInviters ?? []).includes(inviterId);
+
+/** An invitation as the group's members see it. */
+export const toGroupInvitation = (invitation: Omit<InvitationState, "suppressed">): GroupInvitation => ({
+	id: invitation.id,
+	groupId: invitation.groupId,
+	email: invitation.email,
+	invitedBy: invitation.invitedBy,
+	createdAt: invitation.createdAt.toISOString(),
+	expiresAt: invitation.expiresAt.toISOString(),
+});
+
+/** An invitation as its addressee sees it: the group by name, the inviter by name (never their email). */
+export const toInvitation = (invitation: Omit<InvitationState, "suppressed" | "email">, groupName: string, inviter: UserRef): Invitation => ({
+	id: invitation.id,
+	groupId: invitation.groupId,
+	groupName,
+	invitedBy: { id: inviter.id, name: inviter.name, surname: inviter.surname },
+	createdAt: invitation.createdAt.toISOString(),
+	expiresAt: invitation.expiresAt.toISOString(),
+});
 
 export interface InviteRequest {
 	group: GroupState | null | undefined;
@@ -119,6 +146,12 @@ export const inviteCodeHash = (code: string): string => createHash("sha256").upd
 
 /** A code that is not 22 base64url characters cannot be one of ours: answered 404 without a read. */
 export const looksLikeInviteCode = (code: string): boolean => /^[A-Za-z0-9_-]{22}$/.test(code);
+
+/** A new link's lifetime and use limit: the defaults of API.md §6.1 (the maxima are the params' bounds). */
+export function inviteLinkTerms(request: { expiresIn?: number; maxUses?: number }, now: number): { expiresAt: Date; maxUses: number } {
+	const expiresInS = request.expiresIn ?? INVITE_LINK_DEFAULTS.expiresInS;
+	return { expiresAt: new Date(now + expiresInS * 1000), maxUses: request.maxUses ?? INVITE_LINK_DEFAULTS.maxUses };
+}
 
 /** Expired, used up or revoked links do not exist for visitors (404). */
 export function usableInviteLink(link: InviteLinkState | null | undefined, now: number): InviteLinkState {

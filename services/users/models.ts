@@ -21,6 +21,8 @@ export interface UserDoc {
 	groupIds?: string[];
 	/** Set once `groupIds` covers every membership (accounts older than the list get it on first use). */
 	groupIdsIndexed?: boolean;
+	/** Inviters this user declined with `block: true`: their later invitations are never shown (API.md §6.1). */
+	blockedInviters?: string[];
 	outbox: Envelope[];
 }
 
@@ -44,7 +46,46 @@ export interface GroupDoc {
 	version: number;
 	/** Deleted groups stay as tombstones until their events are published. */
 	deleted: boolean;
+	/** Grows with every invitation sent: invitations to one group are decided one at a time (invitation-store.ts). */
+	invitesRev?: number;
 	outbox: Envelope[];
+}
+
+/**
+ * An invitation by email (API.md §6.1). The addressee is an email, not an account: the inviter's
+ * answer never depends on whether one holds it. The account is looked up after that answer
+ * (`deliveryDue`), and told through the outbox; answered and revoked invitations are deleted.
+ */
+export interface InvitationDoc {
+	_id: string;
+	groupId: string;
+	/** Normalised. */
+	email: string;
+	invitedBy: string;
+	createdAt: Date;
+	expiresAt: Date;
+	/** The addressee blocked the inviter: members see it pending until it expires, the addressee never sees it. */
+	suppressed: boolean;
+	/** The addressee is still to be looked up and told (INVITED); cleared in the same write that queues the notification. */
+	deliveryDue: boolean;
+	/** The account it was delivered to, once looked up. */
+	inviteeId?: string | null;
+	outbox: Envelope[];
+}
+
+/** An invite link, stored under the hash of its code: the code itself is never stored. */
+export interface InviteLinkDoc {
+	_id: string; // inviteCodeHash(code)
+	/** The id members use to list and revoke it. */
+	linkId: string;
+	groupId: string;
+	createdBy: string;
+	createdAt: Date;
+	expiresAt: Date;
+	maxUses: number;
+	uses: number;
+	/** maxUses - uses, kept so a join takes a use with one conditional update (no field-to-field comparison needed). */
+	usesLeft: number;
 }
 
 export interface RevokedTokenDoc {
@@ -68,6 +109,7 @@ export function usersModels(connection: Connection) {
 				deletedAt: { type: Date, default: null },
 				groupIds: { type: [String], default: undefined },
 				groupIdsIndexed: Boolean,
+				blockedInviters: { type: [String], default: undefined },
 				...outboxField,
 			},
 			{ versionKey: false },
@@ -84,6 +126,7 @@ export function usersModels(connection: Connection) {
 				memberIds: { type: [String], index: true },
 				version: Number,
 				deleted: { type: Boolean, default: false },
+				invitesRev: Number,
 				...outboxField,
 			},
 			{ versionKey: false },
@@ -95,11 +138,48 @@ export function usersModels(connection: Connection) {
 		// FerretDB has no TTL indexes: expired revocations are purged by the service.
 		new Schema<RevokedTokenDoc>({ _id: String, userId: String, expiresAt: { type: Date, index: true } }, { versionKey: false }),
 	);
-	return { User, Group, UserEmail, RevokedToken } as {
+	const invitationSchema = new Schema<InvitationDoc>(
+		{
+			_id: String,
+			groupId: { type: String, index: true },
+			email: String,
+			invitedBy: String,
+			createdAt: Date,
+			expiresAt: Date,
+			suppressed: { type: Boolean, default: false },
+			deliveryDue: { type: Boolean, default: false, index: true },
+			inviteeId: { type: String, default: null },
+			...outboxField,
+		},
+		{ versionKey: false },
+	);
+	// The addressee's list: their email's invitations not yet expired.
+	invitationSchema.index({ email: 1, expiresAt: 1 });
+	const Invitation = connection.model<InvitationDoc>("Invitation", invitationSchema);
+	const InviteLink = connection.model<InviteLinkDoc>(
+		"InviteLink",
+		new Schema<InviteLinkDoc>(
+			{
+				_id: String,
+				linkId: { type: String, unique: true },
+				groupId: { type: String, index: true },
+				createdBy: String,
+				createdAt: Date,
+				expiresAt: Date,
+				maxUses: Number,
+				uses: Number,
+				usesLeft: Number,
+			},
+			{ versionKey: false },
+		),
+	);
+	return { User, Group, UserEmail, RevokedToken, Invitation, InviteLink } as {
 		User: Model<UserDoc>;
 		Group: Model<GroupDoc>;
 		UserEmail: Model<UserEmailDoc>;
 		RevokedToken: Model<RevokedTokenDoc>;
+		Invitation: Model<InvitationDoc>;
+		InviteLink: Model<InviteLinkDoc>;
 	};
 }
 export type UsersModels = ReturnType<typeof usersModels>;

@@ -128,7 +128,7 @@ test("history pages back from the newest, each page oldest to newest", async () 
 test("joining and leaving the group are written to the history as system messages", async () => {
 	const carol = new ApiClient(system.url);
 	await carol.signUp("Carol", "Joins");
-	assert.equal((await ada.post(`/api/groups/${group.id}/members`, { email: carol.user!.email })).status, 200);
+	await ada.addMember(group.id, carol.user!.email);
 	const joined = await waitFor(async () => (await history(ada)).find(m => m.kind === "system" && m.text === "Carol Joins joined the group"), {
 		what: "the join line",
 	});

@@ -42,7 +42,7 @@ test("adding a member reaches the others and the added user live and in their in
 	const bobSocket = await connectSocket(system.url, bob.token);
 	const carolSocket = await connectSocket(system.url, carol.token);
 	sockets.push(bobSocket, carolSocket);
-	assert.equal((await ada.post(`/api/groups/${group.id}/members`, { email: carol.user!.email })).status, 200);
+	await ada.addMember(group.id, carol.user!.email);
 
 	const isCarolAdded = (n: Notification) => n.kind === "MEMBER_ADDED" && n.subjectUserId === carol.user!.id;
 	const live = await bobSocket.waitFor("notification", isCarolAdded);
@@ -56,9 +56,10 @@ test("adding a member reaches the others and the added user live and in their in
 	const stored = bobInbox.notifications.find(isCarolAdded);
 	assert.ok(stored, "in Bob's inbox");
 	assert.equal(stored.id, live.id);
-	// Bob was also told when he was added at the group's creation: newest first.
+	// Bob was also invited and told he was added at the group's creation: newest first.
 	assert.equal(bobInbox.notifications[0].id, live.id);
-	await waitFor(async () => (await inbox(bob)).unread === 2, { what: "two unread for Bob" });
+	await waitFor(async () => (await inbox(bob)).unread === 3, { what: "three unread for Bob" });
+	assert.deepEqual((await inbox(bob)).notifications.map(n => n.kind), ["MEMBER_ADDED", "MEMBER_ADDED", "INVITED"]);
 	assert.equal(bobInbox.notifications.filter(isCarolAdded).length, 1);
 	// The actor is a member too, and is told once.
 	await waitFor(async () => (await inbox(ada)).notifications.filter(isCarolAdded).length === 1, { what: "Ada's copy" });
@@ -66,13 +67,13 @@ test("adding a member reaches the others and the added user live and in their in
 
 test("marking read lowers the unread count, and only the caller's own notifications change", async () => {
 	const before = await inbox(bob);
-	assert.equal(before.unread, 2);
+	assert.equal(before.unread, 3);
 	const [newest, older] = before.notifications;
 	const adaOwn = (await inbox(ada)).notifications[0];
 
 	const one = await bob.post("/api/notifications/read", { ids: [newest.id, adaOwn.id] });
 	assert.equal(one.status, 200, JSON.stringify(one.body));
-	assert.equal(one.body.unread, 1);
+	assert.equal(one.body.unread, 2);
 	const after = await inbox(bob);
 	assert.equal(after.notifications.find(n => n.id === newest.id)?.read, true);
 	assert.equal(after.notifications.find(n => n.id === older.id)?.read, false);
@@ -91,7 +92,10 @@ test("the inbox pages back with `before`, newest first", async () => {
 	assert.equal(second.notifications.length, 1);
 	assert.ok(second.notifications[0].createdAt <= first.notifications[0].createdAt);
 	assert.notEqual(second.notifications[0].id, first.notifications[0].id);
-	assert.equal((await inbox(bob, `?limit=1&before=${second.notifications[0].id}`)).notifications.length, 0);
+	// The third and oldest: Bob's invitation.
+	const third = await inbox(bob, `?limit=1&before=${second.notifications[0].id}`);
+	assert.deepEqual(third.notifications.map(n => n.kind), ["INVITED"]);
+	assert.equal((await inbox(bob, `?limit=1&before=${third.notifications[0].id}`)).notifications.length, 0);
 	assert.equal((await bob.get("/api/notifications?limit=0")).status, 422);
 });
 

@@ -62,7 +62,7 @@ test("every socket of a user gets the events of the user's groups, the same toke
 
 	// A group joined while the sockets are open reaches all of them, and so does a socket opened after.
 	const club = await ada.createGroup("Club");
-	assert.equal((await ada.post(`/api/groups/${club.id}/members`, { email: bob.user!.email })).status, 200);
+	await ada.addMember(club.id, bob.user!.email);
 	for (const socket of [laptop, phone, tablet]) await socket.waitFor("group:changed", p => p.groupId === club.id && p.change === "memberAdded");
 	const watch = await connect(bob.token!);
 	const news = await say(club, "welcome Bob");

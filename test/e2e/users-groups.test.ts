@@ -204,18 +204,24 @@ describe("groups", () => {
 		assert.equal((await ada.get("/api/groups/does-not-exist")).status, 404);
 	});
 
-	test("unknown member emails are 404 and a duplicate member is 409", async () => {
+	test("an email without an account is invited like any other (API.md §6.1); a member's or a pending email is 409", async () => {
 		const ada = client();
 		const bob = client();
 		await ada.signUp();
 		const bobUser = await bob.signUp("Bob");
-		const res = await ada.post("/api/groups", { name: "X", memberEmails: ["ghost@example.com"] });
-		assert.equal(res.status, 404);
+		const ghost = `ghost.${randomBytes(4).toString("hex")}@example.com`;
+		const res = await ada.post("/api/groups", { name: "X", memberEmails: [ghost] });
+		assert.equal(res.status, 201);
+		assert.deepEqual(res.body.members.map((m: { id: string }) => m.id), [ada.user!.id]);
+		assert.equal(res.body.pendingInvitations, 1);
 		const group = await ada.createGroup("Pair", [bobUser.email]);
 		const dup = await ada.post(`/api/groups/${group.id}/members`, { email: bobUser.email });
 		assert.equal(dup.status, 409);
 		assert.equal(dup.body.type, "CONFLICT");
-		assert.equal((await ada.post(`/api/groups/${group.id}/members`, { email: "ghost@example.com" })).status, 404);
+		assert.equal((await ada.post(`/api/groups/${group.id}/members`, { email: ghost })).status, 202);
+		const again = await ada.post(`/api/groups/${group.id}/members`, { email: ghost.toUpperCase() });
+		assert.equal(again.status, 409, "a pending invitation");
+		assert.equal(again.body.type, "CONFLICT");
 	});
 
 	test("members rename, add, remove and leave; the last one out deletes the group", async () => {
@@ -227,11 +233,13 @@ describe("groups", () => {
 
 		const renamed = await bob.patch(`/api/groups/${group.id}`, { name: "Nope" });
 		assert.equal(renamed.status, 403, "not a member yet");
-		const added = await ada.post(`/api/groups/${group.id}/members`, { email: bobUser.email });
-		assert.equal(added.status, 200);
-		assert.equal(added.body.members.length, 2);
+		const invited = await ada.post(`/api/groups/${group.id}/members`, { email: bobUser.email });
+		assert.equal(invited.status, 202);
+		assert.equal((await bob.patch(`/api/groups/${group.id}`, { name: "Nope" })).status, 403, "invited is not a member");
+		const added = await bob.acceptInvitationTo(group.id);
+		assert.equal(added.members.length, 2);
 		assert.equal((await bob.patch(`/api/groups/${group.id}`, { name: "Road trip" })).body.name, "Road trip");
-		assert.equal((await bob.post(`/api/groups/${group.id}/members`, { email: cyUser.email })).status, 200);
+		assert.equal((await bob.addMember(group.id, cyUser.email)).members.length, 3);
 
 		const removed = await cy.delete(`/api/groups/${group.id}/members/${ada.user!.id}`);
 		assert.equal(removed.status, 200);
@@ -265,7 +273,7 @@ describe("groups", () => {
 		const group = await ada.createGroup("Live");
 		await adaSocket.waitFor("group:changed", p => p.groupId === group.id && p.change === "created");
 
-		await ada.post(`/api/groups/${group.id}/members`, { email: bobUser.email });
+		await ada.addMember(group.id, bobUser.email);
 		await bobSocket.waitFor("group:changed", p => p.groupId === group.id && p.change === "memberAdded" && p.userId === bobUser.id);
 
 		// Bob's already-open socket now hears the group's events.
@@ -478,9 +486,9 @@ describe("lookups that survive crashes and races", () => {
 		assert.match(upgraded, /^\$argon2id\$/, "a scrypt hash is upgraded at the first login");
 		assert.equal((await client().post("/api/auth/login", { email: olga.email, password: "old timer password" })).status, 200);
 		assert.equal((await client().post("/api/auth/login", { email: olga.email, password: "not her password" })).status, 401);
-		// Oleg is added to a new group by email before he ever asks for his groups.
-		const fresh = await olgaApi.createGroup("New friends", [oleg.email]);
+		// Oleg joins a new group by email (he accepts the invitation) before he ever asks for his groups.
 		await olegApi.logIn(oleg.email, "old timer password");
+		const fresh = await olgaApi.createGroup("New friends", [oleg.email]);
 		assert.deepEqual(await groupIdsOf(olegApi), [oldGroup._id, fresh.id]);
 		assert.deepEqual(await groupIdsOf(olgaApi), [oldGroup._id, fresh.id]);
 		const seen = (await olgaApi.get(`/api/groups/${oldGroup._id}`)).body as { members: { id: string; email?: string }[] };

@@ -105,14 +105,14 @@ test("commands handled after a crash reach the members of the group version they
 	const [crew] = await createCrews(system.url, 1, 2);
 	const { owner, traveller, group } = crew!;
 	const [stayer, latecomer] = crew!.guests as [ApiClient, ApiClient];
-	assert.equal((await owner.post(`/api/groups/${group.id}/members`, { email: stayer.user!.email })).status, 200);
+	await owner.addMember(group.id, stayer.user!.email);
 	await waitFor(async () => (await inboxOf(stayer)).some(n => n.kind === "MEMBER_ADDED"), { what: "the notification service to have caught up" });
 
 	await system.stop("notification", "SIGKILL");
 	// While it is down: the traveller sets off, then the group changes under the pending commands.
 	assert.equal((await traveller.post(`/api/groups/${group.id}/journey`, { destination: { name: "Home", latitude: 45, longitude: 9 }, eta: new Date(Date.now() + 3600_000).toISOString(), mode: "walking" })).status, 201);
 	assert.equal((await owner.delete(`/api/groups/${group.id}/members/${stayer.user!.id}`)).status, 200);
-	assert.equal((await owner.post(`/api/groups/${group.id}/members`, { email: latecomer.user!.email })).status, 200);
+	await owner.addMember(group.id, latecomer.user!.email);
 	await system.start("notification");
 
 	// The stayer was a member when the journey started: told. The latecomer joined after: not told.

@@ -86,7 +86,7 @@ test("commands sent while the notification service is down arrive once when it i
 	// SIGTERM: a killed node would keep receiving requests until the gateway misses its heartbeats (~60 s).
 	await system.stop("notification");
 	// A membership change by the users service, and a command published twice (at-least-once delivery).
-	assert.equal((await ada.post(`/api/groups/${family.id}/members`, { email: carol.user!.email })).status, 200);
+	await ada.addMember(family.id, carol.user!.email);
 	const sos = toGroup(family.id, `Ada raised an SOS ${randomUUID().slice(0, 6)}`);
 	await publish(sos);
 	await publish(sos);
@@ -186,7 +186,7 @@ test("a notification is sent as Web Push, decrypted by the push service; failure
 test("a deleted account loses its inbox and push subscriptions", async () => {
 	const zoe = new ApiClient(system.url);
 	await zoe.signUp("Zoe", "Leaving", "correct horse battery");
-	await ada.post(`/api/groups/${family.id}/members`, { email: zoe.user!.email });
+	await ada.addMember(family.id, zoe.user!.email);
 	await waitFor(async () => (await inbox(zoe)).notifications.length > 0, { what: "Zoe's first notification" });
 	assert.equal((await zoe.post("/api/notifications/subscriptions", push.subscribe())).status, 201);
 	const status = () => probe.call("notification.stats", { userId: zoe.user!.id }) as Promise<Stats>;

@@ -43,6 +43,32 @@ test("`user <email>` shows the account and its groups; `group <id>` its members"
 	assert.deepEqual(JSON.parse(inspected.out).members.map((m: { id: string }) => m.id), [user.id]);
 });
 
+test("`invitations <email>` and `invitations <groupId>` show invitations however they stand, and a group's links", async () => {
+	const ada = new ApiClient(system.url);
+	await ada.signUp("Ada", "Inviter");
+	const stranger = `nobody.${Date.now().toString(36)}@example.com`;
+	const group = await ada.createGroup("Pending", []);
+	const sent = await ada.post(`/api/groups/${group.id}/members`, { email: stranger });
+	assert.equal(sent.status, 202);
+	const link = await ada.post(`/api/groups/${group.id}/invite-links`, { maxUses: 3 });
+	assert.equal(link.status, 201);
+
+	const byEmail = await repl("invitations", stranger);
+	assert.equal(byEmail.code, 0, byEmail.err);
+	const shown = JSON.parse(byEmail.out) as { invitations: { id: string; groupId: string; pending: boolean; delivery: string }[] };
+	assert.deepEqual(
+		shown.invitations.map(i => ({ id: i.id, groupId: i.groupId, pending: i.pending, delivery: i.delivery })),
+		[{ id: sent.body.invitation.id, groupId: group.id, pending: true, delivery: "no account yet" }],
+	);
+
+	const byGroup = await repl("invitations", group.id);
+	assert.equal(byGroup.code, 0, byGroup.err);
+	const ofGroup = JSON.parse(byGroup.out) as { invitations: { email: string }[]; inviteLinks: { id: string; maxUses: number; uses: number }[] };
+	assert.deepEqual(ofGroup.invitations.map(i => i.email), [stranger]);
+	assert.deepEqual(ofGroup.inviteLinks.map(l => ({ id: l.id, maxUses: l.maxUses, uses: l.uses })), [{ id: link.body.id, maxUses: 3, uses: 0 }]);
+	assert.ok(!byGroup.out.includes(link.body.code), "the code is stored nowhere, so it is shown nowhere");
+});
+
 test("`sockets` counts open sockets per gateway; `revoke <userId>` logs a user out everywhere", async () => {
 	const bob = new ApiClient(system.url);
 	const user = await bob.signUp("Bob", "Socket");

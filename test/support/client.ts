@@ -5,6 +5,14 @@ import { waitFor } from "./wait.js";
 
 /** A small REST + Socket.IO client speaking only the public contract (API.md), as a web client would. */
 
+/**
+ * The clients that logged in, by email: the people behind the emails a test invites. Nobody
+ * becomes a member without accepting (API.md §6.1), so the helpers that build a group with
+ * members invite each email and have the client logged in with it accept.
+ */
+const clientsByEmail = new Map<string, ApiClient>();
+const emailKey = (email: string) => email.trim().toLowerCase();
+
 export interface ApiResponse<T = any> {
 	status: number;
 	body: T;
@@ -34,6 +42,8 @@ export class ApiClient {
 		} catch {
 			/* not JSON: keep the text */
 		}
+		// A new email is this client's to accept invitations with from now on.
+		if (method === "PATCH" && path === "/api/users/me" && res.status === 200 && typeof (parsed as User | undefined)?.email === "string") clientsByEmail.set(emailKey((parsed as User).email), this);
 		return { status: res.status, body: parsed as T, headers: res.headers };
 	}
 
@@ -64,14 +74,58 @@ export class ApiClient {
 		if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);
 		this.token = res.body.token;
 		this.user = res.body.user;
+		clientsByEmail.set(emailKey(this.user!.email), this);
 		return this.token!;
 	}
 
+	/**
+	 * Creates a group inviting `memberEmails`, and has the client logged in with each email accept:
+	 * the group as the creator then sees it, with every invitee a member.
+	 */
 	async createGroup(name: string, memberEmails: string[] = []): Promise<Group> {
 		const res = await this.post("/api/groups", { name, memberEmails });
 		if (res.status !== 201) throw new Error(`create group failed: ${res.status} ${JSON.stringify(res.body)}`);
+		if (!memberEmails.length) return res.body;
+		for (const email of memberEmails) await inviteeOf(email).acceptInvitationTo(res.body.id);
+		return this.groupNow(res.body.id);
+	}
+
+	/** Invites `email` to a group (202) and has the client logged in with it accept: the way a member is added. */
+	async addMember(groupId: string, email: string): Promise<Group> {
+		const res = await this.post(`/api/groups/${groupId}/members`, { email });
+		if (res.status !== 202) throw new Error(`invite failed: ${res.status} ${JSON.stringify(res.body)}`);
+		await inviteeOf(email).acceptInvitationTo(groupId);
+		return this.groupNow(groupId);
+	}
+
+	/** This client's invitation to `groupId`, if it has one it can answer. */
+	async invitationTo(groupId: string): Promise<{ id: string; groupId: string } | undefined> {
+		const res = await this.get("/api/invitations");
+		if (res.status !== 200) throw new Error(`list invitations failed: ${res.status} ${JSON.stringify(res.body)}`);
+		return (res.body as { id: string; groupId: string }[]).find(invitation => invitation.groupId === groupId);
+	}
+
+	/** Accepts this client's invitation to `groupId`; returns the group as the new member sees it. */
+	async acceptInvitationTo(groupId: string): Promise<Group> {
+		const invitation = await this.invitationTo(groupId);
+		if (!invitation) throw new Error(`${this.user?.email} has no invitation to ${groupId}`);
+		const res = await this.post(`/api/invitations/${invitation.id}/accept`);
+		if (res.status !== 200) throw new Error(`accept failed: ${res.status} ${JSON.stringify(res.body)}`);
 		return res.body;
 	}
+
+	private async groupNow(groupId: string): Promise<Group> {
+		const res = await this.get(`/api/groups/${groupId}`);
+		if (res.status !== 200) throw new Error(`get group failed: ${res.status} ${JSON.stringify(res.body)}`);
+		return res.body;
+	}
+}
+
+/** The client logged in with `email`, to answer its invitations. */
+function inviteeOf(email: string): ApiClient {
+	const client = clientsByEmail.get(emailKey(email));
+	if (!client) throw new Error(`no client has logged in as ${email}: nobody can accept its invitation`);
+	return client;
 }
 
 /** Records every event a socket receives, to wait on them with deadlines. */

@@ -35,11 +35,14 @@ test("a non-member cannot see or change a group (403), an unknown or deleted gro
 	assert.deepEqual(pick(errorOf(() => decideGroupCommand(group({ deleted: true }), "ada", { kind: "leave" }))), { code: 404, type: "NOT_FOUND" });
 });
 
-test("adding a member twice is a conflict", () => {
-	assert.deepEqual(pick(errorOf(() => decideGroupCommand(group(), "ada", { kind: "addMember", userId: "bob" }))), { code: 409, type: "CONFLICT" });
-	const { next, outcomes } = decideGroupCommand(group(), "bob", { kind: "addMember", userId: "cy" });
+test("someone joins by consent as added by their inviter; joining twice is a conflict, a deleted group 404", () => {
+	const { next, outcomes } = decideGroupCommand(group(), "cy", { kind: "join", invitedBy: "bob", via: "invitation" });
 	assert.deepEqual(next.memberIds, ["ada", "bob", "cy"]);
-	assert.deepEqual(outcomes, [{ change: "memberAdded", userId: "cy" }]);
+	assert.equal(next.version, 4);
+	assert.deepEqual(outcomes, [{ change: "memberAdded", userId: "cy", by: "bob", via: "invitation" }]);
+	assert.deepEqual(pick(errorOf(() => decideGroupCommand(group(), "bob", { kind: "join", invitedBy: "ada", via: "link" }))), { code: 409, type: "CONFLICT" });
+	assert.deepEqual(pick(errorOf(() => decideGroupCommand(group({ deleted: true }), "cy", { kind: "join", invitedBy: "ada", via: "link" }))), { code: 404, type: "NOT_FOUND" });
+	assert.deepEqual(pick(errorOf(() => decideGroupCommand(null, "cy", { kind: "join", invitedBy: "ada", via: "link" }))), { code: 404, type: "NOT_FOUND" });
 });
 
 test("any member removes another; removing a non-member is 404", () => {

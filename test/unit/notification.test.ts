@@ -29,6 +29,15 @@ test("a coMembersOf command reaches everyone sharing a group with the subject on
 	assert.deepEqual(await resolveRecipients({ target: { coMembersOf: "eve" } }, lookups), []);
 });
 
+test("a userIds command reaches exactly the users it names, whatever groups they are in (an invitee, an inviter)", async () => {
+	let asked = 0;
+	const counting = { groupMembers: async () => (asked++, []), coMembersOf: async () => (asked++, []) };
+	assert.deepEqual(await resolveRecipients({ target: { userIds: ["zed"] }, subjectUserId: "ada" }, counting), ["zed"]);
+	// Named outright: the subject rule does not drop them, and no group is looked up.
+	assert.deepEqual(await resolveRecipients({ target: { userIds: ["ada", "bob", "ada"] }, subjectUserId: "ada" }, counting), ["ada", "bob"]);
+	assert.equal(asked, 0);
+});
+
 test("the same command and recipient always give the same notification id", () => {
 	assert.equal(notificationId("env-1", "ada"), notificationId("env-1", "ada"));
 	assert.notEqual(notificationId("env-1", "ada"), notificationId("env-1", "bob"));

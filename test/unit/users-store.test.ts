@@ -52,25 +52,27 @@ test("a command that loses the race for the group's version is decided again on 
 		},
 		kickOutbox: (_model, id) => kicked.push(id),
 	});
-	const { doc: created, outcomes } = await store.create(ann._id, "Trip", [bob._id]);
+	const { doc: created, outcomes } = await store.create(ann._id, "Trip");
 	assert.deepEqual(
 		outcomes.map(o => o.change),
-		["created", "memberAdded"],
+		["created"],
 	);
+	await store.apply(bob._id, created._id, { kind: "join", invitedBy: ann._id, via: "invitation" });
 	interfere = async () => {
-		await models.Group.updateOne({ _id: created._id }, { $set: { name: "Renamed meanwhile", version: 2 } });
+		await models.Group.updateOne({ _id: created._id }, { $set: { name: "Renamed meanwhile", version: 3 } });
 	};
-	const { doc } = await store.apply(ann._id, created._id, { kind: "addMember", userId: cy._id });
-	assert.equal(doc.version, 3, "applied on top of the other writer's version");
+	const { doc } = await store.apply(cy._id, created._id, { kind: "join", invitedBy: bob._id, via: "link" });
+	assert.equal(doc.version, 4, "applied on top of the other writer's version");
 	assert.equal(doc.name, "Renamed meanwhile");
 	assert.deepEqual(doc.memberIds, [ann._id, bob._id, cy._id]);
 	const stored = (await models.Group.findById(created._id).lean())!;
 	assert.deepEqual(
 		stored.outbox.map(e => e.type),
-		["groups.created", "groups.memberAdded", "notifications.send", "groups.memberAdded", "notifications.send"],
+		// Bob accepted Ann's invitation (MEMBER_ADDED, INVITATION_ACCEPTED); Cy came by Bob's link (MEMBER_ADDED).
+		["groups.created", "groups.memberAdded", "notifications.send", "notifications.send", "groups.memberAdded", "notifications.send"],
 		"the events of the lost attempt were never written",
 	);
-	assert.deepEqual(kicked, [created._id, created._id]);
+	assert.deepEqual(kicked, [created._id, created._id, created._id]);
 	assert.ok((await models.User.findById(cy._id).lean())!.groupIds!.includes(created._id), "the new member's list names the group");
 });
 
@@ -78,7 +80,7 @@ test("a command on a group the actor does not belong to changes nothing", async 
 	const [ann, bob] = [await newAccount("Ann"), await newAccount("Bob")];
 	const members = new Members(models, new MemberCache());
 	const store = new GroupStore({ models, snapshot: state => members.snapshot(state), kickOutbox: () => undefined });
-	const { doc } = await store.create(ann._id, "Private", []);
+	const { doc } = await store.create(ann._id, "Private");
 	await assert.rejects(store.apply(bob._id, doc._id, { kind: "rename", name: "Mine" }), { type: ErrorTypes.FORBIDDEN, code: 403 });
 	assert.equal((await models.Group.findById(doc._id).lean())!.version, 1);
 });
