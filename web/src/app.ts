@@ -129,6 +129,7 @@ export class App {
 		this.live?.close();
 		this.live = null;
 		for (const t of this.timers) window.clearInterval(t);
+		delete document.body.dataset.tab;
 		window.removeEventListener("hashchange", this.onHash);
 	}
 
@@ -215,7 +216,7 @@ export class App {
 		this.title = h("h1", { id: "group-title" }, "");
 		this.subtitle = h("p", { class: "muted group-sub" });
 		this.manageButton = h("button", { type: "button", class: "btn btn-small", onclick: () => this.openManage() }, "Manage group");
-		this.inviteButton = h("button", { type: "button", class: "btn btn-small", onclick: () => this.openInvite() }, "Invite");
+		this.inviteButton = h("button", { type: "button", class: "btn btn-small", "aria-label": "Invite people", onclick: () => this.openInvite() }, "Invite");
 
 		// Location controls
 		this.shareButton = h("button", { type: "button", class: "btn btn-primary", "aria-pressed": "false", onclick: () => void this.toggleSharing() }, "Share my location");
@@ -323,6 +324,8 @@ export class App {
 
 	private showTab(tab: Tab) {
 		this.layout.dataset.tab = tab;
+		// On a phone, toasts keep clear of the SOS button on the map tab, and of the chat box elsewhere (styles.css).
+		document.body.dataset.tab = tab;
 		for (const b of this.root.querySelectorAll<HTMLButtonElement>(".tabbar button")) b.setAttribute("aria-current", b.dataset.tab === tab ? "page" : "false");
 		if (tab === "map") requestAnimationFrame(() => this.map.resized());
 	}
@@ -502,13 +505,13 @@ export class App {
 	private async onInvitedNotification(notification: Notification) {
 		await this.invitations.load().catch(() => undefined);
 		const invitation = this.invitations.find(notification.groupId);
+		// Already answered (the notification can trail the answer): it stays in the inbox, without a toast.
 		if (invitation) this.inviteToast(invitation.groupId, `${fullName(invitation.invitedBy)} invited you to “${invitation.groupName}”`, "Accept it to see the group and share with it.");
-		else this.inviteToast(notification.groupId, notification.title, notification.body);
 	}
 
 	/** One toast per invitation, whether the socket event or the INVITED notification comes first. */
-	private inviteToast(groupId: string | undefined, title: string, body: string) {
-		const key = invitationToastKey(groupId ?? title);
+	private inviteToast(groupId: string, title: string, body: string) {
+		const key = invitationToastKey(groupId);
 		if (hasToast(key)) return;
 		toast({ title, body, kind: "info", key, timeoutMs: 15_000, action: { label: "Show", run: () => this.revealInvitations() } });
 	}

@@ -2,21 +2,23 @@
  * The public contract's resource shapes (API.md §3), straight from the shared contract: the
  * client and the services cannot disagree on them. Type-only: nothing server-side is bundled.
  */
-export type { Journey, JourneyMode, Message, Point, Session, SessionState, User, UserRef } from "../../events/types.js";
+export type {
+	Group,
+	GroupInvitation,
+	Invitation,
+	Journey,
+	JourneyMode,
+	Message,
+	Notification,
+	NotificationKind,
+	Point,
+	Session,
+	SessionState,
+	User,
+	UserRef,
+} from "../../events/types.js";
 
-import type { Group as ContractGroup, Notification as ContractNotification, NotificationKind as ContractKind, User } from "../../events/types.js";
-
-/** API.md §6.1: a group also counts its pending invitations. */
-export interface Group extends ContractGroup {
-	pendingInvitations?: number;
-}
-
-/** API.md §6.1 adds kinds; named here too, so the client does not wait for the shared list to gain them. */
-export type NotificationKind = ContractKind | "INVITED" | "INVITATION_ACCEPTED";
-
-export interface Notification extends Omit<ContractNotification, "kind"> {
-	kind: NotificationKind;
-}
+import type { Notification, User } from "../../events/types.js";
 
 export interface LoginResult {
 	token: string;
@@ -51,27 +53,6 @@ export interface ChatPresence {
 
 // ---- consent (API.md §6.1)
 
-/** An invitation as the group's members see it. */
-export interface GroupInvitation {
-	id: string;
-	groupId: string;
-	email: string;
-	/** The inviting member's user id. */
-	invitedBy: string;
-	createdAt: string;
-	expiresAt: string;
-}
-
-/** An invitation as the invitee sees it (GET /invitations, the `invitation` socket event). */
-export interface Invitation {
-	id: string;
-	groupId: string;
-	groupName: string;
-	invitedBy: { id: string; name: string; surname: string };
-	createdAt: string;
-	expiresAt: string;
-}
-
 /** An invite link; `code` and `url` are certain only in the answer that created it (the server keeps a hash). */
 export interface InviteLink {
 	id: string;
@@ -80,6 +61,9 @@ export interface InviteLink {
 	expiresAt: string;
 	maxUses: number;
 	uses: number;
+	/** Extra fields this server gives (API.md allows extras). */
+	createdBy?: string;
+	createdAt?: string;
 }
 
 /** What anyone holding an invite link's code may see before joining (no login needed). */

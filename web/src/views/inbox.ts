@@ -25,6 +25,16 @@ function bellIcon(): SVGSVGElement {
 	return svg;
 }
 
+/**
+ * One toast per happening: an SOS replaces the same person's earlier one, and a member who joined
+ * is announced once although the inviter gets both MEMBER_ADDED and INVITATION_ACCEPTED for it.
+ */
+function toastKey(n: Notification, sosKey: string | undefined): string {
+	if (n.kind === "SOS" && sosKey) return sosKey;
+	if ((n.kind === "MEMBER_ADDED" || n.kind === "INVITATION_ACCEPTED") && n.groupId && n.subjectUserId) return `member-joined-${n.groupId}-${n.subjectUserId}`;
+	return `notification-${n.id}`;
+}
+
 export const toastKind = (n: Notification): ToastKind => (n.kind === "SOS" ? "danger" : URGENT.has(n.kind) ? "warning" : n.kind === "ARRIVED" || n.kind === "SOS_ENDED" ? "success" : "info");
 
 export class Inbox {
@@ -68,7 +78,7 @@ export class Inbox {
 			title: n.title,
 			body: n.body,
 			kind: toastKind(n),
-			key: n.kind === "SOS" && sosKey ? sosKey : `notification-${n.id}`,
+			key: toastKey(n, sosKey),
 			timeoutMs: n.kind === "SOS" ? 0 : 10_000,
 			action: n.groupId ? { label: "Show", run: () => this.onOpenGroup(n.groupId!) } : undefined,
 		});

@@ -60,7 +60,7 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 	const sent = h("p", { class: "form-ok", role: "status", hidden: true });
 	const emailForm = h(
 		"form",
-		{ class: "inline-form", "aria-label": "Invite by email", novalidate: true },
+		{ class: "inline-form", "aria-label": "Invite someone by email", novalidate: true },
 		field("Invite by email", h("input", { name: "email", type: "email", required: true, autocomplete: "off", placeholder: "name@example.com" })),
 		h("button", { type: "submit", class: "btn btn-primary" }, "Invite"),
 	);
@@ -196,7 +196,12 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 						"div",
 						{ class: "pending-text" },
 						h("span", {}, `Used by ${link.uses} of ${plural(link.maxUses, "person", "people")}`, fresh.dataset.linkId === link.id && !fresh.hidden ? h("span", { class: "chip" }, "new") : null),
-						h("span", { class: "muted" }, "Expires ", h("time", { datetime: link.expiresAt, title: dateTime(link.expiresAt) }, until(link.expiresAt))),
+						h(
+							"span",
+							{ class: "muted" },
+							link.createdBy ? `Made by ${nameOf(link.createdBy)} · expires ` : "Expires ",
+							h("time", { datetime: link.expiresAt, title: dateTime(link.expiresAt) }, until(link.expiresAt)),
+						),
 					),
 					revoke,
 				);
@@ -206,7 +211,8 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 	};
 	const loadLinks = async () => {
 		try {
-			links = await api.inviteLinks(current.id);
+			// Newest first, as a link just made is added.
+			links = (await api.inviteLinks(current.id)).sort((a, b) => (b.createdAt ?? "").localeCompare(a.createdAt ?? ""));
 			renderLinks();
 		} catch (err) {
 			showFormError(linkError, err);
