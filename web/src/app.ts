@@ -326,6 +326,7 @@ export class App {
 		this.layout.dataset.tab = tab;
 		// On a phone, toasts keep clear of the SOS button on the map tab, and of the chat box elsewhere (styles.css).
 		document.body.dataset.tab = tab;
+		if (tab === "groups") this.invitations.dismissToasts();
 		for (const b of this.root.querySelectorAll<HTMLButtonElement>(".tabbar button")) b.setAttribute("aria-current", b.dataset.tab === tab ? "page" : "false");
 		if (tab === "map") requestAnimationFrame(() => this.map.resized());
 	}

@@ -65,6 +65,11 @@ export class InvitationList {
 		return this.items.find(i => i.groupId === groupId);
 	}
 
+	/** The list is in view: the toasts announcing its invitations have done their job. */
+	dismissToasts(): void {
+		for (const i of this.items) dismissToast(invitationToastKey(i.groupId));
+	}
+
 	/** Brings the list into view and moves the keyboard focus to it. */
 	reveal(): void {
 		if (this.el.hidden) return;
