@@ -18,7 +18,12 @@ import { waitFor } from "../support/wait.js";
 const SHOTS = screenshotsFolder("consent-web");
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true };
 const suffix = randomBytes(3).toString("hex");
-const account = (name: string, surname: string) => ({ name, surname, email: `${name.toLowerCase()}.${suffix}@example.com`, password: `${name} correct horse battery` });
+const account = (name: string, surname: string) => ({
+	name,
+	surname,
+	email: `${name.toLowerCase()}.${suffix}@example.com`,
+	password: `${name} correct horse battery`,
+});
 const people = { ada: account("Ada", "Lovelace"), bob: account("Bob", "Noyce"), cy: account("Cy", "Young"), dee: account("Dee", "Hock") };
 
 let system: System;
@@ -55,7 +60,9 @@ async function assertSosReachable(page: Page, where: string) {
 	const box = (await sos.boundingBox())!;
 	const viewport = page.viewportSize()!;
 	assert.ok(box.y >= 0 && box.y + box.height <= viewport.height, `${where}: the SOS button is on screen`);
-	const onTop = await page.evaluate<string>(`(e => e?.closest(".btn-sos") ? "" : e?.outerHTML.slice(0, 200) ?? "nothing")(document.elementFromPoint(${box.x + box.width / 2}, ${box.y + box.height / 2}))`);
+	const onTop = await page.evaluate<string>(
+		`(e => e?.closest(".btn-sos") ? "" : e?.outerHTML.slice(0, 200) ?? "nothing")(document.elementFromPoint(${box.x + box.width / 2}, ${box.y + box.height / 2}))`,
+	);
 	if (onTop) await shot(page, "sos-covered");
 	assert.equal(onTop, "", `${where}: nothing covers the SOS button`);
 }
@@ -101,7 +108,10 @@ test("Ada invites Bob by email; Bob's phone shows the invitation live", async ()
 	const dialog = ada.getByRole("dialog", { name: "Invite people to “Family”" });
 	await dialog.getByRole("textbox", { name: "Invite by email" }).fill(people.bob.email);
 	await dialog.getByRole("button", { name: "Invite", exact: true }).click();
-	await dialog.getByRole("status").filter({ hasText: `Invitation sent to ${people.bob.email}.` }).waitFor();
+	await dialog
+		.getByRole("status")
+		.filter({ hasText: `Invitation sent to ${people.bob.email}.` })
+		.waitFor();
 	await dialog.locator(".pending-email", { hasText: people.bob.email }).waitFor();
 	await dialog.locator(".pending-email", { hasText: people.cy.email }).waitFor();
 
@@ -120,7 +130,10 @@ test("Ada invites Bob by email; Bob's phone shows the invitation live", async ()
 	const nobody = `nobody.${suffix}@example.com`;
 	await dialog.getByRole("textbox", { name: "Invite by email" }).fill(nobody);
 	await dialog.getByRole("button", { name: "Invite", exact: true }).click();
-	await dialog.getByRole("status").filter({ hasText: `Invitation sent to ${nobody}.` }).waitFor();
+	await dialog
+		.getByRole("status")
+		.filter({ hasText: `Invitation sent to ${nobody}.` })
+		.waitFor();
 	await dialog.locator(".pending-email", { hasText: nobody }).waitFor();
 	// Inviting Bob again: a plain-words conflict.
 	await dialog.getByRole("textbox", { name: "Invite by email" }).fill(people.bob.email);
@@ -148,11 +161,14 @@ test("Bob accepts: the group opens on his phone and both see each other in it", 
 	await ada.locator(".group-sub", { hasText: /^2 members · \d online · 1 invited$/ }).waitFor();
 	// Ada hears it once, though MEMBER_ADDED and INVITATION_ACCEPTED both say it.
 	const adaApi = await api("ada");
-	const unread = await waitFor(async () => {
-		const page = (await adaApi.get("/api/notifications")).body as { notifications: { kind: string; groupId?: string }[]; unread: number };
-		const kinds = new Set(page.notifications.filter(n => n.groupId === groupId).map(n => n.kind));
-		return kinds.has("MEMBER_ADDED") && kinds.has("INVITATION_ACCEPTED") && page.unread;
-	}, { what: "Ada's two notifications about Bob" });
+	const unread = await waitFor(
+		async () => {
+			const page = (await adaApi.get("/api/notifications")).body as { notifications: { kind: string; groupId?: string }[]; unread: number };
+			const kinds = new Set(page.notifications.filter(n => n.groupId === groupId).map(n => n.kind));
+			return kinds.has("MEMBER_ADDED") && kinds.has("INVITATION_ACCEPTED") && page.unread;
+		},
+		{ what: "Ada's two notifications about Bob" },
+	);
 	await ada.locator(`.inbox-btn[data-unread="${unread}"]`).waitFor();
 	assert.equal(await ada.locator(".toast", { hasText: /Bob Noyce (joined|accepted)/ }).count(), 1, "one toast about Bob joining");
 	await assertSosReachable(ada, "Ada's desktop");
@@ -242,7 +258,10 @@ test("Dee, logged out on a phone, opens the link, registers and lands in the gro
 });
 
 test("a revoked link shows the expired page, on a phone and on a desktop", async () => {
-	for (const [label, opts] of [["phone", PHONE], ["desktop", {}]] as const) {
+	for (const [label, opts] of [
+		["phone", PHONE],
+		["desktop", {}],
+	] as const) {
 		const { page } = await browser.newPage(`visitor-${label}`, opts);
 		await page.goto(new URL(revokedUrl).pathname);
 		await page.getByRole("heading", { name: "This invite link has expired or was revoked" }).waitFor();
@@ -293,7 +312,9 @@ test("a hostile group name shows as text in the invitation and on the join page"
 	assert.equal(await visitor.locator(".join-group").textContent(), hostile);
 	await shot(visitor, "hostile-join-page-phone");
 	for (const page of [bob, visitor]) {
-		const injected = await page.evaluate<string[]>(`[...document.querySelectorAll('[id^="injected"], a[href^="https://evil"], img[src^="https://evil"]')].map(e => e.outerHTML)`);
+		const injected = await page.evaluate<string[]>(
+			`[...document.querySelectorAll('[id^="injected"], a[href^="https://evil"], img[src^="https://evil"]')].map(e => e.outerHTML)`,
+		);
 		assert.deepEqual(injected, []);
 	}
 	await bob.getByRole("button", { name: `Decline the invitation to ${hostile}` }).click();

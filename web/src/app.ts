@@ -85,7 +85,8 @@ export class App {
 		private readonly hooks: AppHooks,
 	) {
 		const stored = localStorage.getItem(STORAGE.source);
-		const source: SourceKind = stored === "device" || stored === "simulate" ? stored : "geolocation" in navigator && window.isSecureContext ? "device" : "simulate";
+		const source: SourceKind =
+			stored === "device" || stored === "simulate" ? stored : "geolocation" in navigator && window.isSecureContext ? "device" : "simulate";
 		this.tracker = new Tracker(
 			{
 				onFix: fix => void this.sendSample(fix),
@@ -194,7 +195,11 @@ export class App {
 		this.conn = h("span", { class: "conn conn-connecting", role: "status" }, h("span", { class: "conn-text" }, "Connecting…"));
 		this.banner = h("div", { class: "banner", role: "alert", hidden: true });
 		this.inbox = new Inbox(this.api, id => void this.select(id));
-		this.profileButton = h("button", { type: "button", class: "btn btn-quiet profile-btn", title: "Your profile", onclick: () => this.openProfile() }, h("span", {}, fullName(this.me)));
+		this.profileButton = h(
+			"button",
+			{ type: "button", class: "btn btn-quiet profile-btn", title: "Your profile", onclick: () => this.openProfile() },
+			h("span", {}, fullName(this.me)),
+		);
 		const logout = h("button", { type: "button", class: "btn btn-quiet" }, "Log out");
 		logout.addEventListener("click", () => void busy(logout, () => this.logout(), "Logging out…"));
 
@@ -219,7 +224,11 @@ export class App {
 		this.inviteButton = h("button", { type: "button", class: "btn btn-small", "aria-label": "Invite people", onclick: () => this.openInvite() }, "Invite");
 
 		// Location controls
-		this.shareButton = h("button", { type: "button", class: "btn btn-primary", "aria-pressed": "false", onclick: () => void this.toggleSharing() }, "Share my location");
+		this.shareButton = h(
+			"button",
+			{ type: "button", class: "btn btn-primary", "aria-pressed": "false", onclick: () => void this.toggleSharing() },
+			"Share my location",
+		);
 		this.sourceSelect = h(
 			"select",
 			{ id: "location-source", name: "source" },
@@ -254,11 +263,22 @@ export class App {
 		this.groupView = h(
 			"div",
 			{ class: "group-view" },
-			h("header", { class: "group-head" }, h("div", { class: "group-head-text" }, this.title, this.subtitle), h("div", { class: "group-head-actions" }, this.inviteButton, this.manageButton)),
+			h(
+				"header",
+				{ class: "group-head" },
+				h("div", { class: "group-head-text" }, this.title, this.subtitle),
+				h("div", { class: "group-head-actions" }, this.inviteButton, this.manageButton),
+			),
 			h(
 				"section",
 				{ class: "controls", "aria-label": "Your location" },
-				h("div", { class: "control-group" }, this.shareButton, h("div", { class: "field field-inline" }, h("label", { for: "location-source" }, "Source"), this.sourceSelect), this.speedField),
+				h(
+					"div",
+					{ class: "control-group" },
+					this.shareButton,
+					h("div", { class: "field field-inline" }, h("label", { for: "location-source" }, "Source"), this.sourceSelect),
+					this.speedField,
+				),
 				h("div", { class: "control-group" }, this.journeyButton, this.sosButton),
 				this.myStatus,
 			),
@@ -276,7 +296,12 @@ export class App {
 			)),
 		);
 
-		const tabs: [Tab, string][] = [["map", "Map"], ["members", "Members"], ["chat", "Chat"], ["groups", "Groups"]];
+		const tabs: [Tab, string][] = [
+			["map", "Map"],
+			["members", "Members"],
+			["chat", "Chat"],
+			["groups", "Groups"],
+		];
 		const tabbar = h(
 			"nav",
 			{ class: "tabbar", "aria-label": "Sections" },
@@ -342,7 +367,9 @@ export class App {
 			if (wasOffline) toast({ title: "Back online", body: "Live updates are flowing again.", kind: "success", key: "connection" });
 		} else if (state === "offline" || wasOffline) {
 			this.banner.hidden = false;
-			this.banner.textContent = navigator.onLine ? "Connection to PositionPal lost. Reconnecting… (live updates are paused)" : "You are offline. PositionPal reconnects as soon as the network is back.";
+			this.banner.textContent = navigator.onLine
+				? "Connection to PositionPal lost. Reconnecting… (live updates are paused)"
+				: "You are offline. PositionPal reconnects as soon as the network is back.";
 		}
 	}
 
@@ -434,7 +461,11 @@ export class App {
 		this.chat.refreshNames();
 		// New members' sessions: read them now (the live updates only carry changes).
 		for (const m of group.members) {
-			if (!this.sessions.has(m.id)) void this.api.session(group.id, m.id).then(s => this.showSession(s, true), () => undefined);
+			if (!this.sessions.has(m.id))
+				void this.api.session(group.id, m.id).then(
+					s => this.showSession(s, true),
+					() => undefined,
+				);
 		}
 	}
 
@@ -463,8 +494,16 @@ export class App {
 			this.groupUpdated(group);
 			if (isNew && change === "memberAdded" && userId === this.me.id) {
 				// Membership starts only when I accept (here or on another device): one toast, whichever says it first.
-				toast({ title: `You joined “${group.name}”`, kind: "info", key: `joined-${group.id}`, action: { label: "Open", run: () => void this.select(group.id) } });
-				void this.api.session(groupId, this.me.id).then(s => this.setMine(s), () => undefined);
+				toast({
+					title: `You joined “${group.name}”`,
+					kind: "info",
+					key: `joined-${group.id}`,
+					action: { label: "Open", run: () => void this.select(group.id) },
+				});
+				void this.api.session(groupId, this.me.id).then(
+					s => this.setMine(s),
+					() => undefined,
+				);
 			}
 			if (!this.groupId) void this.select(group.id);
 		} catch (err) {
@@ -494,12 +533,19 @@ export class App {
 		this.groupUpdated(group);
 		void this.select(group.id);
 		this.showTab("map");
-		void this.api.session(group.id, this.me.id).then(s => this.setMine(s), () => undefined);
+		void this.api.session(group.id, this.me.id).then(
+			s => this.setMine(s),
+			() => undefined,
+		);
 	}
 
 	private onInvitation(invitation: Invitation) {
 		if (!this.invitations.add(invitation)) return;
-		this.inviteToast(invitation.groupId, `${fullName(invitation.invitedBy)} invited you to “${invitation.groupName}”`, "Accept it to see the group and share with it.");
+		this.inviteToast(
+			invitation.groupId,
+			`${fullName(invitation.invitedBy)} invited you to “${invitation.groupName}”`,
+			"Accept it to see the group and share with it.",
+		);
 	}
 
 	/** The `invitation` event may have come first, or not at all (a missed event): re-read the invitations. */
@@ -507,7 +553,12 @@ export class App {
 		await this.invitations.load().catch(() => undefined);
 		const invitation = this.invitations.find(notification.groupId);
 		// Already answered (the notification can trail the answer): it stays in the inbox, without a toast.
-		if (invitation) this.inviteToast(invitation.groupId, `${fullName(invitation.invitedBy)} invited you to “${invitation.groupName}”`, "Accept it to see the group and share with it.");
+		if (invitation)
+			this.inviteToast(
+				invitation.groupId,
+				`${fullName(invitation.invitedBy)} invited you to “${invitation.groupName}”`,
+				"Accept it to see the group and share with it.",
+			);
 	}
 
 	/** One toast per invitation, whether the socket event or the INVITED notification comes first. */
@@ -581,7 +632,11 @@ export class App {
 			this.map.clearRoute(session.userId);
 			return;
 		}
-		const sameTrip = previous && ROUTED.has(previous.state) && (previous.state === "SOS") === (session.state === "SOS") && previous.journey?.startedAt === session.journey?.startedAt;
+		const sameTrip =
+			previous &&
+			ROUTED.has(previous.state) &&
+			(previous.state === "SOS") === (session.state === "SOS") &&
+			previous.journey?.startedAt === session.journey?.startedAt;
 		// A journey or SOS just began: show the whole picture (the member and where they are heading).
 		if (!fromRead && !sameTrip) this.map.fit();
 		if (fromRead || !sameTrip || !this.map.hasRoute(session.userId)) void this.loadRoute(session);
@@ -727,10 +782,19 @@ export class App {
 		if (!groupId) return;
 		const sharing = this.myState() !== "INACTIVE";
 		try {
-			const session = await busy(this.shareButton, () => (sharing ? this.api.stopSharing(groupId) : this.api.startSharing(groupId)), sharing ? "Stopping…" : "Starting…");
+			const session = await busy(
+				this.shareButton,
+				() => (sharing ? this.api.stopSharing(groupId) : this.api.startSharing(groupId)),
+				sharing ? "Stopping…" : "Starting…",
+			);
 			this.setMine(session);
 			this.showSession(session, false);
-			toast({ title: sharing ? "You stopped sharing your location" : "You are sharing your location", body: this.group()?.name, kind: "success", key: "sharing" });
+			toast({
+				title: sharing ? "You stopped sharing your location" : "You are sharing your location",
+				body: this.group()?.name,
+				kind: "success",
+				key: "sharing",
+			});
 		} catch (err) {
 			toastError(sharing ? "Could not stop sharing" : "Could not start sharing", err);
 		}
@@ -779,7 +843,15 @@ export class App {
 			}
 			return;
 		}
-		if (!(await confirmAction({ title: "Send an SOS?", message: "Every member of all your groups is alerted at once and sees where you are until you stop it.", confirm: "Send SOS", danger: true }))) return;
+		if (
+			!(await confirmAction({
+				title: "Send an SOS?",
+				message: "Every member of all your groups is alerted at once and sees where you are until you stop it.",
+				confirm: "Send SOS",
+				danger: true,
+			}))
+		)
+			return;
 		try {
 			const { sessions } = await busy(
 				this.sosButton,

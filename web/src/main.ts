@@ -57,7 +57,10 @@ function showLogin(notice?: string) {
 	localStorage.removeItem(SESSION_KEY);
 	// On an invite link the login leads on to joining.
 	if (joining) return void showJoin(joining.code, notice);
-	show(authView(api, login => void signedIn(login), { notice }), "PositionPal — log in");
+	show(
+		authView(api, login => void signedIn(login), { notice }),
+		"PositionPal — log in",
+	);
 }
 
 async function signedIn(login: LoginResult) {
@@ -119,7 +122,11 @@ async function showJoin(code: string, notice?: string) {
 	try {
 		preview = await api.previewInviteLink(code);
 	} catch (err) {
-		if (err instanceof ApiError && err.code === 404) return show(expiredView(Boolean(saved()), () => continueToApp()), "PositionPal — invite link expired");
+		if (err instanceof ApiError && err.code === 404)
+			return show(
+				expiredView(Boolean(saved()), () => continueToApp()),
+				"PositionPal — invite link expired",
+			);
 		return show(joinProblemView(errorText(err), { retry: () => void showJoin(code), skip: () => continueToApp() }), "PositionPal");
 	}
 	const session = saved();
@@ -132,7 +139,9 @@ async function showJoin(code: string, notice?: string) {
 			api,
 			login => {
 				save(login);
-				void join(code, login).catch(err => show(joinProblemView(errorText(err), { retry: () => void showJoin(code), skip: () => continueToApp() }), "PositionPal"));
+				void join(code, login).catch(err =>
+					show(joinProblemView(errorText(err), { retry: () => void showJoin(code), skip: () => continueToApp() }), "PositionPal"),
+				);
 			},
 			{ notice: notice ?? "Create an account or log in to join.", intro: joinIntro(preview), start: "register" },
 		),
@@ -147,7 +156,11 @@ async function join(code: string, session: { token: string; expiresAt: string; u
 	try {
 		group = await api.joinByLink(code);
 	} catch (err) {
-		if (err instanceof ApiError && err.code === 404) return show(expiredView(true, () => continueToApp()), "PositionPal — invite link expired");
+		if (err instanceof ApiError && err.code === 404)
+			return show(
+				expiredView(true, () => continueToApp()),
+				"PositionPal — invite link expired",
+			);
 		throw err;
 	}
 	leaveJoin(group.id);
@@ -184,7 +197,17 @@ async function resume() {
 		if (api.token) {
 			const host = $("#app");
 			host.replaceChildren(
-				h("main", { id: "main", class: "auth" }, h("div", { class: "auth-card" }, h("h1", {}, "PositionPal"), h("p", { role: "alert" }, (err as Error).message), h("button", { type: "button", class: "btn btn-primary", onclick: () => location.reload() }, "Try again"))),
+				h(
+					"main",
+					{ id: "main", class: "auth" },
+					h(
+						"div",
+						{ class: "auth-card" },
+						h("h1", {}, "PositionPal"),
+						h("p", { role: "alert" }, (err as Error).message),
+						h("button", { type: "button", class: "btn btn-primary", onclick: () => location.reload() }, "Try again"),
+					),
+				),
 			);
 			host.removeAttribute("aria-busy");
 		}

@@ -93,7 +93,11 @@ export class InvitationList {
 
 	private row(invitation: Invitation): HTMLLIElement {
 		const inviter = fullName(invitation.invitedBy);
-		const accept = h("button", { type: "button", class: "btn btn-small btn-primary", "aria-label": `Accept the invitation to ${invitation.groupName}` }, "Accept");
+		const accept = h(
+			"button",
+			{ type: "button", class: "btn btn-small btn-primary", "aria-label": `Accept the invitation to ${invitation.groupName}` },
+			"Accept",
+		);
 		const decline = h("button", { type: "button", class: "btn btn-small", "aria-label": `Decline the invitation to ${invitation.groupName}` }, "Decline");
 		const block = h("button", { type: "button", class: "btn btn-small btn-danger-quiet", "aria-label": `Decline and block ${inviter}` }, "Decline and block");
 		const buttons = [accept, decline, block];
@@ -107,27 +111,40 @@ export class InvitationList {
 		};
 
 		accept.addEventListener("click", () =>
-			all(accept, async () => {
-				try {
-					const group = await this.hooks.api.acceptInvitation(invitation.id);
-					this.remove(invitation.id);
-					this.hooks.accepted(group);
-					toast({ title: `You joined “${group.name}”`, body: `You and ${plural(group.members.length - 1, "other member")} now see each other's shared locations.`, kind: "success", key: `joined-${group.id}` });
-				} catch (err) {
-					this.failed("Could not accept the invitation", err, invitation);
-				}
-			}, "Joining…"),
+			all(
+				accept,
+				async () => {
+					try {
+						const group = await this.hooks.api.acceptInvitation(invitation.id);
+						this.remove(invitation.id);
+						this.hooks.accepted(group);
+						toast({
+							title: `You joined “${group.name}”`,
+							body: `You and ${plural(group.members.length - 1, "other member")} now see each other's shared locations.`,
+							kind: "success",
+							key: `joined-${group.id}`,
+						});
+					} catch (err) {
+						this.failed("Could not accept the invitation", err, invitation);
+					}
+				},
+				"Joining…",
+			),
 		);
 		decline.addEventListener("click", () =>
-			all(decline, async () => {
-				try {
-					await this.hooks.api.declineInvitation(invitation.id);
-					this.remove(invitation.id);
-					toast({ title: `Invitation to “${invitation.groupName}” declined`, kind: "success" });
-				} catch (err) {
-					this.failed("Could not decline the invitation", err, invitation);
-				}
-			}, "Declining…"),
+			all(
+				decline,
+				async () => {
+					try {
+						await this.hooks.api.declineInvitation(invitation.id);
+						this.remove(invitation.id);
+						toast({ title: `Invitation to “${invitation.groupName}” declined`, kind: "success" });
+					} catch (err) {
+						this.failed("Could not decline the invitation", err, invitation);
+					}
+				},
+				"Declining…",
+			),
 		);
 		block.addEventListener("click", async () => {
 			const sure = await confirmAction({
@@ -137,22 +154,35 @@ export class InvitationList {
 				danger: true,
 			});
 			if (!sure) return;
-			await all(block, async () => {
-				try {
-					await this.hooks.api.declineInvitation(invitation.id, true);
-					this.remove(invitation.id);
-					toast({ title: `${inviter} is blocked`, body: `Invitation to “${invitation.groupName}” declined.`, kind: "success" });
-				} catch (err) {
-					this.failed("Could not decline the invitation", err, invitation);
-				}
-			}, "Blocking…");
+			await all(
+				block,
+				async () => {
+					try {
+						await this.hooks.api.declineInvitation(invitation.id, true);
+						this.remove(invitation.id);
+						toast({ title: `${inviter} is blocked`, body: `Invitation to “${invitation.groupName}” declined.`, kind: "success" });
+					} catch (err) {
+						this.failed("Could not decline the invitation", err, invitation);
+					}
+				},
+				"Blocking…",
+			);
 		});
 
 		return h(
 			"li",
 			{ class: "invitation", "data-invitation-id": invitation.id, "data-group-id": invitation.groupId },
-			h("div", { class: "invitation-text" }, h("strong", { class: "invitation-group" }, invitation.groupName), h("span", { class: "invitation-by" }, `${inviter} invited you`)),
-			h("time", { class: "invitation-expiry", datetime: invitation.expiresAt, title: dateTime(invitation.expiresAt) }, `Expires ${until(invitation.expiresAt)}`),
+			h(
+				"div",
+				{ class: "invitation-text" },
+				h("strong", { class: "invitation-group" }, invitation.groupName),
+				h("span", { class: "invitation-by" }, `${inviter} invited you`),
+			),
+			h(
+				"time",
+				{ class: "invitation-expiry", datetime: invitation.expiresAt, title: dateTime(invitation.expiresAt) },
+				`Expires ${until(invitation.expiresAt)}`,
+			),
 			h("div", { class: "invitation-actions" }, buttons),
 		);
 	}

@@ -29,7 +29,10 @@ export function inviteErrorText(err: unknown, email: string): string {
 	}
 	if (err.code === 422) return `“${email}” does not look like an email address. Check it and try again.`;
 	// 409 is also a size limit (the group's, or the groups one may be in): the server's message says which.
-	if (err.code === 409) return data.limit !== undefined || /at most|limit|full/i.test(err.message) ? err.message : `${email} is already in this group or already has a pending invitation.`;
+	if (err.code === 409)
+		return data.limit !== undefined || /at most|limit|full/i.test(err.message)
+			? err.message
+			: `${email} is already in this group or already has a pending invitation.`;
 	return err.detail;
 }
 
@@ -91,7 +94,11 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 	const renderInvitations = () => {
 		invitationList.replaceChildren(
 			...invitations.map(inv => {
-				const revoke = h("button", { type: "button", class: "btn btn-small btn-danger-quiet", "aria-label": `Withdraw the invitation to ${inv.email}` }, "Withdraw");
+				const revoke = h(
+					"button",
+					{ type: "button", class: "btn btn-small btn-danger-quiet", "aria-label": `Withdraw the invitation to ${inv.email}` },
+					"Withdraw",
+				);
 				revoke.addEventListener("click", async () => {
 					showFormError(invitationError, null);
 					try {
@@ -107,7 +114,17 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 				return h(
 					"li",
 					{ "data-invitation-id": inv.id },
-					h("div", { class: "pending-text" }, h("span", { class: "pending-email" }, inv.email), h("span", { class: "muted" }, `Invited by ${nameOf(inv.invitedBy)} · expires `, h("time", { datetime: inv.expiresAt, title: dateTime(inv.expiresAt) }, until(inv.expiresAt)))),
+					h(
+						"div",
+						{ class: "pending-text" },
+						h("span", { class: "pending-email" }, inv.email),
+						h(
+							"span",
+							{ class: "muted" },
+							`Invited by ${nameOf(inv.invitedBy)} · expires `,
+							h("time", { datetime: inv.expiresAt, title: dateTime(inv.expiresAt) }, until(inv.expiresAt)),
+						),
+					),
 					revoke,
 				);
 			}),
@@ -128,8 +145,16 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 	const linkList = h("ul", { class: "pending-list", "aria-label": "Invite links" });
 	const linkError = formError();
 	const fresh = h("div", { class: "new-link", hidden: true });
-	const expiry = h("select", { name: "expiresIn" }, EXPIRY_CHOICES.map(([s, label]) => h("option", { value: s, selected: s === 604_800 }, label)));
-	const uses = h("select", { name: "maxUses" }, USE_CHOICES.map(n => h("option", { value: n, selected: n === 10 }, n === 1 ? "1 person" : `${n} people`)));
+	const expiry = h(
+		"select",
+		{ name: "expiresIn" },
+		EXPIRY_CHOICES.map(([s, label]) => h("option", { value: s, selected: s === 604_800 }, label)),
+	);
+	const uses = h(
+		"select",
+		{ name: "maxUses" },
+		USE_CHOICES.map(n => h("option", { value: n, selected: n === 10 }, n === 1 ? "1 person" : `${n} people`)),
+	);
 	const linkForm = h(
 		"form",
 		{ class: "inline-form link-form", "aria-label": "Create an invite link" },
@@ -142,7 +167,11 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 		showFormError(linkError, null);
 		const v = formValues(linkForm);
 		try {
-			const link = await busy(linkForm.querySelector("button"), () => api.createInviteLink(current.id, { expiresIn: Number(v.expiresIn), maxUses: Number(v.maxUses) }), "Creating…");
+			const link = await busy(
+				linkForm.querySelector("button"),
+				() => api.createInviteLink(current.id, { expiresIn: Number(v.expiresIn), maxUses: Number(v.maxUses) }),
+				"Creating…",
+			);
 			links = [link, ...links.filter(l => l.id !== link.id)];
 			showNewLink(link);
 			renderLinks();
@@ -165,7 +194,11 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 			window.setTimeout(() => (copy.textContent = "Copy"), 2_000);
 		});
 		fresh.replaceChildren(
-			h("p", { class: "hint" }, `Send this link to the people you want in the group. Up to ${plural(link.maxUses, "person", "people")} can join with it; it expires ${until(link.expiresAt)}. Copy it now: it is not shown again.`),
+			h(
+				"p",
+				{ class: "hint" },
+				`Send this link to the people you want in the group. Up to ${plural(link.maxUses, "person", "people")} can join with it; it expires ${until(link.expiresAt)}. Copy it now: it is not shown again.`,
+			),
 			h("div", { class: "copy-row" }, input, copy),
 			status,
 		);
@@ -195,7 +228,12 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 					h(
 						"div",
 						{ class: "pending-text" },
-						h("span", {}, `Used by ${link.uses} of ${plural(link.maxUses, "person", "people")}`, fresh.dataset.linkId === link.id && !fresh.hidden ? h("span", { class: "chip" }, "new") : null),
+						h(
+							"span",
+							{},
+							`Used by ${link.uses} of ${plural(link.maxUses, "person", "people")}`,
+							fresh.dataset.linkId === link.id && !fresh.hidden ? h("span", { class: "chip" }, "new") : null,
+						),
 						h(
 							"span",
 							{ class: "muted" },
@@ -219,21 +257,29 @@ export function invitePeople(actions: GroupActions, group: Group): void {
 		}
 	};
 
-	modal(`Invite people to “${group.name}”`, () => [
-		h("p", { class: "muted" }, "People join only after they accept. Everyone in the group sees the members' shared locations and SOS alerts, so invite only people you trust."),
-		emailForm,
-		emailError,
-		sent,
-		h("h3", {}, "Pending invitations"),
-		invitationList,
-		invitationError,
-		h("h3", {}, "Invite links"),
-		h("p", { class: "hint" }, "Anyone holding a link can join until it expires, is used up or is revoked."),
-		linkForm,
-		fresh,
-		linkList,
-		linkError,
-	], { className: "modal-invite" });
+	modal(
+		`Invite people to “${group.name}”`,
+		() => [
+			h(
+				"p",
+				{ class: "muted" },
+				"People join only after they accept. Everyone in the group sees the members' shared locations and SOS alerts, so invite only people you trust.",
+			),
+			emailForm,
+			emailError,
+			sent,
+			h("h3", {}, "Pending invitations"),
+			invitationList,
+			invitationError,
+			h("h3", {}, "Invite links"),
+			h("p", { class: "hint" }, "Anyone holding a link can join until it expires, is used up or is revoked."),
+			linkForm,
+			fresh,
+			linkList,
+			linkError,
+		],
+		{ className: "modal-invite" },
+	);
 	renderInvitations();
 	renderLinks();
 	void loadInvitations();

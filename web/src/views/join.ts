@@ -15,7 +15,13 @@ export function joinIntro(preview: InviteLinkPreview): HTMLElement {
 	return h(
 		"section",
 		{ class: "join-intro", "aria-labelledby": "join-title" },
-		h("h1", { id: "join-title" }, h("span", { class: "join-by" }, `${preview.invitedBy.name} invited you to join`), " ", h("span", { class: "join-group" }, preview.groupName)),
+		h(
+			"h1",
+			{ id: "join-title" },
+			h("span", { class: "join-by" }, `${preview.invitedBy.name} invited you to join`),
+			" ",
+			h("span", { class: "join-group" }, preview.groupName),
+		),
 		h(
 			"p",
 			{ class: "muted join-facts" },
@@ -28,7 +34,16 @@ export function joinIntro(preview: InviteLinkPreview): HTMLElement {
 
 /** The card every join page sits in (the login card's look). */
 function card(...children: (Node | null)[]): HTMLElement {
-	return h("main", { id: "main", class: "auth join" }, h("div", { class: "auth-card" }, h("div", { class: "brand brand-large" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), "PositionPal"), ...children));
+	return h(
+		"main",
+		{ id: "main", class: "auth join" },
+		h(
+			"div",
+			{ class: "auth-card" },
+			h("div", { class: "brand brand-large" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), "PositionPal"),
+			...children,
+		),
+	);
 }
 
 /** Signed in already: join, or go to the app without joining. */
@@ -56,7 +71,11 @@ export function expiredView(signedIn: boolean, onContinue: () => void): HTMLElem
 	return card(
 		h("h1", { class: "join-expired" }, "This invite link has expired or was revoked"),
 		h("p", {}, "Invite links work for a limited time and a limited number of people. Ask the person who sent it for a new one."),
-		h("div", { class: "actions" }, h("button", { type: "button", class: "btn btn-primary", onclick: onContinue }, signedIn ? "Continue to PositionPal" : "Go to PositionPal")),
+		h(
+			"div",
+			{ class: "actions" },
+			h("button", { type: "button", class: "btn btn-primary", onclick: onContinue }, signedIn ? "Continue to PositionPal" : "Go to PositionPal"),
+		),
 	);
 }
 
@@ -65,6 +84,11 @@ export function joinProblemView(message: string, actions: { retry(): void; skip(
 	return card(
 		h("h1", {}, "Could not join the group"),
 		h("p", { role: "alert" }, message),
-		h("div", { class: "actions" }, h("button", { type: "button", class: "btn", onclick: () => actions.skip() }, "Go to PositionPal"), h("button", { type: "button", class: "btn btn-primary", onclick: () => actions.retry() }, "Try again")),
+		h(
+			"div",
+			{ class: "actions" },
+			h("button", { type: "button", class: "btn", onclick: () => actions.skip() }, "Go to PositionPal"),
+			h("button", { type: "button", class: "btn btn-primary", onclick: () => actions.retry() }, "Try again"),
+		),
 	);
 }
