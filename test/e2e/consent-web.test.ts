@@ -158,7 +158,9 @@ test("Bob accepts: the group opens on his phone and both see each other in it", 
 	await bob.getByRole("button", { name: "Map" }).click();
 
 	await ada.locator(`.member[data-user-id="${ids.bob}"]`).waitFor();
-	await ada.locator(".group-sub", { hasText: /^2 members · \d online · 1 invited$/ }).waitFor();
+	// Bob was online before he joined: Ada's page reads his presence when he appears.
+	await ada.locator(`.member[data-user-id="${ids.bob}"] .presence-dot.online`).waitFor();
+	await ada.locator(".group-sub", { hasText: "2 members · 2 online · 1 invited" }).waitFor();
 	// Ada hears it once, though MEMBER_ADDED and INVITATION_ACCEPTED both say it.
 	const adaApi = await api("ada");
 	const unread = await waitFor(

@@ -459,13 +459,29 @@ export class App {
 		this.map.setMembers(group.members);
 		this.members.setMembers(group.members);
 		this.chat.refreshNames();
-		// New members' sessions: read them now (the live updates only carry changes).
-		for (const m of group.members) {
-			if (!this.sessions.has(m.id))
-				void this.api.session(group.id, m.id).then(
-					s => this.showSession(s, true),
-					() => undefined,
-				);
+		// New members' sessions and presence: read them now (the live updates only carry changes, and
+		// someone online already who joins, by accepting an invitation, does not come online again).
+		const newcomers = group.members.filter(m => !this.sessions.has(m.id));
+		for (const m of newcomers)
+			void this.api.session(group.id, m.id).then(
+				s => this.showSession(s, true),
+				() => undefined,
+			);
+		if (newcomers.length) void this.loadPresence(group.id);
+	}
+
+	private async loadPresence(groupId: string) {
+		try {
+			const presence = await this.api.presence(groupId);
+			if (groupId !== this.groupId) return;
+			for (const p of presence) {
+				this.online.set(p.userId, p.online);
+				this.members.setPresence(p);
+			}
+			const group = this.group();
+			if (group) this.renderGroupHead(group);
+		} catch {
+			// Presence is a nice-to-have: the next chat:presence event corrects it.
 		}
 	}
 
