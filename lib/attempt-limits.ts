@@ -77,7 +77,7 @@ export class MongoAttempts implements AttemptStore {
 		for (let tries = 0; tries < 5; tries++) {
 			// One conditional update per attempt: atomic on the document, so instances never over-count.
 			const counted = await this.model
-				.findOneAndUpdate({ _id: key, endsAt: { $gt: new Date(now) }, count: { $lt: limit } }, { $inc: { count: 1 } }, { new: true })
+				.findOneAndUpdate({ _id: key, endsAt: { $gt: new Date(now) }, count: { $lt: limit } }, { $inc: { count: 1 } }, { returnDocument: "after" })
 				.lean();
 			if (counted) return { allowed: true, count: counted.count, retryAfterMs: counted.endsAt.getTime() - now };
 			const current = await this.model.findById(key).lean();

@@ -6,7 +6,7 @@ import { ApiClient, connectSocket, type LiveSocket } from "../support/client.js"
 import { startSystem, TEST_JWT_SECRET, type ServiceName, type System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 import { storedDataFingerprint } from "../support/fuzz.js";
-import { authenticatedAliases } from "../../services/gateway/routes.js";
+import { authenticatedAliases, publicAuthAliases, publicInviteLinkAliases } from "../../services/gateway/routes.js";
 import { SocketCommands } from "../../services/gateway/socket-events.js";
 import type { Group } from "../../events/types.js";
 
@@ -15,7 +15,9 @@ import type { Group } from "../../events/types.js";
  * command × { no token, malformed, wrong signature, alg none, HS256/RS256 confusion, expired,
  * revoked by logout, revoked by password change, valid but not a member, valid member }. Only the
  * valid member gets through; every refused cell changes nothing stored. Routes and commands
- * without a group have no "not a member" case (N/A).
+ * without a group have no "not a member" case (N/A); for an invitation's answer that case is
+ * "not the addressee" (404: nobody learns of others' invitations), and an invite link's code is
+ * itself the permission to join (N/A).
  */
 
 const SERVICES: ServiceName[] = ["users", "location", "chat", "notification", "gateway"];
@@ -38,10 +40,16 @@ let logoutToken: string;
 let xav: ApiClient; // member Mia removes
 let lev: ApiClient; // member who leaves
 let dan: ApiClient; // deletes his account
-let yan: ApiClient; // added by email
+let yan: ApiClient; // invited by email: accepts one invitation, declines another
+let jon: ApiClient; // joins with an invite link
 let oli: ApiClient; // outsider with his own group
 let group: Group;
 let doomed: Group; // deleted by its creator
+let toYan: string; // Yan's invitation to the group (accepted)
+let declinedByYan: string; // Yan's invitation to the doomed group (declined)
+let withdrawn: string; // an invitation of the group, withdrawn by a member
+let revokedLink: string; // an invite link of the group, revoked by a member
+let joinCode: string; // an invite link's code, for Jon to join with
 const forged = {} as Record<"wrong signature" | "alg none" | "RS256 confusion" | "expired" | "HS256 with the public key", string>;
 const grid: { target: string; cells: Partial<Record<Case, string>> }[] = [];
 
@@ -107,6 +115,8 @@ interface RestTarget {
 	note?: string;
 	/** false: the route is about no group, so "not a member" does not apply. */
 	grouped: boolean;
+	/** An answer to an invitation: someone else (not a member: not the addressee) gets 404, never a hint. */
+	addressed?: boolean;
 }
 
 /** Every protected route, in the order the valid calls can run (destructive ones last). */
@@ -122,7 +132,16 @@ function restTargets(): RestTarget[] {
 		{ method: "GET", route: "GET /groups", path: "/api/groups", member: () => mia, expect: 200, grouped: false },
 		{ method: "GET", route: "GET /groups/:groupId", path: `/api/groups/${g()}`, member: () => mia, expect: 200, grouped: true },
 		{ method: "PATCH", route: "PATCH /groups/:groupId", path: `/api/groups/${g()}`, body: { name: "Renamed" }, member: () => mia, expect: 200, grouped: true },
-		{ method: "POST", route: "POST /groups/:groupId/members", path: `/api/groups/${g()}/members`, body: { email: yan.user!.email }, member: () => mia, expect: 200, grouped: true },
+		{ method: "POST", route: "POST /groups/:groupId/members", path: `/api/groups/${g()}/members`, body: { email: "matrix.invitee@example.com" }, member: () => mia, expect: 202, grouped: true },
+		{ method: "GET", route: "GET /groups/:groupId/invitations", path: `/api/groups/${g()}/invitations`, member: () => mia, expect: 200, grouped: true },
+		{ method: "DELETE", route: "DELETE /groups/:groupId/invitations/:invitationId", path: `/api/groups/${g()}/invitations/${withdrawn}`, member: () => mia, expect: 204, grouped: true },
+		{ method: "GET", route: "GET /invitations", path: "/api/invitations", member: () => yan, expect: 200, grouped: false },
+		{ method: "POST", route: "POST /invitations/:invitationId/accept", path: `/api/invitations/${toYan}/accept`, member: () => yan, expect: 200, grouped: false, addressed: true },
+		{ method: "POST", route: "POST /invitations/:invitationId/decline", path: `/api/invitations/${declinedByYan}/decline`, body: { block: false }, member: () => yan, expect: 204, grouped: false, addressed: true },
+		{ method: "POST", route: "POST /groups/:groupId/invite-links", path: `/api/groups/${g()}/invite-links`, body: { maxUses: 3 }, member: () => mia, expect: 201, grouped: true },
+		{ method: "GET", route: "GET /groups/:groupId/invite-links", path: `/api/groups/${g()}/invite-links`, member: () => mia, expect: 200, grouped: true },
+		{ method: "DELETE", route: "DELETE /groups/:groupId/invite-links/:linkId", path: `/api/groups/${g()}/invite-links/${revokedLink}`, member: () => mia, expect: 204, grouped: true },
+		{ method: "POST", route: "POST /invite-links/:code/join", path: `/api/invite-links/${joinCode}/join`, member: () => jon, expect: 200, note: "the code is the permission: anyone holding it may join", grouped: false },
 		{ method: "DELETE", route: "DELETE /groups/:groupId/members/:userId", path: `/api/groups/${g()}/members/${xav.user!.id}`, member: () => mia, expect: 200, grouped: true },
 		{ method: "POST", route: "POST /groups/:groupId/sharing", path: `/api/groups/${g()}/sharing`, member: () => mia, expect: 200, grouped: true },
 		{ method: "POST", route: "POST /location/samples", path: "/api/location/samples", body: { latitude: 45.07, longitude: 7.68 }, member: () => mia, expect: 202, grouped: false },
@@ -157,6 +176,9 @@ function restTargets(): RestTarget[] {
 	];
 }
 
+/** A target's row in the printed matrix: ids and codes as placeholders. */
+const rowOf = (target: RestTarget) => `${target.method} ${target.path.replace(/[0-9a-f-]{36}/g, ":id").replace(joinCode, ":code")}`;
+
 async function call(target: RestTarget, authorization: string | undefined) {
 	const headers: Record<string, string> = {};
 	if (authorization !== undefined) headers.authorization = authorization;
@@ -181,19 +203,36 @@ async function snapshot() {
 before(async () => {
 	system = await startSystem({ services: SERVICES, env: { AUTH_RATE_LIMIT: "0", OFFLINE_AFTER: "3600", STUCK_AFTER: "3600" } });
 	const client = () => new ApiClient(system.url);
-	[mia, pat, xav, lev, dan, yan, oli] = [client(), client(), client(), client(), client(), client(), client()];
+	[mia, pat, xav, lev, dan, yan, oli, jon] = [client(), client(), client(), client(), client(), client(), client(), client()];
 	await Promise.all([
 		mia.signUp("Mia", "Member", "mia's long password"),
 		pat.signUp("Pat", "Changer", "pat's old password"),
 		xav.signUp("Xav", "Removed"),
 		lev.signUp("Lev", "Leaver"),
 		dan.signUp("Dan", "Deleted", "dan's long password"),
-		yan.signUp("Yan", "Added"),
+		yan.signUp("Yan", "Invited"),
 		oli.signUp("Oli", "Outsider"),
 	]);
+	// After the others: parallel registrations beyond the hashing slots would be refused (429).
+	await jon.signUp("Jon", "Linked");
 	group = await mia.createGroup("Matrix", [pat.user!.email, xav.user!.email, lev.user!.email]);
 	doomed = await mia.createGroup("Doomed", [pat.user!.email]);
 	await oli.createGroup("Oli's own");
+	const invite = async (groupId: string, email: string) => {
+		const res = await mia.post(`/api/groups/${groupId}/members`, { email });
+		assert.equal(res.status, 202, JSON.stringify(res.body));
+		return res.body.invitation.id as string;
+	};
+	toYan = await invite(group.id, yan.user!.email);
+	declinedByYan = await invite(doomed.id, yan.user!.email);
+	withdrawn = await invite(group.id, "matrix.withdrawn@example.com");
+	const link = async () => {
+		const res = await mia.post(`/api/groups/${group.id}/invite-links`, {});
+		assert.equal(res.status, 201, JSON.stringify(res.body));
+		return res.body as { id: string; code: string };
+	};
+	revokedLink = (await link()).id;
+	joinCode = (await link()).code;
 
 	// Revoked by logout: a second token of Mia, used once (so the gateway has it cached), then logged out.
 	const second = Object.assign(new ApiClient(system.url), { token: await new ApiClient(system.url).logIn(mia.user!.email, "mia's long password") });
@@ -232,7 +271,7 @@ test("REST: every protected route refuses every bad token (401) and non-members 
 	const problems: string[] = [];
 	let i = 0;
 	for (const target of targets) {
-		const row = { target: `${target.method} ${target.path.replace(/[0-9a-f-]{36}/g, ":id")}`, cells: {} as Partial<Record<Case, string>> };
+		const row = { target: rowOf(target), cells: {} as Partial<Record<Case, string>> };
 		grid.push(row);
 		for (const kase of TOKEN_CASES) {
 			const res = await call(target, authorizationFor(kase, i++));
@@ -243,9 +282,13 @@ test("REST: every protected route refuses every bad token (401) and non-members 
 			const res = await oli.request(target.method, target.path, target.body);
 			row.cells["not a member"] = String(res.status);
 			if (res.status !== 403 || res.body?.type !== "FORBIDDEN") problems.push(`${target.route} as a non-member: ${res.status} ${JSON.stringify(res.body).slice(0, 160)}`);
+		} else if (target.addressed) {
+			const res = await oli.request(target.method, target.path, target.body);
+			row.cells["not a member"] = `${res.status} (not to)`;
+			if (res.status !== 404 || res.body?.type !== "NOT_FOUND") problems.push(`${target.route} as someone it is not addressed to: ${res.status} ${JSON.stringify(res.body).slice(0, 160)}`);
 		} else row.cells["not a member"] = "n/a";
 	}
-	assert.deepEqual(problems, [], "every refused cell is 401 UNAUTHORIZED (bad token) or 403 FORBIDDEN (not a member)");
+	assert.deepEqual(problems, [], "every refused cell is 401 UNAUTHORIZED (bad token), 403 FORBIDDEN (not a member) or 404 NOT_FOUND (not the addressee)");
 	const afterState = await snapshot();
 	assert.deepEqual(afterState.stored, beforeState.stored, "refused calls changed stored data");
 	assert.deepEqual(afterState.view, beforeState.view, "refused calls changed what the users see");
@@ -253,13 +296,33 @@ test("REST: every protected route refuses every bad token (401) and non-members 
 	// The valid member, in an order where each call's state allows it.
 	for (const target of targets) {
 		const res = await target.member().request(target.method, target.path, target.body);
-		grid.find(r => r.target === `${target.method} ${target.path.replace(/[0-9a-f-]{36}/g, ":id")}`)!.cells["valid member"] = String(res.status);
+		grid.find(r => r.target === rowOf(target))!.cells["valid member"] = String(res.status);
 		assert.notEqual(res.status, 401, `${target.route} refused the valid member: ${JSON.stringify(res.body)}`);
 		assert.notEqual(res.status, 403, `${target.route} refused the valid member: ${JSON.stringify(res.body)}`);
 		assert.equal(res.status, target.expect, `${target.route} as the valid member${target.note ? ` (${target.note})` : ""}: ${JSON.stringify(res.body)}`);
 	}
+	// Yan is a member by his own accept, Jon by the link; the declined invitation is gone.
+	assert.deepEqual((await mia.get(`/api/groups/${group.id}`)).body.members.map((m: { id: string }) => m.id).sort(), [mia, pat, yan, jon].map(c => c.user!.id).sort());
+	assert.deepEqual((await yan.get("/api/invitations")).body, []);
 	// The logout cell's token was never revoked by the 8 refused logout calls before it, and is now.
 	assert.equal((await new ApiClient(system.url).get("/api/users/me", { token: logoutToken })).status, 401);
+});
+
+test("the routes without a token are register, login and the invite-link preview, which shows a visitor only what the join page needs", async () => {
+	assert.deepEqual(Object.keys(publicAuthAliases).sort(), ["POST /login", "POST /register"]);
+	assert.deepEqual(Object.keys(publicInviteLinkAliases), ["GET /:code"]);
+	const link = await mia.post(`/api/groups/${group.id}/invite-links`, { maxUses: 1 });
+	assert.equal(link.status, 201);
+	const preview = await new ApiClient(system.url).get(`/api/invite-links/${link.body.code}`, { token: null });
+	assert.equal(preview.status, 200);
+	assert.deepEqual(Object.keys(preview.body).sort(), ["expiresAt", "groupName", "invitedBy", "memberCount"]);
+	assert.deepEqual(preview.body.invitedBy, { name: "Mia" }, "a first name: no id, no email");
+	// Joining is not public.
+	for (const kase of TOKEN_CASES) {
+		const res = await new ApiClient(system.url).request("POST", `/api/invite-links/${link.body.code}/join`, undefined, { token: null, headers: authorizationFor(kase, 0) ? { authorization: authorizationFor(kase, 0)! } : {} });
+		assert.equal(res.status, 401, `join with ${kase}`);
+	}
+	assert.equal((await new ApiClient(system.url).get(`/api/invite-links/${link.body.code}`, { token: null })).status, 200, "no use was taken");
 });
 
 test("Socket.IO: a bad token never connects; a non-member's commands are refused; the valid member's go through", async () => {

@@ -76,6 +76,11 @@ let carol: ApiClient;
 let family: Group;
 let solo: Group;
 let evesGroup: Group;
+/** Consent in the workload: Eve's invitations to Ada and to Bob, her link, and a link of Ada's family. */
+let toAda: string;
+let toBob: string;
+let evesLink: { id: string; code: string };
+let familyLink: { id: string; code: string };
 let routes: Route[] = [];
 const totals = new StatusCounts();
 const socketTotals = new StatusCounts();
@@ -114,7 +119,15 @@ function routesFrom(openApi: { paths: Record<string, Record<string, any>> }): Ro
 
 const key = (route: Route) => `${route.method} ${route.path}`;
 /** Routes whose valid call ends something for good; they only get inputs that must be refused. */
-const DESTRUCTIVE = new Set(["POST /api/auth/logout", "DELETE /api/users/me", "DELETE /api/groups/{groupId}", "DELETE /api/groups/{groupId}/members/{userId}", "POST /api/groups/{groupId}/leave"]);
+const DESTRUCTIVE = new Set([
+	"POST /api/auth/logout",
+	"DELETE /api/users/me",
+	"DELETE /api/groups/{groupId}",
+	"DELETE /api/groups/{groupId}/members/{userId}",
+	"POST /api/groups/{groupId}/leave",
+	"DELETE /api/groups/{groupId}/invitations/{invitationId}",
+	"DELETE /api/groups/{groupId}/invite-links/{linkId}",
+]);
 /** Every valid call hashes a password (~100 ms of scrypt): fuzzed with inputs refused by validation only. */
 const HASHING = new Set(["POST /api/auth/register", "POST /api/auth/login"]);
 
@@ -148,7 +161,8 @@ function pathFor(route: Route, values: Record<string, string>): string {
 /** One generated REST input. `reject`: it must be refused before it has any effect. */
 function restInput(rng: Rng, route: Route, expect: Expectation): { method: string; path: string; headers: Record<string, string>; body?: string | Buffer; why: string } {
 	const group = rng.chance(0.5) ? family : solo;
-	const pathValues: Record<string, string> = { groupId: group.id, userId: ada.user!.id };
+	// Every path names something Ada could act on: a valid call would change something, so only refusals may reach these in the refused phase.
+	const pathValues: Record<string, string> = { groupId: group.id, userId: ada.user!.id, invitationId: toAda, linkId: familyLink.id, code: evesLink.code };
 	const caller = expect === "any" && key(route) === "POST /api/groups" ? carol : ada;
 	const headers: Record<string, string> = route.authenticated ? { authorization: `Bearer ${caller.token}` } : {};
 	const json = { "content-type": "application/json" };
@@ -203,7 +217,8 @@ function restInput(rng: Rng, route: Route, expect: Expectation): { method: strin
 		}
 		case "segment": {
 			const param = rng.pick(route.pathParams);
-			const foreign = param === "userId" ? [eve.user!.id] : [evesGroup.id];
+			// Someone else's: Eve, Eve's group, the invitation to Bob, Eve's link (its id; never a working code).
+			const foreign = { userId: [eve.user!.id], invitationId: [toBob], linkId: [evesLink.id] }[param] ?? [evesGroup.id];
 			const broken = breakingSegment(rng, foreign);
 			const body = fields.length ? { headers: { ...headers, ...json }, body: jsonText(withNoise(rng, valid)) } : { headers };
 			return { method: route.method, path: pathFor(route, { ...pathValues, [param]: broken.segment }), ...body, why: `path ${param}: ${broken.why}` };
@@ -263,12 +278,19 @@ async function snapshot() {
 		for (const group of groups) {
 			perGroup.push({
 				group,
+				invitations: (await api.get(`/api/groups/${group.id}/invitations`)).body,
+				inviteLinks: (await api.get(`/api/groups/${group.id}/invite-links`)).body,
 				sessions: (await api.get(`/api/groups/${group.id}/sessions`)).body,
 				messages: (await api.get(`/api/groups/${group.id}/messages?limit=200`)).body,
 				routes: await Promise.all(group.members.map(async m => (await api.get(`/api/groups/${group.id}/sessions/${m.id}/route`)).body)),
 			});
 		}
-		view[label] = { me: (await api.get("/api/users/me")).body, groups: perGroup, notifications: (await api.get("/api/notifications?limit=200")).body };
+		view[label] = {
+			me: (await api.get("/api/users/me")).body,
+			groups: perGroup,
+			invitations: (await api.get("/api/invitations")).body,
+			notifications: (await api.get("/api/notifications?limit=200")).body,
+		};
 	}
 	const documents = new Map<string, unknown[]>();
 	const stored = await storedDataFingerprint(system.env.MONGO_DB_PREFIX!, SERVICES.filter(s => s !== "gateway"), VOLATILE, documents);
@@ -280,9 +302,11 @@ function setUpComplete(state: Awaited<ReturnType<typeof snapshot>>): boolean {
 	const sessions = (state.documents.get("location.sessions") ?? []) as { position?: unknown }[];
 	return (
 		sessions.some(session => session.position) &&
-		// created ×3, Bob joined, "hello family"; MEMBER_ADDED for Ada and Bob.
+		// created ×3, Bob joined, "hello family"; MEMBER_ADDED for Ada and Bob, INVITED Bob, INVITATION_ACCEPTED
+		// to Ada; Eve's invitations: INVITED Ada and Bob. Every invitation delivered.
 		(state.documents.get("chat.messages") ?? []).length === 5 &&
-		(state.documents.get("notification.notifications") ?? []).length === 2
+		(state.documents.get("notification.notifications") ?? []).length === 6 &&
+		((state.documents.get("users.invitations") ?? []) as { deliveryDue?: boolean; outbox?: unknown[] }[]).every(i => !i.deliveryDue && !i.outbox?.length)
 	);
 }
 
@@ -336,6 +360,21 @@ before(async () => {
 	family = await ada.createGroup("Family", [bob.user!.email]);
 	solo = await ada.createGroup("Solo");
 	evesGroup = await eve.createGroup("Eve's");
+	const invite = async (by: ApiClient, groupId: string, email: string) => {
+		const res = await by.post(`/api/groups/${groupId}/members`, { email });
+		assert.equal(res.status, 202, JSON.stringify(res.body));
+		return res.body.invitation.id as string;
+	};
+	toAda = await invite(eve, evesGroup.id, ada.user!.email);
+	toBob = await invite(eve, evesGroup.id, bob.user!.email);
+	await invite(ada, family.id, "fuzz.pending@example.com");
+	const link = async (by: ApiClient, groupId: string) => {
+		const res = await by.post(`/api/groups/${groupId}/invite-links`, {});
+		assert.equal(res.status, 201, JSON.stringify(res.body));
+		return { id: res.body.id as string, code: res.body.code as string };
+	};
+	evesLink = await link(eve, evesGroup.id);
+	familyLink = await link(ada, family.id);
 	assert.equal((await ada.post(`/api/groups/${family.id}/messages`, { text: "hello family" })).status, 201);
 	assert.equal((await ada.post(`/api/groups/${family.id}/sharing`)).status, 200);
 	assert.equal((await ada.post("/api/location/samples", { latitude: 45.07, longitude: 7.68 })).status, 202);

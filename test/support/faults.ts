@@ -291,11 +291,18 @@ export class Workload {
 		this.steps.set(key, (this.steps.get(key) ?? 0) + 1);
 	}
 
-	/** A guest joins, says hello, the group is renamed, the guest is removed. */
+	/** A guest is invited and accepts, says hello, the group is renamed, the guest is removed. */
 	private async membershipCycle(crew: Crew): Promise<void> {
 		const g = crew.group.id;
 		const guest = crew.guests[this.seq++ % crew.guests.length]!;
-		await this.step(crew.owner, "POST", `/api/groups/${g}/members`, { email: guest.user!.email }, [200], [409]);
+		// 409: an earlier attempt's invitation is pending.
+		await this.step(crew.owner, "POST", `/api/groups/${g}/members`, { email: guest.user!.email }, [202], [409]);
+		this.count(g, "INVITED");
+		const listed = await this.step(guest, "GET", "/api/invitations", undefined, [200], []);
+		const invitation = (listed.body as { id: string; groupId: string }[]).find(i => i.groupId === g);
+		if (!invitation) throw new Error(`${guest.user!.surname} has no invitation to ${g} after it was acknowledged`);
+		// 404: an earlier attempt's accept committed (the invitation is answered).
+		await this.step(guest, "POST", `/api/invitations/${invitation.id}/accept`, undefined, [200], [404]);
 		this.count(g, "MEMBER_ADDED");
 		await this.chat(guest, g);
 		await this.step(crew.owner, "PATCH", `/api/groups/${g}`, { name: `crew ${this.seq}` }, [200], []);
@@ -529,7 +536,9 @@ export function expectedNotifications(log: PublishedLog): { byUser: Map<string, 
 		if (envelope.type !== DomainEvents.notificationSend) continue;
 		const command = envelope.payload as NotificationSend;
 		const recipients = new Set<string>();
-		if ("groupId" in command.target) {
+		if ("userIds" in command.target) {
+			for (const id of command.target.userIds) recipients.add(id);
+		} else if ("groupId" in command.target) {
 			const snapshot = log.snapshots.get(`${command.target.groupId}@${command.groupVersion}`);
 			if (!snapshot) {
 				problems.push(`command ${envelope.id} (${command.kind}) names group version ${command.groupVersion}, which no group event announced`);
@@ -710,11 +719,15 @@ export function commandDiffs(log: PublishedLog, crews: Crew[], steps: Map<string
 		.sort((a, b) => a.at.localeCompare(b.at) || a.id.localeCompare(b.id));
 	for (const crew of crews) {
 		const g = crew.group.id;
-		// The traveller joined when the group was created.
-		const initial: Record<string, number> = { MEMBER_ADDED: 1 };
-		for (const kind of ["MEMBER_ADDED", "MEMBER_REMOVED", "JOURNEY_STARTED", "JOURNEY_ENDED"]) {
-			const want = (steps.get(`${g}/${kind}`) ?? 0) + (initial[kind] ?? 0);
-			const got = commands.filter(c => c.groupId === g && c.kind === kind).length;
+		// The traveller was invited and joined when the group was created.
+		const initial: Record<string, number> = { MEMBER_ADDED: 1, INVITATION_ACCEPTED: 1, INVITED: 1 };
+		const stepsOf = (kind: string) => steps.get(`${g}/${kind === "INVITATION_ACCEPTED" ? "MEMBER_ADDED" : kind}`) ?? 0;
+		// INVITED names no group: it is told apart by its addressee (each crew's people are invited to their crew only).
+		const crewIds = new Set([crew.traveller, ...crew.guests].map(c => c.user!.id));
+		const ofCrew = (c: NotificationSend) => (c.kind === "INVITED" ? "userIds" in c.target && c.target.userIds.some(id => crewIds.has(id)) : c.groupId === g);
+		for (const kind of ["MEMBER_ADDED", "MEMBER_REMOVED", "JOURNEY_STARTED", "JOURNEY_ENDED", "INVITATION_ACCEPTED", "INVITED"]) {
+			const want = stepsOf(kind) + (initial[kind] ?? 0);
+			const got = commands.filter(c => c.kind === kind && ofCrew(c)).length;
 			if (got !== want) diffs.push(`${g}: ${got} ${kind} commands for ${want} acknowledged steps`);
 		}
 		// Segment the traveller's commands by journey: each alert at most once per journey.

@@ -224,6 +224,7 @@ export function validValueFor(name: string, field: FieldSchema): unknown {
 			return "https://push.example/fuzz";
 	}
 	if (field.type === "object") return validObjectFor(field);
+	if (field.type === "boolean") return false;
 	if (field.enum) return field.enum[0];
 	if ("const" in field) return field.const;
 	if (field.type === "number") return field.minimum ?? 1;
