@@ -72,8 +72,10 @@ interface ProcessedEvent {
 }
 
 function processedModel(connection: Connection): Model<ProcessedEvent> {
-	return (connection.models.ProcessedEvent as Model<ProcessedEvent>) ??
-		connection.model<ProcessedEvent>("ProcessedEvent", new Schema<ProcessedEvent>({ _id: String, at: Date, duplicates: Number }, { versionKey: false }));
+	return (
+		(connection.models.ProcessedEvent as Model<ProcessedEvent>) ??
+		connection.model<ProcessedEvent>("ProcessedEvent", new Schema<ProcessedEvent>({ _id: String, at: Date, duplicates: Number }, { versionKey: false }))
+	);
 }
 
 /** Waits before a failed handler is retried, longer each time (JetStream redelivers at once). */
@@ -210,7 +212,10 @@ export function DurableEvents(opts: DurableEventsOptions): Partial<ServiceSchema
 						for (const name of opts.outboxModels ?? []) {
 							const model = this.models?.[name] as Model<any> | undefined;
 							if (!model) continue;
-							const docs = await model.find({ "outbox.0": { $exists: true } }, { _id: 1 }).limit(OUTBOX_SCAN_BATCH).lean();
+							const docs = await model
+								.find({ "outbox.0": { $exists: true } }, { _id: 1 })
+								.limit(OUTBOX_SCAN_BATCH)
+								.lean();
 							// Through the per-document relay, so a targeted relay running meanwhile is not repeated.
 							for (const doc of docs) await this.relayDocument(name, doc._id);
 							if (docs.length === OUTBOX_SCAN_BATCH) this.outboxFlushAgain = true;

@@ -87,7 +87,15 @@ const currentMembers = (doc: GroupProjectionDoc): UserRef[] => doc.members.filte
 /** The change an event announces, from the event itself (not from a diff, which may be stale). */
 export function changeOf(envelope: Envelope<GroupEvent>): MembershipChange {
 	const p = envelope.payload as GroupEvent & { member?: UserRef; createdBy?: UserRef };
-	const base = { eventId: envelope.id, type: envelope.type, groupId: p.groupId, groupName: p.name, added: [] as UserRef[], removed: [] as UserRef[], deleted: false };
+	const base = {
+		eventId: envelope.id,
+		type: envelope.type,
+		groupId: p.groupId,
+		groupName: p.name,
+		added: [] as UserRef[],
+		removed: [] as UserRef[],
+		deleted: false,
+	};
 	switch (envelope.type) {
 		case DomainEvents.groupCreated:
 			return { ...base, added: p.createdBy ? [p.createdBy] : [] };
@@ -135,7 +143,10 @@ export function MembershipProjection(): Partial<ServiceSchema> {
 			/** Hands every snapshot to `recordGroupVersion` (if defined) and keeps the newest one. */
 			async storeSnapshot(groupId: string, snapshot: GroupSnapshot) {
 				// Independent writes (the hook keeps every version, whether or not it is the newest): at the same time.
-				await Promise.all([typeof this.recordGroupVersion === "function" ? this.recordGroupVersion(groupId, snapshot) : undefined, this.storeNewestSnapshot(groupId, snapshot)]);
+				await Promise.all([
+					typeof this.recordGroupVersion === "function" ? this.recordGroupVersion(groupId, snapshot) : undefined,
+					this.storeNewestSnapshot(groupId, snapshot),
+				]);
 			},
 
 			/**
@@ -216,7 +227,14 @@ export function MembershipProjection(): Partial<ServiceSchema> {
 				if (!answer.exists || !answer.group) throw notFound("Group");
 				if (!answer.isMember) throw forbidden("You are not a member of this group");
 				const { groupId: _id, ...snapshot } = answer.group;
-				return { _id: groupId, name: snapshot.name, version: snapshot.version, members: snapshot.members, memberIds: snapshot.members.map(m => m.id), deleted: false };
+				return {
+					_id: groupId,
+					name: snapshot.name,
+					version: snapshot.version,
+					members: snapshot.members,
+					memberIds: snapshot.members.map(m => m.id),
+					deleted: false,
+				};
 			},
 
 			/** The members of a group as this service knows them (empty for an unknown group). */

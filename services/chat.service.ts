@@ -215,7 +215,10 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 						})),
 					);
 				if (closed.length) await this.markSocketsClosed(gatewayNodeID, closed, now);
-				await this.reconcilePresence(ctx, sockets.map(s => s.userId));
+				await this.reconcilePresence(
+					ctx,
+					sockets.map(s => s.userId),
+				);
 				return { opened: opened.length, closed: closed.length };
 			},
 		},
@@ -244,7 +247,10 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 				const instanceID = this.broker.registry.nodes.get(gatewayNodeID)?.instanceID;
 				const listed = new Set(sockets.map(s => socketKey(gatewayNodeID, s.socketId)));
 				const users = new Set<string>();
-				const records: Pick<SocketDoc, "_id" | "closed" | "closedAt">[] = await this.models.Socket.find({ _id: { $in: [...listed] } }, { closed: 1, closedAt: 1 }).lean();
+				const records: Pick<SocketDoc, "_id" | "closed" | "closedAt">[] = await this.models.Socket.find(
+					{ _id: { $in: [...listed] } },
+					{ closed: 1, closedAt: 1 },
+				).lean();
 				const known = new Map(records.map(r => [r._id, r]));
 				const missing: SocketDoc[] = [];
 				for (const { socketId, userId } of sockets) {
@@ -253,7 +259,10 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 					if (record) {
 						// Closed before the list said it is open: closed by inference (its gateway seemed gone), not by a disconnect.
 						if (record.closed && record.closedAt && new Date(record.closedAt) < at) {
-							const reopened = await this.models.Socket.updateOne({ _id, closed: true, closedAt: { $lt: at } }, { $set: { closed: false }, $unset: { closedAt: 1 } });
+							const reopened = await this.models.Socket.updateOne(
+								{ _id, closed: true, closedAt: { $lt: at } },
+								{ $set: { closed: false }, $unset: { closedAt: 1 } },
+							);
 							if (reopened.modifiedCount) users.add(userId);
 						}
 						continue;
@@ -435,7 +444,16 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 			const ids = reports.map(r => socketKey(gatewayNodeID, r.socketId));
 			const result = await this.models.Socket.updateMany({ _id: { $in: ids } }, { $set: { closed: true, closedAt: at } });
 			if (result.matchedCount >= ids.length) return;
-			await this.insertSockets(reports.map(({ socketId, userId }) => ({ _id: socketKey(gatewayNodeID, socketId), userId, gatewayNodeID, connectedAt: at, closed: true, closedAt: at })));
+			await this.insertSockets(
+				reports.map(({ socketId, userId }) => ({
+					_id: socketKey(gatewayNodeID, socketId),
+					userId,
+					gatewayNodeID,
+					connectedAt: at,
+					closed: true,
+					closedAt: at,
+				})),
+			);
 			// An open report recorded between the two writes must not leave its socket open.
 			await this.models.Socket.updateMany({ _id: { $in: ids }, closed: false }, { $set: { closed: true, closedAt: at } });
 		},
@@ -445,7 +463,10 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 			const open: Pick<SocketDoc, "userId">[] = await this.models.Socket.find({ ...filter, closed: false }, { userId: 1 }).lean();
 			if (!open.length) return 0;
 			await this.models.Socket.updateMany({ ...filter, closed: false }, { $set: { closed: true, closedAt: new Date() } });
-			await this.reconcilePresence(ctx, open.map(s => s.userId));
+			await this.reconcilePresence(
+				ctx,
+				open.map(s => s.userId),
+			);
 			return open.length;
 		},
 

@@ -13,11 +13,31 @@ import { LiveEvents, type LiveGroup, type LiveLocation, type LiveLocationBatch }
 import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
 import { locationModels, sessionFields, sessionId, toSessionData, type LocationModels, type SessionDoc, type SessionRow } from "./location/models.js";
 import { notificationCommand } from "./location/notices.js";
-import { BLANK_SESSION_STATE, capRoute, MAX_ROUTE_POINTS, newSession, recordsRoute, toApiSession, type SessionData, type Thresholds } from "./location/session.js";
+import {
+	BLANK_SESSION_STATE,
+	capRoute,
+	MAX_ROUTE_POINTS,
+	newSession,
+	recordsRoute,
+	toApiSession,
+	type SessionData,
+	type Thresholds,
+} from "./location/session.js";
 import { decide, promoteSosLead, type LocationEvent, type Notice, type Transition } from "./location/state-machine.js";
 import { etaProblem, sampleTimestampProblem } from "./location/validation.js";
 import { LiveBatcher } from "./location/live-batch.js";
-import { canDefer, carryOver, priorityWindowMs, KeyedLock, LocalMembership, OwnedSessions, ownedEntry, sessionKey, SessionViews, type OwnedSession } from "./location/owned-sessions.js";
+import {
+	canDefer,
+	carryOver,
+	priorityWindowMs,
+	KeyedLock,
+	LocalMembership,
+	OwnedSessions,
+	ownedEntry,
+	sessionKey,
+	SessionViews,
+	type OwnedSession,
+} from "./location/owned-sessions.js";
 
 /**
  * Location tracking (SPEC §5): sharing, position samples, journeys and SOS per (user, group)
@@ -180,8 +200,19 @@ interface LocationMethods {
 	readableGroup(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupProjectionDoc>;
 	applyToSession(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData>;
 	applyLocked(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData>;
-	sampleDuringWrite(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, point: Point & { accuracy?: number }): Promise<SessionData> | undefined;
-	deferSample(ctx: Context<unknown, Meta> | null, entry: OwnedSession, outcome: Transition, point: Point & { accuracy?: number }, now: number): Promise<SessionData>;
+	sampleDuringWrite(
+		ctx: Context<unknown, Meta> | null,
+		groupId: string,
+		userId: string,
+		point: Point & { accuracy?: number },
+	): Promise<SessionData> | undefined;
+	deferSample(
+		ctx: Context<unknown, Meta> | null,
+		entry: OwnedSession,
+		outcome: Transition,
+		point: Point & { accuracy?: number },
+		now: number,
+	): Promise<SessionData>;
 	tryApply(ctx: Context<unknown, Meta>, groupId: string, userId: string, event: LocationEvent, caller?: User): Promise<SessionData | null>;
 	commit(before: SessionData, outcome: Transition, caller?: User, entry?: OwnedSession): Promise<SessionData | null>;
 	rebase(groupId: string, userId: string): Promise<void>;
@@ -268,7 +299,10 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				// Only groups the user is in now: a session may outlive a departure until its durable event
 				// arrives, and a departed member's position must not leak (see LocalMembership).
 				const member = await Promise.all(sharing.map(entry => this.isMemberNow(entry.data.groupId, caller.id)));
-				const groupIds = sharing.filter((_, i) => member[i]).map(entry => entry.data.groupId).sort();
+				const groupIds = sharing
+					.filter((_, i) => member[i])
+					.map(entry => entry.data.groupId)
+					.sort();
 				if (!groupIds.length) throw invalidState("You are not sharing your location in any group");
 				const sessions = await Promise.all(
 					groupIds.map(
@@ -293,7 +327,11 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				if (problem) throw validationError("Parameters validation error!", [problem]);
 				await this.requireMember(ctx, groupId);
 				this.memberships.confirm(groupId, caller.id);
-				const journey = { destination: { name: destination.name, latitude: destination.latitude, longitude: destination.longitude }, eta: new Date(eta).toISOString(), mode };
+				const journey = {
+					destination: { name: destination.name, latitude: destination.latitude, longitude: destination.longitude },
+					eta: new Date(eta).toISOString(),
+					mode,
+				};
 				const session = await this.applyToSession(ctx, groupId, caller.id, { type: "journeyStarted", journey }, caller);
 				ctx.meta.$statusCode = 201;
 				return toApiSession(session);
@@ -324,7 +362,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				for (const groupId of listed) {
 					if (known.has(groupId)) groupIds.push(groupId);
 					// Teach the projection about the group (names for the texts, samples during the SOS).
-					else if (await this.requireMember(ctx, groupId).then(() => true, () => false)) groupIds.push(groupId);
+					else if (
+						await this.requireMember(ctx, groupId).then(
+							() => true,
+							() => false,
+						)
+					)
+						groupIds.push(groupId);
 				}
 				if (!groupIds.length) throw invalidState("You are in no group: there is nobody to alert");
 
@@ -433,7 +477,14 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			params: { ...strict },
 			async handler() {
 				const due = await this.models.Session.countDocuments({ nextCheckAt: { $lte: Date.now() } });
-				return { nodeID: this.broker.nodeID, checkEveryMs: this.settings.checkEveryMs, ...this.stats, due, ownedSessions: this.owned.size, unwritten: this.owned.dirty().length };
+				return {
+					nodeID: this.broker.nodeID,
+					checkEveryMs: this.settings.checkEveryMs,
+					...this.stats,
+					due,
+					ownedSessions: this.owned.size,
+					unwritten: this.owned.dirty().length,
+				};
 			},
 		},
 	},
@@ -600,7 +651,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		 * its latency to every sample that meets a write behind — the tail of the live updates). The
 		 * write keeps it pending (see `carryOver`). Undefined: take the lock as usual.
 		 */
-		sampleDuringWrite(ctx: Context<unknown, Meta> | null, groupId: string, userId: string, point: Point & { accuracy?: number }): Promise<SessionData> | undefined {
+		sampleDuringWrite(
+			ctx: Context<unknown, Meta> | null,
+			groupId: string,
+			userId: string,
+			point: Point & { accuracy?: number },
+		): Promise<SessionData> | undefined {
 			const entry = this.owned.get(groupId, userId);
 			// Anything queued behind the write (a command, another sample) keeps its turn: order is preserved.
 			if (!entry?.writing || this.locks.inFlight(sessionKey(groupId, userId)) !== 1) return undefined;
@@ -612,7 +668,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		},
 
 		/** Applies a deferrable sample's outcome to the owned entry (written behind later) and pushes it live. */
-		async deferSample(ctx: Context<unknown, Meta> | null, entry: OwnedSession, outcome: Transition, point: Point & { accuracy?: number }, now: number): Promise<SessionData> {
+		async deferSample(
+			ctx: Context<unknown, Meta> | null,
+			entry: OwnedSession,
+			outcome: Transition,
+			point: Point & { accuracy?: number },
+			now: number,
+		): Promise<SessionData> {
 			const before = entry.data;
 			// A stale sample changes nothing at all.
 			if (outcome.session === before) return before;
@@ -725,7 +787,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			}
 			// The owned copy is now exactly what is stored, plus any sample applied on top of it while
 			// a write behind waited for the database (still pending).
-			if (entry) this.owned.set(this.owned.get(session.groupId, session.userId) === entry ? carryOver(entry, before, next, pending.length, pendingSampleCount, now) : ownedEntry(next, now));
+			if (entry)
+				this.owned.set(
+					this.owned.get(session.groupId, session.userId) === entry
+						? carryOver(entry, before, next, pending.length, pendingSampleCount, now)
+						: ownedEntry(next, now),
+				);
 			this.views.drop(session.groupId, session.userId);
 			return next;
 		},
@@ -774,7 +841,9 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			this.flushing = true;
 			try {
 				const now = Date.now();
-				const due = all ? this.owned.dirty() : this.owned.toWrite(now - PERSIST_AFTER_MS, now + priorityWindowMs(this.settings.thresholds.offlineAfterMs, PRIORITY_WITHIN_MS));
+				const due = all
+					? this.owned.dirty()
+					: this.owned.toWrite(now - PERSIST_AFTER_MS, now + priorityWindowMs(this.settings.thresholds.offlineAfterMs, PRIORITY_WITHIN_MS));
 				let next = 0;
 				await Promise.all(
 					Array.from({ length: Math.min(FLUSH_CONCURRENCY, due.length) }, async () => {
@@ -893,7 +962,9 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** The user's SOS keeps a lead session (the one announcing it going offline) after the lead's group is gone. */
 		async ensureSosLead(userId: string) {
-			const docs = await this.models.Session.find({ userId, state: "SOS", ...notRemoved }, withoutBulk).sort({ groupId: 1 }).lean<SessionRow[]>();
+			const docs = await this.models.Session.find({ userId, state: "SOS", ...notRemoved }, withoutBulk)
+				.sort({ groupId: 1 })
+				.lean<SessionRow[]>();
 			if (!docs.length || docs.some(doc => doc.sos?.lead)) return;
 			const promoted = promoteSosLead(toSessionData(docs[0]), this.settings.thresholds);
 			await this.models.Session.updateOne(

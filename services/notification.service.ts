@@ -204,9 +204,7 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 				groupMembers: async () => members,
 				coMembersOf: async id => (await this.coMembersOf(id)).map((m: UserRef) => m.id),
 			});
-			const deleted = new Set<string>(
-				(await this.models.DeletedUser.find({ _id: { $in: recipients } }, { _id: 1 }).lean()).map((d: { _id: string }) => d._id),
-			);
+			const deleted = new Set<string>((await this.models.DeletedUser.find({ _id: { $in: recipients } }, { _id: 1 }).lean()).map((d: { _id: string }) => d._id));
 			for (const userId of recipients) {
 				if (deleted.has(userId)) continue;
 				const doc = notificationFor(envelope, command, userId);
@@ -402,10 +400,7 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 						return;
 					}
 					this.logger.debug(`Push to ${job.userId} failed (${status ?? failure}); retry ${attempts}`);
-					await this.models.PushJob.updateOne(
-						{ _id: job._id },
-						{ $set: { attempts, nextAttemptAt: new Date(Date.now() + pushRetryDelayMs(attempts)) } },
-					);
+					await this.models.PushJob.updateOne({ _id: job._id }, { $set: { attempts, nextAttemptAt: new Date(Date.now() + pushRetryDelayMs(attempts)) } });
 				}
 			}
 		},

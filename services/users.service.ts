@@ -607,7 +607,8 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			if (!invitationIds.length) return;
 			setImmediate(() => {
 				void (async () => {
-					for (const id of invitationIds) await this.invitations.deliver(id).catch((err: Error) => this.logger.warn(`Delivering invitation ${id} failed (the sweep retries):`, err.message));
+					for (const id of invitationIds)
+						await this.invitations.deliver(id).catch((err: Error) => this.logger.warn(`Delivering invitation ${id} failed (the sweep retries):`, err.message));
 				})();
 			});
 		},
@@ -653,7 +654,12 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			groups: this.groups,
 			membersByIds: ids => this.members.membersByIds(ids),
 			attempts: this.attempts,
-			limits: { maxGroupMembers: config.maxGroupMembers(), maxGroupsPerUser: config.maxGroupsPerUser(), invitesPerHour: config.inviteRateLimit(), invitationTtlMs: INVITATION_TTL_MS },
+			limits: {
+				maxGroupMembers: config.maxGroupMembers(),
+				maxGroupsPerUser: config.maxGroupsPerUser(),
+				invitesPerHour: config.inviteRateLimit(),
+				invitationTtlMs: INVITATION_TTL_MS,
+			},
 			kickOutbox: (modelName, docId) => this.kickOutbox(modelName, docId),
 			announce: (userId, invitation) => this.broker.broadcast(LiveEvents.invitation, { userId, invitation } satisfies LiveInvitation),
 			warn: (message, detail) => this.logger.warn(message, detail ?? ""),

@@ -64,7 +64,8 @@ export function clientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig
 	return {
 		tileUrl: tileUrl && /^https?:\/\//i.test(tileUrl) ? tileUrl : null,
 		tileAttribution: env.MAP_TILE_ATTRIBUTION?.trim() || null,
-		center: center?.length === 2 && center.every(Number.isFinite) && Math.abs(center[0]!) <= 90 && Math.abs(center[1]!) <= 180 ? [center[0]!, center[1]!] : null,
+		center:
+			center?.length === 2 && center.every(Number.isFinite) && Math.abs(center[0]!) <= 90 && Math.abs(center[1]!) <= 180 ? [center[0]!, center[1]!] : null,
 	};
 }
 

@@ -44,7 +44,8 @@ export const toState = (doc: GroupDoc): GroupState => ({
  * The filter that matches the group's `invitesRev` as read: writes that depend on how many
  * invitations are pending (sending one, joining by link) fail when one was sent in between.
  */
-export const invitesRevAsRead = (doc: Pick<GroupDoc, "invitesRev">) => (doc.invitesRev === undefined || doc.invitesRev === null ? { $exists: false } : doc.invitesRev);
+export const invitesRevAsRead = (doc: Pick<GroupDoc, "invitesRev">) =>
+	doc.invitesRev === undefined || doc.invitesRev === null ? { $exists: false } : doc.invitesRev;
 
 export class GroupStore {
 	constructor(private readonly deps: GroupStoreDeps) {}
@@ -95,7 +96,10 @@ export class GroupStore {
 			await check?.(doc!);
 			const before = current!;
 			// Names of removed members (and of an inviter who left since) are needed for the events: resolve them too.
-			const named = await snapshot({ ...next, memberIds: [...new Set([...before.memberIds, ...next.memberIds, ...outcomes.flatMap(o => (o.by ? [o.by] : []))])] });
+			const named = await snapshot({
+				...next,
+				memberIds: [...new Set([...before.memberIds, ...next.memberIds, ...outcomes.flatMap(o => (o.by ? [o.by] : []))])],
+			});
 			const nextSnapshot = { ...named, members: named.members.filter((m: UserRef) => next.memberIds.includes(m.id)) };
 			const events = outcomeEvents(next, outcomes, actorId, nextSnapshot);
 			const { added, removed } = membershipDelta(before.memberIds, next.memberIds);

@@ -161,7 +161,18 @@ export class InvitationStore {
 			assertCanSee(state, actorId);
 			const [members, open] = await Promise.all([this.deps.membersByIds(state.memberIds), this.openInvitationsOf(groupId, now)]);
 			const memberEmails = new Set([...members.values()].map(member => member.email));
-			const request = { group: state, actorId, email, memberEmails, openInvitations: open, sentLastHour: 0, blockedByInvitee: false, id: randomUUID(), now, limits: this.deps.limits };
+			const request = {
+				group: state,
+				actorId,
+				email,
+				memberEmails,
+				openInvitations: open,
+				sentLastHour: 0,
+				blockedByInvitee: false,
+				id: randomUUID(),
+				now,
+				limits: this.deps.limits,
+			};
 			// Refusals that depend on the group (403, 409) come first and cost nothing; then the hourly budget.
 			const invitation = decideInvite(request);
 			if (!reserved) {
@@ -171,7 +182,10 @@ export class InvitationStore {
 			// Stored first, then confirmed by a write that succeeds only if no other invitation (or change)
 			// came in between; so whoever decides next already counts this one. Withdrawn when it lost.
 			await models.Invitation.create(this.newDoc(invitation));
-			const claimed = await models.Group.updateOne({ _id: groupId, version: group!.version, invitesRev: invitesRevAsRead(group!) }, { $set: { invitesRev: (group!.invitesRev ?? 0) + 1 } });
+			const claimed = await models.Group.updateOne(
+				{ _id: groupId, version: group!.version, invitesRev: invitesRevAsRead(group!) },
+				{ $set: { invitesRev: (group!.invitesRev ?? 0) + 1 } },
+			);
 			if (claimed.matchedCount === 1) return toGroupInvitation(invitation);
 			await models.Invitation.deleteOne({ _id: invitation.id });
 		}
@@ -182,7 +196,11 @@ export class InvitationStore {
 	 * The invitations of a group being created (no one else knows it yet, so none can race):
 	 * the limits are checked first, then `create` makes the group and they are stored.
 	 */
-	async inviteToNewGroup(creator: UserDoc, emails: readonly string[], create: () => Promise<GroupWrite>): Promise<{ write: GroupWrite; invitations: GroupInvitation[] }> {
+	async inviteToNewGroup(
+		creator: UserDoc,
+		emails: readonly string[],
+		create: () => Promise<GroupWrite>,
+	): Promise<{ write: GroupWrite; invitations: GroupInvitation[] }> {
 		const { models, limits } = this.deps;
 		assertMayJoinAnother((await groupsOfUser(models, creator)).length, limits);
 		assertRoomFor(1, emails.length, limits);
@@ -228,10 +246,15 @@ export class InvitationStore {
 		}
 		const inviterRef: UserRef = inviter && !inviter.deletedAt ? toRef(inviter) : { id: doc.invitedBy, name: "Someone", surname: "" };
 		const notice = newEnvelope(DomainEvents.notificationSend, invitedNotice(group, inviterRef, invitee._id));
-		const told = await models.Invitation.updateOne({ _id: doc._id, deliveryDue: true }, { $set: { deliveryDue: false, inviteeId: invitee._id }, $push: { outbox: notice } });
+		const told = await models.Invitation.updateOne(
+			{ _id: doc._id, deliveryDue: true },
+			{ $set: { deliveryDue: false, inviteeId: invitee._id }, $push: { outbox: notice } },
+		);
 		if (told.matchedCount !== 1) return;
 		this.deps.kickOutbox("Invitation", doc._id);
-		await this.deps.announce(invitee._id, toInvitation(toInvitationState(doc), group.name, inviterRef)).catch((err: Error) => this.deps.warn("Live invitation failed:", err.message));
+		await this.deps
+			.announce(invitee._id, toInvitation(toInvitationState(doc), group.name, inviterRef))
+			.catch((err: Error) => this.deps.warn("Live invitation failed:", err.message));
 	}
 
 	/** Delivers invitations whose delivery a crash (or an outage) interrupted; returns how many were looked at. */
@@ -280,7 +303,9 @@ export class InvitationStore {
 	async listForUser(user: UserDoc): Promise<Invitation[]> {
 		const { models } = this.deps;
 		const docs = await models.Invitation.find({ email: user.email, expiresAt: { $gt: new Date(this.now()) } }).lean();
-		const visible = docs.filter(doc => !doc.suppressed && !hasBlocked(user, doc.invitedBy)).sort((a, b) => new Date(a.createdAt).getTime() - new Date(b.createdAt).getTime());
+		const visible = docs
+			.filter(doc => !doc.suppressed && !hasBlocked(user, doc.invitedBy))
+			.sort((a, b) => new Date(a.createdAt).getTime() - new Date(b.createdAt).getTime());
 		if (!visible.length) return [];
 		const groupIds = [...new Set(visible.map(doc => doc.groupId))];
 		const read: (GroupDoc | null)[] = await Promise.all(groupIds.map(id => models.Group.findById(id).lean<GroupDoc>()));
@@ -340,7 +365,17 @@ export class InvitationStore {
 		const now = this.now();
 		const code = newInviteCode();
 		const { expiresAt, maxUses } = inviteLinkTerms(request, now);
-		const doc: InviteLinkDoc = { _id: inviteCodeHash(code), linkId: randomUUID(), groupId, createdBy: actorId, createdAt: new Date(now), expiresAt, maxUses, uses: 0, usesLeft: maxUses };
+		const doc: InviteLinkDoc = {
+			_id: inviteCodeHash(code),
+			linkId: randomUUID(),
+			groupId,
+			createdBy: actorId,
+			createdAt: new Date(now),
+			expiresAt,
+			maxUses,
+			uses: 0,
+			usesLeft: maxUses,
+		};
 		await this.deps.models.InviteLink.create(doc);
 		return { id: doc.linkId, code, url: joinPath(code), expiresAt: expiresAt.toISOString(), maxUses, uses: 0 };
 	}
@@ -368,7 +403,12 @@ export class InvitationStore {
 	async preview(code: string): Promise<InviteLinkPreview> {
 		const { link, group } = await this.usableLink(code);
 		const creator = (await this.deps.membersByIds([link.createdBy])).get(link.createdBy);
-		return { groupName: group.name, invitedBy: { name: creator?.name ?? "Someone" }, memberCount: group.memberIds.length, expiresAt: link.expiresAt.toISOString() };
+		return {
+			groupName: group.name,
+			invitedBy: { name: creator?.name ?? "Someone" },
+			memberCount: group.memberIds.length,
+			expiresAt: link.expiresAt.toISOString(),
+		};
 	}
 
 	/**
@@ -382,7 +422,10 @@ export class InvitationStore {
 		if (isMember(toState(group), user._id)) return { doc: group };
 		assertMayJoinAnother((await groupsOfUser(models, user)).length, limits);
 		const hash = inviteCodeHash(code);
-		const taken = await models.InviteLink.updateOne({ _id: hash, expiresAt: { $gt: new Date(this.now()) }, usesLeft: { $gt: 0 } }, { $inc: { usesLeft: -1, uses: 1 } });
+		const taken = await models.InviteLink.updateOne(
+			{ _id: hash, expiresAt: { $gt: new Date(this.now()) }, usesLeft: { $gt: 0 } },
+			{ $inc: { usesLeft: -1, uses: 1 } },
+		);
 		if (taken.matchedCount !== 1) throw notFound("Invite link");
 		try {
 			// Room for one more, decided on the same read of the group as the join itself.
@@ -392,7 +435,8 @@ export class InvitationStore {
 		} catch (err) {
 			// Not joined: the use goes back (best effort; a crash here loses one use of the link).
 			await models.InviteLink.updateOne({ _id: hash }, { $inc: { usesLeft: 1, uses: -1 } }).catch(() => undefined);
-			if ((err as { type?: string }).type === "CONFLICT" && (await this.isMemberNow(link.groupId, user._id))) return { doc: (await models.Group.findById(link.groupId).lean())! };
+			if ((err as { type?: string }).type === "CONFLICT" && (await this.isMemberNow(link.groupId, user._id)))
+				return { doc: (await models.Group.findById(link.groupId).lean())! };
 			throw err;
 		}
 	}
@@ -468,7 +512,9 @@ export class InvitationStore {
 		for (let i = 0; i < count; i++) {
 			const verdict = await this.deps.attempts.reserve(`invite:${actorId}`, limit, HOUR_MS, this.now());
 			if (!verdict.allowed)
-				throw rateLimited(`You can send at most ${limit} invitations an hour; try again later`, { retryAfter: Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)) });
+				throw rateLimited(`You can send at most ${limit} invitations an hour; try again later`, {
+					retryAfter: Math.max(1, Math.ceil(verdict.retryAfterMs / 1000)),
+				});
 		}
 	}
 

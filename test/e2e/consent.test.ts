@@ -55,12 +55,22 @@ const invitationsOf = async (api: ApiClient): Promise<Invitation[]> => {
 	return res.body;
 };
 const raw = async () => {
-	usersDb ??= await mongoose.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", { dbName: `${system.env.MONGO_DB_PREFIX}_users` }).asPromise();
+	usersDb ??= await mongoose
+		.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", { dbName: `${system.env.MONGO_DB_PREFIX}_users` })
+		.asPromise();
 	return usersDb.db!;
 };
 /** The keys of a JSON value, recursively: two answers of one shape have the same. */
 const shapeOf = (value: unknown): unknown =>
-	Array.isArray(value) ? value.map(shapeOf) : value !== null && typeof value === "object" ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shapeOf(v)]).sort()) : typeof value;
+	Array.isArray(value)
+		? value.map(shapeOf)
+		: value !== null && typeof value === "object"
+			? Object.fromEntries(
+					Object.entries(value)
+						.map(([k, v]) => [k, shapeOf(v)])
+						.sort(),
+				)
+			: typeof value;
 const median = (values: number[]) => {
 	const sorted = [...values].sort((a, b) => a - b);
 	return sorted[Math.floor(sorted.length / 2)]!;
@@ -73,7 +83,11 @@ describe("nobody becomes a member without accepting", () => {
 		// Mallory "adds" the victim twice: at creation and later.
 		const created = await mallory.post("/api/groups", { name: "Totally legit", memberEmails: [victim.user!.email] });
 		assert.equal(created.status, 201);
-		assert.deepEqual(created.body.members.map((m: { id: string }) => m.id), [mallory.user!.id], "only Mallory is a member");
+		assert.deepEqual(
+			created.body.members.map((m: { id: string }) => m.id),
+			[mallory.user!.id],
+			"only Mallory is a member",
+		);
 		assert.equal(created.body.pendingInvitations, 1);
 		const trap: Group = created.body;
 		const again = await mallory.post(`/api/groups/${trap.id}/members`, { email: victim.user!.email });
@@ -84,7 +98,11 @@ describe("nobody becomes a member without accepting", () => {
 		assert.equal((await victim.post("/api/location/samples", { latitude: 45.07, longitude: 7.68 })).status, 202);
 		const sos = await victim.post("/api/sos", { latitude: 45.071, longitude: 7.681 });
 		assert.equal(sos.status, 201);
-		assert.deepEqual(sos.body.sessions.map((s: Session) => s.groupId), [family.id], "the SOS is raised in the victim's own group only");
+		assert.deepEqual(
+			sos.body.sessions.map((s: Session) => s.groupId),
+			[family.id],
+			"the SOS is raised in the victim's own group only",
+		);
 
 		// Fay, a real member, gets it all: the position live and the SOS in her inbox.
 		await fayLive.waitFor("location:update", (s: Session) => s.userId === victim.user!.id && s.state === "SOS");
@@ -93,14 +111,25 @@ describe("nobody becomes a member without accepting", () => {
 		assert.deepEqual(await mallory.get(`/api/groups/${trap.id}`).then(r => r.body.members.map((m: { id: string }) => m.id)), [mallory.user!.id]);
 		const sessions = await mallory.get(`/api/groups/${trap.id}/sessions`);
 		assert.equal(sessions.status, 200);
-		assert.deepEqual(sessions.body.map((s: Session) => s.userId), [mallory.user!.id]);
-		for (const path of [`/api/groups/${trap.id}/sessions/${victim.user!.id}`, `/api/groups/${trap.id}/sessions/${victim.user!.id}/route`, `/api/groups/${family.id}/sessions`]) {
+		assert.deepEqual(
+			sessions.body.map((s: Session) => s.userId),
+			[mallory.user!.id],
+		);
+		for (const path of [
+			`/api/groups/${trap.id}/sessions/${victim.user!.id}`,
+			`/api/groups/${trap.id}/sessions/${victim.user!.id}/route`,
+			`/api/groups/${family.id}/sessions`,
+		]) {
 			const res = await mallory.get(path);
 			assert.ok([403, 404].includes(res.status), `${path}: ${res.status} ${JSON.stringify(res.body)}`);
 		}
 		assert.equal((await inbox(mallory)).filter(n => n.kind === "SOS" || n.subjectUserId === victim.user!.id).length, 0, "no SOS, nothing about the victim");
 		assert.equal(malloryLive.of("location:update").filter((s: Session) => s.userId === victim.user!.id).length, 0, "no position");
-		assert.deepEqual((await victim.get("/api/groups")).body.map((g: Group) => g.id), [family.id], "the victim is in their own group only");
+		assert.deepEqual(
+			(await victim.get("/api/groups")).body.map((g: Group) => g.id),
+			[family.id],
+			"the victim is in their own group only",
+		);
 		// The victim sees the invitation, and can refuse it for good.
 		const [pending] = await invitationsOf(victim);
 		assert.equal(pending!.groupId, trap.id);
@@ -142,7 +171,10 @@ describe("nobody becomes a member without accepting", () => {
 
 		const accepted = await bob.post(`/api/invitations/${invitation.id}/accept`);
 		assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
-		assert.deepEqual(accepted.body.members.map((m: { id: string }) => m.id), [ada.user!.id, bob.user!.id]);
+		assert.deepEqual(
+			accepted.body.members.map((m: { id: string }) => m.id),
+			[ada.user!.id, bob.user!.id],
+		);
 		assert.equal(accepted.body.pendingInvitations, 0);
 		await adaLive.waitFor("group:changed", p => p.groupId === group.id && p.change === "memberAdded" && p.userId === bob.user!.id);
 		await bobLive.waitFor("group:changed", p => p.groupId === group.id && p.change === "memberAdded" && p.userId === bob.user!.id);
@@ -155,7 +187,10 @@ describe("nobody becomes a member without accepting", () => {
 		assert.match(joined.body, /Ada Lovelace added Bob Babbage/);
 		// Bob's inbox, newest first: he was invited before he was added.
 		await waitFor(async () => (await inbox(bob)).length === 2, { what: "Bob's two notifications" });
-		assert.deepEqual((await inbox(bob)).map(n => n.kind), ["MEMBER_ADDED", "INVITED"]);
+		assert.deepEqual(
+			(await inbox(bob)).map(n => n.kind),
+			["MEMBER_ADDED", "INVITED"],
+		);
 		const line = await waitFor(
 			async () => ((await ada.get(`/api/groups/${group.id}/messages`)).body.messages as Message[]).find(m => m.kind === "system" && m.userId === bob.user!.id),
 			{ what: "the chat's join line" },
@@ -187,7 +222,10 @@ describe("nobody becomes a member without accepting", () => {
 		assert.equal((await bob.post(`/api/invitations/${fromAda.id}/decline`, {})).status, 204);
 		assert.equal((await bob.post(`/api/invitations/${fromAda.id}/accept`)).status, 404, "declined is gone");
 		assert.deepEqual((await ada.get(`/api/groups/${polite.id}/invitations`)).body, []);
-		assert.deepEqual((await ada.get(`/api/groups/${polite.id}`)).body.members.map((m: { id: string }) => m.id), [ada.user!.id]);
+		assert.deepEqual(
+			(await ada.get(`/api/groups/${polite.id}`)).body.members.map((m: { id: string }) => m.id),
+			[ada.user!.id],
+		);
 		// A plain decline blocks nothing: Ada may ask again.
 		assert.equal((await ada.post(`/api/groups/${polite.id}/members`, { email: bob.user!.email })).status, 202);
 
@@ -198,12 +236,20 @@ describe("nobody becomes a member without accepting", () => {
 		const unblocked = await eve.post(`/api/groups/${later.id}/members`, { email: freshEmail() });
 		assert.equal(blocked.status, 202, "the same answer as for anyone");
 		assert.deepEqual(shapeOf(blocked.body), shapeOf(unblocked.body));
-		assert.deepEqual((await eve.get(`/api/groups/${later.id}/invitations`)).body.map((i: GroupInvitation) => i.email).sort(), [bob.user!.email, unblocked.body.invitation.email].sort());
+		assert.deepEqual(
+			(await eve.get(`/api/groups/${later.id}/invitations`)).body.map((i: GroupInvitation) => i.email).sort(),
+			[bob.user!.email, unblocked.body.invitation.email].sort(),
+		);
 		assert.equal((await eve.get(`/api/groups/${later.id}`)).body.pendingInvitations, 2, "pending until it expires");
 		// Ada's second invitation is delivered (the marker); Eve's is not, before or after it.
 		await bobLive.waitFor("invitation", (i: Invitation) => i.groupId === polite.id && i.id !== fromAda.id);
-		await waitFor(async () => (await inbox(bob)).filter(n => n.kind === "INVITED").length === 3, { what: "Bob's INVITED notices (Ada twice, Eve before the block)" });
-		assert.deepEqual((await invitationsOf(bob)).map(i => i.groupId), [polite.id]);
+		await waitFor(async () => (await inbox(bob)).filter(n => n.kind === "INVITED").length === 3, {
+			what: "Bob's INVITED notices (Ada twice, Eve before the block)",
+		});
+		assert.deepEqual(
+			(await invitationsOf(bob)).map(i => i.groupId),
+			[polite.id],
+		);
 		assert.equal(bobLive.of("invitation").filter((i: Invitation) => i.groupId === later.id).length, 0);
 		assert.equal((await inbox(bob)).filter(n => n.title.includes("Pushier")).length, 0);
 		assert.equal((await bob.post(`/api/invitations/${blocked.body.invitation.id}/accept`)).status, 404);
@@ -219,14 +265,20 @@ describe("nobody becomes a member without accepting", () => {
 		const fresh = client();
 		assert.equal((await fresh.post("/api/auth/register", { name: "New", surname: "Comer", email: newcomer, password: "correct horse battery" })).status, 201);
 		await fresh.logIn(newcomer, "correct horse battery");
-		assert.deepEqual((await invitationsOf(fresh)).map(i => i.groupId), [group.id]);
+		assert.deepEqual(
+			(await invitationsOf(fresh)).map(i => i.groupId),
+			[group.id],
+		);
 		await waitFor(async () => (await inbox(fresh)).some(n => n.kind === "INVITED"), { timeoutMs: 20_000, what: "the newcomer's INVITED" });
 
 		const dan = client();
 		await dan.signUp("Dan", "Mover", "dan's password");
 		assert.deepEqual(await invitationsOf(dan), []);
 		assert.equal((await dan.patch("/api/users/me", { email: mover, currentPassword: "dan's password" })).status, 200);
-		assert.deepEqual((await invitationsOf(dan)).map(i => i.groupId), [group.id]);
+		assert.deepEqual(
+			(await invitationsOf(dan)).map(i => i.groupId),
+			[group.id],
+		);
 		assert.equal((await dan.acceptInvitationTo(group.id)).members.length, 2);
 	});
 });
@@ -295,12 +347,19 @@ describe("invite links", () => {
 		const [ben, cat, dot] = [await person("Ben"), await person("Cat"), await person("Dot")];
 		const joined = await ben.post(`/api/invite-links/${link.code}/join`);
 		assert.equal(joined.status, 200, JSON.stringify(joined.body));
-		assert.deepEqual(joined.body.members.map((m: { id: string }) => m.id), [ada.user!.id, ben.user!.id]);
+		assert.deepEqual(
+			joined.body.members.map((m: { id: string }) => m.id),
+			[ada.user!.id, ben.user!.id],
+		);
 		await adaLive.waitFor("group:changed", p => p.groupId === group.id && p.change === "memberAdded" && p.userId === ben.user!.id);
 		const notice = await adaLive.waitFor("notification", (n: Notification) => n.kind === "MEMBER_ADDED" && n.subjectUserId === ben.user!.id);
 		assert.match(notice.body, /with an invite link from Ada Linker/);
 		assert.equal((await ben.post(`/api/invite-links/${link.code}/join`)).status, 200, "a member following it again");
-		assert.deepEqual((await ada.get(`/api/groups/${group.id}/invite-links`)).body.map((l: { id: string; uses: number }) => [l.id, l.uses]), [[link.id, 1]], "that took no use");
+		assert.deepEqual(
+			(await ada.get(`/api/groups/${group.id}/invite-links`)).body.map((l: { id: string; uses: number }) => [l.id, l.uses]),
+			[[link.id, 1]],
+			"that took no use",
+		);
 		assert.equal((await cat.post(`/api/invite-links/${link.code}/join`)).status, 200);
 		assert.equal((await dot.post(`/api/invite-links/${link.code}/join`)).status, 404, "used up");
 		assert.equal((await client().get(`/api/invite-links/${link.code}`, { token: null })).status, 404);
@@ -318,7 +377,11 @@ describe("invite links", () => {
 		const third = (await ada.post(`/api/groups/${group.id}/invite-links`, { expiresIn: 60 })).body;
 		const db = await raw();
 		const hash = createHash("sha256").update(third.code).digest("base64url");
-		assert.equal((await db.collection("invitelinks").updateOne({ _id: hash as never }, { $set: { expiresAt: new Date(Date.now() - 1000) } })).matchedCount, 1, "stored under the code's hash");
+		assert.equal(
+			(await db.collection("invitelinks").updateOne({ _id: hash as never }, { $set: { expiresAt: new Date(Date.now() - 1000) } })).matchedCount,
+			1,
+			"stored under the code's hash",
+		);
 		assert.equal((await client().get(`/api/invite-links/${third.code}`, { token: null })).status, 404);
 		assert.equal((await dot.post(`/api/invite-links/${third.code}/join`)).status, 404);
 
@@ -348,7 +411,11 @@ describe("limits", () => {
 		assert.equal((await ivy.post(`/api/invitations/${invitation.id}/accept`)).status, 409);
 		const link = (await host.post(`/api/groups/${hosted.id}/invite-links`, {})).body;
 		assert.equal((await ivy.post(`/api/invite-links/${link.code}/join`)).status, 409);
-		assert.deepEqual((await host.get(`/api/groups/${hosted.id}/invite-links`)).body.map((l: { uses: number }) => l.uses), [0], "a refused join takes no use");
+		assert.deepEqual(
+			(await host.get(`/api/groups/${hosted.id}/invite-links`)).body.map((l: { uses: number }) => l.uses),
+			[0],
+			"a refused join takes no use",
+		);
 		// Leaving one makes room.
 		const mine = (await ivy.get("/api/groups")).body as Group[];
 		assert.equal((await ivy.post(`/api/groups/${mine[0]!.id}/leave`)).status, 204);
@@ -386,7 +453,9 @@ describe("limits", () => {
 		const rex = await person("Rex");
 		const groups = await Promise.all(Array.from({ length: 5 }, (_, i) => rex.createGroup(`Rate ${i}`)));
 		let sent = 0;
-		for (const group of groups) for (let i = 0; i < 4; i++, sent++) assert.equal((await rex.post(`/api/groups/${group.id}/members`, { email: freshEmail() })).status, 202, `invitation ${sent + 1}`);
+		for (const group of groups)
+			for (let i = 0; i < 4; i++, sent++)
+				assert.equal((await rex.post(`/api/groups/${group.id}/members`, { email: freshEmail() })).status, 202, `invitation ${sent + 1}`);
 		assert.equal(sent, LIMITS.INVITE_RATE_LIMIT);
 		const [withdrawn] = (await rex.get(`/api/groups/${groups[0]!.id}/invitations`)).body as GroupInvitation[];
 		assert.equal((await rex.delete(`/api/groups/${groups[0]!.id}/invitations/${withdrawn!.id}`)).status, 204);

@@ -59,7 +59,10 @@ test("adding a member reaches the others and the added user live and in their in
 	// Bob was also invited and told he was added at the group's creation: newest first.
 	assert.equal(bobInbox.notifications[0].id, live.id);
 	await waitFor(async () => (await inbox(bob)).unread === 3, { what: "three unread for Bob" });
-	assert.deepEqual((await inbox(bob)).notifications.map(n => n.kind), ["MEMBER_ADDED", "MEMBER_ADDED", "INVITED"]);
+	assert.deepEqual(
+		(await inbox(bob)).notifications.map(n => n.kind),
+		["MEMBER_ADDED", "MEMBER_ADDED", "INVITED"],
+	);
 	assert.equal(bobInbox.notifications.filter(isCarolAdded).length, 1);
 	// The actor is a member too, and is told once.
 	await waitFor(async () => (await inbox(ada)).notifications.filter(isCarolAdded).length === 1, { what: "Ada's copy" });
@@ -94,7 +97,10 @@ test("the inbox pages back with `before`, newest first", async () => {
 	assert.notEqual(second.notifications[0].id, first.notifications[0].id);
 	// The third and oldest: Bob's invitation.
 	const third = await inbox(bob, `?limit=1&before=${second.notifications[0].id}`);
-	assert.deepEqual(third.notifications.map(n => n.kind), ["INVITED"]);
+	assert.deepEqual(
+		third.notifications.map(n => n.kind),
+		["INVITED"],
+	);
 	assert.equal((await inbox(bob, `?limit=1&before=${third.notifications[0].id}`)).notifications.length, 0);
 	assert.equal((await bob.get("/api/notifications?limit=0")).status, 422);
 });

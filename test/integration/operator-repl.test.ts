@@ -18,7 +18,11 @@ after(async () => {
 
 function repl(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
 	return new Promise(resolve => {
-		const child = spawn(process.execPath, ["--import", "tsx", "scripts/repl.ts", ...args], { cwd: ROOT, env: { ...process.env, ...system.env }, stdio: ["ignore", "pipe", "pipe"] });
+		const child = spawn(process.execPath, ["--import", "tsx", "scripts/repl.ts", ...args], {
+			cwd: ROOT,
+			env: { ...process.env, ...system.env },
+			stdio: ["ignore", "pipe", "pipe"],
+		});
 		let out = "";
 		let err = "";
 		child.stdout.on("data", c => (out += c));
@@ -40,7 +44,10 @@ test("`user <email>` shows the account and its groups; `group <id>` its members"
 
 	const inspected = await repl("group", group.id);
 	assert.equal(inspected.code, 0, inspected.err);
-	assert.deepEqual(JSON.parse(inspected.out).members.map((m: { id: string }) => m.id), [user.id]);
+	assert.deepEqual(
+		JSON.parse(inspected.out).members.map((m: { id: string }) => m.id),
+		[user.id],
+	);
 });
 
 test("`invitations <email>` and `invitations <groupId>` show invitations however they stand, and a group's links", async () => {
@@ -64,8 +71,14 @@ test("`invitations <email>` and `invitations <groupId>` show invitations however
 	const byGroup = await repl("invitations", group.id);
 	assert.equal(byGroup.code, 0, byGroup.err);
 	const ofGroup = JSON.parse(byGroup.out) as { invitations: { email: string }[]; inviteLinks: { id: string; maxUses: number; uses: number }[] };
-	assert.deepEqual(ofGroup.invitations.map(i => i.email), [stranger]);
-	assert.deepEqual(ofGroup.inviteLinks.map(l => ({ id: l.id, maxUses: l.maxUses, uses: l.uses })), [{ id: link.body.id, maxUses: 3, uses: 0 }]);
+	assert.deepEqual(
+		ofGroup.invitations.map(i => i.email),
+		[stranger],
+	);
+	assert.deepEqual(
+		ofGroup.inviteLinks.map(l => ({ id: l.id, maxUses: l.maxUses, uses: l.uses })),
+		[{ id: link.body.id, maxUses: 3, uses: 0 }],
+	);
 	assert.ok(!byGroup.out.includes(link.body.code), "the code is stored nowhere, so it is shown nowhere");
 });
 

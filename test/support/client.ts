@@ -25,7 +25,12 @@ export class ApiClient {
 
 	constructor(readonly baseUrl: string) {}
 
-	async request<T = any>(method: string, path: string, body?: unknown, opts: { token?: string | null; headers?: Record<string, string>; raw?: string } = {}): Promise<ApiResponse<T>> {
+	async request<T = any>(
+		method: string,
+		path: string,
+		body?: unknown,
+		opts: { token?: string | null; headers?: Record<string, string>; raw?: string } = {},
+	): Promise<ApiResponse<T>> {
 		const headers: Record<string, string> = { ...opts.headers };
 		const token = opts.token === undefined ? this.token : opts.token;
 		if (token) headers.authorization = `Bearer ${token}`;
@@ -43,7 +48,8 @@ export class ApiClient {
 			/* not JSON: keep the text */
 		}
 		// A new email is this client's to accept invitations with from now on.
-		if (method === "PATCH" && path === "/api/users/me" && res.status === 200 && typeof (parsed as User | undefined)?.email === "string") clientsByEmail.set(emailKey((parsed as User).email), this);
+		if (method === "PATCH" && path === "/api/users/me" && res.status === 200 && typeof (parsed as User | undefined)?.email === "string")
+			clientsByEmail.set(emailKey((parsed as User).email), this);
 		return { status: res.status, body: parsed as T, headers: res.headers };
 	}
 

@@ -232,7 +232,11 @@ export class Workload {
 
 	start(): void {
 		this.running = true;
-		this.loops = this.crews.flatMap(crew => [this.loop(() => this.membershipCycle(crew)), this.loop(() => this.journeyCycle(crew)), this.loop(() => this.chatCycle(crew))]);
+		this.loops = this.crews.flatMap(crew => [
+			this.loop(() => this.membershipCycle(crew)),
+			this.loop(() => this.journeyCycle(crew)),
+			this.loop(() => this.chatCycle(crew)),
+		]);
 	}
 
 	/** Finishes the steps under way (each until acknowledged) and stops. */
@@ -314,7 +318,11 @@ export class Workload {
 	private async journeyCycle(crew: Crew): Promise<void> {
 		const g = crew.group.id;
 		// The ETA is taken afresh on every attempt: a retry after an outage must not send a past one.
-		const journey = () => ({ destination: { name: "Home", latitude: 45, longitude: 9 }, eta: new Date(Date.now() + (this.opts.journeyEtaMs ?? 60_000)).toISOString(), mode: "walking" });
+		const journey = () => ({
+			destination: { name: "Home", latitude: 45, longitude: 9 },
+			eta: new Date(Date.now() + (this.opts.journeyEtaMs ?? 60_000)).toISOString(),
+			mode: "walking",
+		});
 		await this.step(crew.traveller, "POST", `/api/groups/${g}/journey`, journey, [201], [409]);
 		this.count(g, "JOURNEY_STARTED");
 		for (let i = 0; i < 3; i++) {
@@ -402,7 +410,10 @@ export class Workload {
 	}
 
 	summary(): string {
-		const statuses = [...this.statuses].sort().map(([s, n]) => `${s}×${n}`).join(" ");
+		const statuses = [...this.statuses]
+			.sort()
+			.map(([s, n]) => `${s}×${n}`)
+			.join(" ");
 		return `workload: ${this.totalCycles} cycles, ${this.requests} requests (${statuses}), ${this.acknowledged} acknowledged steps, ${this.retries} retries, ${this.ackedMessages.length} chat messages acknowledged, slowest answer ${this.maxLatencyMs} ms`;
 	}
 }
@@ -501,7 +512,11 @@ interface ProjectionRow {
 const sorted = (ids: string[]) => [...ids].sort();
 
 /** Differences between each service's projection and the users service, per group (empty when equal). */
-export async function projectionDiffs(probe: ServiceBroker, groups: { id: string; anyMember: string }[], services = ["location", "chat", "notification"]): Promise<string[]> {
+export async function projectionDiffs(
+	probe: ServiceBroker,
+	groups: { id: string; anyMember: string }[],
+	services = ["location", "chat", "notification"],
+): Promise<string[]> {
 	const diffs: string[] = [];
 	for (const { id, anyMember } of groups) {
 		const truth = (await probe.call("users.membership", { groupId: id, userId: anyMember })) as { group: (GroupSnapshot & { groupId: string }) | null };
@@ -518,7 +533,8 @@ export async function projectionDiffs(probe: ServiceBroker, groups: { id: string
 		for (const service of services) {
 			const copy = (await probe.call(`${service}.projectedGroup`, { groupId: id })) as ProjectionRow | null;
 			const actual = copy && { version: copy.version, name: copy.name, memberIds: sorted(copy.memberIds), deleted: Boolean(copy.deleted) };
-			if (JSON.stringify(actual) !== JSON.stringify(expected)) diffs.push(`${service} ${id}: has ${JSON.stringify(actual)}, users has ${JSON.stringify(expected)}`);
+			if (JSON.stringify(actual) !== JSON.stringify(expected))
+				diffs.push(`${service} ${id}: has ${JSON.stringify(actual)}, users has ${JSON.stringify(expected)}`);
 		}
 	}
 	return diffs;
@@ -585,7 +601,10 @@ export async function historyOf(client: ApiClient, groupId: string): Promise<{ i
 }
 
 /** Notification inbox differences against the expectation (empty when every expected one is there once, and nothing else). */
-export async function notificationDiffs(expected: Map<string, Set<string>>, clients: ApiClient[]): Promise<{ diffs: string[]; found: number; expected: number }> {
+export async function notificationDiffs(
+	expected: Map<string, Set<string>>,
+	clients: ApiClient[],
+): Promise<{ diffs: string[]; found: number; expected: number }> {
 	const diffs: string[] = [];
 	let found = 0;
 	let total = 0;
@@ -629,7 +648,8 @@ export async function chatDiffs(log: PublishedLog, crews: Crew[], acked: AckedMe
 		for (const envelope of log.byId.values()) {
 			const p = envelope.payload as { groupId?: string };
 			if (p.groupId !== crew.group.id) continue;
-			if (envelope.type === DomainEvents.groupCreated || envelope.type === DomainEvents.memberAdded || envelope.type === DomainEvents.memberRemoved) expectedLines++;
+			if (envelope.type === DomainEvents.groupCreated || envelope.type === DomainEvents.memberAdded || envelope.type === DomainEvents.memberRemoved)
+				expectedLines++;
 		}
 		const lines = history.filter(m => m.kind === "system").length;
 		systemLines += lines;
@@ -777,7 +797,14 @@ export class SocketPool {
  */
 export async function presenceDiffs(probe: ServiceBroker, pool: SocketPool, crews: Crew[]): Promise<string[]> {
 	const diffs: string[] = [];
-	const gateways = [...new Set(probe.registry.getServiceList({ onlyAvailable: true }).filter(s => s.name === "gateway").map(s => s.nodeID))];
+	const gateways = [
+		...new Set(
+			probe.registry
+				.getServiceList({ onlyAvailable: true })
+				.filter(s => s.name === "gateway")
+				.map(s => s.nodeID),
+		),
+	];
 	const stats = (await probe.call("chat.presenceStats")) as { sockets: number; perGateway: Record<string, number> };
 	if (stats.sockets !== pool.open.size) diffs.push(`chat counts ${stats.sockets} open sockets, ${pool.open.size} are open`);
 	const elsewhere = Object.keys(stats.perGateway).filter(id => !gateways.includes(id));
@@ -790,7 +817,8 @@ export async function presenceDiffs(probe: ServiceBroker, pool: SocketPool, crew
 		}
 		for (const entry of res.body as { userId: string; online: boolean }[]) {
 			const holder = [...pool.open.keys()].some(c => c.user!.id === entry.userId);
-			if (entry.online !== holder) diffs.push(`${entry.userId} shows ${entry.online ? "online" : "offline"} in ${crew.group.id}, holds ${holder ? "a" : "no"} socket`);
+			if (entry.online !== holder)
+				diffs.push(`${entry.userId} shows ${entry.online ? "online" : "offline"} in ${crew.group.id}, holds ${holder ? "a" : "no"} socket`);
 		}
 	}
 	return diffs;
@@ -799,7 +827,6 @@ export async function presenceDiffs(probe: ServiceBroker, pool: SocketPool, crew
 /** Every user of the crews (for inbox checks). */
 export const crewClients = (crews: Crew[]) => crews.flatMap(c => [c.owner, c.traveller, ...c.guests]);
 export const crewGroups = (crews: Crew[]) => crews.map(c => ({ id: c.group.id, anyMember: c.owner.user!.id }));
-
 
 export interface Verification {
 	system: System;
@@ -843,11 +870,15 @@ export async function verifyNothingLost(v: Verification): Promise<{ problems: st
 	let log = await readPublished(v.nats, ns);
 	let counts: DeliveryCounts[] = [];
 	problems.push(
-		...(await settle(async () => {
-			log = await readPublished(v.nats, ns, log);
-			counts = await deliveryCounts(v.nats, v.mongoUrl, ns, log);
-			return counts.filter(c => c.lost).map(c => `${c.service}: ${c.lost} events never processed (${c.lostIds.slice(0, 3).join(", ")}…)`);
-		}, left(), 1_000)),
+		...(await settle(
+			async () => {
+				log = await readPublished(v.nats, ns, log);
+				counts = await deliveryCounts(v.nats, v.mongoUrl, ns, log);
+				return counts.filter(c => c.lost).map(c => `${c.service}: ${c.lost} events never processed (${c.lostIds.slice(0, 3).join(", ")}…)`);
+			},
+			left(),
+			1_000,
+		)),
 	);
 
 	problems.push(...(await settle(() => projectionDiffs(v.probe, crewGroups(v.crews)), left())));
@@ -856,15 +887,20 @@ export async function verifyNothingLost(v: Verification): Promise<{ problems: st
 	problems.push(...expected.problems);
 	let inbox = { diffs: [] as string[], found: 0, expected: 0 };
 	problems.push(
-		...(await settle(async () => {
-			inbox = await notificationDiffs(expected.byUser, crewClients(v.crews));
-			return inbox.diffs;
-		}, left(), 1_000)),
+		...(await settle(
+			async () => {
+				inbox = await notificationDiffs(expected.byUser, crewClients(v.crews));
+				return inbox.diffs;
+			},
+			left(),
+			1_000,
+		)),
 	);
 
 	// The operators' view agrees with the inboxes.
 	let stored = 0;
-	for (const client of crewClients(v.crews)) stored += ((await v.probe.call("notification.stats", { userId: client.user!.id })) as { notifications: number }).notifications;
+	for (const client of crewClients(v.crews))
+		stored += ((await v.probe.call("notification.stats", { userId: client.user!.id })) as { notifications: number }).notifications;
 	if (stored !== inbox.found) problems.push(`notification.stats counts ${stored} notifications, the inboxes hold ${inbox.found}`);
 
 	if (v.sockets) problems.push(...(await settle(() => presenceDiffs(v.probe, v.sockets!, v.crews), left())));

@@ -56,7 +56,10 @@ test("the every-delivery step runs for duplicates too, and always before the han
 	const handle = async () => void c.steps.push("handle");
 	await c.consumeOnce(envelope, handle, every);
 	await c.consumeOnce(envelope, handle, every);
-	assert.deepEqual(c.steps.filter(s => s !== "check"), ["snapshot", "handle", "record", "snapshot"]);
+	assert.deepEqual(
+		c.steps.filter(s => s !== "check"),
+		["snapshot", "handle", "record", "snapshot"],
+	);
 });
 
 test("a failing handler leaves the event unrecorded, so the redelivery handles it", async () => {

@@ -38,11 +38,20 @@ function harness() {
 		},
 	};
 	for (const [name, fn] of Object.entries(methods)) service[name] = fn.bind(service);
-	const event = (id: string): Envelope => ({ id, type: "groups.renamed", occurredAt: "2026-01-01T00:00:00.000Z", payload: { groupId: "g", name: id, version: 1, members: [] } });
+	const event = (id: string): Envelope => ({
+		id,
+		type: "groups.renamed",
+		occurredAt: "2026-01-01T00:00:00.000Z",
+		payload: { groupId: "g", name: id, version: 1, members: [] },
+	});
 	return {
 		docs,
 		published,
-		service: service as { kickOutbox(model?: string, id?: string): void; relayDocument(model: string, id: string): Promise<void>; flushOutbox(): Promise<void> },
+		service: service as {
+			kickOutbox(model?: string, id?: string): void;
+			relayDocument(model: string, id: string): Promise<void>;
+			flushOutbox(): Promise<void>;
+		},
 		push: (docId: string, id: string) => {
 			const doc = docs.get(docId) ?? { _id: docId, outbox: [] };
 			doc.outbox.push(event(id));

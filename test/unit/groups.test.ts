@@ -41,7 +41,10 @@ test("someone joins by consent as added by their inviter; joining twice is a con
 	assert.equal(next.version, 4);
 	assert.deepEqual(outcomes, [{ change: "memberAdded", userId: "cy", by: "bob", via: "invitation" }]);
 	assert.deepEqual(pick(errorOf(() => decideGroupCommand(group(), "bob", { kind: "join", invitedBy: "ada", via: "link" }))), { code: 409, type: "CONFLICT" });
-	assert.deepEqual(pick(errorOf(() => decideGroupCommand(group({ deleted: true }), "cy", { kind: "join", invitedBy: "ada", via: "link" }))), { code: 404, type: "NOT_FOUND" });
+	assert.deepEqual(pick(errorOf(() => decideGroupCommand(group({ deleted: true }), "cy", { kind: "join", invitedBy: "ada", via: "link" }))), {
+		code: 404,
+		type: "NOT_FOUND",
+	});
 	assert.deepEqual(pick(errorOf(() => decideGroupCommand(null, "cy", { kind: "join", invitedBy: "ada", via: "link" }))), { code: 404, type: "NOT_FOUND" });
 });
 

@@ -38,7 +38,8 @@ after(async () => {
 });
 
 const accounts = () => new Accounts({ models, throttle: new LoginThrottle(), warn: () => undefined });
-const newAccount = (name: string) => accounts().register({ name, surname: "Test", email: `${name.toLowerCase()}.${randomUUID()}@example.com`, password: "correct horse" });
+const newAccount = (name: string) =>
+	accounts().register({ name, surname: "Test", email: `${name.toLowerCase()}.${randomUUID()}@example.com`, password: "correct horse" });
 const freshEmail = () => `nobody.${randomUUID()}@example.com`;
 
 const defaults: InviteLimits = { maxGroupMembers: 50, maxGroupsPerUser: 100, invitesPerHour: 0, invitationTtlMs: 7 * 86_400_000 };
@@ -54,7 +55,8 @@ function setUp(limits: Partial<InviteLimits> = {}) {
 		UserEmail: new Proxy(models.UserEmail, {
 			get(target, prop, receiver) {
 				const value = Reflect.get(target, prop, receiver) as unknown;
-				if (prop === "findById" && typeof value === "function") return (id: string, ...rest: unknown[]) => (emailReads.push(id), (value as (...a: unknown[]) => unknown).call(target, id, ...rest));
+				if (prop === "findById" && typeof value === "function")
+					return (id: string, ...rest: unknown[]) => (emailReads.push(id), (value as (...a: unknown[]) => unknown).call(target, id, ...rest));
 				return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
 			},
 		}),
@@ -74,7 +76,11 @@ function setUp(limits: Partial<InviteLimits> = {}) {
 }
 
 const outboxOf = async (invitationId: string) => ((await models.Invitation.findById(invitationId).lean())?.outbox ?? []) as Envelope<NotificationSend>[];
-const typeOf = async (promise: Promise<unknown>) => promise.then(() => "ok", (err: { code: number; type: string }) => `${err.code} ${err.type}`);
+const typeOf = async (promise: Promise<unknown>) =>
+	promise.then(
+		() => "ok",
+		(err: { code: number; type: string }) => `${err.code} ${err.type}`,
+	);
 
 test("an invitation is answered without reading any account; the holder of the email is looked up and told once, afterwards", async () => {
 	const { store, groups, emailReads, announced } = setUp();
@@ -96,7 +102,10 @@ test("an invitation is answered without reading any account; the holder of the e
 	assert.equal(notices[0]!.payload.kind, "INVITED");
 	assert.equal(notices[0]!.payload.title, "Ann Test invited you to Family");
 	assert.deepEqual(await outboxOf(toGhost.id), [], "nobody to tell yet");
-	assert.deepEqual(announced.map(a => [a.userId, a.invitation.id, a.invitation.groupName]), [[bob._id, toBob.id, "Family"]]);
+	assert.deepEqual(
+		announced.map(a => [a.userId, a.invitation.id, a.invitation.groupName]),
+		[[bob._id, toBob.id, "Family"]],
+	);
 	assert.equal(await store.deliverDue(), 0, "nothing left for the sweep");
 
 	// The email registers: the invitation is its holder's now, and told.
@@ -104,8 +113,14 @@ test("an invitation is answered without reading any account; the holder of the e
 	const due = await store.addressedTo(ghost, ghostUser._id);
 	assert.deepEqual(due, [toGhost.id]);
 	await store.deliverDue();
-	assert.deepEqual((await outboxOf(toGhost.id)).map(e => e.payload.target), [{ userIds: [ghostUser._id] }]);
-	assert.deepEqual((await store.listForUser(ghostUser)).map(i => i.id), [toGhost.id]);
+	assert.deepEqual(
+		(await outboxOf(toGhost.id)).map(e => e.payload.target),
+		[{ userIds: [ghostUser._id] }],
+	);
+	assert.deepEqual(
+		(await store.listForUser(ghostUser)).map(i => i.id),
+		[toGhost.id],
+	);
 	assert.equal(await store.pendingCount(group._id), 2);
 });
 
@@ -125,7 +140,11 @@ test("decline with block: later invitations from that inviter are stored and sho
 	assert.equal((await models.Invitation.findById(later.id).lean())!.suppressed, true);
 	assert.deepEqual(await store.listForUser(bobNow), []);
 	assert.equal(await typeOf(store.accept(bobNow, later.id)), "404 NOT_FOUND");
-	assert.deepEqual((await store.listForGroup(ann._id, second._id)).map(i => i.id), [later.id], "pending for the members");
+	assert.deepEqual(
+		(await store.listForGroup(ann._id, second._id)).map(i => i.id),
+		[later.id],
+		"pending for the members",
+	);
 	assert.ok(!announced.some(a => a.invitation.id === later.id));
 });
 
@@ -135,7 +154,10 @@ test("members plus pending invitations never pass the limit, however many invita
 	const { doc: group } = await groups.create(ann._id, "Small");
 	const answers = await Promise.all(Array.from({ length: 8 }, () => typeOf(store.invite(ann._id, group._id, freshEmail()))));
 	assert.equal(answers.filter(a => a === "ok").length, 3, answers.join(", "));
-	assert.ok(answers.filter(a => a !== "ok").every(a => a === "409 CONFLICT"), answers.join(", "));
+	assert.ok(
+		answers.filter(a => a !== "ok").every(a => a === "409 CONFLICT"),
+		answers.join(", "),
+	);
 	assert.equal(await store.pendingCount(group._id), 3);
 });
 
@@ -169,7 +191,10 @@ test("an accept cut short after the membership write finishes when repeated: a m
 	assert.equal(await typeOf(store.accept(bob, invitation.id)), "404 NOT_FOUND", "an answered invitation is no longer pending");
 	assert.equal(await store.pendingCount(group._id), 0);
 	// Answered before its delivery had run: delivered by the accept, and kept (expired) until the relay has sent the notice.
-	assert.deepEqual((await outboxOf(invitation.id)).map(e => e.payload.kind), ["INVITED"]);
+	assert.deepEqual(
+		(await outboxOf(invitation.id)).map(e => e.payload.kind),
+		["INVITED"],
+	);
 	await models.Invitation.updateOne({ _id: invitation.id }, { $set: { outbox: [] } });
 	assert.equal(await store.purgeExpired(), 1);
 	assert.equal(await models.Invitation.findById(invitation.id).lean(), null, "purged once sent");
