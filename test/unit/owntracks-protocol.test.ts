@@ -188,6 +188,7 @@ describe("broken and hostile OwnTracks bodies are invalid, never a crash", () =>
 	test("a tst that is not a sane epoch in seconds is refused: zero, negative, milliseconds, beyond year 9999", () => {
 		for (const tst of [0, -1, 1733221440000, 1e20]) assert.deepEqual(fieldsOf(locationWith({ tst })), ["tst"], `tst ${tst}`);
 		assert.deepEqual(fieldsOf(locationWith({ tst: null })), ["tst"]);
+		assert.deepEqual(fieldsOf(locationWith({ tst: Number.NaN })), ["tst"]);
 	});
 
 	test("a battery status outside 0–3 is refused", () => {
