@@ -7,14 +7,14 @@ import { ROOT, isAlive, sleep } from "./proc.mjs";
 
 export const DATA = join(ROOT, ".data");
 export const DIRS = {
-  bin: join(DATA, "bin"),
-  run: join(DATA, "run"),
-  logs: join(DATA, "logs"),
-  src: join(DATA, "src"),
+	bin: join(DATA, "bin"),
+	run: join(DATA, "run"),
+	logs: join(DATA, "logs"),
+	src: join(DATA, "src"),
 };
 
 export function ensureDirs(...dirs) {
-  for (const d of dirs) mkdirSync(d, { recursive: true });
+	for (const d of dirs) mkdirSync(d, { recursive: true });
 }
 
 /**
@@ -23,35 +23,35 @@ export function ensureDirs(...dirs) {
  * and taken over.
  */
 export async function withLock(name, log, signal, fn) {
-  ensureDirs(DIRS.run);
-  const dir = join(DIRS.run, `${name}.lock`);
-  let announced = false;
-  for (;;) {
-    try {
-      mkdirSync(dir);
-      writeFileSync(join(dir, "pid"), String(process.pid));
-      break;
-    } catch (err) {
-      if (err.code !== "EEXIST") throw err;
-      let owner = 0;
-      try {
-        owner = Number(readFileSync(join(dir, "pid"), "utf8"));
-      } catch {
-        // lock just created, pid not written yet
-      }
-      if (owner && !isAlive(owner)) {
-        rmSync(dir, { recursive: true, force: true });
-        continue;
-      }
-      if (signal?.aborted) throw signal.reason ?? new Error("aborted");
-      if (!announced) log(`waiting for another process (pid ${owner || "?"}) to finish ${name}…`);
-      announced = true;
-      await sleep(1000);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+	ensureDirs(DIRS.run);
+	const dir = join(DIRS.run, `${name}.lock`);
+	let announced = false;
+	for (;;) {
+		try {
+			mkdirSync(dir);
+			writeFileSync(join(dir, "pid"), String(process.pid));
+			break;
+		} catch (err) {
+			if (err.code !== "EEXIST") throw err;
+			let owner = 0;
+			try {
+				owner = Number(readFileSync(join(dir, "pid"), "utf8"));
+			} catch {
+				// lock just created, pid not written yet
+			}
+			if (owner && !isAlive(owner)) {
+				rmSync(dir, { recursive: true, force: true });
+				continue;
+			}
+			if (signal?.aborted) throw signal.reason ?? new Error("aborted");
+			if (!announced) log(`waiting for another process (pid ${owner || "?"}) to finish ${name}…`);
+			announced = true;
+			await sleep(1000);
+		}
+	}
+	try {
+		return await fn();
+	} finally {
+		rmSync(dir, { recursive: true, force: true });
+	}
 }

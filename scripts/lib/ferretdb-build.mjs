@@ -14,7 +14,7 @@ import { prefixLog } from "./supervise.mjs";
 export const FERRETDB_VERSION = "v1.24.2";
 
 /** Applied in this order; each is a unified diff against the module source (`-p1`). */
-const PATCHES = ["write-lock", "id-index"].map((name) => join(ROOT, "scripts", "patches", `ferretdb-${FERRETDB_VERSION}-${name}.patch`));
+const PATCHES = ["write-lock", "id-index"].map(name => join(ROOT, "scripts", "patches", `ferretdb-${FERRETDB_VERSION}-${name}.patch`));
 
 /**
  * Written next to the binary. Bump it whenever a patch changes: a .data/bin/ferretdb with
@@ -23,22 +23,22 @@ const PATCHES = ["write-lock", "id-index"].map((name) => join(ROOT, "scripts", "
 export const FERRETDB_BUILD_STAMP = `${FERRETDB_VERSION}+positionpal-dblock.2-idindex.2`;
 
 /** A path for messages: relative inside the repository, absolute outside it. */
-const shown = (path) => (path.startsWith(`${ROOT}/`) ? relative(ROOT, path) : path);
+const shown = path => (path.startsWith(`${ROOT}/`) ? relative(ROOT, path) : path);
 
-const readStamp = (bin) => {
-  try {
-    return readFileSync(`${bin}.stamp`, "utf8").trim();
-  } catch {
-    return ""; // built by an older script, or not at all
-  }
+const readStamp = bin => {
+	try {
+		return readFileSync(`${bin}.stamp`, "utf8").trim();
+	} catch {
+		return ""; // built by an older script, or not at all
+	}
 };
 
 /** One line for `infra status`: where the binary is and whether it is current. */
 export function describeFerretdbBinary(binDir = DIRS.bin) {
-  const bin = join(binDir, "ferretdb");
-  if (!existsSync(bin)) return "not built yet (built on first start)";
-  const stamp = readStamp(bin);
-  return `${bin} (${stamp || "unstamped"}${stamp === FERRETDB_BUILD_STAMP ? "" : "; rebuilt on next start"})`;
+	const bin = join(binDir, "ferretdb");
+	if (!existsSync(bin)) return "not built yet (built on first start)";
+	const stamp = readStamp(bin);
+	return `${bin} (${stamp || "unstamped"}${stamp === FERRETDB_BUILD_STAMP ? "" : "; rebuilt on next start"})`;
 }
 
 /**
@@ -47,60 +47,60 @@ export function describeFerretdbBinary(binDir = DIRS.bin) {
  * without replacing the one in use.
  */
 export async function findOrBuildFerretdb(
-  log = prefixLog("infra"),
-  signal = undefined,
-  { binDir = DIRS.bin, srcDir = join(DIRS.src, "ferretdb"), logFile = join(DIRS.logs, "ferretdb-build.log") } = {},
+	log = prefixLog("infra"),
+	signal = undefined,
+	{ binDir = DIRS.bin, srcDir = join(DIRS.src, "ferretdb"), logFile = join(DIRS.logs, "ferretdb-build.log") } = {},
 ) {
-  const bin = join(binDir, "ferretdb");
-  const upToDate = () => existsSync(bin) && readStamp(bin) === FERRETDB_BUILD_STAMP;
-  if (upToDate()) return bin;
+	const bin = join(binDir, "ferretdb");
+	const upToDate = () => existsSync(bin) && readStamp(bin) === FERRETDB_BUILD_STAMP;
+	if (upToDate()) return bin;
 
-  return withLock("ferretdb-build", log, signal, async () => {
-    if (upToDate()) return bin;
-    if (existsSync(bin)) log(`${bin} is not build ${FERRETDB_BUILD_STAMP}; rebuilding it`);
-    const go = findGo();
-    if (!go) throw new Error("FerretDB must be built from source, but Go (>= 1.22) was not found (PATH, /usr/local/go/bin)");
-    ensureDirs(binDir, dirname(logFile), dirname(srcDir));
-    writeFileSync(logFile, `=== FerretDB ${FERRETDB_VERSION} build, ${new Date().toISOString()} ===\n`);
-    log(`building FerretDB ${FERRETDB_VERSION} (first time only, takes a few minutes; log: ${shown(logFile)})…`);
-    const started = Date.now();
+	return withLock("ferretdb-build", log, signal, async () => {
+		if (upToDate()) return bin;
+		if (existsSync(bin)) log(`${bin} is not build ${FERRETDB_BUILD_STAMP}; rebuilding it`);
+		const go = findGo();
+		if (!go) throw new Error("FerretDB must be built from source, but Go (>= 1.22) was not found (PATH, /usr/local/go/bin)");
+		ensureDirs(binDir, dirname(logFile), dirname(srcDir));
+		writeFileSync(logFile, `=== FerretDB ${FERRETDB_VERSION} build, ${new Date().toISOString()} ===\n`);
+		log(`building FerretDB ${FERRETDB_VERSION} (first time only, takes a few minutes; log: ${shown(logFile)})…`);
+		const started = Date.now();
 
-    await prepareSource(go, srcDir, signal, log);
-    const tmpBin = `${bin}.tmp`;
-    const countDownloads = () => {
-      const n = (tail(logFile, 100_000).match(/go: downloading /g) || []).length;
-      return n ? ` (${n} modules downloaded)` : "";
-    };
-    // -buildvcs=false keeps the surrounding PositionPal git repository out of the binary.
-    await withProgress(
-      log,
-      "building FerretDB",
-      run(go, ["build", "-buildvcs=false", "-trimpath", "-o", tmpBin, "./cmd/ferretdb"], { cwd: srcDir, env: goEnv(), logFile, signal }),
-      { extra: countDownloads },
-    );
-    await run(tmpBin, ["--version"]); // the version.txt panic happens at init
-    renameSync(tmpBin, bin);
-    writeFileSync(`${bin}.stamp`, `${FERRETDB_BUILD_STAMP}\n`);
-    log(`FerretDB built in ${Math.round((Date.now() - started) / 1000)}s → ${shown(bin)}`);
-    return bin;
-  });
+		await prepareSource(go, srcDir, signal, log);
+		const tmpBin = `${bin}.tmp`;
+		const countDownloads = () => {
+			const n = (tail(logFile, 100_000).match(/go: downloading /g) || []).length;
+			return n ? ` (${n} modules downloaded)` : "";
+		};
+		// -buildvcs=false keeps the surrounding PositionPal git repository out of the binary.
+		await withProgress(
+			log,
+			"building FerretDB",
+			run(go, ["build", "-buildvcs=false", "-trimpath", "-o", tmpBin, "./cmd/ferretdb"], { cwd: srcDir, env: goEnv(), logFile, signal }),
+			{ extra: countDownloads },
+		);
+		await run(tmpBin, ["--version"]); // the version.txt panic happens at init
+		renameSync(tmpBin, bin);
+		writeFileSync(`${bin}.stamp`, `${FERRETDB_BUILD_STAMP}\n`);
+		log(`FerretDB built in ${Math.round((Date.now() - started) / 1000)}s → ${shown(bin)}`);
+		return bin;
+	});
 }
 
 /** A fresh, writable, patched copy of the module source in `srcDir`. */
 async function prepareSource(go, srcDir, signal, log) {
-  const json = await withProgress(
-    log,
-    "downloading FerretDB source",
-    run(go, ["mod", "download", "-json", `github.com/FerretDB/FerretDB@${FERRETDB_VERSION}`], { cwd: tmpdir(), env: goEnv(), signal }),
-  );
-  const { Dir: moduleDir, Error: modError } = JSON.parse(json);
-  if (!moduleDir) throw new Error(`go mod download failed: ${modError || json}`);
+	const json = await withProgress(
+		log,
+		"downloading FerretDB source",
+		run(go, ["mod", "download", "-json", `github.com/FerretDB/FerretDB@${FERRETDB_VERSION}`], { cwd: tmpdir(), env: goEnv(), signal }),
+	);
+	const { Dir: moduleDir, Error: modError } = JSON.parse(json);
+	if (!moduleDir) throw new Error(`go mod download failed: ${modError || json}`);
 
-  rmSync(srcDir, { recursive: true, force: true });
-  cpSync(moduleDir, srcDir, { recursive: true });
-  await run("chmod", ["-R", "u+w", srcDir]); // the module cache is read-only
-  writeFileSync(join(srcDir, "build", "version", "version.txt"), `${FERRETDB_VERSION}\n`);
-  for (const patch of PATCHES) await applyPatch(srcDir, patch);
+	rmSync(srcDir, { recursive: true, force: true });
+	cpSync(moduleDir, srcDir, { recursive: true });
+	await run("chmod", ["-R", "u+w", srcDir]); // the module cache is read-only
+	writeFileSync(join(srcDir, "build", "version", "version.txt"), `${FERRETDB_VERSION}\n`);
+	for (const patch of PATCHES) await applyPatch(srcDir, patch);
 }
 
 /**
@@ -110,29 +110,29 @@ async function prepareSource(go, srcDir, signal, log) {
  * repository, where it would silently skip every file), else `patch -p1`.
  */
 async function applyPatch(srcDir, patch) {
-  const name = shown(patch);
-  if (!existsSync(patch)) throw new Error(`FerretDB patch ${name} is missing`);
-  const git = findExecutable("git");
-  const patchCmd = findExecutable("patch");
-  let check, apply;
-  if (git) {
-    const env = { ...process.env, GIT_CEILING_DIRECTORIES: dirname(srcDir) };
-    check = () => run(git, ["apply", "--check", patch], { cwd: srcDir, env });
-    apply = () => run(git, ["apply", patch], { cwd: srcDir, env });
-  } else if (patchCmd) {
-    const args = ["-p1", "--forward", "--batch", "-i", patch];
-    check = () => run(patchCmd, [...args, "--dry-run"], { cwd: srcDir });
-    apply = () => run(patchCmd, args, { cwd: srcDir });
-  } else {
-    throw new Error("FerretDB must be patched before it is built, but neither git nor patch was found");
-  }
-  try {
-    await check();
-  } catch (err) {
-    throw new Error(
-      `FerretDB patch ${name} does not apply to the FerretDB ${FERRETDB_VERSION} source in ${shown(srcDir)}; ` +
-        `remake it against that version (see the patch's header). Nothing was built.\n${err.message}`,
-    );
-  }
-  await apply();
+	const name = shown(patch);
+	if (!existsSync(patch)) throw new Error(`FerretDB patch ${name} is missing`);
+	const git = findExecutable("git");
+	const patchCmd = findExecutable("patch");
+	let check, apply;
+	if (git) {
+		const env = { ...process.env, GIT_CEILING_DIRECTORIES: dirname(srcDir) };
+		check = () => run(git, ["apply", "--check", patch], { cwd: srcDir, env });
+		apply = () => run(git, ["apply", patch], { cwd: srcDir, env });
+	} else if (patchCmd) {
+		const args = ["-p1", "--forward", "--batch", "-i", patch];
+		check = () => run(patchCmd, [...args, "--dry-run"], { cwd: srcDir });
+		apply = () => run(patchCmd, args, { cwd: srcDir });
+	} else {
+		throw new Error("FerretDB must be patched before it is built, but neither git nor patch was found");
+	}
+	try {
+		await check();
+	} catch (err) {
+		throw new Error(
+			`FerretDB patch ${name} does not apply to the FerretDB ${FERRETDB_VERSION} source in ${shown(srcDir)}; ` +
+				`remake it against that version (see the patch's header). Nothing was built.\n${err.message}`,
+		);
+	}
+	await apply();
 }
