@@ -2,7 +2,7 @@
 // `npm test`: every test, with the infrastructure it needs.
 //   1. npm install if needed, re-run on the project's Node 24 (scripts/lib/bootstrap.mjs)
 //   2. start or reuse NATS + FerretDB (scripts/infra.mjs)
-//   3. typecheck (whole suite only), then test/unit, then test/integration, then test/e2e (**/*.test.ts), one file at a time,
+//   3. typecheck and lint (whole suite only), then test/unit, then test/integration, then test/e2e (**/*.test.ts), one file at a time,
 //      in one node:test run so the summary ("ℹ tests N … ℹ fail N") is printed once, at the end
 // Infrastructure we started is always stopped, also on failure or Ctrl-C; the exit status is
 // the test run's.
@@ -27,74 +27,85 @@ const EXIT_GUARD = join(ROOT, "scripts", "lib", "exit-guard.mjs");
 
 /** All *.test.ts below `dir`, sorted; [] when it does not exist. */
 function testFilesUnder(dir) {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return [];
-  }
-  const files = [];
-  for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    const p = join(dir, e.name);
-    if (e.isDirectory() && e.name !== "node_modules") files.push(...testFilesUnder(p));
-    else if (e.isFile() && e.name.endsWith(".test.ts")) files.push(p);
-  }
-  return files;
+	let entries;
+	try {
+		entries = readdirSync(dir, { withFileTypes: true });
+	} catch {
+		return [];
+	}
+	const files = [];
+	for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+		const p = join(dir, e.name);
+		if (e.isDirectory() && e.name !== "node_modules") files.push(...testFilesUnder(p));
+		else if (e.isFile() && e.name.endsWith(".test.ts")) files.push(p);
+	}
+	return files;
 }
 
 // ---- which files
 
 let options;
 try {
-  options = parseArgs({ args: process.argv.slice(2), options: TEST_OPTIONS, allowPositionals: true });
+	options = parseArgs({ args: process.argv.slice(2), options: TEST_OPTIONS, allowPositionals: true });
 } catch (err) {
-  log(`${err.message}\nusage: npm test [-- [files or folders…] [--test-name-pattern=RE] [--test-skip-pattern=RE] [--test-only] [--test-timeout=MS]]`);
-  process.exit(2);
+	log(`${err.message}\nusage: npm test [-- [files or folders…] [--test-name-pattern=RE] [--test-skip-pattern=RE] [--test-only] [--test-timeout=MS]]`);
+	process.exit(2);
 }
 
 let files = [];
 if (options.positionals.length) {
-  // npm runs us from the package root; paths are relative to where `npm test` was typed.
-  const base = process.env.INIT_CWD || process.cwd();
-  for (const p of options.positionals) {
-    const abs = resolve(base, p);
-    let st;
-    try {
-      st = statSync(abs);
-    } catch {
-      log(`no such test file or folder: ${p}`);
-      process.exit(2);
-    }
-    files.push(...(st.isDirectory() ? testFilesUnder(abs) : [abs]));
-  }
-  log(`running ${files.length} selected file(s)`);
+	// npm runs us from the package root; paths are relative to where `npm test` was typed.
+	const base = process.env.INIT_CWD || process.cwd();
+	for (const p of options.positionals) {
+		const abs = resolve(base, p);
+		let st;
+		try {
+			st = statSync(abs);
+		} catch {
+			log(`no such test file or folder: ${p}`);
+			process.exit(2);
+		}
+		files.push(...(st.isDirectory() ? testFilesUnder(abs) : [abs]));
+	}
+	log(`running ${files.length} selected file(s)`);
 } else {
-  const counts = [];
-  for (const phase of PHASES) {
-    const found = testFilesUnder(join(ROOT, "test", phase));
-    if (found.length) counts.push(`${phase} ${found.length}`);
-    files.push(...found);
-  }
-  log(`running ${files.length} file(s): ${counts.join(", ") || "none"}`);
+	const counts = [];
+	for (const phase of PHASES) {
+		const found = testFilesUnder(join(ROOT, "test", phase));
+		if (found.length) counts.push(`${phase} ${found.length}`);
+		files.push(...found);
+	}
+	log(`running ${files.length} file(s): ${counts.join(", ") || "none"}`);
 }
-files = [...new Set(files)].map((f) => relative(ROOT, f));
+files = [...new Set(files)].map(f => relative(ROOT, f));
 if (!files.length) {
-  log("no test files found; nothing to do");
-  process.exit(0);
+	log("no test files found; nothing to do");
+	process.exit(0);
 }
 
-// ---- typecheck: the whole suite starts with `npm run typecheck` (strict TypeScript), as CI must
+// ---- typecheck and lint: the whole suite starts with `npm run typecheck` (strict TypeScript) and
+// `npm run lint` (ESLint, then Prettier's check), as CI must
+
+/** Run a step of the whole-suite checks; a failure ends the run with its status. */
+async function check(what, cmd, args) {
+	const status = exitStatus(await exited(spawnChild(cmd, args, { stdio: ["ignore", "inherit", "inherit"] })));
+	if (status !== 0) {
+		log(`${what} failed`);
+		process.exit(status || 1);
+	}
+}
 
 if (!options.positionals.length) {
-  log("typecheck (tsc --noEmit)");
-  for (const project of ["tsconfig.json", "web/tsconfig.json"]) {
-    const tsc = spawnChild(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "--noEmit", "-p", project], { stdio: ["ignore", "inherit", "inherit"] });
-    const status = exitStatus(await exited(tsc));
-    if (status !== 0) {
-      log(`typecheck of ${project} failed`);
-      process.exit(status || 1);
-    }
-  }
+	log("typecheck (tsc --noEmit)");
+	for (const project of ["tsconfig.json", "web/tsconfig.json"]) {
+		await check(`typecheck of ${project}`, process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "--noEmit", "-p", project]);
+	}
+	log("lint (npm run lint: eslint ., prettier --check .)");
+	await check("lint (`npm run format` fixes the formatting; eslint names the rest)", process.platform === "win32" ? "npm.cmd" : "npm", [
+		"run",
+		"--silent",
+		"lint",
+	]);
 }
 
 // ---- run
@@ -104,57 +115,57 @@ let interrupted = false;
 let runner = null;
 
 onTermination(
-  (sig) => {
-    interrupted = true;
-    log(`${sig}: stopping the tests…`);
-    abort.abort(new Error(`interrupted by ${sig}`));
-    if (runner) {
-      // The runner cancels the remaining tests and kills their processes itself; if it has
-      // not finished after 20 s, kill its whole process group.
-      signalPid(runner.pid, "SIGINT");
-      setTimeout(() => signalPid(runner.pid, "SIGKILL", { group: true }), 20_000).unref();
-    }
-  },
-  (sig) => {
-    log(`${sig} again: killing the tests now`);
-    if (runner) signalPid(runner.pid, "SIGKILL", { group: true });
-  },
+	sig => {
+		interrupted = true;
+		log(`${sig}: stopping the tests…`);
+		abort.abort(new Error(`interrupted by ${sig}`));
+		if (runner) {
+			// The runner cancels the remaining tests and kills their processes itself; if it has
+			// not finished after 20 s, kill its whole process group.
+			signalPid(runner.pid, "SIGINT");
+			setTimeout(() => signalPid(runner.pid, "SIGKILL", { group: true }), 20_000).unref();
+		}
+	},
+	sig => {
+		log(`${sig} again: killing the tests now`);
+		if (runner) signalPid(runner.pid, "SIGKILL", { group: true });
+	},
 );
 
 let infra;
 try {
-  infra = await ensureInfra({ log: prefixLog("infra"), signal: abort.signal });
-  // The fault tests start private FerretDB instances: the binary must exist even when a running
-  // Mongo-wire server was reused above.
-  await findOrBuildFerretdb(prefixLog("infra"), abort.signal);
+	infra = await ensureInfra({ log: prefixLog("infra"), signal: abort.signal });
+	// The fault tests start private FerretDB instances: the binary must exist even when a running
+	// Mongo-wire server was reused above.
+	await findOrBuildFerretdb(prefixLog("infra"), abort.signal);
 } catch (err) {
-  await infra?.stop();
-  if (interrupted) process.exit(130);
-  log(`could not start the infrastructure: ${err.message}`);
-  process.exit(1);
+	await infra?.stop();
+	if (interrupted) process.exit(130);
+	log(`could not start the infrastructure: ${err.message}`);
+	process.exit(1);
 }
 
 let code = 130;
 if (!interrupted) {
-  const env = { ...process.env, NODE_ENV: "test", TRANSPORTER: infra.natsUrl, MONGO_URL: infra.mongoUrl };
-  // Both preloads reach every test file's process (the runner passes its own flags on).
-  const args = ["--import", "tsx", "--import", EXIT_GUARD, RUN_TESTS, ...toArgs(options.values), ...files];
-  runner = spawnChild(process.execPath, args, { env, stdio: ["ignore", "inherit", "inherit"] });
-  // A file that never exits (a handle left open after its tests) would hold the run until CI
-  // gives up at 90 minutes; the whole suite takes under 10. Past the limit the runner is
-  // interrupted, which reports the file still running as cancelled, and the run fails.
-  let overran = false;
-  const limitMinutes = Number(process.env.TEST_RUN_LIMIT_MINUTES || 45);
-  const watchdog = setTimeout(() => {
-    overran = true;
-    log(`still running after ${limitMinutes} min (TEST_RUN_LIMIT_MINUTES): stopping the tests`);
-    signalPid(runner.pid, "SIGINT");
-    setTimeout(() => signalPid(runner.pid, "SIGKILL", { group: true }), 20_000).unref();
-  }, limitMinutes * 60_000);
-  code = exitStatus(await exited(runner));
-  clearTimeout(watchdog);
-  if (overran) code = 1;
-  if (interrupted) code = 130;
+	const env = { ...process.env, NODE_ENV: "test", TRANSPORTER: infra.natsUrl, MONGO_URL: infra.mongoUrl };
+	// Both preloads reach every test file's process (the runner passes its own flags on).
+	const args = ["--import", "tsx", "--import", EXIT_GUARD, RUN_TESTS, ...toArgs(options.values), ...files];
+	runner = spawnChild(process.execPath, args, { env, stdio: ["ignore", "inherit", "inherit"] });
+	// A file that never exits (a handle left open after its tests) would hold the run until CI
+	// gives up at 90 minutes; the whole suite takes under 10. Past the limit the runner is
+	// interrupted, which reports the file still running as cancelled, and the run fails.
+	let overran = false;
+	const limitMinutes = Number(process.env.TEST_RUN_LIMIT_MINUTES || 45);
+	const watchdog = setTimeout(() => {
+		overran = true;
+		log(`still running after ${limitMinutes} min (TEST_RUN_LIMIT_MINUTES): stopping the tests`);
+		signalPid(runner.pid, "SIGINT");
+		setTimeout(() => signalPid(runner.pid, "SIGKILL", { group: true }), 20_000).unref();
+	}, limitMinutes * 60_000);
+	code = exitStatus(await exited(runner));
+	clearTimeout(watchdog);
+	if (overran) code = 1;
+	if (interrupted) code = 130;
 }
 await infra.stop();
 process.exit(code);

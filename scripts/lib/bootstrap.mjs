@@ -13,15 +13,15 @@ const WANTED_MAJOR = 24;
 
 /** Run `npm install` when the toolchain we rely on (Node 24, tsx) is not installed yet. */
 function ensureDependencies(log) {
-  const missing = [NODE24, TSX].filter((p) => !existsSync(p));
-  if (!missing.length) return;
-  log(`dependencies missing (${missing.map((p) => p.slice(ROOT.length + 1)).join(", ")}); running npm install…`);
-  const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-  const r = spawnSync(npm, ["install"], { cwd: ROOT, stdio: "inherit" });
-  if (r.error || r.status !== 0) {
-    log(`npm install failed (${r.error?.message || `exit ${r.status}`})`);
-    process.exit(r.status || 1);
-  }
+	const missing = [NODE24, TSX].filter(p => !existsSync(p));
+	if (!missing.length) return;
+	log(`dependencies missing (${missing.map(p => p.slice(ROOT.length + 1)).join(", ")}); running npm install…`);
+	const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+	const r = spawnSync(npm, ["install"], { cwd: ROOT, stdio: "inherit" });
+	if (r.error || r.status !== 0) {
+		log(`npm install failed (${r.error?.message || `exit ${r.status}`})`);
+		process.exit(r.status || 1);
+	}
 }
 
 /**
@@ -30,32 +30,32 @@ function ensureDependencies(log) {
  * termination signals, and exit with its status — this call then never returns.
  */
 export async function bootstrap(scriptUrl, log) {
-  ensureDependencies(log);
-  const major = Number(process.versions.node.split(".")[0]);
-  if (major === WANTED_MAJOR) return;
-  if (process.env.POSITIONPAL_REEXEC) {
-    log(`re-executed but still on Node ${process.versions.node} (${process.execPath}); giving up`);
-    process.exit(1);
-  }
+	ensureDependencies(log);
+	const major = Number(process.versions.node.split(".")[0]);
+	if (major === WANTED_MAJOR) return;
+	if (process.env.POSITIONPAL_REEXEC) {
+		log(`re-executed but still on Node ${process.versions.node} (${process.execPath}); giving up`);
+		process.exit(1);
+	}
 
-  const script = fileURLToPath(scriptUrl);
-  log(`Node ${process.versions.node} → re-running on node_modules/.bin/node (Node ${WANTED_MAJOR})`);
-  const child = spawn(NODE24, [script, ...process.argv.slice(2)], {
-    cwd: process.cwd(),
-    stdio: "inherit",
-    env: { ...process.env, POSITIONPAL_REEXEC: "1" },
-  });
-  // Ctrl-C on a terminal signals the whole foreground group, so the child usually gets it
-  // directly as well; the child treats repeats as one. `kill <our pid>` needs forwarding.
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-    process.on(sig, () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(sig);
-    });
-  }
-  child.once("error", (err) => {
-    log(`could not run ${NODE24}: ${err.message}`);
-    process.exit(1);
-  });
-  child.once("exit", (code, signal) => process.exit(exitStatus({ code, signal })));
-  await new Promise(() => {}); // the exit handler above ends this process
+	const script = fileURLToPath(scriptUrl);
+	log(`Node ${process.versions.node} → re-running on node_modules/.bin/node (Node ${WANTED_MAJOR})`);
+	const child = spawn(NODE24, [script, ...process.argv.slice(2)], {
+		cwd: process.cwd(),
+		stdio: "inherit",
+		env: { ...process.env, POSITIONPAL_REEXEC: "1" },
+	});
+	// Ctrl-C on a terminal signals the whole foreground group, so the child usually gets it
+	// directly as well; the child treats repeats as one. `kill <our pid>` needs forwarding.
+	for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+		process.on(sig, () => {
+			if (child.exitCode === null && child.signalCode === null) child.kill(sig);
+		});
+	}
+	child.once("error", err => {
+		log(`could not run ${NODE24}: ${err.message}`);
+		process.exit(1);
+	});
+	child.once("exit", (code, signal) => process.exit(exitStatus({ code, signal })));
+	await new Promise(() => {}); // the exit handler above ends this process
 }

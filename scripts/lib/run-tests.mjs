@@ -16,33 +16,33 @@ const { values, positionals: files } = parseArgs({ options: TEST_OPTIONS, allowP
 const abort = new AbortController();
 let interrupted = null;
 for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(sig, () => {
-    interrupted ??= sig;
-    abort.abort();
-  });
+	process.on(sig, () => {
+		interrupted ??= sig;
+		abort.abort();
+	});
 }
 
-const toRegExps = (list) => list?.map((p) => new RegExp(p));
+const toRegExps = list => list?.map(p => new RegExp(p));
 const stream = run({
-  files,
-  concurrency: 1,
-  isolation: "process",
-  signal: abort.signal,
-  testNamePatterns: toRegExps(values["test-name-pattern"]),
-  testSkipPatterns: toRegExps(values["test-skip-pattern"]),
-  only: values["test-only"],
-  // A test that hangs fails after 5 minutes (the longest takes under 30 s) instead of holding CI
-  // until its own limit. (Not `forceExit`: on Node 24 it ends a file after its first describe.)
-  timeout: values["test-timeout"] ? Number(values["test-timeout"]) : 300_000,
+	files,
+	concurrency: 1,
+	isolation: "process",
+	signal: abort.signal,
+	testNamePatterns: toRegExps(values["test-name-pattern"]),
+	testSkipPatterns: toRegExps(values["test-skip-pattern"]),
+	only: values["test-only"],
+	// A test that hangs fails after 5 minutes (the longest takes under 30 s) instead of holding CI
+	// until its own limit. (Not `forceExit`: on Node 24 it ends a file after its first describe.)
+	timeout: values["test-timeout"] ? Number(values["test-timeout"]) : 300_000,
 });
 
 process.exitCode = 1; // until a successful summary says otherwise
 let success = false;
-stream.on("test:summary", (summary) => {
-  // One summary per file plus the overall one (which has no file).
-  if (summary.file === undefined) success = summary.success;
+stream.on("test:summary", summary => {
+	// One summary per file plus the overall one (which has no file).
+	if (summary.file === undefined) success = summary.success;
 });
 stream.compose(spec).pipe(process.stdout);
 stream.on("end", () => {
-  process.exitCode = interrupted ? 130 : success ? 0 : 1;
+	process.exitCode = interrupted ? 130 : success ? 0 : 1;
 });

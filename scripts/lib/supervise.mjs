@@ -11,18 +11,18 @@ const REPEAT_WINDOW_MS = 1500;
  * repeated signal during shutdown.
  */
 export function onTermination(onSignal, onForce = () => {}) {
-  let first = 0;
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-    process.on(sig, () => {
-      const now = Date.now();
-      if (!first) {
-        first = now;
-        onSignal(sig);
-      } else if (now - first > REPEAT_WINDOW_MS) {
-        onForce(sig);
-      }
-    });
-  }
+	let first = 0;
+	for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+		process.on(sig, () => {
+			const now = Date.now();
+			if (!first) {
+				first = now;
+				onSignal(sig);
+			} else if (now - first > REPEAT_WINDOW_MS) {
+				onForce(sig);
+			}
+		});
+	}
 }
 
-export const prefixLog = (prefix) => (msg) => console.log(`[${prefix}] ${msg}`);
+export const prefixLog = prefix => msg => console.log(`[${prefix}] ${msg}`);
