@@ -20,11 +20,7 @@ import { PresenceOrder } from "./gateway/presence-order.js";
 import { PRESENCE_RESYNC_EVENT, type PresenceResync } from "./chat/presence.js";
 
 /** Services whose readiness `GET /health` reports (HEALTH_SERVICES overrides, comma separated). */
-const healthServices = () =>
-	(process.env.HEALTH_SERVICES ?? "users,location,chat,notification")
-		.split(",")
-		.map(s => s.trim())
-		.filter(Boolean);
+const healthServices = () => config.healthServices();
 
 interface SocketData {
 	auth: ResolvedToken;
@@ -47,7 +43,7 @@ const PRESENCE_BATCH_MS = 25;
  * one our proxy appended. Earlier entries come from the client and could be forged.
  */
 function clientAddress(req: IncomingMessage): string {
-	if (process.env.TRUST_PROXY === "1") {
+	if (config.trustProxy()) {
 		const forwarded = req.headers["x-forwarded-for"];
 		const last = (Array.isArray(forwarded) ? forwarded.join(",") : forwarded)?.split(",").at(-1)?.trim();
 		if (last) return last;
@@ -116,7 +112,7 @@ const GatewayService: ServiceSchema<any> & ThisType<any> = {
 
 	settings: {
 		port: config.port(),
-		ip: process.env.HOST ?? "0.0.0.0",
+		ip: config.host(),
 		cors: { origin: corsOrigin(), methods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"], credentials: false, maxAge: 600 },
 		onError: sendError,
 		// Runs right after the body parser on every route: body failures are 400s (see gateway/body.ts).

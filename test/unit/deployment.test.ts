@@ -9,6 +9,7 @@ import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { parse } from "yaml";
+import { configVariables } from "../../lib/config.js";
 import { GATEWAY_NODE_OPTIONS } from "../support/system.js";
 
 /**
@@ -104,19 +105,14 @@ function sourcesOf(name: string): string {
 
 const SECRET_CALL = /secretFromEnv\(\s*["'`]([A-Z0-9_]+)["'`]\s*\)/g;
 
-/** config.<accessor>() of lib/config.ts → the secrets (secretFromEnv names) it reads. */
+/** config.<setting>() of lib/config.ts → the secrets (variables it reads as NAME_FILE) of that setting. */
 function secretsByConfigAccessor(): Map<string, string[]> {
-	const text = read("lib/config.ts");
-	const start = text.indexOf("export const config");
-	assert.ok(start >= 0, "lib/config.ts exports `config`");
-	const body = text.slice(start);
-	const accessors = [...body.matchAll(/\n\s*(\w+):\s*\(\)\s*=>/g)].map(m => ({ name: m[1]!, at: m.index! }));
 	const result = new Map<string, string[]>();
-	for (const match of body.matchAll(SECRET_CALL)) {
-		const owner = accessors.filter(a => a.at < match.index!).at(-1);
-		assert.ok(owner, `secretFromEnv("${match[1]}") in lib/config.ts belongs to a config accessor`);
-		result.set(owner.name, [...(result.get(owner.name) ?? []), match[1]!]);
+	for (const [setting, names] of configVariables()) {
+		const secrets = names.filter(name => name.endsWith("_FILE")).map(name => name.slice(0, -"_FILE".length));
+		if (secrets.length > 0) result.set(setting, secrets);
 	}
+	assert.ok(result.has("jwtSecret") && result.has("vapid"), "lib/config.ts reads secrets (JWT_SECRET, VAPID keys)");
 	return result;
 }
 
