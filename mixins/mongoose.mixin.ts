@@ -10,7 +10,7 @@ import { profileDatabase } from "./db-profile.js";
  * Models are built on that connection; indexes are created once at start; the connection closes at stop.
  */
 export function databaseName(db: string): string {
-	return `${process.env.MONGO_DB_PREFIX?.trim() || "positionpal"}_${db}`;
+	return `${config.mongoDbPrefix()}_${db}`;
 }
 
 /** Socket errors of a database connection that went away mid-request (e.g. EPIPE "socket has been ended by the other party"). */
@@ -56,11 +56,11 @@ export function MongooseMixin<TModels extends Record<string, Model<any>>>(opts: 
 				serverSelectionTimeoutMS: 5_000,
 				// Fail a query quickly while the database is down instead of queueing it forever.
 				bufferCommands: false,
-				...(process.env.DB_PROFILE ? { monitorCommands: true } : {}),
+				...(config.dbProfile() ? { monitorCommands: true } : {}),
 			});
 			await connection.asPromise();
 			this.connection = connection;
-			if (process.env.DB_PROFILE) this.stopDbProfile = profileDatabase(connection, line => this.logger.info(line));
+			if (config.dbProfile()) this.stopDbProfile = profileDatabase(connection, line => this.logger.info(line));
 			this.models = opts.models(connection);
 			for (const model of Object.values(this.models)) await (model as Model<any>).createIndexes();
 			this.logger.info(`Connected to database ${databaseName(opts.db)}`);
