@@ -1,7 +1,7 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
 import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
-import { config, isProduction, numberFromEnv, secretFromEnv } from "../lib/config.js";
+import { config, isProduction } from "../lib/config.js";
 import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
 import { mapLimit } from "../lib/concurrency.js";
 import { notFound, unauthorized } from "../events/errors.js";
@@ -441,14 +441,14 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 
 	created() {
 		this.memberCache = new MemberCache();
-		const secret = secretFromEnv("JWT_SECRET");
+		const secret = config.jwtSecret();
 		if (!secret && isProduction()) {
 			this.broker.fatal("JWT_SECRET (or JWT_SECRET_FILE) is required when NODE_ENV=production; refusing to start.");
 			return;
 		}
 		if (!secret) this.logger.warn("JWT_SECRET is not set: using a random per-run key (tokens die with this process).");
 		this.jwtSecret = secret ?? randomSecret();
-		this.loginThrottle = new LoginThrottle({ ...defaultLoginThrottle, lockAfter: numberFromEnv("LOGIN_LOCK_AFTER", defaultLoginThrottle.lockAfter) });
+		this.loginThrottle = new LoginThrottle({ ...defaultLoginThrottle, lockAfter: config.loginLockAfter() });
 	},
 
 	async started() {
