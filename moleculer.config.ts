@@ -1,6 +1,7 @@
 import type { BrokerOptions, Middleware, ServiceBroker } from "moleculer";
 import Channels from "@moleculer/channels";
 import { AllDomainEvents } from "./events/domain.js";
+import { STREAM_KEEP_MS, streamOfSubject } from "./events/streams.js";
 import { CoalescedSends } from "./lib/coalesced-sends.js";
 
 /**
@@ -18,7 +19,7 @@ interface NatsChannelAdapter {
 }
 
 /** JetStream keeps domain events for a week: consumers that were down catch up, storage stays bounded. */
-const STREAM_MAX_AGE_NS = 7 * 24 * 3600 * 1e9;
+const STREAM_MAX_AGE_NS = STREAM_KEEP_MS * 1e6;
 /** Copies of each stream in a NATS cluster (JETSTREAM_REPLICAS=3 in the Swarm stack), so losing a node loses no event. */
 const streamReplicas = () => Math.max(1, Number(process.env.JETSTREAM_REPLICAS ?? 1) || 1);
 
@@ -33,7 +34,7 @@ const EnsureDomainStreams: Middleware = {
 		if (!adapter) return;
 		for (const type of AllDomainEvents) {
 			const subject = adapter.addPrefixTopic(type);
-			await adapter.createStream(subject.split(".").join("_"), [subject], { max_age: STREAM_MAX_AGE_NS, num_replicas: streamReplicas() });
+			await adapter.createStream(streamOfSubject(subject), [subject], { max_age: STREAM_MAX_AGE_NS, num_replicas: streamReplicas() });
 		}
 	},
 } as Middleware;

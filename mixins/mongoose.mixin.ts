@@ -9,8 +9,8 @@ import { profileDatabase } from "./db-profile.js";
  * MONGO_DB_PREFIX changes the `positionpal` part (tests use it to isolate runs).
  * Models are built on that connection; indexes are created once at start; the connection closes at stop.
  */
-export function databaseName(db: string): string {
-	return `${process.env.MONGO_DB_PREFIX?.trim() || "positionpal"}_${db}`;
+export function databaseName(db: string, prefix = process.env.MONGO_DB_PREFIX?.trim() || "positionpal"): string {
+	return `${prefix}_${db}`;
 }
 
 /** Socket errors of a database connection that went away mid-request (e.g. EPIPE "socket has been ended by the other party"). */
