@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Context, ServiceSchema } from "moleculer";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
-import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
+import { newEnvelope, OutboxRelay } from "../mixins/outbox-relay.mixin.js";
 import { config, isProduction, numberFromEnv, secretFromEnv } from "../lib/config.js";
 import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
 import { conflict, invalidCredentials, notFound, rateLimited, unauthorized, validationError } from "../events/errors.js";
@@ -60,7 +60,7 @@ const READ_CONCURRENCY = 16;
 
 const UsersService: ServiceSchema<UsersSettings> & ThisType<UsersThis & any> = {
 	name: "users",
-	mixins: [MongooseMixin({ db: "users", models: usersModels }), DurableEvents({ outboxModels: ["User", "Group"] })],
+	mixins: [MongooseMixin({ db: "users", models: usersModels }), OutboxRelay<UsersModels>({ models: ["User", "Group"] })],
 	settings: {
 		jwtTtlMs: config.jwtTtlMs(),
 	},

@@ -6,7 +6,7 @@ import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { connect, type NatsConnection } from "nats";
 import { brokerOptions } from "../../moleculer.config.js";
 import { MongooseMixin } from "../../mixins/mongoose.mixin.js";
-import { DurableEvents, outboxField } from "../../mixins/durable-events.mixin.js";
+import { OutboxRelay, outboxField } from "../../mixins/outbox-relay.mixin.js";
 import { MembershipProjection, type GroupProjectionDoc } from "../../mixins/membership.mixin.js";
 import type { Envelope, GroupSnapshot } from "../../events/domain.js";
 import { testNamespace } from "../support/system.js";
@@ -36,7 +36,7 @@ const relayService: ServiceSchema = {
 				Thing: connection.model<ThingDoc>("Thing", new Schema<ThingDoc>({ _id: String, ...outboxField }, { versionKey: false })),
 			}),
 		}),
-		DurableEvents({ outboxModels: ["Thing"] }),
+		OutboxRelay<{ Thing: Model<ThingDoc> }>({ models: ["Thing"] }),
 	],
 };
 

@@ -4,8 +4,9 @@ import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { connect, type NatsConnection } from "nats";
 import { brokerOptions } from "../../moleculer.config.js";
 import { MongooseMixin } from "../../mixins/mongoose.mixin.js";
-import { DurableEvents } from "../../mixins/durable-events.mixin.js";
+import { IdempotentConsumer } from "../../mixins/idempotent-consumer.mixin.js";
 import { MembershipConsumers, MembershipProjection, type MembershipChange } from "../../mixins/membership.mixin.js";
+import { MembershipEvents } from "../../events/streams.js";
 import type { Envelope } from "../../events/domain.js";
 import { ApiClient } from "../support/client.js";
 import { startSystem, type System } from "../support/system.js";
@@ -23,12 +24,15 @@ const changes: MembershipChange[] = [];
 /** A projection-keeping service, as location, chat and notification use, recording what it applies. */
 const projectionService = (name: string): ServiceSchema => ({
 	name,
-	mixins: [MongooseMixin({ db: "projectionprobe", models: () => ({}) }), DurableEvents({ consume: MembershipConsumers }), MembershipProjection()],
-	methods: {
-		async onMembershipChange(change: MembershipChange) {
-			changes.push(change);
-		},
-	},
+	mixins: [
+		MongooseMixin({ db: "projectionprobe", models: () => ({}) }),
+		IdempotentConsumer({ events: MembershipEvents, consume: MembershipConsumers }),
+		MembershipProjection({
+			async onChange(change: MembershipChange) {
+				changes.push(change);
+			},
+		}),
+	],
 });
 
 async function startConsumer(name = "projectionprobe"): Promise<ServiceBroker> {

@@ -26,7 +26,8 @@ export interface AckedMessage {
 
 interface Answer {
 	status: number;
-	body: any;
+	/** The parsed JSON answer (an error's `{ name, message, code, type }`, or the resource); the error text for no answer. */
+	body: unknown;
 }
 
 const TRANSIENT = (status: number) => status === 0 || status >= 500;
@@ -162,7 +163,7 @@ export class Workload {
 	private async chat(client: ApiClient, groupId: string): Promise<void> {
 		const clientMessageId = `m-${++this.seq}-${client.user!.id.slice(0, 6)}`;
 		const res = await this.step(client, "POST", `/api/groups/${groupId}/messages`, { text: `hello ${this.seq}`, clientMessageId }, [201], []);
-		this.ackedMessages.push({ groupId, id: res.body.id, userId: client.user!.id, clientMessageId });
+		this.ackedMessages.push({ groupId, id: (res.body as { id: string }).id, userId: client.user!.id, clientMessageId });
 	}
 
 	async request(client: ApiClient, method: string, path: string, body?: unknown): Promise<Answer> {
@@ -223,7 +224,8 @@ export class Workload {
 	/** Records answers that are not clean: a 5xx other than a documented 503 (e.g. a 500), any other surprise. */
 	private judge(res: Answer, method: string, path: string, ok: number[], done: number[], ambiguous: boolean) {
 		if (ok.includes(res.status) || (ambiguous && done.includes(res.status)) || res.status === 0) return;
-		if (res.status === 503 && res.body?.type === "SERVICE_UNAVAILABLE" && res.body?.code === 503 && !("stack" in res.body)) return;
+		const error = (res.body ?? {}) as { type?: unknown; code?: unknown; stack?: unknown };
+		if (res.status === 503 && error.type === "SERVICE_UNAVAILABLE" && error.code === 503 && !("stack" in error)) return;
 		this.unexpected.push(`${method} ${path}: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
 	}
 
