@@ -398,19 +398,19 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 			let users = [...new Set(userIds)];
 			for (let round = 0; round < 5 && users.length; round++) {
 				const [withSockets, stored] = await Promise.all([
-					this.models.Socket.distinct("userId", { userId: { $in: users }, closed: false }) as Promise<string[]>,
-					this.models.Presence.find({ _id: { $in: users } }, { online: 1 }).lean() as Promise<{ _id: string; online: boolean }[]>,
+					this.models.Socket.distinct("userId", { userId: { $in: users }, closed: false }),
+					this.models.Presence.find({ _id: { $in: users } }, { online: 1 }).lean(),
 				]);
 				const flips = presenceFlips(users, new Set(withSockets), new Map(stored.map(p => [p._id, p.online])));
 				const flipped: { userId: string; online: boolean; version?: number }[] = [];
 				for (const { userId, online } of flips) {
 					try {
-						const result = (await this.models.Presence.findOneAndUpdate(
+						const result = await this.models.Presence.findOneAndUpdate(
 							{ _id: userId, online: !online },
 							{ $set: { online, lastSeenAt: new Date() }, $inc: { version: 1 } },
 							// Someone never seen before is offline already: only coming online creates the record.
 							{ upsert: online, returnDocument: "after" },
-						).lean()) as { version?: number } | null;
+						).lean();
 						if (result) flipped.push({ userId, online, version: result.version });
 					} catch (err) {
 						// The upsert met a record that already says online: nothing flipped.
@@ -428,7 +428,7 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 					const payload: LivePresence = { groupIds, userId, online, version };
 					await (ctx ? ctx.broadcast(LiveEvents.presence, payload) : this.broker.broadcast(LiveEvents.presence, payload));
 				}
-				const still = new Set((await this.models.Socket.distinct("userId", { userId: { $in: flippedIds }, closed: false })) as string[]);
+				const still = new Set(await this.models.Socket.distinct("userId", { userId: { $in: flippedIds }, closed: false }));
 				users = flipped.filter(f => still.has(f.userId) !== f.online).map(f => f.userId);
 			}
 		},

@@ -3,6 +3,7 @@ import type { NatsConnection } from "nats";
 import { AllDomainEvents, type DomainEventType, type Envelope, type GroupSnapshot } from "../../../events/domain.js";
 import { streamName, Subscriptions } from "../../../events/streams.js";
 import { databaseName } from "../../../mixins/mongoose.mixin.js";
+import { PROCESSED_EVENTS_COLLECTION, type ProcessedEvent } from "../../../mixins/idempotent-consumer.mixin.js";
 
 /**
  * What JetStream holds for a namespace, read back for the fault tests' checks: every message of
@@ -81,7 +82,7 @@ export async function deliveryCounts(nats: NatsConnection, mongoUrl: string, nam
 		}
 		const connection = await mongoose.createConnection(mongoUrl, { dbName: databaseName(service, namespace) }).asPromise();
 		try {
-			const processed = await connection.collection<{ _id: string; duplicates?: number }>("processedevents").find({}).toArray();
+			const processed = await connection.collection<ProcessedEvent>(PROCESSED_EVENTS_COLLECTION).find({}).toArray();
 			const processedIds = new Set(processed.map(p => p._id));
 			const lostIds = [...sentIds].filter(id => !processedIds.has(id));
 			rows.push({
