@@ -1,6 +1,7 @@
 import { Transporters, type BrokerOptions, type Middleware, type ServiceBroker } from "moleculer";
 import Channels from "@moleculer/channels";
 import { AllDomainEvents } from "./events/domain.js";
+import { STREAM_KEEP_MS, streamOfSubject } from "./events/streams.js";
 import { CoalescedSends } from "./lib/coalesced-sends.js";
 import { anonymousNatsRefusal, ConfigError, loadConfig, type Config } from "./lib/config.js";
 
@@ -21,7 +22,7 @@ interface NatsChannelAdapter {
 }
 
 /** JetStream keeps domain events for a week: consumers that were down catch up, storage stays bounded. */
-const STREAM_MAX_AGE_NS = 7 * 24 * 3600 * 1e9;
+const STREAM_MAX_AGE_NS = STREAM_KEEP_MS * 1e6;
 
 /**
  * Creates every domain-event stream when the broker starts, so a producer can publish before any
@@ -37,7 +38,7 @@ const EnsureDomainStreams = (replicas: number): Middleware =>
 			if (!adapter) return;
 			for (const type of AllDomainEvents) {
 				const subject = adapter.addPrefixTopic(type);
-				await adapter.createStream(subject.split(".").join("_"), [subject], { max_age: STREAM_MAX_AGE_NS, num_replicas: replicas });
+				await adapter.createStream(streamOfSubject(subject), [subject], { max_age: STREAM_MAX_AGE_NS, num_replicas: replicas });
 			}
 		},
 	}) as Middleware;

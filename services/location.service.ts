@@ -1,8 +1,10 @@
 import type { Connection, Model } from "mongoose";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
-import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
+import { newEnvelope, OutboxRelay } from "../mixins/outbox-relay.mixin.js";
+import { IdempotentConsumer } from "../mixins/idempotent-consumer.mixin.js";
 import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, type MembershipChange } from "../mixins/membership.mixin.js";
+import { Subscriptions } from "../events/streams.js";
 import { config } from "../lib/config.js";
 import { BatchedLookups } from "../lib/batched-lookups.js";
 import { SingleFlight } from "../lib/single-flight.js";
@@ -207,8 +209,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 	name: "location",
 	mixins: [
 		MongooseMixin({ db: "location", models: locationModels }),
-		DurableEvents({ outboxModels: ["Session"], consume: MembershipConsumers }),
-		MembershipProjection(),
+		OutboxRelay<LocationModels>({ models: ["Session"] }),
+		IdempotentConsumer({ events: Subscriptions.location, consume: MembershipConsumers }),
+		MembershipProjection<LocationThis>({
+			onChange(change, ctx) {
+				return this.onMembershipChange(change, ctx);
+			},
+		}),
 	],
 	settings: {
 		thresholds: {

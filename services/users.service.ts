@@ -1,6 +1,6 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
-import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
+import { newEnvelope, OutboxRelay } from "../mixins/outbox-relay.mixin.js";
 import { config, isProduction } from "../lib/config.js";
 import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
 import { mapLimit } from "../lib/concurrency.js";
@@ -136,7 +136,7 @@ type UsersThis = Service<UsersSettings> & UsersVars & UsersMethods;
 
 const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersThis> = {
 	name: "users",
-	mixins: [MongooseMixin({ db: "users", models: usersModels }), DurableEvents({ outboxModels: ["User", "Group"] })],
+	mixins: [MongooseMixin({ db: "users", models: usersModels }), OutboxRelay<UsersModels>({ models: ["User", "Group"] })],
 	settings: {
 		jwtTtlMs: config.jwtTtlMs(),
 	},
