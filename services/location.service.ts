@@ -6,19 +6,15 @@ import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, typ
 import { config } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
 import { ErrorTypes, invalidState, notFound, validationError } from "../events/errors.js";
-import { LiveEvents, type LiveGroup, type LiveLocation, type LiveLocationBatch } from "../events/live.js";
+import { LiveEvents, type LiveGroup } from "../events/live.js";
 import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User } from "../events/types.js";
 import { locationModels, type LocationModels } from "./location/models.js";
 import { newSession, toApiSession, toOperatorSession, type Thresholds } from "./location/session.js";
 import { MongoSessionRepository, type SessionRepository } from "./location/session-repository.js";
-import type { SessionStore } from "./location/session-store.js";
-import type { Membership } from "./location/membership.js";
-import type { PeriodicCheck } from "./location/periodic-check.js";
-import type { Sos } from "./location/sos.js";
-import { createTracking } from "./location/tracking.js";
+import { createTracking, type Tracking } from "./location/tracking.js";
 import type { LocationEvent } from "./location/state-machine.js";
 import { etaProblem, samplePoint, sampleTimestampProblem } from "./location/validation.js";
-import { LiveBatcher } from "./location/live-batch.js";
+import { liveLocations } from "./location/live-batch.js";
 
 /**
  * Location tracking (SPEC §5): sharing, position samples, journeys and SOS per (user, group)
@@ -99,15 +95,10 @@ interface LocationSettings {
 	checkEveryMs: number;
 }
 
-interface LocationVars {
+/** `store`, `sos`, `membership`, `checks`: the domain parts (location/tracking.ts). */
+interface LocationVars extends Tracking {
 	models: LocationModels;
 	sessions: SessionRepository;
-	store: SessionStore;
-	membership: Membership;
-	sos: Sos;
-	checks: PeriodicCheck;
-	/** Live updates waiting for the end of this event-loop turn, to go out as one broadcast. */
-	live: LiveBatcher<LiveLocation, Context>;
 	checkTimer?: NodeJS.Timeout;
 	flushTimer?: NodeJS.Timeout;
 }
@@ -359,17 +350,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 	created() {
 		this.sessions = new MongoSessionRepository(() => this.models?.Session);
-		this.live = new LiveBatcher<LiveLocation, Context>(
-			(payload, ctx) => (ctx ? ctx.broadcast(LiveEvents.location, payload) : this.broker.broadcast(LiveEvents.location, payload)),
-			// A batch answers several requests: it is nobody's child, and carries no caller's meta.
-			updates => this.broker.broadcast(LiveEvents.location, { updates } satisfies LiveLocationBatch),
-		);
 		({ store: this.store, sos: this.sos, membership: this.membership, checks: this.checks } = createTracking({
 			repository: this.sessions,
 			loadGroup: groupId => this.groupProjection().findById(groupId).lean<GroupProjectionDoc>().exec(),
 			now: Date.now,
 			thresholds: this.settings.thresholds,
-			publish: (session, origin) => this.live.add({ groupId: session.groupId, session: toApiSession(session) }, origin),
+			publish: liveLocations(this.broker),
 			kickOutbox: id => this.kickOutbox("Session", id),
 			groupIdsOf: async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[],
 			logger: this.logger,

@@ -9,27 +9,19 @@ import type { SessionStore } from "./session-store.js";
  * so an alert fires once however many instances look. It also purges tombstones whose outbox is out.
  */
 
-export interface PeriodicCheckOptions {
-	/** Due sessions handled per round and instance; the rest wait for the next round. */
-	batch: number;
-	purgeEveryMs: number;
-}
-
-export const PERIODIC_CHECK: PeriodicCheckOptions = { batch: 200, purgeEveryMs: 60_000 };
+/** Due sessions handled per round and instance; the rest wait for the next round. */
+const CHECK_BATCH = 200;
+const TOMBSTONE_PURGE_EVERY_MS = 60_000;
 
 export class PeriodicCheck {
 	private readonly running = new ExclusiveRun();
-	private readonly options: PeriodicCheckOptions;
 	private lastPurgeAt = 0;
 
 	constructor(
 		private readonly store: SessionStore,
 		private readonly repository: SessionRepository,
 		private readonly logger: { warn(...args: unknown[]): void },
-		options: Partial<PeriodicCheckOptions> = {},
-	) {
-		this.options = { ...PERIODIC_CHECK, ...options };
-	}
+	) {}
 
 	/** One round, unless one is running. */
 	async run(): Promise<void> {
@@ -46,9 +38,9 @@ export class PeriodicCheck {
 		const now = this.store.now;
 		try {
 			this.store.stats.checks++;
-			const due = await this.repository.findDue(now(), this.options.batch);
+			const due = await this.repository.findDue(now(), CHECK_BATCH);
 			for (const row of due) await this.store.checkTimers(row);
-			if (now() - this.lastPurgeAt > this.options.purgeEveryMs) {
+			if (now() - this.lastPurgeAt > TOMBSTONE_PURGE_EVERY_MS) {
 				this.lastPurgeAt = now();
 				await this.repository.purgeTombstones();
 			}

@@ -40,7 +40,7 @@ export interface TrackingStats {
 	groupReads: number;
 }
 
-export const newTrackingStats = (): TrackingStats => ({ checks: 0, claimed: 0, lost: 0, notices: 0, deferred: 0, flushed: 0, rebased: 0, sessionReads: 0, groupReads: 0 });
+const newTrackingStats = (): TrackingStats => ({ checks: 0, claimed: 0, lost: 0, notices: 0, deferred: 0, flushed: 0, rebased: 0, sessionReads: 0, groupReads: 0 });
 
 /**
  * A position-only change is stored about `persistAfterMs` after it was applied, coalesced with the
@@ -50,7 +50,7 @@ export const newTrackingStats = (): TrackingStats => ({ checks: 0, claimed: 0, l
  * stored timer is due within `writeThroughWithinMs` is written through at once. (This instance's own
  * periodic check decides on its in-memory copy; the margins are for the checks of other instances.)
  */
-export interface WriteBehind {
+interface WriteBehind {
 	persistAfterMs: number;
 	priorityWithinMs: number;
 	writeThroughWithinMs: number;
@@ -62,7 +62,7 @@ export interface WriteBehind {
 	lookupBatchMs: number;
 }
 
-export const WRITE_BEHIND: WriteBehind = {
+const WRITE_BEHIND: WriteBehind = {
 	persistAfterMs: 5_000,
 	priorityWithinMs: 60_000,
 	writeThroughWithinMs: 5_000,
@@ -73,7 +73,7 @@ export const WRITE_BEHIND: WriteBehind = {
 
 const MAX_VERSION_RETRIES = 8;
 
-export type Sample = Point & { accuracy?: number };
+type Sample = Point & { accuracy?: number };
 /** The request a change answers (its live update goes out as that request's child), or null for the store's own work. */
 export type Origin = Context | null;
 export interface ApplyOptions {
@@ -94,8 +94,6 @@ export interface SessionStoreDeps {
 	/** The groups a user is in (authoritative), to find their sessions by primary key. */
 	groupIdsOf: (userId: string) => Promise<string[]>;
 	logger: { warn(...args: unknown[]): void; debug(...args: unknown[]): void };
-	stats?: TrackingStats;
-	writeBehind?: Partial<WriteBehind>;
 }
 
 export type TimerOutcome = "claimed" | "lost" | "rebased";
@@ -121,8 +119,8 @@ export class SessionStore {
 		this.repository = deps.repository;
 		this.now = deps.now;
 		this.thresholds = deps.thresholds;
-		this.stats = deps.stats ?? newTrackingStats();
-		this.timings = { ...WRITE_BEHIND, ...deps.writeBehind };
+		this.stats = newTrackingStats();
+		this.timings = WRITE_BEHIND;
 		this.lookups = new BatchedLookups(this.timings.lookupBatchMs, userIds => this.lookUp(userIds));
 	}
 
