@@ -20,8 +20,6 @@ export interface SessionDoc extends SessionData {
 /** A session read without its bulky parts (route and outbox), as commands and checks read it. */
 export type SessionRow = Omit<SessionDoc, "route" | "outbox">;
 
-export const sessionId = (groupId: string, userId: string) => `${groupId}:${userId}`;
-
 export function locationModels(connection: Connection) {
 	const Session = connection.model<SessionDoc>(
 		"Session",
