@@ -245,7 +245,10 @@ export async function runAuthFlow(opts: AuthFlowOptions = authFlowOptions()): Pr
 			"bare moleculer-web + hashing only",
 			bare.url,
 			{ users: opts.users, seconds: opts.baselineSeconds },
-			new Map([["bare moleculer-web", bare.pid], ["load generator", process.pid]]),
+			new Map([
+				["bare moleculer-web", bare.pid],
+				["load generator", process.pid],
+			]),
 			bare.pid,
 		);
 	} finally {
@@ -262,12 +265,28 @@ export async function runAuthFlow(opts: AuthFlowOptions = authFlowOptions()): Pr
 
 	const lines = (r: FlowRun) => [
 		[r.label, "flows completed/s", `${fmtNum(r.flowsPerSecond, 1)} (${fmtNum(r.flows)} flows)`],
-		["", "successful requests p50 / p95 / p99 / max", `${fmtMs(r.requests.p50)} / ${fmtMs(r.requests.p95)} / ${fmtMs(r.requests.p99)} / ${fmtMs(r.requests.max)} ms (${fmtNum(r.requests.count)})`],
-		...Object.entries(r.steps).map(([step, s]) => ["", `  ${step} p50 / p95 / p99`, `${fmtMs(s.p50)} / ${fmtMs(s.p95)} / ${fmtMs(s.p99)} ms (${fmtNum(s.count)})`]),
-		["", "refused with 429", `${fmtRatio(refusedShare(r))} of ${fmtNum(r.answered.count)} answered (${fmtNum(r.refused)}; answered in p50 ${fmtMs(r.refusedLatency.p50)} / p95 ${fmtMs(r.refusedLatency.p95)} ms; Retry-After header on ${fmtNum(r.refusedWithHeader)})`],
+		[
+			"",
+			"successful requests p50 / p95 / p99 / max",
+			`${fmtMs(r.requests.p50)} / ${fmtMs(r.requests.p95)} / ${fmtMs(r.requests.p99)} / ${fmtMs(r.requests.max)} ms (${fmtNum(r.requests.count)})`,
+		],
+		...Object.entries(r.steps).map(([step, s]) => [
+			"",
+			`  ${step} p50 / p95 / p99`,
+			`${fmtMs(s.p50)} / ${fmtMs(s.p95)} / ${fmtMs(s.p99)} ms (${fmtNum(s.count)})`,
+		]),
+		[
+			"",
+			"refused with 429",
+			`${fmtRatio(refusedShare(r))} of ${fmtNum(r.answered.count)} answered (${fmtNum(r.refused)}; answered in p50 ${fmtMs(r.refusedLatency.p50)} / p95 ${fmtMs(r.refusedLatency.p95)} ms; Retry-After header on ${fmtNum(r.refusedWithHeader)})`,
+		],
 		["", "all answered p50 / p95 / p99", `${fmtMs(r.answered.p50)} / ${fmtMs(r.answered.p95)} / ${fmtMs(r.answered.p99)} ms`],
 		["", "whole flow p50 / p95 / p99", `${fmtMs(r.flow.p50)} / ${fmtMs(r.flow.p95)} / ${fmtMs(r.flow.p99)} ms (429 waits included)`],
-		["", "hashing: pool CPU / process CPU", `${fmtNum(r.poolCpuMs / 1000, 1)} s / ${fmtNum(r.processCpuMs / 1000, 1)} s = ${fmtRatio(hashShare(r))} (estimate ${fmtNum(r.hashed)} hashes × ${cost.cpuMs.toFixed(0)} ms = ${fmtRatio(estimatedShare(r))})`],
+		[
+			"",
+			"hashing: pool CPU / process CPU",
+			`${fmtNum(r.poolCpuMs / 1000, 1)} s / ${fmtNum(r.processCpuMs / 1000, 1)} s = ${fmtRatio(hashShare(r))} (estimate ${fmtNum(r.hashed)} hashes × ${cost.cpuMs.toFixed(0)} ms = ${fmtRatio(estimatedShare(r))})`,
+		],
 		["", "failed flows (other than 429)", `${r.failures}${r.firstFailure ? ` (first: ${r.firstFailure})` : ""}`],
 	];
 	console.log(table([["", "", ""], ...lines(system), ...lines(baseline)]));
@@ -286,9 +305,30 @@ export async function runAuthFlow(opts: AuthFlowOptions = authFlowOptions()): Pr
 			target: "p95 < 200 ms",
 			pass: system.requests.p95 < 200 && system.failures === 0,
 		},
-		{ bench: "auth flow", metric: "requests refused with 429", system: fmtRatio(refusedShare(system)), baseline: fmtRatio(refusedShare(baseline)), ratio: "", target: "" },
-		{ bench: "auth flow", metric: "flows/s", system: fmtNum(system.flowsPerSecond, 1), baseline: fmtNum(baseline.flowsPerSecond, 1), ratio: fmtRatio(system.flowsPerSecond / baseline.flowsPerSecond), target: "" },
-		{ bench: "auth flow", metric: "hashing share of users-service CPU", system: fmtRatio(hashShare(system)), baseline: fmtRatio(hashShare(baseline)), ratio: "", target: "" },
+		{
+			bench: "auth flow",
+			metric: "requests refused with 429",
+			system: fmtRatio(refusedShare(system)),
+			baseline: fmtRatio(refusedShare(baseline)),
+			ratio: "",
+			target: "",
+		},
+		{
+			bench: "auth flow",
+			metric: "flows/s",
+			system: fmtNum(system.flowsPerSecond, 1),
+			baseline: fmtNum(baseline.flowsPerSecond, 1),
+			ratio: fmtRatio(system.flowsPerSecond / baseline.flowsPerSecond),
+			target: "",
+		},
+		{
+			bench: "auth flow",
+			metric: "hashing share of users-service CPU",
+			system: fmtRatio(hashShare(system)),
+			baseline: fmtRatio(hashShare(baseline)),
+			ratio: "",
+			target: "",
+		},
 	];
 	const result: BenchResult = { name: "auth-flow", rows, figures: { options: opts, hashCost: cost, argon2: ARGON2_PARAMS, system, baseline } };
 	console.log(`figures: ${saveFigures(result)}`);

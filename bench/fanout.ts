@@ -59,13 +59,22 @@ interface SideResult {
  * or 3,000, then one more). A step that fails is tried once more before it counts: one noisy
  * second on a shared 2-core machine should not decide the maximum.
  */
-async function searchMaxRate(load: FanoutLoad, startRate: number, maxRate: number, seconds: number, log: (line: string) => void, quiet: () => Promise<unknown>) {
+async function searchMaxRate(
+	load: FanoutLoad,
+	startRate: number,
+	maxRate: number,
+	seconds: number,
+	log: (line: string) => void,
+	quiet: () => Promise<unknown>,
+) {
 	const steps: PhaseResult[] = [];
 	const attempt = async (rate: number) => {
 		const r = await load.phase(rate, seconds * 1000, { warmupMs: 1_000, drainMs: 2_000 });
 		steps.push(r);
 		const ok = sustainable(r);
-		log(`  ${fmtNum(rate)} samples/s → p99 ${fmtMs(r.latency.p99)} ms, lost ${r.lost}, ack errors ${r.ackErrors + r.ackTimeouts}${r.aborted ? ", overloaded" : ""}: ${ok ? "sustained" : "not sustained"}`);
+		log(
+			`  ${fmtNum(rate)} samples/s → p99 ${fmtMs(r.latency.p99)} ms, lost ${r.lost}, ack errors ${r.ackErrors + r.ackTimeouts}${r.aborted ? ", overloaded" : ""}: ${ok ? "sustained" : "not sustained"}`,
+		);
 		await load.settle();
 		// An overloaded step leaves work queued behind it (writes, acks): the next step starts after it.
 		if (!ok) await quiet();
@@ -203,7 +212,10 @@ export async function runFanout(opts: FanoutOptions = fanoutOptions()): Promise<
 			groupSize: groupSizeOf(i),
 		}));
 		const clients = await connectClients(members, { url: relay.url, auth: m => ({ token: m.token, groupId: m.groupId }) });
-		const pids = new Map([["bare relay", relay.pid], ["load generator", process.pid]]);
+		const pids = new Map([
+			["bare relay", relay.pid],
+			["load generator", process.pid],
+		]);
 		baselineSide = await runSide("bare relay", clients, pids, opts, Math.max(50, Math.round(opts.clients * opts.rate)), (performance.now() - t0) / 1000, log);
 	} finally {
 		await relay.stop();
@@ -244,7 +256,15 @@ export async function runFanout(opts: FanoutOptions = fanoutOptions()): Promise<
 		},
 	];
 	if (opts.search)
-		rows.push({ bench: "fan-out", metric: "max sustainable samples/s (p99 < 100 ms)", system: maxText(systemSide), baseline: maxText(baselineSide), ratio: fmtRatio(ratio), target: "≥ 50 %", pass: ratio >= 0.5 });
+		rows.push({
+			bench: "fan-out",
+			metric: "max sustainable samples/s (p99 < 100 ms)",
+			system: maxText(systemSide),
+			baseline: maxText(baselineSide),
+			ratio: fmtRatio(ratio),
+			target: "≥ 50 %",
+			pass: ratio >= 0.5,
+		});
 	const result: BenchResult = { name: "fanout", rows, figures: { options: opts, system: systemSide, baseline: baselineSide, ratio } };
 	log(`figures: ${saveFigures(result)}`);
 	return result;

@@ -27,7 +27,12 @@ export interface IdleOptions {
 }
 
 export function idleOptions(): IdleOptions {
-	return { sockets: numberOption("sockets", 10_000), groupSize: numberOption("group-size", 0), concurrency: numberOption("concurrency", 100), maxSeconds: numberOption("max-seconds", 120) };
+	return {
+		sockets: numberOption("sockets", 10_000),
+		groupSize: numberOption("group-size", 0),
+		concurrency: numberOption("concurrency", 100),
+		maxSeconds: numberOption("max-seconds", 120),
+	};
 }
 
 interface IdleSide {
@@ -40,7 +45,13 @@ interface IdleSide {
 	firstError?: string;
 }
 
-async function connectAll(url: string, auths: Record<string, string>[], concurrency: number, maxSeconds: number, pid: number): Promise<{ side: IdleSide; sockets: Socket[] }> {
+async function connectAll(
+	url: string,
+	auths: Record<string, string>[],
+	concurrency: number,
+	maxSeconds: number,
+	pid: number,
+): Promise<{ side: IdleSide; sockets: Socket[] }> {
 	await sleep(2_000); // let start-up garbage settle before the "before" figure
 	const before = readProc(pid)!.rssKb;
 	let failed = 0;
@@ -70,7 +81,15 @@ async function connectAll(url: string, auths: Record<string, string>[], concurre
 	const connected = auths.length - failed;
 	return {
 		sockets: sockets.filter((socket): socket is Socket => socket !== null),
-		side: { sockets: connected, connectSeconds, rssBeforeMb: before / 1024, rssAfterMb: after / 1024, kbPerSocket: (after - before) / Math.max(1, connected), failed, firstError },
+		side: {
+			sockets: connected,
+			connectSeconds,
+			rssBeforeMb: before / 1024,
+			rssAfterMb: after / 1024,
+			kbPerSocket: (after - before) / Math.max(1, connected),
+			failed,
+			firstError,
+		},
 	};
 }
 
@@ -114,9 +133,17 @@ export async function runIdleSockets(opts: IdleOptions = idleOptions()): Promise
 			["sockets connected", fmtNum(system.sockets), fmtNum(baseline.sockets)],
 			["time to connect all", `${system.connectSeconds.toFixed(1)} s`, `${baseline.connectSeconds.toFixed(1)} s`],
 			["connections/s", fmtNum(system.sockets / system.connectSeconds), fmtNum(baseline.sockets / baseline.connectSeconds)],
-			["RSS before → after", `${system.rssBeforeMb.toFixed(0)} → ${system.rssAfterMb.toFixed(0)} MB`, `${baseline.rssBeforeMb.toFixed(0)} → ${baseline.rssAfterMb.toFixed(0)} MB`],
+			[
+				"RSS before → after",
+				`${system.rssBeforeMb.toFixed(0)} → ${system.rssAfterMb.toFixed(0)} MB`,
+				`${baseline.rssBeforeMb.toFixed(0)} → ${baseline.rssAfterMb.toFixed(0)} MB`,
+			],
 			["RSS growth per socket", `${system.kbPerSocket.toFixed(1)} KB`, `${baseline.kbPerSocket.toFixed(1)} KB`],
-			["failed connections", `${system.failed}${system.firstError ? ` (${system.firstError})` : ""}`, `${baseline.failed}${baseline.firstError ? ` (${baseline.firstError})` : ""}`],
+			[
+				"failed connections",
+				`${system.failed}${system.firstError ? ` (${system.firstError})` : ""}`,
+				`${baseline.failed}${baseline.firstError ? ` (${baseline.firstError})` : ""}`,
+			],
 		]),
 	);
 	const rows = [

@@ -47,7 +47,11 @@ async function measureSystem(opts: LagOptions) {
 		await probe.waitForServices([...PROJECTIONS, "users"], 30_000);
 		// Each parallel lane: a group of creator + member, and a spare account that joins and leaves.
 		const { users } = await provisionUsers(system, opts.parallel * 3);
-		const lanes = await createGroups(system, users.filter((_, i) => i % 3 !== 2), 2);
+		const lanes = await createGroups(
+			system,
+			users.filter((_, i) => i % 3 !== 2),
+			2,
+		);
 		const spares = users.filter((_, i) => i % 3 === 2);
 		await waitQuiet(clusterPids(system));
 		let remaining = opts.changes;
@@ -73,7 +77,9 @@ async function measureSystem(opts: LagOptions) {
 				let inGroup = false;
 				while (remaining > 0) {
 					remaining--;
-					const res = inGroup ? await owner.delete(`/api/groups/${groupId}/members/${spare.id}`) : await owner.post(`/api/groups/${groupId}/members`, { email: spare.email });
+					const res = inGroup
+						? await owner.delete(`/api/groups/${groupId}/members/${spare.id}`)
+						: await owner.post(`/api/groups/${groupId}/members`, { email: spare.email });
 					const t0 = performance.now();
 					if (res.status !== 200) throw new Error(`membership change failed: ${res.status} ${JSON.stringify(res.body)}`);
 					inGroup = !inGroup;
@@ -104,7 +110,11 @@ async function measureSystem(opts: LagOptions) {
 		await probe.stop();
 		await system.stopAll();
 	}
-	return { perService: Object.fromEntries(Object.entries(perService).map(([k, h]) => [k, h.summary()])) as Record<string, LatencySummary>, all: all.summary(), timeouts };
+	return {
+		perService: Object.fromEntries(Object.entries(perService).map(([k, h]) => [k, h.summary()])) as Record<string, LatencySummary>,
+		all: all.summary(),
+		timeouts,
+	};
 }
 
 /** The floor: one event at a time through JetStream (@moleculer/channels), publish → handler, same count. */

@@ -25,7 +25,12 @@ export interface RestOptions {
 }
 
 export function restOptions(): RestOptions {
-	return { connections: numberOption("connections", 50), seconds: numberOption("seconds", 10), users: numberOption("users", 50), groupSize: numberOption("group-size", 10) };
+	return {
+		connections: numberOption("connections", 50),
+		seconds: numberOption("seconds", 10),
+		users: numberOption("users", 50),
+		groupSize: numberOption("group-size", 10),
+	};
 }
 
 export interface CannonResult {
@@ -62,10 +67,25 @@ export async function cannon(
 	const monitor = new ProcMonitor(opts.pids).start();
 	const result = await run(opts.seconds, histogram);
 	const usage = monitor.stop();
-	return { label, requestsPerSecond: result.requests.total / result.duration, latency: histogram.summary(), non2xx: result.non2xx, errors: result.errors, usage };
+	return {
+		label,
+		requestsPerSecond: result.requests.total / result.duration,
+		latency: histogram.summary(),
+		non2xx: result.non2xx,
+		errors: result.errors,
+		usage,
+	};
 }
 
-const row = (r: CannonResult) => [r.label, fmtNum(r.requestsPerSecond), fmtMs(r.latency.p50), fmtMs(r.latency.p95), fmtMs(r.latency.p99), fmtMs(r.latency.max), String(r.non2xx + r.errors)];
+const row = (r: CannonResult) => [
+	r.label,
+	fmtNum(r.requestsPerSecond),
+	fmtMs(r.latency.p50),
+	fmtMs(r.latency.p95),
+	fmtMs(r.latency.p99),
+	fmtMs(r.latency.max),
+	String(r.non2xx + r.errors),
+];
 
 export async function runRest(opts: RestOptions = restOptions()): Promise<BenchResult> {
 	heading(`REST reads: ${opts.connections} connections, ${opts.seconds} s per route`);
@@ -88,7 +108,12 @@ export async function runRest(opts: RestOptions = restOptions()): Promise<BenchR
 		results.push(await cannon("GET /api/groups", system.url, i => ({ path: "/api/groups", headers: auth(i) }), { ...opts, pids }));
 		console.log(procTable(results.at(-1)!.usage));
 		results.push(
-			await cannon("GET /api/groups/:id/sessions", system.url, i => ({ path: `/api/groups/${groupOf.get(users[i % users.length]!.id)}/sessions`, headers: auth(i) }), { ...opts, pids }),
+			await cannon(
+				"GET /api/groups/:id/sessions",
+				system.url,
+				i => ({ path: `/api/groups/${groupOf.get(users[i % users.length]!.id)}/sessions`, headers: auth(i) }),
+				{ ...opts, pids },
+			),
 		);
 		console.log(procTable(results.at(-1)!.usage));
 	} finally {
@@ -96,7 +121,10 @@ export async function runRest(opts: RestOptions = restOptions()): Promise<BenchR
 	}
 	const baseline = await startBaseline("bench/baselines/constant-api.ts");
 	try {
-		const pids = new Map([["bare moleculer-web", baseline.pid], ["autocannon", process.pid]]);
+		const pids = new Map([
+			["bare moleculer-web", baseline.pid],
+			["autocannon", process.pid],
+		]);
 		results.push(await cannon("bare moleculer-web constant", baseline.url, () => ({ path: "/api/constant" }), { ...opts, pids }));
 		console.log(procTable(results.at(-1)!.usage));
 	} finally {
@@ -109,7 +137,11 @@ export async function runRest(opts: RestOptions = restOptions()): Promise<BenchR
 	const api = await startBaseline("bench/baselines/constant-api.ts", { BASELINE_REMOTE_NAMESPACE: namespace });
 	try {
 		await waitFor(async () => (await fetch(`${api.url}/api/constant`)).status === 200, { timeoutMs: 20_000, what: "the one-hop baseline to answer" });
-		const pids = new Map([["moleculer-web (one hop)", api.pid], ["constant service", service.pid], ["autocannon", process.pid]]);
+		const pids = new Map([
+			["moleculer-web (one hop)", api.pid],
+			["constant service", service.pid],
+			["autocannon", process.pid],
+		]);
 		results.push(await cannon("moleculer-web → NATS → constant", api.url, () => ({ path: "/api/constant" }), { ...opts, pids }));
 		console.log(procTable(results.at(-1)!.usage));
 	} finally {

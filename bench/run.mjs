@@ -16,28 +16,31 @@ let runner = null;
 let interrupted = false;
 const abort = new AbortController();
 onTermination(
-  (sig) => {
-    interrupted = true;
-    log(`${sig}: stopping the benchmarks…`);
-    abort.abort(new Error(`interrupted by ${sig}`));
-    if (runner) signalPid(runner.pid, "SIGINT");
-  },
-  () => runner && signalPid(runner.pid, "SIGKILL", { group: true }),
+	sig => {
+		interrupted = true;
+		log(`${sig}: stopping the benchmarks…`);
+		abort.abort(new Error(`interrupted by ${sig}`));
+		if (runner) signalPid(runner.pid, "SIGINT");
+	},
+	() => runner && signalPid(runner.pid, "SIGKILL", { group: true }),
 );
 
 let infra;
 try {
-  infra = await ensureInfra({ log: prefixLog("infra"), signal: abort.signal });
+	infra = await ensureInfra({ log: prefixLog("infra"), signal: abort.signal });
 } catch (err) {
-  log(`could not start the infrastructure: ${err.message}`);
-  process.exit(interrupted ? 130 : 1);
+	log(`could not start the infrastructure: ${err.message}`);
+	process.exit(interrupted ? 130 : 1);
 }
 let code = 130;
 if (!interrupted) {
-  const env = { ...process.env, TRANSPORTER: infra.natsUrl, MONGO_URL: infra.mongoUrl };
-  runner = spawnChild(process.execPath, ["--import", "tsx", join(ROOT, "bench", "run-all.ts"), ...process.argv.slice(2)], { env, stdio: ["ignore", "inherit", "inherit"] });
-  code = exitStatus(await exited(runner));
-  if (interrupted) code = 130;
+	const env = { ...process.env, TRANSPORTER: infra.natsUrl, MONGO_URL: infra.mongoUrl };
+	runner = spawnChild(process.execPath, ["--import", "tsx", join(ROOT, "bench", "run-all.ts"), ...process.argv.slice(2)], {
+		env,
+		stdio: ["ignore", "inherit", "inherit"],
+	});
+	code = exitStatus(await exited(runner));
+	if (interrupted) code = 130;
 }
 await infra.stop();
 process.exit(code);

@@ -14,9 +14,7 @@ const TIMEOUT_MS = 4_000;
 
 const requested = (process.env.SERVICES ?? "").trim();
 const runsGateway =
-	requested === "" ||
-	requested === "all" ||
-	requested.split(",").some(name => ["gateway", "gateway.service.js", "*.service.js"].includes(name.trim()));
+	requested === "" || requested === "all" || requested.split(",").some(name => ["gateway", "gateway.service.js", "*.service.js"].includes(name.trim()));
 
 async function answers(url, acceptable) {
 	try {

@@ -20,13 +20,20 @@ export function profileDatabase(connection: Connection, log: (line: string) => v
 	const totals = new Map<string, { count: number; ms: number }>();
 	const client = connection.getClient();
 	const shape = (filter: unknown): string =>
-		filter && typeof filter === "object" ? `{${Object.keys(filter as object).sort().join(",")}}` : "";
+		filter && typeof filter === "object"
+			? `{${Object.keys(filter as object)
+					.sort()
+					.join(",")}}`
+			: "";
 	client.on("commandStarted", event => {
 		const cmd = event.command as ProfiledCommand;
 		const collection = cmd[event.commandName];
 		const filter = cmd.filter ?? cmd.query ?? cmd.updates?.[0]?.q ?? cmd.deletes?.[0]?.q ?? cmd.q;
 		const extra = (cmd.updates?.length ?? 0) > 1 ? ` ×${cmd.updates!.length}` : "";
-		started.set(event.requestId, { key: `${event.commandName} ${typeof collection === "string" ? collection : ""} ${shape(filter)}${extra}`, at: performance.now() });
+		started.set(event.requestId, {
+			key: `${event.commandName} ${typeof collection === "string" ? collection : ""} ${shape(filter)}${extra}`,
+			at: performance.now(),
+		});
 	});
 	const finish = (event: { requestId: number }) => {
 		const begun = started.get(event.requestId);

@@ -30,10 +30,19 @@ export class RetryLater extends Error {
 }
 
 /** Handles one event once (a crash before it is recorded runs it again: it must be idempotent). */
-export type EventHandler<S, T extends DomainEventType> = (this: S, envelope: Envelope<DomainPayloads[T]>, ctx: Context<Envelope<DomainPayloads[T]>>, delivery: Delivery) => Promise<void>;
+export type EventHandler<S, T extends DomainEventType> = (
+	this: S,
+	envelope: Envelope<DomainPayloads[T]>,
+	ctx: Context<Envelope<DomainPayloads[T]>>,
+	delivery: Delivery,
+) => Promise<void>;
 
 /** Runs for every delivery of an event, duplicates included, before `handler`: must be harmless to repeat. */
-export type EveryDelivery<S, T extends DomainEventType> = (this: S, envelope: Envelope<DomainPayloads[T]>, ctx: Context<Envelope<DomainPayloads[T]>>) => Promise<void>;
+export type EveryDelivery<S, T extends DomainEventType> = (
+	this: S,
+	envelope: Envelope<DomainPayloads[T]>,
+	ctx: Context<Envelope<DomainPayloads[T]>>,
+) => Promise<void>;
 
 export type Consumer<S, T extends DomainEventType> = EventHandler<S, T> | { everyDelivery: EveryDelivery<S, T>; handler: EventHandler<S, T> };
 
@@ -188,8 +197,7 @@ function channelOf<S extends ConsumerThis>(type: string, consumer: Consumer<S, D
 export function IdempotentConsumer<S extends Service>(opts: IdempotentConsumerOptions<S>): Partial<ServiceSchema> {
 	const handled = Object.keys(opts.consume).sort();
 	const subscribed = [...opts.events].sort();
-	if (handled.join() !== subscribed.join())
-		throw new Error(`IdempotentConsumer: handles [${handled.join(", ")}] but subscribes to [${subscribed.join(", ")}]`);
+	if (handled.join() !== subscribed.join()) throw new Error(`IdempotentConsumer: handles [${handled.join(", ")}] but subscribes to [${subscribed.join(", ")}]`);
 	const keepMs = opts.keepMs ?? OUTLIVES_STREAMS_MS;
 
 	const channels: Record<string, ChannelSchema<S & ConsumerThis>> = {};

@@ -77,7 +77,16 @@ const currentMembers = (doc: GroupProjectionDoc): UserRef[] => doc.members.filte
 /** The change an event announces, from the event itself (not from a diff, which may be stale). */
 export function changeOf(envelope: Envelope<GroupEvent>): MembershipChange {
 	const p = envelope.payload as GroupEvent & { member?: UserRef; createdBy?: UserRef; by?: string };
-	const base = { eventId: envelope.id, type: envelope.type, occurredAt: envelope.occurredAt, groupId: p.groupId, groupName: p.name, added: [] as UserRef[], removed: [] as UserRef[], deleted: false };
+	const base = {
+		eventId: envelope.id,
+		type: envelope.type,
+		occurredAt: envelope.occurredAt,
+		groupId: p.groupId,
+		groupName: p.name,
+		added: [] as UserRef[],
+		removed: [] as UserRef[],
+		deleted: false,
+	};
 	switch (envelope.type) {
 		case DomainEvents.groupCreated:
 			return { ...base, added: p.createdBy ? [p.createdBy] : [] };
@@ -92,10 +101,19 @@ export function changeOf(envelope: Envelope<GroupEvent>): MembershipChange {
 	}
 }
 
-
 /** The change a `users.deleted` event announces: the account's traces go everywhere. */
 export function userDeletedChange(envelope: Envelope<UserDeleted>): MembershipChange {
-	return { eventId: envelope.id, type: envelope.type, occurredAt: envelope.occurredAt, groupId: "", groupName: "", added: [], removed: [], deleted: false, deletedUserId: envelope.payload.userId };
+	return {
+		eventId: envelope.id,
+		type: envelope.type,
+		occurredAt: envelope.occurredAt,
+		groupId: "",
+		groupName: "",
+		added: [],
+		removed: [],
+		deleted: false,
+		deletedUserId: envelope.payload.userId,
+	};
 }
 
 /**

@@ -23,7 +23,8 @@ const NETWORK_CODES = new Set(["EPIPE", "ECONNRESET", "ECONNREFUSED", "ECONNABOR
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
 	const err = (error ?? {}) as { name?: unknown; code?: unknown; errorLabels?: unknown; errorLabelSet?: unknown };
-	if (typeof err.name === "string" && /^Mongo(ose)?(Network|NetworkTimeout|ServerSelection|NotConnected|TopologyClosed|PoolCleared)Error$/.test(err.name)) return true;
+	if (typeof err.name === "string" && /^Mongo(ose)?(Network|NetworkTimeout|ServerSelection|NotConnected|TopologyClosed|PoolCleared)Error$/.test(err.name))
+		return true;
 	if (typeof err.code === "string" && NETWORK_CODES.has(err.code)) return true;
 	const labels = err.errorLabelSet instanceof Set ? [...err.errorLabelSet] : Array.isArray(err.errorLabels) ? err.errorLabels : [];
 	return labels.includes("RetryableWriteError") || labels.includes("ResetPool");
@@ -46,7 +47,10 @@ interface IndexedModel {
 
 type MongooseThis<TModels> = Service & MongooseVars<TModels> & MongooseInternals;
 
-export function MongooseMixin<TModels extends Record<string, IndexedModel>>(opts: { db: string; models: (connection: Connection) => TModels }): Partial<ServiceSchema> {
+export function MongooseMixin<TModels extends Record<string, IndexedModel>>(opts: {
+	db: string;
+	models: (connection: Connection) => TModels;
+}): Partial<ServiceSchema> {
 	const schema: Partial<ServiceSchema<object, object, MongooseVars<TModels> & MongooseInternals, MongooseThis<TModels>>> = {
 		hooks: {
 			error: {

@@ -94,7 +94,9 @@ export class OutboxPublisher {
 	kick(modelName?: string, docId?: string): void {
 		if (this.closed) return;
 		if (modelName !== undefined && docId !== undefined) {
-			this.relayDocument(modelName, docId).catch((err: Error) => this.opts.warn(`Outbox relay of ${modelName} ${docId} failed (the periodic scan retries):`, err));
+			this.relayDocument(modelName, docId).catch((err: Error) =>
+				this.opts.warn(`Outbox relay of ${modelName} ${docId} failed (the periodic scan retries):`, err),
+			);
 			return;
 		}
 		if (this.scanKicked) return;

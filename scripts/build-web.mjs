@@ -29,128 +29,130 @@ const STAMP = join(DIST, "build.json");
 
 /** Everything a build reads; a change to any of them makes the build stale. */
 function inputs() {
-  const files = [fileURLToPath(import.meta.url), join(ROOT, "package-lock.json"), join(ROOT, "events", "types.ts")];
-  const walk = (dir) => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, e.name);
-      if (e.isDirectory()) {
-        if (p !== DIST && e.name !== "node_modules") walk(p);
-      } else files.push(p);
-    }
-  };
-  walk(WEB);
-  return files.filter((f) => existsSync(f));
+	const files = [fileURLToPath(import.meta.url), join(ROOT, "package-lock.json"), join(ROOT, "events", "types.ts")];
+	const walk = dir => {
+		for (const e of readdirSync(dir, { withFileTypes: true })) {
+			const p = join(dir, e.name);
+			if (e.isDirectory()) {
+				if (p !== DIST && e.name !== "node_modules") walk(p);
+			} else files.push(p);
+		}
+	};
+	walk(WEB);
+	return files.filter(f => existsSync(f));
 }
 
 /** True when web/dist is missing, older than one of its inputs, or built with the other source-map setting. */
 export function isStale({ sourcemap = false } = {}) {
-  if (!existsSync(STAMP) || !existsSync(join(DIST, "index.html"))) return true;
-  if (JSON.parse(readFileSync(STAMP, "utf8")).sourcemap !== sourcemap) return true;
-  const built = statSync(STAMP).mtimeMs;
-  return inputs().some((f) => statSync(f).mtimeMs > built);
+	if (!existsSync(STAMP) || !existsSync(join(DIST, "index.html"))) return true;
+	if (JSON.parse(readFileSync(STAMP, "utf8")).sourcemap !== sourcemap) return true;
+	const built = statSync(STAMP).mtimeMs;
+	return inputs().some(f => statSync(f).mtimeMs > built);
 }
 
 function typecheck(log) {
-  const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
-  log("typecheck web/ (tsc -p web/tsconfig.json)");
-  const r = spawnSync(process.execPath, [tsc, "--noEmit", "-p", join(WEB, "tsconfig.json")], { cwd: ROOT, stdio: "inherit" });
-  if (r.status !== 0) throw new Error("web/ does not typecheck");
+	const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
+	log("typecheck web/ (tsc -p web/tsconfig.json)");
+	const r = spawnSync(process.execPath, [tsc, "--noEmit", "-p", join(WEB, "tsconfig.json")], { cwd: ROOT, stdio: "inherit" });
+	if (r.status !== 0) throw new Error("web/ does not typecheck");
 }
 
 /** esbuild, after checking that what the client bundles is installed (a clear message, not a resolve error). */
 function loadEsbuild() {
-  const require = createRequire(import.meta.url);
-  const missing = ["esbuild", "leaflet", "socket.io-client"].filter((name) => {
-    try {
-      require.resolve(`${name}/package.json`);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length) throw new Error(`${missing.join(", ")} not installed: run \`npm install\` (devDependencies of the web client)`);
-  return require("esbuild");
+	const require = createRequire(import.meta.url);
+	const missing = ["esbuild", "leaflet", "socket.io-client"].filter(name => {
+		try {
+			require.resolve(`${name}/package.json`);
+			return false;
+		} catch {
+			return true;
+		}
+	});
+	if (missing.length) throw new Error(`${missing.join(", ")} not installed: run \`npm install\` (devDependencies of the web client)`);
+	return require("esbuild");
 }
 
 /**
  * Builds into a fresh folder and swaps it in, so a gateway serving the old build never sees a
  * half-written one.
  */
-export async function buildWeb({ ifStale = false, check = false, sourcemap = false, log = (m) => console.log(`[web] ${m}`) } = {}) {
-  if (ifStale && !isStale({ sourcemap })) {
-    log("web/dist is up to date");
-    return false;
-  }
-  if (check) typecheck(log);
-  const esbuild = loadEsbuild();
-  const started = Date.now();
-  const out = join(WEB, `.dist-${process.pid}`);
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(out, { recursive: true });
-  try {
-    const common = {
-      bundle: true,
-      minify: true,
-      sourcemap: sourcemap ? "inline" : false,
-      target: ["chrome109", "firefox115", "safari16"],
-      platform: "browser",
-      legalComments: "linked",
-      logLevel: "warning",
-      absWorkingDir: ROOT,
-    };
-    const app = await esbuild.build({
-      ...common,
-      entryPoints: { app: join(WEB, "src", "main.ts") },
-      outdir: out,
-      entryNames: "assets/[name]-[hash]",
-      assetNames: "assets/[name]-[hash]",
-      format: "esm",
-      metafile: true,
-      loader: { ".png": "file", ".svg": "file" },
-    });
-    await esbuild.build({ ...common, entryPoints: [join(WEB, "src", "sw.ts")], outfile: join(out, "sw.js"), format: "iife" });
+export async function buildWeb({ ifStale = false, check = false, sourcemap = false, log = m => console.log(`[web] ${m}`) } = {}) {
+	if (ifStale && !isStale({ sourcemap })) {
+		log("web/dist is up to date");
+		return false;
+	}
+	if (check) typecheck(log);
+	const esbuild = loadEsbuild();
+	const started = Date.now();
+	const out = join(WEB, `.dist-${process.pid}`);
+	rmSync(out, { recursive: true, force: true });
+	mkdirSync(out, { recursive: true });
+	try {
+		const common = {
+			bundle: true,
+			minify: true,
+			sourcemap: sourcemap ? "inline" : false,
+			target: ["chrome109", "firefox115", "safari16"],
+			platform: "browser",
+			legalComments: "linked",
+			logLevel: "warning",
+			absWorkingDir: ROOT,
+		};
+		const app = await esbuild.build({
+			...common,
+			entryPoints: { app: join(WEB, "src", "main.ts") },
+			outdir: out,
+			entryNames: "assets/[name]-[hash]",
+			assetNames: "assets/[name]-[hash]",
+			format: "esm",
+			metafile: true,
+			loader: { ".png": "file", ".svg": "file" },
+		});
+		await esbuild.build({ ...common, entryPoints: [join(WEB, "src", "sw.ts")], outfile: join(out, "sw.js"), format: "iife" });
 
-    const outputs = Object.keys(app.metafile.outputs).map((file) => "/" + relative(out, resolve(ROOT, file)).split("\\").join("/"));
-    const script = outputs.find((f) => /^\/assets\/app-[\w-]+\.js$/.test(f));
-    const style = outputs.find((f) => /^\/assets\/app-[\w-]+\.css$/.test(f));
-    if (!script || !style) throw new Error(`unexpected build outputs: ${outputs.join(", ")}`);
-    const template = readFileSync(join(WEB, "index.html"), "utf8");
-    if (!template.includes("%APP_JS%") || !template.includes("%APP_CSS%")) throw new Error("web/index.html lacks %APP_JS% / %APP_CSS%");
-    writeFileSync(join(out, "index.html"), template.replaceAll("%APP_JS%", script).replaceAll("%APP_CSS%", style));
+		const outputs = Object.keys(app.metafile.outputs).map(file => "/" + relative(out, resolve(ROOT, file)).split("\\").join("/"));
+		const script = outputs.find(f => /^\/assets\/app-[\w-]+\.js$/.test(f));
+		const style = outputs.find(f => /^\/assets\/app-[\w-]+\.css$/.test(f));
+		if (!script || !style) throw new Error(`unexpected build outputs: ${outputs.join(", ")}`);
+		const template = readFileSync(join(WEB, "index.html"), "utf8");
+		if (!template.includes("%APP_JS%") || !template.includes("%APP_CSS%")) throw new Error("web/index.html lacks %APP_JS% / %APP_CSS%");
+		writeFileSync(join(out, "index.html"), template.replaceAll("%APP_JS%", script).replaceAll("%APP_CSS%", style));
 
-    let bytes = 0;
-    const compress = (dir) => {
-      for (const e of readdirSync(dir, { withFileTypes: true })) {
-        const p = join(dir, e.name);
-        if (e.isDirectory()) compress(p);
-        else if (/\.(html|js|css|svg|json|txt)$/.test(e.name)) {
-          const raw = readFileSync(p);
-          if (!sourcemap && /\.(js|css)$/.test(e.name) && raw.includes("sourceMappingURL")) throw new Error(`${e.name} names a source map`);
-          const gz = gzipSync(raw, { level: 9 });
-          if (gz.length < raw.length) writeFileSync(`${p}.gz`, gz);
-          bytes += gz.length;
-        } else if (e.name.endsWith(".map")) throw new Error(`a source map in the build: ${e.name}`);
-      }
-    };
-    compress(out);
-    writeFileSync(join(out, "build.json"), JSON.stringify({ builtAt: new Date().toISOString(), script, style, sourcemap }, null, 2) + "\n");
+		let bytes = 0;
+		const compress = dir => {
+			for (const e of readdirSync(dir, { withFileTypes: true })) {
+				const p = join(dir, e.name);
+				if (e.isDirectory()) compress(p);
+				else if (/\.(html|js|css|svg|json|txt)$/.test(e.name)) {
+					const raw = readFileSync(p);
+					if (!sourcemap && /\.(js|css)$/.test(e.name) && raw.includes("sourceMappingURL")) throw new Error(`${e.name} names a source map`);
+					const gz = gzipSync(raw, { level: 9 });
+					if (gz.length < raw.length) writeFileSync(`${p}.gz`, gz);
+					bytes += gz.length;
+				} else if (e.name.endsWith(".map")) throw new Error(`a source map in the build: ${e.name}`);
+			}
+		};
+		compress(out);
+		writeFileSync(join(out, "build.json"), JSON.stringify({ builtAt: new Date().toISOString(), script, style, sourcemap }, null, 2) + "\n");
 
-    const old = join(WEB, `.dist-old-${process.pid}`);
-    if (existsSync(DIST)) renameSync(DIST, old);
-    renameSync(out, DIST);
-    rmSync(old, { recursive: true, force: true });
-    log(`built web/dist in ${Date.now() - started} ms (${script}, ${style}; ${Math.round(bytes / 1024)} KiB gzipped${sourcemap ? "; source maps inline" : ""})`);
-    return true;
-  } catch (err) {
-    rmSync(out, { recursive: true, force: true });
-    throw err;
-  }
+		const old = join(WEB, `.dist-old-${process.pid}`);
+		if (existsSync(DIST)) renameSync(DIST, old);
+		renameSync(out, DIST);
+		rmSync(old, { recursive: true, force: true });
+		log(
+			`built web/dist in ${Date.now() - started} ms (${script}, ${style}; ${Math.round(bytes / 1024)} KiB gzipped${sourcemap ? "; source maps inline" : ""})`,
+		);
+		return true;
+	} catch (err) {
+		rmSync(out, { recursive: true, force: true });
+		throw err;
+	}
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  const args = new Set(process.argv.slice(2));
-  buildWeb({ ifStale: args.has("--if-stale"), check: args.has("--check"), sourcemap: args.has("--sourcemap") }).catch((err) => {
-    console.error(`[web] build failed: ${err.message}`);
-    process.exit(1);
-  });
+	const args = new Set(process.argv.slice(2));
+	buildWeb({ ifStale: args.has("--if-stale"), check: args.has("--check"), sourcemap: args.has("--sourcemap") }).catch(err => {
+		console.error(`[web] build failed: ${err.message}`);
+		process.exit(1);
+	});
 }

@@ -24,30 +24,30 @@ let stopping = false;
 let services = null;
 
 onTermination(
-  (sig) => {
-    stopping = true;
-    log(`${sig}: shutting down…`);
-    abort.abort(new Error(`interrupted by ${sig}`)); // cancels a pending install/build/start
-    // Own process group, so this reaches the runner exactly once; SIGKILL after 15 s.
-    if (services) terminate(services, { group: true, timeoutMs: 15_000 });
-  },
-  (sig) => {
-    log(`${sig} again: killing the services now`);
-    if (services) signalPid(services.pid, "SIGKILL", { group: true });
-  },
+	sig => {
+		stopping = true;
+		log(`${sig}: shutting down…`);
+		abort.abort(new Error(`interrupted by ${sig}`)); // cancels a pending install/build/start
+		// Own process group, so this reaches the runner exactly once; SIGKILL after 15 s.
+		if (services) terminate(services, { group: true, timeoutMs: 15_000 });
+	},
+	sig => {
+		log(`${sig} again: killing the services now`);
+		if (services) signalPid(services.pid, "SIGKILL", { group: true });
+	},
 );
 
 let infra;
 try {
-  infra = await ensureInfra({ log: prefixLog("infra"), signal: abort.signal });
+	infra = await ensureInfra({ log: prefixLog("infra"), signal: abort.signal });
 } catch (err) {
-  if (stopping) process.exit(0);
-  log(`could not start the infrastructure: ${err.message}`);
-  process.exit(1);
+	if (stopping) process.exit(0);
+	log(`could not start the infrastructure: ${err.message}`);
+	process.exit(1);
 }
 if (stopping) {
-  await infra.stop();
-  process.exit(0);
+	await infra.stop();
+	process.exit(0);
 }
 
 // The reference web client the gateway serves at `/` (rebuilt only when its sources changed).
@@ -60,13 +60,13 @@ const env = { ...process.env, TRANSPORTER: infra.natsUrl, MONGO_URL: infra.mongo
 
 log(`starting services: ${SERVICES} (TRANSPORTER=${infra.natsUrl} MONGO_URL=${infra.mongoUrl})`);
 services = spawnChild(process.execPath, args, { env, stdio: ["ignore", "inherit", "inherit"] });
-services.once("error", (err) => log(`could not start the services: ${err.message}`));
+services.once("error", err => log(`could not start the services: ${err.message}`));
 
 const result = await exited(services);
 let code = 0;
 if (!stopping) {
-  code = exitStatus(result);
-  log(`services exited unexpectedly (${result.signal || `code ${result.code}`}); stopping the infrastructure`);
+	code = exitStatus(result);
+	log(`services exited unexpectedly (${result.signal || `code ${result.code}`}); stopping the infrastructure`);
 }
 await infra.stop();
 log("stopped");

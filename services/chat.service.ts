@@ -1,7 +1,13 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { MongooseMixin, type MongooseVars } from "../mixins/mongoose.mixin.js";
 import { IdempotentConsumer } from "../mixins/idempotent-consumer.mixin.js";
-import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, type MembershipChange, type MembershipMethods } from "../mixins/membership.mixin.js";
+import {
+	MembershipConsumers,
+	MembershipProjection,
+	type GroupProjectionDoc,
+	type MembershipChange,
+	type MembershipMethods,
+} from "../mixins/membership.mixin.js";
 import { config } from "../lib/config.js";
 import { isDuplicateKey } from "../lib/mongo-errors.js";
 import { callerOf, rules, strict } from "../lib/params.js";
@@ -233,7 +239,10 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 						})),
 					);
 				if (closed.length) await this.markSocketsClosed(gatewayNodeID, closed, now);
-				await this.reconcilePresence(ctx, sockets.map(s => s.userId));
+				await this.reconcilePresence(
+					ctx,
+					sockets.map(s => s.userId),
+				);
 				return { opened: opened.length, closed: closed.length };
 			},
 		},
@@ -262,7 +271,10 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 				const instanceID = this.broker.registry.nodes.get(gatewayNodeID)?.instanceID;
 				const listed = new Set(sockets.map(s => socketKey(gatewayNodeID, s.socketId)));
 				const users = new Set<string>();
-				const records: Pick<SocketDoc, "_id" | "closed" | "closedAt">[] = await this.models.Socket.find({ _id: { $in: [...listed] } }, { closed: 1, closedAt: 1 }).lean();
+				const records: Pick<SocketDoc, "_id" | "closed" | "closedAt">[] = await this.models.Socket.find(
+					{ _id: { $in: [...listed] } },
+					{ closed: 1, closedAt: 1 },
+				).lean();
 				const known = new Map(records.map(r => [r._id, r]));
 				const missing: SocketDoc[] = [];
 				for (const { socketId, userId } of sockets) {
@@ -271,7 +283,10 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 					if (record) {
 						// Closed before the list said it is open: closed by inference (its gateway seemed gone), not by a disconnect.
 						if (record.closed && record.closedAt && new Date(record.closedAt) < at) {
-							const reopened = await this.models.Socket.updateOne({ _id, closed: true, closedAt: { $lt: at } }, { $set: { closed: false }, $unset: { closedAt: 1 } });
+							const reopened = await this.models.Socket.updateOne(
+								{ _id, closed: true, closedAt: { $lt: at } },
+								{ $set: { closed: false }, $unset: { closedAt: 1 } },
+							);
 							if (reopened.modifiedCount) users.add(userId);
 						}
 						continue;
@@ -451,7 +466,16 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 			const ids = reports.map(r => socketKey(gatewayNodeID, r.socketId));
 			const result = await this.models.Socket.updateMany({ _id: { $in: ids } }, { $set: { closed: true, closedAt: at } });
 			if (result.matchedCount >= ids.length) return;
-			await this.insertSockets(reports.map(({ socketId, userId }) => ({ _id: socketKey(gatewayNodeID, socketId), userId, gatewayNodeID, connectedAt: at, closed: true, closedAt: at })));
+			await this.insertSockets(
+				reports.map(({ socketId, userId }) => ({
+					_id: socketKey(gatewayNodeID, socketId),
+					userId,
+					gatewayNodeID,
+					connectedAt: at,
+					closed: true,
+					closedAt: at,
+				})),
+			);
 			// An open report recorded between the two writes must not leave its socket open.
 			await this.models.Socket.updateMany({ _id: { $in: ids }, closed: false }, { $set: { closed: true, closedAt: at } });
 		},
@@ -461,7 +485,10 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 			const open: Pick<SocketDoc, "userId">[] = await this.models.Socket.find({ ...filter, closed: false }, { userId: 1 }).lean();
 			if (!open.length) return 0;
 			await this.models.Socket.updateMany({ ...filter, closed: false }, { $set: { closed: true, closedAt: new Date() } });
-			await this.reconcilePresence(ctx, open.map(s => s.userId));
+			await this.reconcilePresence(
+				ctx,
+				open.map(s => s.userId),
+			);
 			return open.length;
 		},
 

@@ -417,10 +417,7 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 						return;
 					}
 					this.logger.debug(`Push to ${job.userId} failed (${status ?? failure}); retry ${attempts}`);
-					await this.models.PushJob.updateOne(
-						{ _id: job._id },
-						{ $set: { attempts, nextAttemptAt: new Date(Date.now() + pushRetryDelayMs(attempts)) } },
-					);
+					await this.models.PushJob.updateOne({ _id: job._id }, { $set: { attempts, nextAttemptAt: new Date(Date.now() + pushRetryDelayMs(attempts)) } });
 				}
 			}
 		},

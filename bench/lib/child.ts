@@ -9,7 +9,11 @@ export interface BaselineServer {
 }
 
 export async function startBaseline(script: string, env: Record<string, string> = {}): Promise<BaselineServer> {
-	const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", script], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+	const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", script], {
+		cwd: ROOT,
+		env: { ...process.env, ...env },
+		stdio: ["ignore", "pipe", "pipe"],
+	});
 	let output = "";
 	const port = await new Promise<number>((resolve, reject) => {
 		const timer = setTimeout(() => reject(new Error(`${script} did not start:\n${output}`)), 30_000);

@@ -78,7 +78,15 @@ export async function connectClients(
 				await new Promise(resolve => setTimeout(resolve, 1_000 * attempt));
 			}
 		}
-		return { userId: member.userId, groupId: member.groupId, peers: member.groupSize - 1, socket, lastTs: 0, lat: 44 + (index % 100) * 0.01, lon: 11 + Math.floor(index / 100) * 0.01 };
+		return {
+			userId: member.userId,
+			groupId: member.groupId,
+			peers: member.groupSize - 1,
+			socket,
+			lastTs: 0,
+			lat: 44 + (index % 100) * 0.01,
+			lon: 11 + Math.floor(index / 100) * 0.01,
+		};
 	});
 }
 
@@ -109,7 +117,11 @@ export class FanoutLoad {
 	 * Sends at `rate` samples/s in total for `warmupMs + measureMs`, measuring the samples sent
 	 * after the warm-up, then waits up to `drainMs` for their updates to arrive.
 	 */
-	async phase(rate: number, measureMs: number, { warmupMs = 1_000, drainMs = 3_000, ackTimeoutMs = 10_000, abortWhenOverloaded = true } = {}): Promise<PhaseResult> {
+	async phase(
+		rate: number,
+		measureMs: number,
+		{ warmupMs = 1_000, drainMs = 3_000, ackTimeoutMs = 10_000, abortWhenOverloaded = true } = {},
+	): Promise<PhaseResult> {
 		this.sent.clear();
 		this.latency = new Histogram();
 		this.ackLatency = new Histogram();
@@ -148,23 +160,31 @@ export class FanoutLoad {
 					client.lon += (Math.random() - 0.5) * 1e-4;
 					const timestamp = new Date(ts).toISOString();
 					const sentAt = performance.now();
-					const record: Sent = { at: sentAt, second: inWindow ? Math.floor((sentAt - measureFrom) / 1000) : -1, peers: client.peers, received: 0, measured: inWindow };
+					const record: Sent = {
+						at: sentAt,
+						second: inWindow ? Math.floor((sentAt - measureFrom) / 1000) : -1,
+						peers: client.peers,
+						received: 0,
+						measured: inWindow,
+					};
 					this.sent.set(`${client.userId}|${timestamp}`, record);
 					if (inWindow) {
 						measured.push(record);
 						measuredCount++;
 					}
 					this.outstanding++;
-					client.socket.timeout(ackTimeoutMs).emit("location:sample", { latitude: client.lat, longitude: client.lon, timestamp }, (err: Error | null, reply?: { ok?: boolean }) => {
-						this.outstanding--;
-						if (err) {
-							ackTimeouts++;
-							return;
-						}
-						record.ok = reply?.ok === true;
-						if (!record.ok) ackErrors++;
-						else if (record.measured) this.ackLatency.record(performance.now() - record.at);
-					});
+					client.socket
+						.timeout(ackTimeoutMs)
+						.emit("location:sample", { latitude: client.lat, longitude: client.lon, timestamp }, (err: Error | null, reply?: { ok?: boolean }) => {
+							this.outstanding--;
+							if (err) {
+								ackTimeouts++;
+								return;
+							}
+							record.ok = reply?.ok === true;
+							if (!record.ok) ackErrors++;
+							else if (record.measured) this.ackLatency.record(performance.now() - record.at);
+						});
 				}
 			};
 			const timer = setInterval(tick, 2);

@@ -31,7 +31,10 @@ export function machineDescription(): string {
 }
 
 export function procTable(usage: ProcUsage[]): string {
-	return table([["process", "CPU (% of a core)", "RSS MB", "peak RSS MB"], ...usage.map(u => [u.name, `${u.cpuPercent.toFixed(0)} %`, fmtNum(u.rssMb, 0), fmtNum(u.rssPeakMb, 0)])]);
+	return table([
+		["process", "CPU (% of a core)", "RSS MB", "peak RSS MB"],
+		...usage.map(u => [u.name, `${u.cpuPercent.toFixed(0)} %`, fmtNum(u.rssMb, 0), fmtNum(u.rssPeakMb, 0)]),
+	]);
 }
 
 export const latencyCells = (s: LatencySummary) => [s.p50, s.p95, s.p99, s.max].map(v => (Number.isFinite(v) ? v.toFixed(1) : "–"));

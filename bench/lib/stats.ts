@@ -46,7 +46,8 @@ export interface LatencySummary {
 }
 
 export const fmtMs = (ms: number) => (Number.isFinite(ms) ? (ms >= 100 ? ms.toFixed(0) : ms >= 10 ? ms.toFixed(1) : ms.toFixed(2)) : "–");
-export const fmtNum = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "–");
+export const fmtNum = (n: number, digits = 0) =>
+	Number.isFinite(n) ? n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "–";
 export const fmtRatio = (r: number) => (Number.isFinite(r) ? `${(r * 100).toFixed(0)} %` : "–");
 export const fmtLatency = (s: LatencySummary) => `p50 ${fmtMs(s.p50)} · p95 ${fmtMs(s.p95)} · p99 ${fmtMs(s.p99)} · max ${fmtMs(s.max)} ms`;
 
@@ -55,6 +56,9 @@ export function table(rows: (string | number)[][]): string {
 	const cells = rows.map(row => row.map(cell => String(cell)));
 	const widths = cells[0]!.map((_, col) => Math.max(...cells.map(row => (row[col] ?? "").length)));
 	const line = (row: string[]) =>
-		row.map((cell, col) => (/^[-–+]?[\d.,]+( ?(%|ms|KB|MB|s|\/s))?$/.test(cell) ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!))).join("  ").trimEnd();
+		row
+			.map((cell, col) => (/^[-–+]?[\d.,]+( ?(%|ms|KB|MB|s|\/s))?$/.test(cell) ? cell.padStart(widths[col]!) : cell.padEnd(widths[col]!)))
+			.join("  ")
+			.trimEnd();
 	return [line(cells[0]!), widths.map(w => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)].join("\n");
 }

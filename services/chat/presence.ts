@@ -78,7 +78,11 @@ export function foldSocketReports(reports: SocketReport[]): { opened: SocketRepo
 }
 
 /** The users whose stored online flag (absent = offline) differs from whether they have open sockets. */
-export function presenceFlips(userIds: Iterable<string>, withOpenSockets: Set<string>, storedOnline: Map<string, boolean>): { userId: string; online: boolean }[] {
+export function presenceFlips(
+	userIds: Iterable<string>,
+	withOpenSockets: Set<string>,
+	storedOnline: Map<string, boolean>,
+): { userId: string; online: boolean }[] {
 	const flips: { userId: string; online: boolean }[] = [];
 	for (const userId of new Set(userIds)) {
 		const online = withOpenSockets.has(userId);

@@ -24,7 +24,8 @@ export function jsonTextTooDeep(body: Uint8Array, max = MAX_JSON_DEPTH): boolean
 	for (let i = 0; i < body.length; i++) {
 		const c = body[i];
 		if (inString) {
-			if (c === 0x5c) i++; // backslash: skip the escaped character
+			if (c === 0x5c)
+				i++; // backslash: skip the escaped character
 			else if (c === 0x22) inString = false;
 		} else if (c === 0x22) inString = true;
 		else if (c === 0x7b || c === 0x5b) {

@@ -17,8 +17,7 @@ import { revokes } from "./token-cache.js";
  */
 
 export type HandshakeNotice =
-	| { kind: "group"; groupId: string; change: GroupChange; userId?: string }
-	| { kind: "revoked"; userId: string; jti?: string; before?: number };
+	{ kind: "group"; groupId: string; change: GroupChange; userId?: string } | { kind: "revoked"; userId: string; jti?: string; before?: number };
 
 export interface PendingHandshake {
 	/** Sequence number of the first notice this handshake must replay. */

@@ -45,7 +45,9 @@ export class LocalMembership {
 		if (!doc) return undefined;
 		// Members who left since the copy was read are not listed.
 		const gone = (id: string) => this.gone.has(`${groupId}:${id}`);
-		return doc.members.some(m => gone(m.id)) ? { ...doc, members: doc.members.filter(m => !gone(m.id)), memberIds: doc.memberIds.filter(id => !gone(id)) } : doc;
+		return doc.members.some(m => gone(m.id))
+			? { ...doc, members: doc.members.filter(m => !gone(m.id)), memberIds: doc.memberIds.filter(id => !gone(id)) }
+			: doc;
 	}
 
 	/** `requireMember` said yes (from the projection or the users service). */
@@ -88,7 +90,6 @@ export class LocalMembership {
 		for (const [key, at] of this.gone) if (at < before) this.gone.delete(key);
 	}
 }
-
 
 export interface MembershipDeps {
 	store: SessionStore;

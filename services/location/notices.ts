@@ -55,7 +55,10 @@ export function noticeText(notice: Notice, subject: NoticeSubject, t: Thresholds
 			return { title: `${who} ended their journey`, body: `${who} stopped the journey${journey ? ` ${trip(journey)}` : ""} before arriving.` };
 		case "ARRIVED":
 			return journey
-				? { title: `${who} arrived at ${journey.destination.name}`, body: `${who} arrived safely at ${journey.destination.name} (expected by ${formatTime(journey.eta)}).` }
+				? {
+						title: `${who} arrived at ${journey.destination.name}`,
+						body: `${who} arrived safely at ${journey.destination.name} (expected by ${formatTime(journey.eta)}).`,
+					}
 				: { title: `${who} arrived`, body: `${who} arrived safely.` };
 		case "LATE":
 			return { title: `${who} is late`, body: `${who} has not arrived yet${onTheWay}.` };
@@ -64,7 +67,10 @@ export function noticeText(notice: Notice, subject: NoticeSubject, t: Thresholds
 		case "OFFLINE":
 			return journey
 				? { title: `${who} went offline`, body: `No position from ${who} for ${formatDuration(t.offlineAfterMs)}${onTheWay}.` }
-				: { title: `${who} went offline during an SOS`, body: `No position from ${who} for ${formatDuration(t.offlineAfterMs)} since the SOS. ${lastKnown(notice.position)}` };
+				: {
+						title: `${who} went offline during an SOS`,
+						body: `No position from ${who} for ${formatDuration(t.offlineAfterMs)} since the SOS. ${lastKnown(notice.position)}`,
+					};
 		case "SOS":
 			return { title: `${who} raised an SOS`, body: `${who} needs help now. ${lastKnown(notice.position)}` };
 		case "SOS_ENDED":

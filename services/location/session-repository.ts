@@ -105,19 +105,34 @@ export class MongoSessionRepository implements SessionRepository {
 	}
 
 	findOfUsers(userIds: string[]) {
-		return this.sessions.find({ userId: { $in: userIds }, ...notRemoved }, withoutBulk).lean<SessionRow[]>().exec();
+		return this.sessions
+			.find({ userId: { $in: userIds }, ...notRemoved }, withoutBulk)
+			.lean<SessionRow[]>()
+			.exec();
 	}
 
 	findInGroup(groupId: string) {
-		return this.sessions.find({ groupId, ...notRemoved }, withoutBulk).lean<SessionRow[]>().exec();
+		return this.sessions
+			.find({ groupId, ...notRemoved }, withoutBulk)
+			.lean<SessionRow[]>()
+			.exec();
 	}
 
 	findSos(userId: string) {
-		return this.sessions.find({ userId, state: "SOS", ...notRemoved }, withoutBulk).sort({ groupId: 1 }).lean<SessionRow[]>().exec();
+		return this.sessions
+			.find({ userId, state: "SOS", ...notRemoved }, withoutBulk)
+			.sort({ groupId: 1 })
+			.lean<SessionRow[]>()
+			.exec();
 	}
 
 	findDue(now: number, limit: number) {
-		return this.sessions.find({ nextCheckAt: { $lte: now } }, withoutBulk).sort({ nextCheckAt: 1 }).limit(limit).lean<SessionRow[]>().exec();
+		return this.sessions
+			.find({ nextCheckAt: { $lte: now } }, withoutBulk)
+			.sort({ nextCheckAt: 1 })
+			.limit(limit)
+			.lean<SessionRow[]>()
+			.exec();
 	}
 
 	countDue(now: number) {
@@ -143,7 +158,10 @@ export class MongoSessionRepository implements SessionRepository {
 	}
 
 	async setSosLead(row: SessionRow, promoted: SessionData): Promise<boolean> {
-		const result = await this.sessions.updateOne({ _id: row._id, version: row.version }, { $set: { sos: promoted.sos, nextCheckAt: promoted.nextCheckAt }, $inc: { version: 1 } });
+		const result = await this.sessions.updateOne(
+			{ _id: row._id, version: row.version },
+			{ $set: { sos: promoted.sos, nextCheckAt: promoted.nextCheckAt }, $inc: { version: 1 } },
+		);
 		return result.matchedCount === 1;
 	}
 

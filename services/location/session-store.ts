@@ -40,7 +40,17 @@ export interface TrackingStats {
 	groupReads: number;
 }
 
-const newTrackingStats = (): TrackingStats => ({ checks: 0, claimed: 0, lost: 0, notices: 0, deferred: 0, flushed: 0, rebased: 0, sessionReads: 0, groupReads: 0 });
+const newTrackingStats = (): TrackingStats => ({
+	checks: 0,
+	claimed: 0,
+	lost: 0,
+	notices: 0,
+	deferred: 0,
+	flushed: 0,
+	rebased: 0,
+	sessionReads: 0,
+	groupReads: 0,
+});
 
 /**
  * A position-only change is stored about `persistAfterMs` after it was applied, coalesced with the
@@ -353,7 +363,10 @@ export class SessionStore {
 		}
 		// The owned copy is now exactly what is stored, plus any sample applied on top of it while a
 		// write behind waited for the database (still pending).
-		if (entry) this.owned.set(this.owned.get(session.groupId, session.userId) === entry ? carryOver(entry, before, next, pending.length, pendingSamples, now) : ownedEntry(next, now));
+		if (entry)
+			this.owned.set(
+				this.owned.get(session.groupId, session.userId) === entry ? carryOver(entry, before, next, pending.length, pendingSamples, now) : ownedEntry(next, now),
+			);
 		this.views.drop(session.groupId, session.userId);
 		return next;
 	}

@@ -31,7 +31,10 @@ export function etaProblem(eta: string, now: number): FieldProblem | null {
 }
 
 /** A sample as sent (its timestamp already checked): stored in UTC whatever offset the device used (API.md: all times in UTC), at `now` when it has none. */
-export function samplePoint(sample: { latitude: number; longitude: number; accuracy?: number; timestamp?: string }, now: number): Point & { accuracy?: number } {
+export function samplePoint(
+	sample: { latitude: number; longitude: number; accuracy?: number; timestamp?: string },
+	now: number,
+): Point & { accuracy?: number } {
 	const { latitude, longitude, accuracy, timestamp } = sample;
 	return {
 		latitude,

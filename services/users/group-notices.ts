@@ -35,9 +35,7 @@ export function memberRemovedNotice(group: NoticeGroup, member: UserRef, actor: 
 		target: { groupId: group.id },
 		kind: "MEMBER_REMOVED",
 		title: `${fullName(member)} left ${group.name}`,
-		body: left
-			? `${fullName(member)} left the group "${group.name}".`
-			: `${fullName(actor)} removed ${fullName(member)} from the group "${group.name}".`,
+		body: left ? `${fullName(member)} left the group "${group.name}".` : `${fullName(actor)} removed ${fullName(member)} from the group "${group.name}".`,
 		groupId: group.id,
 		subjectUserId: member.id,
 		alsoUserIds: [member.id],

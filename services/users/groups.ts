@@ -14,11 +14,7 @@ export interface GroupState {
 }
 
 export type GroupCommand =
-	| { kind: "rename"; name: string }
-	| { kind: "addMember"; userId: string }
-	| { kind: "removeMember"; userId: string }
-	| { kind: "leave" }
-	| { kind: "delete" };
+	{ kind: "rename"; name: string } | { kind: "addMember"; userId: string } | { kind: "removeMember"; userId: string } | { kind: "leave" } | { kind: "delete" };
 
 /** One observable consequence of a command; the service turns each into a domain event. */
 export interface GroupOutcome {

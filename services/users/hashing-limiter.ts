@@ -79,7 +79,8 @@ export class HashingLimiter {
 	private expired = 0;
 
 	constructor(options: HashingLimiterOptions) {
-		if (!Number.isInteger(options.concurrency) || options.concurrency < 1) throw new Error(`concurrency must be a positive integer, not ${options.concurrency}`);
+		if (!Number.isInteger(options.concurrency) || options.concurrency < 1)
+			throw new Error(`concurrency must be a positive integer, not ${options.concurrency}`);
 		if (!(options.maxWaitMs >= 0)) throw new Error(`maxWaitMs must be >= 0, not ${options.maxWaitMs}`);
 		this.concurrency = options.concurrency;
 		this.maxWaitMs = options.maxWaitMs;

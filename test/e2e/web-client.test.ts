@@ -46,7 +46,9 @@ before(async () => {
 	});
 	const page = await fetch(`${system.url}/`);
 	if (page.status !== 200 || !/text\/html/.test(page.headers.get("content-type") ?? ""))
-		throw new Error(`GET / answered ${page.status}: the gateway does not serve the web client (wire webClientMiddleware from services/gateway/static-files.ts into its "/" route)`);
+		throw new Error(
+			`GET / answered ${page.status}: the gateway does not serve the web client (wire webClientMiddleware from services/gateway/static-files.ts into its "/" route)`,
+		);
 	browser = await launchBrowser(system.url);
 	ada = (await browser.newPage("ada")).page;
 	bob = (await browser.newPage("bob", { viewport: { width: 390, height: 800 }, isMobile: true })).page;
@@ -168,10 +170,13 @@ test("Ada shares a simulated walk: Bob sees her marker appear and move", async (
 	await adaMarker(bob).waitFor();
 	const first = await markerPosition(bob);
 	assert.equal(first.state, "ACTIVE");
-	await waitFor(async () => {
-		const now = await markerPosition(bob);
-		return now.lat !== first.lat || now.lng !== first.lng;
-	}, { timeoutMs: 15_000, what: "Ada's marker to move on Bob's map" });
+	await waitFor(
+		async () => {
+			const now = await markerPosition(bob);
+			return now.lat !== first.lat || now.lng !== first.lng;
+		},
+		{ timeoutMs: 15_000, what: "Ada's marker to move on Bob's map" },
+	);
 	await screenshot(bob, "bob-sees-ada-walking");
 });
 
@@ -196,10 +201,13 @@ test("Ada starts a journey by clicking the map; Bob sees ROUTING, the route, the
 	const routingAt = await markerPosition(bob);
 	await bob.locator(".toast", { hasText: "Ada Lovelace started a journey" }).waitFor({ timeout: 10_000 });
 	await bob.locator(`path.route-${adaId}`).waitFor({ timeout: 10_000 });
-	await waitFor(async () => {
-		const now = await markerPosition(bob);
-		return now.state === "ROUTING" && (now.lat !== routingAt.lat || now.lng !== routingAt.lng);
-	}, { timeoutMs: 10_000, what: "Ada's marker to move during the journey" });
+	await waitFor(
+		async () => {
+			const now = await markerPosition(bob);
+			return now.state === "ROUTING" && (now.lat !== routingAt.lat || now.lng !== routingAt.lng);
+		},
+		{ timeoutMs: 10_000, what: "Ada's marker to move during the journey" },
+	);
 	await screenshot(bob, "bob-sees-journey");
 	await screenshot(ada, "ada-on-journey");
 

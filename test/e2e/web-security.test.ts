@@ -93,7 +93,11 @@ test("a journey's destination shows as text in the map tooltip, the marker popup
 	assert.equal((await ada.post("/api/location/samples", { latitude: 44.1391, longitude: 12.2431 })).status, 202);
 	const adaId = ada.user!.id;
 	await bob.locator(`.pin[data-user-id="${adaId}"]`).waitFor();
-	const journey = { destination: { name: hostile.destination, latitude: 44.1391, longitude: 12.2481 }, eta: new Date(Date.now() + 3_600_000).toISOString(), mode: "walking" };
+	const journey = {
+		destination: { name: hostile.destination, latitude: 44.1391, longitude: 12.2481 },
+		eta: new Date(Date.now() + 3_600_000).toISOString(),
+		mode: "walking",
+	};
 	assert.equal((await ada.post(`/api/groups/${groupId}/journey`, journey)).status, 201);
 	await bob.locator(`.pin[data-user-id="${adaId}"][data-state="ROUTING"]`).waitFor();
 
@@ -154,7 +158,10 @@ test("the built client ships no source maps: none in web/dist, none referenced, 
 	const files = (function walk(dir: string): string[] {
 		return readdirSync(dir, { withFileTypes: true }).flatMap(e => (e.isDirectory() ? walk(join(dir, e.name)) : [join(dir, e.name)]));
 	})(join(ROOT, "web", "dist"));
-	assert.deepEqual(files.filter(f => /\.map(\.gz)?$/.test(f)).map(f => relative(ROOT, f)), []);
+	assert.deepEqual(
+		files.filter(f => /\.map(\.gz)?$/.test(f)).map(f => relative(ROOT, f)),
+		[],
+	);
 
 	const html = await (await fetch(`${system.url}/`)).text();
 	const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[\w.-]+\.(?:js|css))"/g)].map(m => m[1]!);
@@ -174,11 +181,16 @@ test("the built client ships no source maps: none in web/dist, none referenced, 
  * given a string instead of an element. Type-aware, so a variable holding a string is caught too.
  */
 function htmlSinks(): string[] {
-	const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, "web", "tsconfig.json"), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: d => assert.fail(String(d.messageText)) })!;
+	const config = ts.getParsedCommandLineOfConfigFile(
+		join(ROOT, "web", "tsconfig.json"),
+		{},
+		{ ...ts.sys, onUnRecoverableConfigFileDiagnostic: d => assert.fail(String(d.messageText)) },
+	)!;
 	const program = ts.createProgram(config.fileNames, config.options);
 	const checker = program.getTypeChecker();
 	const isStringy = (type: ts.Type): boolean =>
-		Boolean(type.flags & ts.TypeFlags.StringLike) || (type.isUnion() && type.types.some(isStringy)) ||
+		Boolean(type.flags & ts.TypeFlags.StringLike) ||
+		(type.isUnion() && type.types.some(isStringy)) ||
 		type.getCallSignatures().some(s => isStringy(s.getReturnType()));
 	const found: string[] = [];
 	for (const file of program.getSourceFiles()) {
@@ -188,18 +200,34 @@ function htmlSinks(): string[] {
 			found.push(`${relative(ROOT, file.fileName)}:${line + 1}: ${what}`);
 		};
 		const visit = (node: ts.Node) => {
-			if (ts.isBinaryExpression(node) && node.operatorToken.kind === ts.SyntaxKind.EqualsToken && ts.isPropertyAccessExpression(node.left) && ["innerHTML", "outerHTML", "srcdoc"].includes(node.left.name.text))
+			if (
+				ts.isBinaryExpression(node) &&
+				node.operatorToken.kind === ts.SyntaxKind.EqualsToken &&
+				ts.isPropertyAccessExpression(node.left) &&
+				["innerHTML", "outerHTML", "srcdoc"].includes(node.left.name.text)
+			)
 				report(node, `assigns ${node.left.name.text}`);
 			if (ts.isCallExpression(node) && ts.isPropertyAccessExpression(node.expression)) {
 				const method = node.expression.name.text;
-				if (["insertAdjacentHTML", "createContextualFragment", "parseFromString"].includes(method) || (node.expression.expression.getText(file) === "document" && /^write(ln)?$/.test(method)))
+				if (
+					["insertAdjacentHTML", "createContextualFragment", "parseFromString"].includes(method) ||
+					(node.expression.expression.getText(file) === "document" && /^write(ln)?$/.test(method))
+				)
 					report(node, `calls ${method}`);
 				const first = node.arguments[0];
-				if (first && ["bindTooltip", "bindPopup", "setContent", "setTooltipContent", "setPopupContent"].includes(method) && isStringy(checker.getTypeAtLocation(first)))
+				if (
+					first &&
+					["bindTooltip", "bindPopup", "setContent", "setTooltipContent", "setPopupContent"].includes(method) &&
+					isStringy(checker.getTypeAtLocation(first))
+				)
 					report(node, `gives ${method} a string`);
 				if (first && ts.isObjectLiteralExpression(first) && ["divIcon", "popup", "tooltip"].includes(method))
 					for (const prop of first.properties)
-						if (ts.isPropertyAssignment(prop) && ["html", "content"].includes(prop.name.getText(file)) && isStringy(checker.getTypeAtLocation(prop.initializer)))
+						if (
+							ts.isPropertyAssignment(prop) &&
+							["html", "content"].includes(prop.name.getText(file)) &&
+							isStringy(checker.getTypeAtLocation(prop.initializer))
+						)
 							report(prop, `gives ${method} ${prop.name.getText(file)} as a string`);
 			}
 			ts.forEachChild(node, visit);

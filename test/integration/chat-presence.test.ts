@@ -27,8 +27,13 @@ let adaSocket: LiveSocket;
 /** Every presence flip chat broadcast, as a gateway receives it. */
 const announced: LivePresence[] = [];
 
-const flipsOf = (userId: string) => adaSocket.of("chat:presence").filter(p => p.groupId === group.id && p.userId === userId).map(p => p.online);
-const report = (sockets: { socketId: string; userId: string; open: boolean }[]) => gateway.call("chat.socketsChanged", { gatewayNodeID: gateway.nodeID, sockets });
+const flipsOf = (userId: string) =>
+	adaSocket
+		.of("chat:presence")
+		.filter(p => p.groupId === group.id && p.userId === userId)
+		.map(p => p.online);
+const report = (sockets: { socketId: string; userId: string; open: boolean }[]) =>
+	gateway.call("chat.socketsChanged", { gatewayNodeID: gateway.nodeID, sockets });
 const onlineOf = async (userId: string) =>
 	((await ada.get(`/api/groups/${group.id}/presence`)).body as { userId: string; online: boolean }[]).find(p => p.userId === userId)?.online;
 
@@ -83,10 +88,20 @@ test("a batch's final socket states: a socket reported closed stays closed whate
 		["a"],
 	);
 	assert.deepEqual(closed.map(s => s.socketId).sort(), ["b", "c"]);
-	assert.deepEqual(presenceFlips(["u", "v", "w", "u"], new Set(["u"]), new Map([["v", true], ["w", false]])), [
-		{ userId: "u", online: true },
-		{ userId: "v", online: false },
-	]);
+	assert.deepEqual(
+		presenceFlips(
+			["u", "v", "w", "u"],
+			new Set(["u"]),
+			new Map([
+				["v", true],
+				["w", false],
+			]),
+		),
+		[
+			{ userId: "u", online: true },
+			{ userId: "v", online: false },
+		],
+	);
 });
 
 test("one batch with several sockets of several users flips each user online once, and one closing them flips each offline once", async () => {
@@ -138,14 +153,18 @@ test("a close reported before its open (separate batches) leaves the socket clos
 
 test("a malformed batch is refused", async () => {
 	for (const sockets of [[], [{ socketId: "x", userId: bob.user!.id }], [{ socketId: "", userId: bob.user!.id, open: true }]]) {
-		await assert.rejects(gateway.call("chat.socketsChanged", { gatewayNodeID: gateway.nodeID, sockets }), (err: { type?: string }) => err.type === "VALIDATION_ERROR");
+		await assert.rejects(
+			gateway.call("chat.socketsChanged", { gatewayNodeID: gateway.nodeID, sockets }),
+			(err: { type?: string }) => err.type === "VALIDATION_ERROR",
+		);
 	}
 });
 
 test("a gateway forwards a user's flip only if it is newer than the last one it forwarded", async () => {
 	// Two chat instances flipping one user at once: the broadcast of the older flip arrives last.
 	const userId = `racer-${randomUUID().slice(0, 8)}`;
-	const announce = (online: boolean, version: number) => gateway.broadcast(LiveEvents.presence, { groupIds: [group.id], userId, online, version } satisfies LivePresence);
+	const announce = (online: boolean, version: number) =>
+		gateway.broadcast(LiveEvents.presence, { groupIds: [group.id], userId, online, version } satisfies LivePresence);
 	await announce(true, 10);
 	await announce(false, 9);
 	await announce(true, 11);

@@ -109,7 +109,13 @@ test("a deleted group's history is removed", async () => {
 test("a deleted account's presence is removed, and its leaving is written to the history", async () => {
 	const flipsBefore = bobFlips().length;
 	const bobSocket = await connectSocket(system.url, bob.token);
-	await waitFor(() => bobFlips().slice(flipsBefore).some(p => p.online), { what: "Bob online" });
+	await waitFor(
+		() =>
+			bobFlips()
+				.slice(flipsBefore)
+				.some(p => p.online),
+		{ what: "Bob online" },
+	);
 	assert.equal((await bob.delete("/api/users/me", { currentPassword: "correct horse battery" })).status, 204);
 	const presence = db.collection("presences");
 	await waitFor(

@@ -10,7 +10,9 @@ import mongoose from "mongoose";
  * scripts/patches/ferretdb-v1.24.2-id-index.patch fixes that. This checks the plan the Mongo-wire server itself reports.
  */
 test("a lookup by _id is answered from an index, not by scanning the collection", async () => {
-	const conn = await mongoose.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", { dbName: `idindex_${randomBytes(4).toString("hex")}` }).asPromise();
+	const conn = await mongoose
+		.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", { dbName: `idindex_${randomBytes(4).toString("hex")}` })
+		.asPromise();
 	try {
 		const things = conn.db!.collection<{ _id: string; n: number }>("things");
 		await things.insertMany(Array.from({ length: 50 }, (_, n) => ({ _id: `thing-${n}`, n })));

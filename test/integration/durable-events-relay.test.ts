@@ -41,7 +41,10 @@ const relayService: ServiceSchema = {
 	],
 };
 
-const projectionService: ServiceSchema = { name: "snapshotprobe", mixins: [MongooseMixin({ db: "snapshotprobe", models: () => ({}) }), MembershipProjection()] };
+const projectionService: ServiceSchema = {
+	name: "snapshotprobe",
+	mixins: [MongooseMixin({ db: "snapshotprobe", models: () => ({}) }), MembershipProjection()],
+};
 
 async function startBroker(schema: ServiceSchema, nodeID: string) {
 	const broker = new ServiceBroker(brokerOptions({ namespace, nodeID: `${nodeID}-${process.pid}`, logger: false }));
@@ -88,7 +91,12 @@ test("writes relayed by their writers while scans run publish every event exactl
 	for (let round = 1; round <= ROUNDS; round++) {
 		await Promise.all(
 			things.map(async (groupId, i) => {
-				const envelope: Envelope = { id: randomUUID(), type: "groups.renamed", occurredAt: new Date().toISOString(), payload: { groupId, name: `r${round}`, version: round, members: [] } };
+				const envelope: Envelope = {
+					id: randomUUID(),
+					type: "groups.renamed",
+					occurredAt: new Date().toISOString(),
+					payload: { groupId, name: `r${round}`, version: round, members: [] },
+				};
 				await Thing.updateOne({ _id: groupId }, { $push: { outbox: envelope } });
 				// The writer's kick, a second writer's kick of the same document, and the safety-net
 				// scan, all while earlier relays of the document may still be publishing.

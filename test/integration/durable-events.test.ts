@@ -94,7 +94,12 @@ test("a consumer that was down receives the membership events published meanwhil
 		assert.equal(added[0]!.added[0]!.id, bobUser.id);
 
 		// Deliver the very same memberAdded envelope again: it must be recognised and skipped.
-		const duplicate: Envelope = { id: added[0]!.eventId, type: "groups.memberAdded", occurredAt: new Date().toISOString(), payload: { groupId: group.id, member: added[0]!.added[0], by: ada.user!.id, version: 2, name: "x", members: [] } };
+		const duplicate: Envelope = {
+			id: added[0]!.eventId,
+			type: "groups.memberAdded",
+			occurredAt: new Date().toISOString(),
+			payload: { groupId: group.id, member: added[0]!.added[0], by: ada.user!.id, version: 2, name: "x", members: [] },
+		};
 		await (consumer as unknown as { sendToChannel(name: string, payload: unknown): Promise<void> }).sendToChannel("groups.memberAdded", duplicate);
 		await drained(DomainEvents.memberAdded);
 		assert.equal(changes.filter(c => c.eventId === duplicate.id).length, 1, "the duplicate was not applied again");
@@ -111,7 +116,9 @@ test("an event published before any consumer group existed is still delivered (s
 	const stream = await jsm.streams.info(streamName(system.env.NAMESPACE!, DomainEvents.userDeleted));
 	assert.ok(stream, "the users.deleted stream was created when the users service started");
 	assert.equal((await ada.delete("/api/users/me", { currentPassword: "correct horse battery" })).status, 204);
-	await waitFor(async () => (await jsm.streams.info(streamName(system.env.NAMESPACE!, DomainEvents.userDeleted))).state.messages === 1, { what: "users.deleted stored in its stream" });
+	await waitFor(async () => (await jsm.streams.info(streamName(system.env.NAMESPACE!, DomainEvents.userDeleted))).state.messages === 1, {
+		what: "users.deleted stored in its stream",
+	});
 
 	// A consumer group that never existed before reads the stream from its start.
 	const consumer = await startConsumer("latecomer");
@@ -124,7 +131,9 @@ test("an event published before any consumer group existed is still delivered (s
 
 test("an event left in the outbox by a writer that crashed before publishing is published by the relay", async () => {
 	const mongoose = (await import("mongoose")).default;
-	const connection = await mongoose.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", { dbName: `${system.env.MONGO_DB_PREFIX}_users` }).asPromise();
+	const connection = await mongoose
+		.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", { dbName: `${system.env.MONGO_DB_PREFIX}_users` })
+		.asPromise();
 	try {
 		// What a crash between the state write and the publish leaves behind: the change with its pending event.
 		const envelope: Envelope = {
@@ -133,11 +142,24 @@ test("an event left in the outbox by a writer that crashed before publishing is 
 			occurredAt: new Date().toISOString(),
 			payload: { groupId: "crashed-group", name: "Written, never published", version: 1, members: [] },
 		};
-		await connection.collection("groups").insertOne({ _id: "crashed-group" as never, name: "Written, never published", createdBy: "x", createdAt: new Date(), memberIds: [], version: 1, deleted: true, outbox: [envelope] });
+		await connection
+			.collection("groups")
+			.insertOne({
+				_id: "crashed-group" as never,
+				name: "Written, never published",
+				createdBy: "x",
+				createdAt: new Date(),
+				memberIds: [],
+				version: 1,
+				deleted: true,
+				outbox: [envelope],
+			});
 		const consumer = await startConsumer();
 		try {
 			await waitFor(() => changes.some(c => c.eventId === envelope.id), { what: "the stranded event to be relayed" });
-			await waitFor(async () => ((await connection.collection("groups").findOne({ _id: "crashed-group" as never }))?.outbox as unknown[]).length === 0, { what: "the outbox to be emptied" });
+			await waitFor(async () => ((await connection.collection("groups").findOne({ _id: "crashed-group" as never }))?.outbox as unknown[]).length === 0, {
+				what: "the outbox to be emptied",
+			});
 		} finally {
 			await consumer.stop();
 		}
@@ -151,11 +173,15 @@ test("a service in production mode refuses to start without JWT_SECRET", async (
 	const { ROOT } = await import("../support/system.js");
 	const env = { ...process.env, ...system.env, NODE_ENV: "production", JWT_SECRET: "", NODE_ID: "prod-check" };
 	delete (env as Record<string, string | undefined>).JWT_SECRET_FILE;
-	const child = spawn(process.execPath, ["--import", "tsx", "node_modules/moleculer/bin/moleculer-runner.mjs", "--config", "moleculer.config.ts", "services/users.service.ts"], {
-		cwd: ROOT,
-		env,
-		stdio: ["ignore", "pipe", "pipe"],
-	});
+	const child = spawn(
+		process.execPath,
+		["--import", "tsx", "node_modules/moleculer/bin/moleculer-runner.mjs", "--config", "moleculer.config.ts", "services/users.service.ts"],
+		{
+			cwd: ROOT,
+			env,
+			stdio: ["ignore", "pipe", "pipe"],
+		},
+	);
 	let output = "";
 	child.stdout.on("data", c => (output += c));
 	child.stderr.on("data", c => (output += c));
@@ -163,4 +189,3 @@ test("a service in production mode refuses to start without JWT_SECRET", async (
 	assert.notEqual(code, 0);
 	assert.match(output, /JWT_SECRET .*required/);
 });
-

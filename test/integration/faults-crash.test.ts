@@ -77,8 +77,14 @@ test("SIGKILL of each service during the workload: projections, notifications, c
 			await restarted;
 			await system.waitHealthy();
 			if (name === "chat") {
-				await waitFor(async () => (await onlineIn(c0.owner, c0.group.id, c0.traveller.user!.id)) === true, { timeoutMs: 20_000, what: "a socket opened while chat was down to count as online" });
-				await waitFor(async () => (await onlineIn(c1.traveller, c1.group.id, c1.owner.user!.id)) === false, { timeoutMs: 20_000, what: "a socket closed while chat was down to count as offline" });
+				await waitFor(async () => (await onlineIn(c0.owner, c0.group.id, c0.traveller.user!.id)) === true, {
+					timeoutMs: 20_000,
+					what: "a socket opened while chat was down to count as online",
+				});
+				await waitFor(async () => (await onlineIn(c1.traveller, c1.group.id, c1.owner.user!.id)) === false, {
+					timeoutMs: 20_000,
+					what: "a socket closed while chat was down to count as offline",
+				});
 			}
 			// Its sockets died with it; clients reconnect to the new one.
 			if (name === "gateway") await sockets.reconnectAll();
@@ -113,7 +119,16 @@ test("commands handled after a crash reach the members of the group version they
 
 	await system.stop("notification", "SIGKILL");
 	// While it is down: the traveller sets off, then the group changes under the pending commands.
-	assert.equal((await traveller.post(`/api/groups/${group.id}/journey`, { destination: { name: "Home", latitude: 45, longitude: 9 }, eta: new Date(Date.now() + 3600_000).toISOString(), mode: "walking" })).status, 201);
+	assert.equal(
+		(
+			await traveller.post(`/api/groups/${group.id}/journey`, {
+				destination: { name: "Home", latitude: 45, longitude: 9 },
+				eta: new Date(Date.now() + 3600_000).toISOString(),
+				mode: "walking",
+			})
+		).status,
+		201,
+	);
 	assert.equal((await owner.delete(`/api/groups/${group.id}/members/${stayer.user!.id}`)).status, 200);
 	assert.equal((await owner.post(`/api/groups/${group.id}/members`, { email: latecomer.user!.email })).status, 200);
 	await system.start("notification");
@@ -126,7 +141,8 @@ test("commands handled after a crash reach the members of the group version they
 	assert.equal((await inboxOf(latecomer)).filter(started).length, 0, "a member who joined later is not told of an earlier journey");
 	// The removal reached the removed member, the owner and the traveller; not the latecomer (added after).
 	const removed = (n: { kind: string }) => n.kind === "MEMBER_REMOVED";
-	for (const client of [owner, traveller, stayer]) await waitFor(async () => (await inboxOf(client)).filter(removed).length === 1, { what: `${client.user!.surname} told of the removal` });
+	for (const client of [owner, traveller, stayer])
+		await waitFor(async () => (await inboxOf(client)).filter(removed).length === 1, { what: `${client.user!.surname} told of the removal` });
 	assert.equal((await inboxOf(latecomer)).filter(removed).length, 0);
 });
 
@@ -158,10 +174,17 @@ test("location killed mid-journey: late, stuck and offline alerts fire once afte
 	const alertCount = (journey: string[] | undefined, kind: string) => (journey ?? []).filter(k => k === kind).length;
 
 	// Journey 1: every alert comes due while the location service is down or starting.
-	assert.equal((await traveller.post(`/api/groups/${group.id}/journey`, { destination, eta: new Date(Date.now() + 3_000).toISOString(), mode: "walking" })).status, 201);
+	assert.equal(
+		(await traveller.post(`/api/groups/${group.id}/journey`, { destination, eta: new Date(Date.now() + 3_000).toISOString(), mode: "walking" })).status,
+		201,
+	);
 	assert.equal((await traveller.post("/api/location/samples", { latitude: 44, longitude: 8 })).status, 202);
 	await system.stop("location", "SIGKILL");
-	assert.deepEqual((await journeysOf(group.id, t)).flat().filter(k => k !== "JOURNEY_STARTED"), [], "no alert before the crash");
+	assert.deepEqual(
+		(await journeysOf(group.id, t)).flat().filter(k => k !== "JOURNEY_STARTED"),
+		[],
+		"no alert before the crash",
+	);
 	await system.start("location");
 	await waitFor(
 		async () => {
@@ -173,7 +196,10 @@ test("location killed mid-journey: late, stuck and offline alerts fire once afte
 
 	// Journey 2: late before the crash; stuck and offline after it. Nothing fires twice.
 	assert.equal((await traveller.delete(`/api/groups/${group.id}/journey`)).status, 200);
-	assert.equal((await traveller.post(`/api/groups/${group.id}/journey`, { destination, eta: new Date(Date.now() + 1_000).toISOString(), mode: "walking" })).status, 201);
+	assert.equal(
+		(await traveller.post(`/api/groups/${group.id}/journey`, { destination, eta: new Date(Date.now() + 1_000).toISOString(), mode: "walking" })).status,
+		201,
+	);
 	assert.equal((await traveller.post("/api/location/samples", { latitude: 44, longitude: 8 })).status, 202);
 	await waitFor(async () => alertCount((await journeysOf(group.id, t)).at(-1), "LATE") === 1, { timeoutMs: 10_000, what: "the second journey late" });
 	await system.stop("location", "SIGKILL");
@@ -191,7 +217,10 @@ test("location killed mid-journey: late, stuck and offline alerts fire once afte
 		for (const kind of ["LATE", "STUCK", "OFFLINE"]) assert.equal(alertCount(journey, kind), 1, `journey ${i + 1}: ${kind} once (${journey.join(",")})`);
 	}
 	// And each reached the watching member's inbox exactly once.
-	await waitFor(async () => (await inboxOf(owner)).filter(n => ["LATE", "STUCK", "OFFLINE"].includes(n.kind)).length === 6, { timeoutMs: 15_000, what: "six alerts in the owner's inbox" });
+	await waitFor(async () => (await inboxOf(owner)).filter(n => ["LATE", "STUCK", "OFFLINE"].includes(n.kind)).length === 6, {
+		timeoutMs: 15_000,
+		what: "six alerts in the owner's inbox",
+	});
 	const inbox = await inboxOf(owner);
 	for (const kind of ["LATE", "STUCK", "OFFLINE"]) assert.equal(inbox.filter(n => n.kind === kind).length, 2, `${kind}: one per journey in the inbox`);
 });

@@ -40,7 +40,12 @@ after(async () => {
 
 test("errors of a database that went away are told apart from bugs", () => {
 	const socketEnded = Object.assign(new Error("This socket has been ended by the other party"), { code: "EPIPE" });
-	for (const err of [socketEnded, Object.assign(new Error("x"), { name: "MongoNetworkError" }), Object.assign(new Error("x"), { name: "MongooseServerSelectionError" }), Object.assign(new Error("refused"), { code: "ECONNREFUSED" })])
+	for (const err of [
+		socketEnded,
+		Object.assign(new Error("x"), { name: "MongoNetworkError" }),
+		Object.assign(new Error("x"), { name: "MongooseServerSelectionError" }),
+		Object.assign(new Error("refused"), { code: "ECONNREFUSED" }),
+	])
 		assert.equal(isDatabaseUnavailable(err), true, err.message);
 	for (const err of [Object.assign(new Error("dup"), { name: "MongoServerError", code: 11000 }), new TypeError("x is undefined"), null])
 		assert.equal(isDatabaseUnavailable(err), false, String(err));
@@ -60,7 +65,10 @@ test("NATS restarted during the workload: nothing acknowledged is lost, everythi
 		await infra.nats.stop();
 		const downSince = Date.now();
 		// Down well past the heartbeat timeout (3 s, checked every few seconds): every node takes the others for gone.
-		await waitFor(() => failures(workload) >= failedBefore + 5 && Date.now() - downSince > 8_000, { timeoutMs: 20_000, what: "requests failing while NATS is down" });
+		await waitFor(() => failures(workload) >= failedBefore + 5 && Date.now() - downSince > 8_000, {
+			timeoutMs: 20_000,
+			what: "requests failing while NATS is down",
+		});
 		await infra.nats.start();
 		// Recovers by itself: no service is restarted.
 		await system.waitHealthy(30_000);
@@ -68,7 +76,16 @@ test("NATS restarted during the workload: nothing acknowledged is lost, everythi
 	} finally {
 		await workload.stop();
 	}
-	const { problems } = await verifyNothingLost({ system, probe, nats, mongoUrl: infra.env.MONGO_URL, crews, workload, sockets, report: line => t.diagnostic(line) });
+	const { problems } = await verifyNothingLost({
+		system,
+		probe,
+		nats,
+		mongoUrl: infra.env.MONGO_URL,
+		crews,
+		workload,
+		sockets,
+		report: line => t.diagnostic(line),
+	});
 	sockets.closeAll();
 	assert.deepEqual(problems, []);
 	assert.ok(workload.maxLatencyMs < 15_000, `no request hung (slowest ${workload.maxLatencyMs} ms)`);
@@ -87,7 +104,10 @@ test("FerretDB down for a few seconds: 503s, no hang, nothing acknowledged lost,
 		await infra.ferretdb.stop("SIGKILL");
 		// Chat cannot record this disconnect now: presence must still come right afterwards.
 		sockets.close(crews[0]!.owner);
-		await waitFor(() => (workload.statuses.get("503") ?? 0) > 0 && failures(workload) >= failedBefore + 5, { timeoutMs: 30_000, what: "503s while the database is down" });
+		await waitFor(() => (workload.statuses.get("503") ?? 0) > 0 && failures(workload) >= failedBefore + 5, {
+			timeoutMs: 30_000,
+			what: "503s while the database is down",
+		});
 		// Down until every service noticed: the readiness check names each one's database.
 		health = await waitFor(
 			async () => {
@@ -105,7 +125,16 @@ test("FerretDB down for a few seconds: 503s, no hang, nothing acknowledged lost,
 		await workload.stop();
 	}
 	assert.equal(health?.status, 503);
-	const { problems } = await verifyNothingLost({ system, probe, nats, mongoUrl: infra.env.MONGO_URL, crews, workload, sockets, report: line => t.diagnostic(line) });
+	const { problems } = await verifyNothingLost({
+		system,
+		probe,
+		nats,
+		mongoUrl: infra.env.MONGO_URL,
+		crews,
+		workload,
+		sockets,
+		report: line => t.diagnostic(line),
+	});
 	sockets.closeAll();
 	assert.deepEqual(problems, []);
 	assert.ok(workload.maxLatencyMs < 15_000, `no request hung (slowest ${workload.maxLatencyMs} ms)`);

@@ -57,4 +57,3 @@ test("CORS answers preflights for the configured origin only", async () => {
 	});
 	assert.notEqual(other.headers.get("access-control-allow-origin"), "https://evil.example");
 });
-

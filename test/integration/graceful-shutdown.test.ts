@@ -64,7 +64,11 @@ test("SIGTERM to the users service during traffic loses no acknowledged write an
 	await traffic.stop();
 
 	const statusKinds = [...traffic.statuses.keys()].sort();
-	assert.deepEqual(statusKinds.filter(s => s !== 201 && s !== 503), [], `only 201 and 503 answers, got ${JSON.stringify([...traffic.statuses])}`);
+	assert.deepEqual(
+		statusKinds.filter(s => s !== 201 && s !== 503),
+		[],
+		`only 201 and 503 answers, got ${JSON.stringify([...traffic.statuses])}`,
+	);
 	const mine = (await api.get("/api/groups")).body.map((g: { id: string }) => g.id);
 	const lost = traffic.acknowledged.filter(id => !mine.includes(id));
 	assert.deepEqual(lost, [], `${traffic.acknowledged.length} acknowledged groups, none may be missing`);
@@ -88,7 +92,13 @@ test("SIGTERM to the gateway: acknowledged requests persist, sockets are closed 
 	await traffic.stop();
 	socket.close();
 
-	assert.deepEqual([...traffic.statuses.keys()].filter(s => s !== 201 && s !== 503 && s !== "network"), []);
+	assert.deepEqual(
+		[...traffic.statuses.keys()].filter(s => s !== 201 && s !== 503 && s !== "network"),
+		[],
+	);
 	const mine = (await api.get("/api/groups")).body.map((g: { id: string }) => g.id);
-	assert.deepEqual(traffic.acknowledged.filter(id => !mine.includes(id)), []);
+	assert.deepEqual(
+		traffic.acknowledged.filter(id => !mine.includes(id)),
+		[],
+	);
 });

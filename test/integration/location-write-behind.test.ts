@@ -27,7 +27,8 @@ after(async () => {
 	await system?.stopAll();
 });
 
-const stats = () => probe.call("location.trackingStats", {}) as Promise<{ deferred: number; flushed: number; unwritten: number; sessionReads: number; groupReads: number }>;
+const stats = () =>
+	probe.call("location.trackingStats", {}) as Promise<{ deferred: number; flushed: number; unwritten: number; sessionReads: number; groupReads: number }>;
 const sessionOf = async (reader: ApiClient, groupId: string, userId: string) => (await reader.get<Session>(`/api/groups/${groupId}/sessions/${userId}`)).body;
 
 test("samples written behind are read back at once, survive a graceful restart, and stop at a departure", async () => {
@@ -85,8 +86,13 @@ test("after a restart, a burst of first samples reads each session and the group
 	// A restarted instance holds nothing; every member sends three samples at once.
 	await system.restart("location");
 	await system.waitHealthy();
-	const burst = members.flatMap((member, m) => [1, 2, 3].map(i => member.post("/api/location/samples", { latitude: 45.1 + m * 1e-3 + i * 1e-5, longitude: 9 })));
-	assert.deepEqual((await Promise.all(burst)).map(r => r.status), Array(9).fill(202));
+	const burst = members.flatMap((member, m) =>
+		[1, 2, 3].map(i => member.post("/api/location/samples", { latitude: 45.1 + m * 1e-3 + i * 1e-5, longitude: 9 })),
+	);
+	assert.deepEqual(
+		(await Promise.all(burst)).map(r => r.status),
+		Array(9).fill(202),
+	);
 	const afterBurst = await stats();
 	assert.equal(afterBurst.sessionReads, 3, "one read per member's session, not one per sample");
 	assert.equal(afterBurst.groupReads, 1, "one read of the group for all its members");

@@ -203,9 +203,9 @@ describe("location service", () => {
 
 		// Commands are sharded by caller: every node that calls them (the probe here, gateways in production)
 		// learned the Shard strategy from the service's announcement, and picks one owner per user.
-		const endpoints = (probe.registry as unknown as { getActionEndpoints(name: string): { strategy: object; next(ctx: unknown): { id: string } } }).getActionEndpoints(
-			"location.addSample",
-		);
+		const endpoints = (
+			probe.registry as unknown as { getActionEndpoints(name: string): { strategy: object; next(ctx: unknown): { id: string } } }
+		).getActionEndpoints("location.addSample");
 		assert.equal(endpoints.strategy.constructor.name, "ShardStrategy");
 		const ownerOf = (userId: string) => endpoints.next({ meta: { user: { id: userId } }, params: {} }).id;
 		const owners = new Set<string>();
@@ -233,9 +233,13 @@ describe("location service", () => {
 		}
 		// Let both instances scan many more times before counting.
 		const nodes = locationNodes();
-		const statsOf = () => Promise.all(nodes.map(nodeID => probe.call("location.trackingStats", {}, { nodeID }) as Promise<{ checks: number; claimed: number; lost: number }>));
+		const statsOf = () =>
+			Promise.all(nodes.map(nodeID => probe.call("location.trackingStats", {}, { nodeID }) as Promise<{ checks: number; claimed: number; lost: number }>));
 		const before = await statsOf();
-		await waitFor(async () => (await statsOf()).every((s, i) => s.checks >= before[i].checks + 10), { timeoutMs: 15_000, what: "more checks on both instances" });
+		await waitFor(async () => (await statsOf()).every((s, i) => s.checks >= before[i].checks + 10), {
+			timeoutMs: 15_000,
+			what: "more checks on both instances",
+		});
 		const stats = await statsOf();
 		for (const { ada } of trips) {
 			// Each alert is one command (one envelope id); a relay re-publishing the same id would be absorbed by consumers.
@@ -284,7 +288,9 @@ describe("location service", () => {
 		assert.equal(back.sessions[0].state, "ROUTING");
 		await waitFor(async () => (await adaOn()).state === "WARNING", { timeoutMs: 10_000, what: "silent again" });
 		const checksThen = ((await probe.call("location.trackingStats", {}, { nodeID })) as { checks: number }).checks;
-		await waitFor(async () => ((await probe.call("location.trackingStats", {}, { nodeID })) as { checks: number }).checks > checksThen + 5, { timeoutMs: 10_000 });
+		await waitFor(async () => ((await probe.call("location.trackingStats", {}, { nodeID })) as { checks: number }).checks > checksThen + 5, {
+			timeoutMs: 10_000,
+		});
 		assert.equal(distinctIds(commandsFor(ada.user!, "OFFLINE")), 1, "offline notifies once per journey");
 	});
 });

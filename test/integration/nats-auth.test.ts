@@ -67,10 +67,27 @@ before(async () => {
 	const [port, monitorPort] = [await freePort(), await freePort()];
 	url = `nats://127.0.0.1:${port}`;
 	// As the stack runs it (entrypoint /bin/sh start.sh <config>), on a loopback port of its own.
-	server = spawn("/bin/sh", [join(ROOT, "docker/nats/start.sh"), join(ROOT, "docker/nats/nats.conf"), "--server_name", "auth-test", "-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-sd", join(dir, "js")], {
-		env: { PATH: `${natsServerDir()}${delimiter}${process.env.PATH ?? ""}`, NATS_USER: USER, NATS_PASSWORD_FILE: passwordFile },
-		stdio: ["ignore", "pipe", "pipe"],
-	});
+	server = spawn(
+		"/bin/sh",
+		[
+			join(ROOT, "docker/nats/start.sh"),
+			join(ROOT, "docker/nats/nats.conf"),
+			"--server_name",
+			"auth-test",
+			"-a",
+			"127.0.0.1",
+			"-p",
+			String(port),
+			"-m",
+			String(monitorPort),
+			"-sd",
+			join(dir, "js"),
+		],
+		{
+			env: { PATH: `${natsServerDir()}${delimiter}${process.env.PATH ?? ""}`, NATS_USER: USER, NATS_PASSWORD_FILE: passwordFile },
+			stdio: ["ignore", "pipe", "pipe"],
+		},
+	);
 	server.stdout!.on("data", chunk => (serverLog += chunk));
 	server.stderr!.on("data", chunk => (serverLog += chunk));
 	await waitFor(
@@ -149,11 +166,23 @@ test("brokers configured with NATS_USER and NATS_PASSWORD_FILE call each other a
 
 /** Runs the gateway as the image does (moleculer-runner + moleculer.config), in production mode. */
 function runGateway(env: Record<string, string>) {
-	const child = spawn(process.execPath, ["--import", "tsx", "node_modules/moleculer/bin/moleculer-runner.mjs", "--config", "moleculer.config.ts", "services/gateway.service.ts"], {
-		cwd: ROOT,
-		env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? dirname(dir), NODE_ENV: "production", TRANSPORTER: url, HOST: "127.0.0.1", HEALTH_SERVICES: "", ...env },
-		stdio: ["ignore", "pipe", "pipe"],
-	});
+	const child = spawn(
+		process.execPath,
+		["--import", "tsx", "node_modules/moleculer/bin/moleculer-runner.mjs", "--config", "moleculer.config.ts", "services/gateway.service.ts"],
+		{
+			cwd: ROOT,
+			env: {
+				PATH: process.env.PATH ?? "",
+				HOME: process.env.HOME ?? dirname(dir),
+				NODE_ENV: "production",
+				TRANSPORTER: url,
+				HOST: "127.0.0.1",
+				HEALTH_SERVICES: "",
+				...env,
+			},
+			stdio: ["ignore", "pipe", "pipe"],
+		},
+	);
 	children.push(child);
 	let output = "";
 	child.stdout!.on("data", chunk => (output += chunk));
@@ -169,10 +198,17 @@ test("in production, a process without NATS credentials refuses to start; with t
 	assert.doesNotMatch(anonymous.output(), /NATS client is connected/);
 
 	// moleculer-runner replaces the `transporter` option with TRANSPORTER: the credentials must survive it.
-	const authenticated = runGateway({ NAMESPACE: namespace, NODE_ID: `${namespace}-authenticated`, PORT: String(await freePort()), NATS_USER: USER, NATS_PASSWORD_FILE: passwordFile });
+	const authenticated = runGateway({
+		NAMESPACE: namespace,
+		NODE_ID: `${namespace}-authenticated`,
+		PORT: String(await freePort()),
+		NATS_USER: USER,
+		NATS_PASSWORD_FILE: passwordFile,
+	});
 	await waitFor(
 		() => {
-			if (authenticated.child.exitCode !== null) throw new Error(`the gateway exited with ${authenticated.child.exitCode}:\n${authenticated.output().slice(-3000)}`);
+			if (authenticated.child.exitCode !== null)
+				throw new Error(`the gateway exited with ${authenticated.child.exitCode}:\n${authenticated.output().slice(-3000)}`);
 			return /ServiceBroker with .* started successfully/.test(authenticated.output());
 		},
 		{ timeoutMs: 60_000, what: "the authenticated gateway to start" },

@@ -112,7 +112,9 @@ test("a user sharing two groups with the subject gets one notification for a coM
 	await dee.signUp("Dee", "Second");
 	const friends = await ada.createGroup("Friends", [bob.user!.email, dee.user!.email]);
 	// Once Dee heard she was added, the service knows the second group.
-	await waitFor(async () => (await inbox(dee)).notifications.some(n => n.kind === "MEMBER_ADDED" && n.groupId === friends.id), { what: "Dee told she was added" });
+	await waitFor(async () => (await inbox(dee)).notifications.some(n => n.kind === "MEMBER_ADDED" && n.groupId === friends.id), {
+		what: "Dee told she was added",
+	});
 
 	const title = `Ada Lovelace started a journey ${randomUUID().slice(0, 6)}`;
 	const journey = command({ target: { coMembersOf: ada.user!.id }, kind: "JOURNEY_STARTED", title, body: "To home by 18:00", subjectUserId: ada.user!.id });
@@ -160,10 +162,10 @@ test("a notification is sent as Web Push, decrypted by the push service; failure
 	await waitFor(() => push.messagesFor(subscription.endpoint).some(r => r.status === 503 && r.text?.includes(second.payload.title)), { what: "a 503 answer" });
 	assert.equal((await titled(bob, second.payload.title)).length, 1, "in the inbox while the push is pending");
 	push.answer(subscription.endpoint, 201);
-	await waitFor(
-		() => push.messagesFor(subscription.endpoint).some(r => r.status === 201 && r.text?.includes(second.payload.title)),
-		{ timeoutMs: 20_000, what: "the retried push accepted" },
-	);
+	await waitFor(() => push.messagesFor(subscription.endpoint).some(r => r.status === 201 && r.text?.includes(second.payload.title)), {
+		timeoutMs: 20_000,
+		what: "the retried push accepted",
+	});
 
 	// The browser unsubscribed: the push service answers 410 and the subscription goes.
 	push.answer(subscription.endpoint, 410);
@@ -171,10 +173,13 @@ test("a notification is sent as Web Push, decrypted by the push service; failure
 	await publish(third);
 	await waitFor(() => push.messagesFor(subscription.endpoint).some(r => r.status === 410 && r.text?.includes(third.payload.title)), { what: "a 410 answer" });
 	// The subscription and its queued pushes are deleted in two steps: wait for both.
-	await waitFor(async () => {
-		const now = await status();
-		return now.subscriptions === 0 && now.pendingPushes === 0;
-	}, { what: "the subscription and its pending pushes deleted" });
+	await waitFor(
+		async () => {
+			const now = await status();
+			return now.subscriptions === 0 && now.pendingPushes === 0;
+		},
+		{ what: "the subscription and its pending pushes deleted" },
+	);
 	const requestsSoFar = push.messagesFor(subscription.endpoint).length;
 	const fourth = toGroup(family.id, `push four ${randomUUID().slice(0, 6)}`);
 	await publish(fourth);

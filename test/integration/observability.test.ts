@@ -32,11 +32,22 @@ test("METRICS_PORT serves Prometheus metrics of the broker", async () => {
 });
 
 test("logs are JSON lines, and each request's line carries the request id returned to the client", async () => {
-	const res = await fetch(`${system.url}/api/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ email: "x@example.com", password: "wrong one" }) });
+	const res = await fetch(`${system.url}/api/auth/login`, {
+		method: "POST",
+		headers: { "content-type": "application/json" },
+		body: JSON.stringify({ email: "x@example.com", password: "wrong one" }),
+	});
 	assert.equal(res.status, 401);
 	const requestID = res.headers.get("x-request-id");
 	assert.ok(requestID, "X-Request-ID header");
-	const line = await waitFor(() => system.log("gateway").split("\n").find(l => l.includes(`requestID=${requestID}`)), { what: "the access-log line" });
+	const line = await waitFor(
+		() =>
+			system
+				.log("gateway")
+				.split("\n")
+				.find(l => l.includes(`requestID=${requestID}`)),
+		{ what: "the access-log line" },
+	);
 	const entry = JSON.parse(line);
 	assert.equal(entry.level, "info");
 	assert.match(entry.msg, /POST \/api\/auth\/login 401/);
@@ -47,10 +58,13 @@ test("logs are JSON lines, and each request's line carries the request id return
 
 test("readiness turns 503 with the failing part when a service is down, and 200 again when it is back", async () => {
 	await system.stop("users");
-	const down = await waitFor(async () => {
-		const r = await new ApiClient(system.url).get("/health");
-		return r.status === 503 ? r : undefined;
-	}, { what: "health 503" });
+	const down = await waitFor(
+		async () => {
+			const r = await new ApiClient(system.url).get("/health");
+			return r.status === 503 ? r : undefined;
+		},
+		{ what: "health 503" },
+	);
 	assert.equal(down.body.failing.users, "not running");
 	await system.start("users");
 	await system.waitHealthy();

@@ -119,7 +119,11 @@ test("a workload across every service leaves no secret, hash, password, token or
 	await ada.post(`/api/groups/${group.id}/sharing`);
 	await ada.post("/api/location/samples", { latitude: 45.07, longitude: 7.68 });
 	await ada.post("/api/location/samples", { latitude: 91, longitude: 7.68 });
-	await ada.post(`/api/groups/${group.id}/journey`, { destination: { name: "Home", latitude: 45.08, longitude: 7.69 }, eta: new Date(Date.now() + 3_600_000).toISOString(), mode: "walking" });
+	await ada.post(`/api/groups/${group.id}/journey`, {
+		destination: { name: "Home", latitude: 45.08, longitude: 7.69 },
+		eta: new Date(Date.now() + 3_600_000).toISOString(),
+		mode: "walking",
+	});
 	await ada.post(`/api/groups/${group.id}/journey`, { destination: { name: "Home", latitude: 45.08, longitude: 7.69 }, eta: "yesterday", mode: "walking" });
 	await ada.delete(`/api/groups/${group.id}/journey`);
 	await ada.post("/api/sos", { latitude: 45.07, longitude: 7.68 });
@@ -139,7 +143,15 @@ test("a workload across every service leaves no secret, hash, password, token or
 	]) {
 		record("raw login", await rawRequest(system.url, { method: "POST", path: "/api/auth/login", headers: { "content-type": type! }, body: body! }));
 	}
-	record("raw gzip", await rawRequest(system.url, { method: "POST", path: "/api/groups", headers: { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${ada.token}` }, body: "not gzip" }));
+	record(
+		"raw gzip",
+		await rawRequest(system.url, {
+			method: "POST",
+			path: "/api/groups",
+			headers: { "content-type": "application/json", "content-encoding": "gzip", authorization: `Bearer ${ada.token}` },
+			body: "not gzip",
+		}),
+	);
 	record("unknown route", await rawRequest(system.url, { method: "GET", path: "/api/nope", headers: {} }));
 
 	// Sockets: live events, acks, refused connections.

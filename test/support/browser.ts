@@ -49,7 +49,11 @@ export function ensureChromium(): string {
  * (scripts/build-web.mjs --if-stale --check): the client's types are checked where it is tested.
  */
 export function ensureWebBuild(): void {
-	const r = spawnSync(process.execPath, [join(ROOT, "scripts", "build-web.mjs"), "--if-stale", "--check"], { cwd: ROOT, stdio: "inherit", timeout: 5 * 60_000 });
+	const r = spawnSync(process.execPath, [join(ROOT, "scripts", "build-web.mjs"), "--if-stale", "--check"], {
+		cwd: ROOT,
+		stdio: "inherit",
+		timeout: 5 * 60_000,
+	});
 	if (r.status !== 0) throw new Error("the web client build failed (node scripts/build-web.mjs)");
 }
 

@@ -17,7 +17,12 @@ export class ApiClient {
 
 	constructor(readonly baseUrl: string) {}
 
-	async request<T = any>(method: string, path: string, body?: unknown, opts: { token?: string | null; headers?: Record<string, string>; raw?: string } = {}): Promise<ApiResponse<T>> {
+	async request<T = any>(
+		method: string,
+		path: string,
+		body?: unknown,
+		opts: { token?: string | null; headers?: Record<string, string>; raw?: string } = {},
+	): Promise<ApiResponse<T>> {
 		const headers: Record<string, string> = { ...opts.headers };
 		const token = opts.token === undefined ? this.token : opts.token;
 		if (token) headers.authorization = `Bearer ${token}`;

@@ -77,7 +77,20 @@ export const deepJson = (depth: number, kind: "array" | "object" = "array") =>
 	new RawJson(kind === "array" ? "[".repeat(depth) + "]".repeat(depth) : '{"a":'.repeat(depth) + "1" + "}".repeat(depth));
 
 /** Keys that have bitten JavaScript servers: prototype pollution, Mongo operators, JSON hooks. */
-export const NASTY_KEYS = ["__proto__", "constructor", "prototype", "hasOwnProperty", "toString", "valueOf", "toJSON", "$where", "$set", "$gt", "", "__defineGetter__"];
+export const NASTY_KEYS = [
+	"__proto__",
+	"constructor",
+	"prototype",
+	"hasOwnProperty",
+	"toString",
+	"valueOf",
+	"toJSON",
+	"$where",
+	"$set",
+	"$gt",
+	"",
+	"__defineGetter__",
+];
 
 /** Strings that are valid JSON strings but unusual: control characters, lone surrogates, RTL, emoji, NUL, huge. */
 export function oddString(rng: Rng): string {
@@ -157,7 +170,11 @@ export function breakingValue(rng: Rng, field: FieldSchema, opts: { required: bo
 	candidates.push({ value: deepJson(rng.int(40, 3000)), why: "absurd nesting" });
 	if (field.enum) {
 		wrongTypes(1, [field.enum[0]], {});
-		candidates.push({ value: "flying", why: "not in enum" }, { value: "", why: "empty enum" }, { value: String(field.enum[0]).toUpperCase(), why: "enum case" });
+		candidates.push(
+			{ value: "flying", why: "not in enum" },
+			{ value: "", why: "empty enum" },
+			{ value: String(field.enum[0]).toUpperCase(), why: "enum case" },
+		);
 	} else if ("const" in field) {
 		wrongTypes("true", 1, [true], {});
 		candidates.push({ value: false, why: "not the constant" });
@@ -172,12 +189,15 @@ export function breakingValue(rng: Rng, field: FieldSchema, opts: { required: bo
 	} else if (field.type === "number") {
 		// Query values arrive as strings and are converted: only non-numeric text is wrong there.
 		wrongTypes(...(opts.query ? ["abc", "1.5.5", "0x"] : ["12", {}, [1], "NaN"]));
-		if (field.maximum !== undefined) candidates.push({ value: opts.query ? String(field.maximum + 1) : field.maximum + rng.pick([0.001, 1, 1e6]), why: "above maximum" });
-		if (field.minimum !== undefined) candidates.push({ value: opts.query ? String(field.minimum - 1) : field.minimum - rng.pick([0.001, 1, 1e6]), why: "below minimum" });
+		if (field.maximum !== undefined)
+			candidates.push({ value: opts.query ? String(field.maximum + 1) : field.maximum + rng.pick([0.001, 1, 1e6]), why: "above maximum" });
+		if (field.minimum !== undefined)
+			candidates.push({ value: opts.query ? String(field.minimum - 1) : field.minimum - rng.pick([0.001, 1, 1e6]), why: "below minimum" });
 		if (!opts.query) candidates.push({ value: new RawJson(rng.pick(["1e999", "-1e999"])), why: "Infinity" });
 	} else if (field.type === "array") {
 		wrongTypes("a", 1, {}, { length: 1, 0: "a" });
-		if (field.maxItems !== undefined) candidates.push({ value: Array.from({ length: field.maxItems + 1 }, (_, i) => `x${i}@example.com`), why: "too many items" });
+		if (field.maxItems !== undefined)
+			candidates.push({ value: Array.from({ length: field.maxItems + 1 }, (_, i) => `x${i}@example.com`), why: "too many items" });
 		candidates.push({ value: [{ $ne: null }], why: "operator item" }, { value: [null], why: "null item" });
 	} else if (field.type === "object") {
 		wrongTypes("x", 1, [], true);
@@ -253,21 +273,49 @@ export function breakingBody(rng: Rng, valid: Record<string, unknown>): RawBody 
 		case 0:
 			return { body: text.slice(0, Math.max(1, rng.int(0, text.length - 1))), headers: json, why: "truncated JSON" };
 		case 1:
-			return { body: rng.pick(["{'a': 1}", "{a:1}", '{"a":1,}', '{"a":NaN}', '{"a":Infinity}', '{"a":undefined}', "{/* c */}", '{"a":1}{"b":2}', "\u0000"]), headers: json, why: "not JSON" };
+			return {
+				body: rng.pick(["{'a': 1}", "{a:1}", '{"a":1,}', '{"a":NaN}', '{"a":Infinity}', '{"a":undefined}', "{/* c */}", '{"a":1}{"b":2}', "\u0000"]),
+				headers: json,
+				why: "not JSON",
+			};
 		case 2:
 			return { body: rng.pick(['"text"', "42", "null", "true"]), headers: json, why: "JSON scalar body" };
 		case 3:
-			return { body: text, headers: { "content-type": rng.pick(["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml", "applicationjson"]) }, why: "wrong content type" };
+			return {
+				body: text,
+				headers: {
+					"content-type": rng.pick([
+						"text/plain",
+						"application/x-www-form-urlencoded",
+						"multipart/form-data; boundary=x",
+						"application/xml",
+						"applicationjson",
+					]),
+				},
+				why: "wrong content type",
+			};
 		case 4:
 			return { body: `{"pad":"${"p".repeat(66 * 1024)}"}`, headers: json, why: "over the body limit" };
 		case 5:
-			return { body: Buffer.concat([Buffer.from('{"name":"'), Buffer.from(rng.pick([[0xc3, 0x28], [0xff, 0xfe], [0xed, 0xa0, 0x80], [0xe0, 0xa4], [0x80]])), Buffer.from('"}')]), headers: json, why: "invalid UTF-8" };
+			return {
+				body: Buffer.concat([
+					Buffer.from('{"name":"'),
+					Buffer.from(rng.pick([[0xc3, 0x28], [0xff, 0xfe], [0xed, 0xa0, 0x80], [0xe0, 0xa4], [0x80]])),
+					Buffer.from('"}'),
+				]),
+				headers: json,
+				why: "invalid UTF-8",
+			};
 		case 6:
 			return { body: `{"x":${deepJson(rng.int(33, 20_000), rng.chance(0.5) ? "array" : "object").text}}`, headers: json, why: "absurd nesting" };
 		case 7:
 			return { body: text, headers: { ...json, "content-encoding": rng.pick(["gzip", "deflate", "br", "compress", "x-nope"]) }, why: "bad content encoding" };
 		case 8:
-			return { body: text, headers: { "content-type": `application/json; charset=${rng.pick(["latin1", "koi8-r", "x-unknown"])}` }, why: "unsupported charset" };
+			return {
+				body: text,
+				headers: { "content-type": `application/json; charset=${rng.pick(["latin1", "koi8-r", "x-unknown"])}` },
+				why: "unsupported charset",
+			};
 		case 9:
 			return { body: `{"a":${rng.pick(["1e999", "-1e999"])}}`, headers: json, why: "number overflows to Infinity" };
 		case 10:
@@ -389,7 +437,10 @@ export interface RawResponse {
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
 /** One HTTP request exactly as given; a connection error rejects (that is what a crash looks like). */
-export function rawRequest(baseUrl: string, req: { method: string; path: string; headers?: Record<string, string>; body?: string | Buffer }): Promise<RawResponse> {
+export function rawRequest(
+	baseUrl: string,
+	req: { method: string; path: string; headers?: Record<string, string>; body?: string | Buffer },
+): Promise<RawResponse> {
 	const url = new URL(baseUrl);
 	return new Promise((resolve, reject) => {
 		const body = req.body === undefined ? undefined : Buffer.isBuffer(req.body) ? req.body : Buffer.from(req.body);

@@ -9,7 +9,8 @@ test("message text is trimmed and must keep 1..2000 characters", () => {
 	for (const bad of ["", "   \n\t ", "x".repeat(2001)]) {
 		assert.throws(
 			() => normalizeText(bad),
-			(err: { type?: string; code?: number; data?: { field: string }[] }) => err.type === "VALIDATION_ERROR" && err.code === 422 && err.data?.[0]?.field === "text",
+			(err: { type?: string; code?: number; data?: { field: string }[] }) =>
+				err.type === "VALIDATION_ERROR" && err.code === 422 && err.data?.[0]?.field === "text",
 		);
 	}
 });
@@ -62,7 +63,15 @@ test("a message's API shape carries clientMessageId only when given", () => {
 test("presence lists every member: online ones seen now, others when last seen or never", () => {
 	const now = new Date("2025-01-01T12:00:00Z");
 	const seen = new Date("2025-01-01T11:00:00Z");
-	const list = presenceList(["a", "b", "c"], new Set(["a"]), new Map([["b", seen], ["a", seen]]), now);
+	const list = presenceList(
+		["a", "b", "c"],
+		new Set(["a"]),
+		new Map([
+			["b", seen],
+			["a", seen],
+		]),
+		now,
+	);
 	assert.deepEqual(list, [
 		{ userId: "a", online: true, lastSeenAt: now.toISOString() },
 		{ userId: "b", online: false, lastSeenAt: seen.toISOString() },

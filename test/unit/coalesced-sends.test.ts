@@ -7,7 +7,10 @@ const turnEnd = () => new Promise(resolve => setImmediate(resolve));
 
 test("the packets of one turn reach the transporter together at the end of the turn, in order", async () => {
 	const handed: string[] = [];
-	const send = coalesceSends(async topic => void handed.push(topic), () => false);
+	const send = coalesceSends(
+		async topic => void handed.push(topic),
+		() => false,
+	);
 	const sends = [send("MOL.REQ.a", Buffer.from("1"), {}), send("MOL.RES.b", Buffer.from("2"), {}), send("MOL.EVENT.c", Buffer.from("3"), {})];
 	assert.deepEqual(handed, [], "nothing is handed over during the turn");
 	await Promise.all(sends);
@@ -28,7 +31,12 @@ test("a packet the transporter refuses fails its own send only", async () => {
 		},
 		() => false,
 	);
-	const results = await Promise.allSettled([send("ok-1", Buffer.alloc(0), {}), send("bad-sync", Buffer.alloc(0), {}), send("bad-async", Buffer.alloc(0), {}), send("ok-2", Buffer.alloc(0), {})]);
+	const results = await Promise.allSettled([
+		send("ok-1", Buffer.alloc(0), {}),
+		send("bad-sync", Buffer.alloc(0), {}),
+		send("bad-async", Buffer.alloc(0), {}),
+		send("ok-2", Buffer.alloc(0), {}),
+	]);
 	assert.deepEqual(
 		results.map(r => (r.status === "fulfilled" ? "sent" : (r.reason as Error).message)),
 		["sent", "connection closed", "refused", "sent"],
@@ -38,7 +46,10 @@ test("a packet the transporter refuses fails its own send only", async () => {
 test("while the broker stops, a packet goes at once, after the ones still waiting", async () => {
 	const handed: string[] = [];
 	let stopping = false;
-	const send = coalesceSends(async topic => void handed.push(topic), () => stopping);
+	const send = coalesceSends(
+		async topic => void handed.push(topic),
+		() => stopping,
+	);
 	void send("response", Buffer.alloc(0), {});
 	stopping = true;
 	await send("DISCONNECT", Buffer.alloc(0), {});

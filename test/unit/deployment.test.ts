@@ -67,8 +67,7 @@ function envOf(service: ComposeService): Record<string, string> {
 	}
 	return env;
 }
-const networksOf = (service: ComposeService) =>
-	Array.isArray(service.networks) ? service.networks : Object.keys(service.networks ?? {});
+const networksOf = (service: ComposeService) => (Array.isArray(service.networks) ? service.networks : Object.keys(service.networks ?? {}));
 /** Secrets as mounted: /run/secrets/<target> → source name. */
 function secretMountsOf(service: ComposeService): Map<string, string> {
 	const mounts = new Map<string, string>();
@@ -78,8 +77,7 @@ function secretMountsOf(service: ComposeService): Map<string, string> {
 	}
 	return mounts;
 }
-const commandOf = (service: ComposeService) =>
-	Array.isArray(service.command) ? service.command : (service.command ?? "").split(/\s+/).filter(Boolean);
+const commandOf = (service: ComposeService) => (Array.isArray(service.command) ? service.command : (service.command ?? "").split(/\s+/).filter(Boolean));
 function flag(args: string[], ...names: string[]): string | undefined {
 	const at = args.findIndex(arg => names.includes(arg));
 	return at >= 0 ? args[at + 1] : undefined;
@@ -144,7 +142,10 @@ function appServices(file: ComposeFile): Array<[string, ComposeService, string[]
 	return Object.entries(file.services)
 		.filter(([, service]) => service.image === image)
 		.map(([key, service]) => {
-			const names = (envOf(service).SERVICES ?? "").split(",").map(s => s.trim()).filter(Boolean);
+			const names = (envOf(service).SERVICES ?? "")
+				.split(",")
+				.map(s => s.trim())
+				.filter(Boolean);
 			return [key, service, names];
 		});
 }
@@ -153,12 +154,16 @@ const stackServiceRunning = (name: string) => appServices(stack).find(([, , name
 const dockerCli = spawnSync("docker", ["--version"], { encoding: "utf8" });
 const hasDocker = !dockerCli.error && dockerCli.status === 0;
 
-test("docker stack config accepts the stack file", { skip: hasDocker ? false : "the docker CLI is not installed here, so `docker stack config` cannot run" }, () => {
-	// `docker stack config` validates and interpolates the file with the CLI's own loader; no engine needed.
-	const result = spawnSync("docker", ["stack", "config", "-c", STACK], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
-	assert.equal(result.status, 0, `docker stack config failed:\n${result.stderr}`);
-	for (const name of Object.keys(stack.services)) assert.match(result.stdout, new RegExp(`^  ${name}:$`, "m"));
-});
+test(
+	"docker stack config accepts the stack file",
+	{ skip: hasDocker ? false : "the docker CLI is not installed here, so `docker stack config` cannot run" },
+	() => {
+		// `docker stack config` validates and interpolates the file with the CLI's own loader; no engine needed.
+		const result = spawnSync("docker", ["stack", "config", "-c", STACK], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+		assert.equal(result.status, 0, `docker stack config failed:\n${result.stderr}`);
+		for (const name of Object.keys(stack.services)) assert.match(result.stdout, new RegExp(`^  ${name}:$`, "m"));
+	},
+);
 
 test("docker compose config accepts the compose file", t => {
 	const probe = hasDocker ? spawnSync("docker", ["compose", "version"], { encoding: "utf8" }) : undefined;
@@ -178,7 +183,10 @@ test("docker compose config accepts the compose file", t => {
 });
 
 test("every PositionPal service of the stack and of the compose file runs a service file that exists, and every service file runs", () => {
-	for (const [path, file] of [[STACK, stack], [COMPOSE, loadCompose(COMPOSE)]] as const) {
+	for (const [path, file] of [
+		[STACK, stack],
+		[COMPOSE, loadCompose(COMPOSE)],
+	] as const) {
 		const running: string[] = [];
 		for (const [key, , names] of appServices(file)) {
 			assert.ok(names.length > 0, `${path}: ${key} sets SERVICES`);
@@ -262,7 +270,11 @@ test("only the gateway publishes a port; everything is on the internal overlay n
 	const ports = gateway.ports ?? [];
 	assert.equal(ports.length, 1, "the gateway publishes one port");
 	const port = ports[0]!;
-	assert.equal(typeof port === "object" ? port.target : Number(String(port).split(":").at(-1)), Number(envOf(gateway).PORT), "the published port is the gateway's PORT");
+	assert.equal(
+		typeof port === "object" ? port.target : Number(String(port).split(":").at(-1)),
+		Number(envOf(gateway).PORT),
+		"the published port is the gateway's PORT",
+	);
 	assert.ok((gateway.deploy?.replicas ?? 1) >= 2, "at least two gateways");
 	assert.equal(envOf(gateway).TRUST_PROXY, "1");
 
@@ -301,7 +313,9 @@ test("NATS is a 3-node JetStream cluster with persistent volumes, and every proc
 		assert.equal(flag(args, "--server_name", "-n", "--name"), key, `${key}: server name`);
 		const storeDir = flag(args, "-sd", "--store_dir");
 		assert.ok(storeDir, `${key}: JetStream store dir`);
-		const mount = (service.volumes ?? []).map(v => (typeof v === "string" ? { source: v.split(":")[0], target: v.split(":")[1] } : v)).find(v => v.target === storeDir);
+		const mount = (service.volumes ?? [])
+			.map(v => (typeof v === "string" ? { source: v.split(":")[0], target: v.split(":")[1] } : v))
+			.find(v => v.target === storeDir);
 		assert.ok(mount?.source && mount.source in (stack.volumes ?? {}), `${key}: ${storeDir} is a named volume`);
 		const routes = (envOf(service).NATS_ROUTE_HOSTS ?? "").split(",");
 		for (const peer of names) assert.ok(routes.includes(`${peer}:6222`), `${key} routes to ${peer}`);
@@ -331,7 +345,10 @@ test("NATS requires credentials from one Docker secret, and every PositionPal pr
 	assert.match(start, /password="\$\(cat "\$NATS_PASSWORD_FILE"\)"/, "start.sh reads the password from NATS_PASSWORD_FILE");
 	assert.match(start, /nats:\/\/route:\$password@\$host/, "start.sh gives each route the credentials");
 
-	for (const [path, file] of [[STACK, stack], [COMPOSE, loadCompose(COMPOSE)]] as const) {
+	for (const [path, file] of [
+		[STACK, stack],
+		[COMPOSE, loadCompose(COMPOSE)],
+	] as const) {
 		const nats = natsServices(file);
 		assert.ok(nats.length >= 1, `${path}: a NATS service`);
 		const sources = new Set<string>();
@@ -371,7 +388,11 @@ test("every stack service restarts, updates in order, has limits and a healthche
 		assert.ok(deploy.resources?.limits?.memory && deploy.resources.limits.cpus, `${key}: resource limits`);
 		assert.ok(service.healthcheck?.test && !service.healthcheck.disable, `${key}: healthcheck`);
 		const hasVolume = (service.volumes ?? []).length > 0;
-		assert.equal(deploy.update_config.order, hasVolume ? "stop-first" : "start-first", `${key}: ${hasVolume ? "one copy per volume" : "no downtime on update"}`);
+		assert.equal(
+			deploy.update_config.order,
+			hasVolume ? "stop-first" : "start-first",
+			`${key}: ${hasVolume ? "one copy per volume" : "no downtime on update"}`,
+		);
 	}
 	for (const [key, service] of appServices(stack)) {
 		assert.deepEqual(service.healthcheck?.test, ["CMD", "node", "/app/docker/healthcheck.mjs"], `${key}: the image's healthcheck`);
@@ -427,7 +448,10 @@ test("the Dockerfile builds with the package scripts and runs the compiled servi
 	assert.ok(scripts.includes("build"), "the image runs `npm run build`");
 	for (const script of scripts) assert.ok(pkg.scripts[script], `package.json has script "${script}"`);
 	assert.match(pkg.scripts.build!, /tsconfig\.build\.json/);
-	assert.ok(runs.some(r => /npm ci\b.*--omit=dev/.test(r)), "production dependencies via npm ci --omit=dev");
+	assert.ok(
+		runs.some(r => /npm ci\b.*--omit=dev/.test(r)),
+		"production dependencies via npm ci --omit=dev",
+	);
 	assert.ok(pkg.dependencies.moleculer, "moleculer (the runner) is a production dependency");
 
 	// What `npm run build` compiles is copied into the build stage, and lands where the runtime expects it.
@@ -441,24 +465,34 @@ test("the Dockerfile builds with the package scripts and runs the compiled servi
 		const top = pattern.split("/")[0]!;
 		assert.ok(copied.includes(top), `the build stage copies ${top} (tsconfig.build.json includes ${pattern})`);
 	}
-	for (const file of ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json"]) assert.ok(copied.includes(file), `build stage copies ${file}`);
+	for (const file of ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json"])
+		assert.ok(copied.includes(file), `build stage copies ${file}`);
 
 	// Every file copied from the context exists and is not excluded by .dockerignore.
 	for (const instruction of all.filter(i => i.op === "COPY" && !i.args.includes("--from"))) {
-		for (const source of instruction.args.split(/\s+/).filter(a => !a.startsWith("--")).slice(0, -1)) {
+		for (const source of instruction.args
+			.split(/\s+/)
+			.filter(a => !a.startsWith("--"))
+			.slice(0, -1)) {
 			assert.ok(existsSync(join(ROOT, source)), `COPY ${source}: exists`);
 			assert.ok(!isDockerIgnored(source), `COPY ${source}: not in .dockerignore`);
 		}
 	}
 
 	// Runtime: non-root, healthcheck, entrypoint that runs the moleculer runner on the compiled config.
-	const user = runtime.filter(i => i.op === "USER").at(-1)?.args.trim();
+	const user = runtime
+		.filter(i => i.op === "USER")
+		.at(-1)
+		?.args.trim();
 	assert.ok(user && !["root", "0", "0:0"].includes(user), "runs as a non-root user");
 	const health = runtime.find(i => i.op === "HEALTHCHECK");
 	assert.ok(health, "HEALTHCHECK");
 	assert.match(health.args, /\/app\/docker\/healthcheck\.mjs/);
 	assert.ok(runtime.some(i => i.op === "COPY" && i.args.includes("docker/healthcheck.mjs")));
-	assert.ok(runtime.some(i => i.op === "ENV" && /SERVICEDIR=dist\/services\b/.test(i.args)), "SERVICEDIR=dist/services");
+	assert.ok(
+		runtime.some(i => i.op === "ENV" && /SERVICEDIR=dist\/services\b/.test(i.args)),
+		"SERVICEDIR=dist/services",
+	);
 	const entrypoint = runtime.find(i => i.op === "ENTRYPOINT");
 	assert.ok(entrypoint);
 	assert.deepEqual(JSON.parse(entrypoint.args), ["/app/docker/entrypoint.sh"]);
@@ -470,7 +504,10 @@ test("the Dockerfile builds with the package scripts and runs the compiled servi
 	assert.equal(runner[1], "node_modules/moleculer/bin/moleculer-runner.mjs");
 	assert.ok(statSync(join(ROOT, runner[1]!)).isFile(), `${runner[1]} exists in node_modules`);
 	assert.equal(runner[2], "dist/moleculer.config.js");
-	assert.ok(existsSync(join(ROOT, "moleculer.config.ts")) && buildConfig.include.includes("moleculer.config.ts"), "dist/moleculer.config.js is compiled from moleculer.config.ts");
+	assert.ok(
+		existsSync(join(ROOT, "moleculer.config.ts")) && buildConfig.include.includes("moleculer.config.ts"),
+		"dist/moleculer.config.js is compiled from moleculer.config.ts",
+	);
 });
 
 // ---- The entrypoint and healthcheck, run for real ---------------------------------------------
@@ -508,7 +545,12 @@ test("the entrypoint builds MONGO_URL from a secret file, percent-encoding the c
 	try {
 		writeFileSync(join(dir, "password"), "p@ss/w:rd%\n");
 		writeFileSync(join(dir, "url"), "mongodb://u:p@db:27017/?authSource=x\n");
-		const built = await entrypoint({ SERVICES: "users", MONGO_USERNAME: "users", MONGO_PASSWORD_FILE: join(dir, "password"), MONGO_AUTH_SOURCE: "positionpal_users" });
+		const built = await entrypoint({
+			SERVICES: "users",
+			MONGO_USERNAME: "users",
+			MONGO_PASSWORD_FILE: join(dir, "password"),
+			MONGO_AUTH_SOURCE: "positionpal_users",
+		});
 		assert.equal(built, "users.service.js|mongodb://users:p%40ss%2Fw%3Ard%25@mongo:27017/?authSource=positionpal_users");
 		const url = new URL(built.split("|")[1]!);
 		assert.equal(decodeURIComponent(url.password), "p@ss/w:rd%");

@@ -31,7 +31,13 @@ test("a member who leaves is told apart from one removed by another member", () 
 	assert.equal(removed.title, "Bob Stone left Family");
 	assert.equal(removed.body, 'Ann Lee removed Bob Stone from the group "Family".');
 	assert.deepEqual(
-		{ target: removed.target, groupId: removed.groupId, subjectUserId: removed.subjectUserId, alsoUserIds: removed.alsoUserIds, groupVersion: removed.groupVersion },
+		{
+			target: removed.target,
+			groupId: removed.groupId,
+			subjectUserId: removed.subjectUserId,
+			alsoUserIds: removed.alsoUserIds,
+			groupVersion: removed.groupVersion,
+		},
 		{ target: { groupId: "g1" }, groupId: "g1", subjectUserId: "bob", alsoUserIds: ["bob"], groupVersion: 4 },
 	);
 });
@@ -90,7 +96,15 @@ test("a member no longer readable is still announced by id, as Someone", () => {
 
 test("a creation names its creator", () => {
 	const created = state({ memberIds: ["ann", "bob"], version: 1 });
-	const events = outcomeEvents(created, [{ change: "created", userId: "ann" }, { change: "memberAdded", userId: "bob" }], "ann", snapshotOf(created));
+	const events = outcomeEvents(
+		created,
+		[
+			{ change: "created", userId: "ann" },
+			{ change: "memberAdded", userId: "bob" },
+		],
+		"ann",
+		snapshotOf(created),
+	);
 	assert.deepEqual(
 		events.map(e => e.type),
 		["groups.created", "groups.memberAdded", "notifications.send"],

@@ -106,7 +106,12 @@ test("group events store their snapshot on every delivery, then announce the cha
 		const consumer = MembershipConsumers[type];
 		assert.ok(typeof consumer === "object", `${type} has an every-delivery step`);
 		const probe = projectionProbe();
-		const envelope = { id: "e1", type, occurredAt: "2026-01-01T00:00:00.000Z", payload: { groupId: "g1", name: "G", version: 3, members, member: members[0], by: "u2", createdBy: members[0] } };
+		const envelope = {
+			id: "e1",
+			type,
+			occurredAt: "2026-01-01T00:00:00.000Z",
+			payload: { groupId: "g1", name: "G", version: 3, members, member: members[0], by: "u2", createdBy: members[0] },
+		};
 		const ctx = {} as Context<never>;
 		await consumer.everyDelivery.call(probe.self, envelope as never, ctx);
 		await consumer.handler.call(probe.self, envelope as never, ctx, { attempt: 0 });
@@ -116,8 +121,18 @@ test("group events store their snapshot on every delivery, then announce the cha
 	const probe = projectionProbe();
 	const deleted = MembershipConsumers[DomainEvents.userDeleted];
 	assert.equal(typeof deleted, "function");
-	const envelope: Envelope<{ userId: string }> = { id: "e2", type: DomainEvents.userDeleted, occurredAt: "2026-01-01T00:00:00.000Z", payload: { userId: "u1" } };
-	await (deleted as (this: MembershipThis, e: typeof envelope, ctx: Context<never>, d: { attempt: number }) => Promise<void>).call(probe.self, envelope, {} as Context<never>, { attempt: 0 });
+	const envelope: Envelope<{ userId: string }> = {
+		id: "e2",
+		type: DomainEvents.userDeleted,
+		occurredAt: "2026-01-01T00:00:00.000Z",
+		payload: { userId: "u1" },
+	};
+	await (deleted as (this: MembershipThis, e: typeof envelope, ctx: Context<never>, d: { attempt: number }) => Promise<void>).call(
+		probe.self,
+		envelope,
+		{} as Context<never>,
+		{ attempt: 0 },
+	);
 	assert.deepEqual(probe.calls, ["change users.deleted"]);
 	assert.equal(probe.changes[0]!.deletedUserId, "u1");
 });
@@ -125,7 +140,10 @@ test("group events store their snapshot on every delivery, then announce the cha
 test("a consumer must handle exactly the events its service subscribes to", () => {
 	const noop = async () => undefined;
 	assert.throws(() => IdempotentConsumer({ events: Subscriptions.notification, consume: MembershipConsumers }), /notifications\.send/);
-	assert.throws(() => IdempotentConsumer({ events: MembershipEvents, consume: { ...MembershipConsumers, [DomainEvents.notificationSend]: noop } }), /notifications\.send/);
+	assert.throws(
+		() => IdempotentConsumer({ events: MembershipEvents, consume: { ...MembershipConsumers, [DomainEvents.notificationSend]: noop } }),
+		/notifications\.send/,
+	);
 	assert.doesNotThrow(() => IdempotentConsumer({ events: Subscriptions.chat, consume: MembershipConsumers }));
 });
 

@@ -51,28 +51,63 @@ const typeOf = (fn: () => unknown) => {
 describe("inviting by email", () => {
 	test("a member's invite becomes a pending invitation that expires after the ttl, not a membership", () => {
 		const made = decideInvite(request());
-		assert.deepEqual(made, { id: "inv-1", groupId: "g1", email: "cy@example.org", invitedBy: "ada", createdAt: new Date(NOW), expiresAt: new Date(NOW + limits.invitationTtlMs), suppressed: false });
+		assert.deepEqual(made, {
+			id: "inv-1",
+			groupId: "g1",
+			email: "cy@example.org",
+			invitedBy: "ada",
+			createdAt: new Date(NOW),
+			expiresAt: new Date(NOW + limits.invitationTtlMs),
+			suppressed: false,
+		});
 	});
 
 	test("a non-member cannot invite (403) and a deleted group is not found (404)", () => {
-		assert.equal(typeOf(() => decideInvite(request({ actorId: "eve" }))), "403 FORBIDDEN");
-		assert.equal(typeOf(() => decideInvite(request({ group: { ...group, deleted: true } }))), "404 NOT_FOUND");
+		assert.equal(
+			typeOf(() => decideInvite(request({ actorId: "eve" }))),
+			"403 FORBIDDEN",
+		);
+		assert.equal(
+			typeOf(() => decideInvite(request({ group: { ...group, deleted: true } }))),
+			"404 NOT_FOUND",
+		);
 	});
 
 	test("409 only for a current member's email or one with a pending invitation; an expired one may be invited again", () => {
-		assert.equal(typeOf(() => decideInvite(request({ email: "bob@example.org" }))), "409 CONFLICT");
-		assert.equal(typeOf(() => decideInvite(request({ openInvitations: [invitation("cy@example.org")] }))), "409 CONFLICT");
-		assert.equal(typeOf(() => decideInvite(request({ openInvitations: [invitation("cy@example.org", { expiresAt: new Date(NOW) })] }))), "ok");
+		assert.equal(
+			typeOf(() => decideInvite(request({ email: "bob@example.org" }))),
+			"409 CONFLICT",
+		);
+		assert.equal(
+			typeOf(() => decideInvite(request({ openInvitations: [invitation("cy@example.org")] }))),
+			"409 CONFLICT",
+		);
+		assert.equal(
+			typeOf(() => decideInvite(request({ openInvitations: [invitation("cy@example.org", { expiresAt: new Date(NOW) })] }))),
+			"ok",
+		);
 	});
 
 	test("members plus pending invitations stay within the group limit", () => {
-		assert.equal(typeOf(() => decideInvite(request({ openInvitations: [invitation("x@example.org")] }))), "ok");
-		assert.equal(typeOf(() => decideInvite(request({ openInvitations: [invitation("x@example.org"), invitation("y@example.org")] }))), "409 CONFLICT");
+		assert.equal(
+			typeOf(() => decideInvite(request({ openInvitations: [invitation("x@example.org")] }))),
+			"ok",
+		);
+		assert.equal(
+			typeOf(() => decideInvite(request({ openInvitations: [invitation("x@example.org"), invitation("y@example.org")] }))),
+			"409 CONFLICT",
+		);
 	});
 
 	test("the hourly invitation budget answers 429", () => {
-		assert.equal(typeOf(() => decideInvite(request({ sentLastHour: 2 }))), "ok");
-		assert.equal(typeOf(() => decideInvite(request({ sentLastHour: 3 }))), "429 RATE_LIMITED");
+		assert.equal(
+			typeOf(() => decideInvite(request({ sentLastHour: 2 }))),
+			"ok",
+		);
+		assert.equal(
+			typeOf(() => decideInvite(request({ sentLastHour: 3 }))),
+			"429 RATE_LIMITED",
+		);
 	});
 
 	test("an invitee who blocked the inviter gets nothing, and the inviter sees the same answer", () => {
@@ -86,15 +121,33 @@ describe("inviting by email", () => {
 describe("answering an invitation", () => {
 	test("only the addressee may answer a live, unsuppressed invitation; everything else is 404", () => {
 		assert.equal(answerableInvitation(invitation("cy@example.org"), "cy@example.org", NOW).id, "i-cy@example.org");
-		assert.equal(typeOf(() => answerableInvitation(invitation("cy@example.org"), "eve@example.org", NOW)), "404 NOT_FOUND");
-		assert.equal(typeOf(() => answerableInvitation(invitation("cy@example.org", { expiresAt: new Date(NOW) }), "cy@example.org", NOW)), "404 NOT_FOUND");
-		assert.equal(typeOf(() => answerableInvitation(invitation("cy@example.org", { suppressed: true }), "cy@example.org", NOW)), "404 NOT_FOUND");
-		assert.equal(typeOf(() => answerableInvitation(null, "cy@example.org", NOW)), "404 NOT_FOUND");
+		assert.equal(
+			typeOf(() => answerableInvitation(invitation("cy@example.org"), "eve@example.org", NOW)),
+			"404 NOT_FOUND",
+		);
+		assert.equal(
+			typeOf(() => answerableInvitation(invitation("cy@example.org", { expiresAt: new Date(NOW) }), "cy@example.org", NOW)),
+			"404 NOT_FOUND",
+		);
+		assert.equal(
+			typeOf(() => answerableInvitation(invitation("cy@example.org", { suppressed: true }), "cy@example.org", NOW)),
+			"404 NOT_FOUND",
+		);
+		assert.equal(
+			typeOf(() => answerableInvitation(null, "cy@example.org", NOW)),
+			"404 NOT_FOUND",
+		);
 	});
 
 	test("a user already in the most groups allowed cannot join another", () => {
-		assert.equal(typeOf(() => assertMayJoinAnother(1, limits)), "ok");
-		assert.equal(typeOf(() => assertMayJoinAnother(2, limits)), "409 CONFLICT");
+		assert.equal(
+			typeOf(() => assertMayJoinAnother(1, limits)),
+			"ok",
+		);
+		assert.equal(
+			typeOf(() => assertMayJoinAnother(2, limits)),
+			"409 CONFLICT",
+		);
 	});
 });
 
@@ -112,8 +165,17 @@ describe("invite links", () => {
 	test("expired, used-up and revoked links are not found", () => {
 		const link = { id: "l1", groupId: "g1", createdBy: "ada", createdAt: new Date(NOW), expiresAt: new Date(NOW + 1000), maxUses: 2, uses: 1, revoked: false };
 		assert.equal(usableInviteLink(link, NOW).id, "l1");
-		assert.equal(typeOf(() => usableInviteLink({ ...link, uses: 2 }, NOW)), "404 NOT_FOUND");
-		assert.equal(typeOf(() => usableInviteLink({ ...link, revoked: true }, NOW)), "404 NOT_FOUND");
-		assert.equal(typeOf(() => usableInviteLink(link, NOW + 1000)), "404 NOT_FOUND");
+		assert.equal(
+			typeOf(() => usableInviteLink({ ...link, uses: 2 }, NOW)),
+			"404 NOT_FOUND",
+		);
+		assert.equal(
+			typeOf(() => usableInviteLink({ ...link, revoked: true }, NOW)),
+			"404 NOT_FOUND",
+		);
+		assert.equal(
+			typeOf(() => usableInviteLink(link, NOW + 1000)),
+			"404 NOT_FOUND",
+		);
 	});
 });

@@ -71,7 +71,10 @@ describe("ExclusiveRun", () => {
 		await exclusive.idle(30);
 		assert.ok(Date.now() - started >= 25);
 		const failing = new ExclusiveRun();
-		await assert.rejects(failing.runIfIdle(async () => Promise.reject(new Error("boom"))), /boom/);
+		await assert.rejects(
+			failing.runIfIdle(async () => Promise.reject(new Error("boom"))),
+			/boom/,
+		);
 		await failing.idle(1_000);
 		assert.equal(failing.busy, false);
 	});

@@ -112,7 +112,12 @@ test("a group change moves the user's sockets before announcing it", async () =>
 	await socket.waitFor("location:update", s => s.groupId === "g2");
 	sockets.group({ groupId: "g2", change: "memberRemoved", userId: "ann" });
 	await socket.waitFor("group:changed", p => p.groupId === "g2" && p.change === "memberRemoved");
-	sockets.location({ updates: [{ groupId: "g2", session: { groupId: "g2", userId: "late" } as never }, { groupId: "g1", session: { groupId: "g1", userId: "next" } as never }] });
+	sockets.location({
+		updates: [
+			{ groupId: "g2", session: { groupId: "g2", userId: "late" } as never },
+			{ groupId: "g1", session: { groupId: "g1", userId: "next" } as never },
+		],
+	});
 	await socket.waitFor("location:update", s => s.userId === "next");
 	assert.equal(socket.of("location:update").filter(s => s.userId === "late").length, 0, "no update of a group the user left");
 });

@@ -21,7 +21,12 @@ const active = (): SessionData => {
 	return { ...s, nextCheckAt: NOW - 1000 + T.offlineAfterMs };
 };
 const routing = (): SessionData =>
-	decide(active(), { type: "journeyStarted", journey: { destination: { name: "Home", latitude: 45, longitude: 9 }, eta: iso(NOW + 3600_000), mode: "walking" } }, NOW - 1000, T).session;
+	decide(
+		active(),
+		{ type: "journeyStarted", journey: { destination: { name: "Home", latitude: 45, longitude: 9 }, eta: iso(NOW + 3600_000), mode: "walking" } },
+		NOW - 1000,
+		T,
+	).session;
 
 describe("which samples may be written behind", () => {
 	test("a position-only sample on a stored ACTIVE session whose timers are far away is deferred", () => {
@@ -46,7 +51,10 @@ describe("which samples may be written behind", () => {
 	test("an arrival (state change, notification, route reset) is written through", () => {
 		const before = routing();
 		const outcome = decide(before, sample(45.0001, 9), NOW, T);
-		assert.deepEqual(outcome.notices.map(n => n.kind), ["ARRIVED"]);
+		assert.deepEqual(
+			outcome.notices.map(n => n.kind),
+			["ARRIVED"],
+		);
 		assert.equal(canDefer(before, outcome, before.nextCheckAt, NOW, URGENT), false);
 	});
 
@@ -72,20 +80,36 @@ describe("owned sessions", () => {
 		owned.set(ownedEntry({ ...active(), groupId: "g2" }, NOW));
 		assert.equal(owned.ofUser("u1"), undefined);
 		owned.markComplete("u1");
-		assert.deepEqual(owned.ofUser("u1")?.map(e => e.data.groupId).sort(), ["g1", "g2"]);
+		assert.deepEqual(
+			owned
+				.ofUser("u1")
+				?.map(e => e.data.groupId)
+				.sort(),
+			["g1", "g2"],
+		);
 		owned.delete("g1", "u1");
 		assert.equal(owned.ofUser("u1"), undefined);
-		assert.deepEqual(owned.ofUserAll("u1").map(e => e.data.groupId), ["g2"]);
+		assert.deepEqual(
+			owned.ofUserAll("u1").map(e => e.data.groupId),
+			["g2"],
+		);
 	});
 
 	test("dirty entries come oldest first", () => {
 		const owned = new OwnedSessions();
-		for (const [groupId, since] of [["g1", 30], ["g2", 10], ["g3", null]] as const) {
+		for (const [groupId, since] of [
+			["g1", 30],
+			["g2", 10],
+			["g3", null],
+		] as const) {
 			const entry = ownedEntry({ ...active(), groupId }, NOW);
 			entry.dirtySince = since;
 			owned.set(entry);
 		}
-		assert.deepEqual(owned.dirty().map(e => e.data.groupId), ["g2", "g1"]);
+		assert.deepEqual(
+			owned.dirty().map(e => e.data.groupId),
+			["g2", "g1"],
+		);
 	});
 });
 
@@ -157,7 +181,10 @@ test("the keyed lock runs one operation per key at a time, in order, and other k
 	release();
 	await Promise.all([a1, a2]);
 	assert.deepEqual(log, ["a1 start", "b", "a1 end", "a2"]);
-	await assert.rejects(lock.run("a", async () => Promise.reject(new Error("boom"))), /boom/);
+	await assert.rejects(
+		lock.run("a", async () => Promise.reject(new Error("boom"))),
+		/boom/,
+	);
 	assert.equal(await lock.run("a", async () => 42), 42, "a failure does not block the key");
 });
 

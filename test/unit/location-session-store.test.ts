@@ -5,7 +5,14 @@ import type { Point, User } from "../../events/types.js";
 import type { GroupProjectionDoc } from "../../mixins/membership.mixin.js";
 import { sessionFields, type SessionDoc, type SessionRow } from "../../services/location/models.js";
 import { sessionId, type SessionData, type Thresholds } from "../../services/location/session.js";
-import { insertOf, updateOf, type RouteRow, type SessionRepository, type SessionWrite, type TombstoneScope } from "../../services/location/session-repository.js";
+import {
+	insertOf,
+	updateOf,
+	type RouteRow,
+	type SessionRepository,
+	type SessionWrite,
+	type TombstoneScope,
+} from "../../services/location/session-repository.js";
 import type { Origin } from "../../services/location/session-store.js";
 import { createTracking } from "../../services/location/tracking.js";
 
@@ -95,7 +102,10 @@ class MemoryRepository implements SessionRepository {
 		}
 		if (!doc || doc.version !== write.expectedVersion) return false;
 		const route = write.route ? ("set" in write.route ? write.route.set : [...doc.route, ...write.route.push]) : doc.route;
-		this.docs.set(id, structuredClone({ ...doc, ...sessionFields(write.session), removed: false, route, outbox: [...doc.outbox, ...write.outbox], version: doc.version + 1 }));
+		this.docs.set(
+			id,
+			structuredClone({ ...doc, ...sessionFields(write.session), removed: false, route, outbox: [...doc.outbox, ...write.outbox], version: doc.version + 1 }),
+		);
 		return true;
 	}
 
@@ -108,9 +118,25 @@ class MemoryRepository implements SessionRepository {
 
 	async tombstone(scope: TombstoneScope) {
 		const inScope = (doc: SessionDoc) =>
-			!doc.removed && ("userId" in scope ? doc.userId === scope.userId : doc.groupId === scope.groupId && (!scope.userIds || scope.userIds.includes(doc.userId)));
+			!doc.removed &&
+			("userId" in scope ? doc.userId === scope.userId : doc.groupId === scope.groupId && (!scope.userIds || scope.userIds.includes(doc.userId)));
 		const affected = [...this.docs.values()].filter(inScope);
-		for (const doc of affected) this.docs.set(doc._id, { ...doc, state: "INACTIVE", sharing: false, position: null, journey: null, sos: null, anchor: null, lastSeenAt: null, nextCheckAt: null, route: [], routeLength: 0, removed: true, version: doc.version + 1 });
+		for (const doc of affected)
+			this.docs.set(doc._id, {
+				...doc,
+				state: "INACTIVE",
+				sharing: false,
+				position: null,
+				journey: null,
+				sos: null,
+				anchor: null,
+				lastSeenAt: null,
+				nextCheckAt: null,
+				route: [],
+				routeLength: 0,
+				removed: true,
+				version: doc.version + 1,
+			});
 		return [...new Set(affected.map(doc => doc.userId))];
 	}
 
@@ -127,7 +153,14 @@ function setup(groups: Record<string, string[]> = { g1: ["ada", "bob"], g2: ["ad
 	const warnings: string[] = [];
 	const group = (groupId: string): GroupProjectionDoc | null =>
 		groups[groupId]
-			? { _id: groupId, name: groupId, version: 1, deleted: false, memberIds: groups[groupId], members: groups[groupId].map(id => (id === "ada" ? ADA : { id, name: id, surname: "" })) }
+			? {
+					_id: groupId,
+					name: groupId,
+					version: 1,
+					deleted: false,
+					memberIds: groups[groupId],
+					members: groups[groupId].map(id => (id === "ada" ? ADA : { id, name: id, surname: "" })),
+				}
 			: null;
 	const tracking = createTracking({
 		repository,
@@ -145,7 +178,10 @@ function setup(groups: Record<string, string[]> = { g1: ["ada", "bob"], g2: ["ad
 	return { ...tracking, repository, clock, published, kicked, warnings, at, sample, advance };
 }
 
-const journey = (ms: number) => ({ type: "journeyStarted" as const, journey: { destination: { name: "Home", latitude: 46, longitude: 9 }, eta: iso(ms + 3_600_000), mode: "walking" as const } });
+const journey = (ms: number) => ({
+	type: "journeyStarted" as const,
+	journey: { destination: { name: "Home", latitude: 46, longitude: 9 }, eta: iso(ms + 3_600_000), mode: "walking" as const },
+});
 
 describe("SessionStore: write-behind", () => {
 	test("a position-only sample is applied in memory, pushed live at once, and written behind once with the samples that follow", async () => {
@@ -193,7 +229,11 @@ describe("SessionStore: write-behind", () => {
 		assert.equal(store.stats.rebased, 2, "both pending samples applied again");
 		assert.equal(stored.version, 3, "written on top of the other writer's version");
 		assert.equal(stored.position?.latitude, 45.002);
-		assert.deepEqual(stored.route.map(p => p.latitude), [45.001, 45.002], "each point once, in order");
+		assert.deepEqual(
+			stored.route.map(p => p.latitude),
+			[45.001, 45.002],
+			"each point once, in order",
+		);
 		assert.equal(stored.route[0]?.timestamp, first.timestamp);
 		assert.equal(stored.state, "ROUTING");
 	});
@@ -275,7 +315,28 @@ describe("SessionStore: write-behind", () => {
 
 	test("a user's first sample reads their sessions once, by group, and later samples read nothing", async () => {
 		const { store, repository, clock } = setup();
-		repository.docs.set("g1:ada", insertOf({ session: { groupId: "g1", userId: "ada", state: "ACTIVE", sharing: true, position: null, lastSeenAt: T0, journey: null, anchor: null, sos: null, routeLength: 0, nextCheckAt: T0 + T.offlineAfterMs, updatedAt: iso(T0), version: 4 }, expectedVersion: 0, outbox: [] }));
+		repository.docs.set(
+			"g1:ada",
+			insertOf({
+				session: {
+					groupId: "g1",
+					userId: "ada",
+					state: "ACTIVE",
+					sharing: true,
+					position: null,
+					lastSeenAt: T0,
+					journey: null,
+					anchor: null,
+					sos: null,
+					routeLength: 0,
+					nextCheckAt: T0 + T.offlineAfterMs,
+					updatedAt: iso(T0),
+					version: 4,
+				},
+				expectedVersion: 0,
+				outbox: [],
+			}),
+		);
 		assert.deepEqual(await store.sharingGroupsOf("ada"), ["g1"]);
 		assert.equal(store.stats.sessionReads, 2, "one read per group the user is in (g2 has no session)");
 		clock.now += 1000;
@@ -309,7 +370,10 @@ describe("SessionStore: the periodic check", () => {
 		await checks.run();
 		const stored = repository.stored("g1", "ada");
 		assert.equal(stored.state, "WARNING");
-		assert.deepEqual(stored.outbox.map(e => (e.payload as NotificationSend).kind), ["JOURNEY_STARTED", "OFFLINE"]);
+		assert.deepEqual(
+			stored.outbox.map(e => (e.payload as NotificationSend).kind),
+			["JOURNEY_STARTED", "OFFLINE"],
+		);
 		assert.equal(kicked.length, 2);
 	});
 });
@@ -318,11 +382,26 @@ describe("membership changes and SOS", () => {
 	test("a member who leaves during an SOS: their session there becomes a tombstone and another group's session leads the SOS", async () => {
 		const { store, sos, membership, repository } = setup();
 		const raised = await sos.raise(["g1", "g2"], ADA, { latitude: 45, longitude: 9, timestamp: iso(T0) }, null);
-		assert.deepEqual(raised.map(s => [s.groupId, s.sos?.lead]), [["g1", true], ["g2", false]]);
+		assert.deepEqual(
+			raised.map(s => [s.groupId, s.sos?.lead]),
+			[
+				["g1", true],
+				["g2", false],
+			],
+		);
 		assert.equal(repository.stored("g1", "ada").outbox.length, 1, "one SOS notification, on the lead");
 		assert.equal(repository.stored("g2", "ada").outbox.length, 0);
 
-		await membership.changed({ eventId: "e1", type: "groups.memberRemoved", occurredAt: iso(T0), groupId: "g1", groupName: "g1", added: [], removed: [{ id: "ada", name: "Ada", surname: "Lovelace" }], deleted: false });
+		await membership.changed({
+			eventId: "e1",
+			type: "groups.memberRemoved",
+			occurredAt: iso(T0),
+			groupId: "g1",
+			groupName: "g1",
+			added: [],
+			removed: [{ id: "ada", name: "Ada", surname: "Lovelace" }],
+			deleted: false,
+		});
 		assert.equal(repository.stored("g1", "ada").removed, true);
 		assert.equal(repository.stored("g2", "ada").sos?.lead, true, "the SOS keeps a lead");
 		assert.equal((await store.get("g1", "ada")).state, "INACTIVE", "the tombstone reads as a blank session");
@@ -334,7 +413,10 @@ describe("membership changes and SOS", () => {
 		await sos.raise(["g1", "g2"], ADA, { latitude: 45, longitude: 9, timestamp: iso(T0) }, null);
 		advance(1000);
 		const stopped = await sos.stop(ADA, null);
-		assert.deepEqual(stopped.map(s => s.state), ["ACTIVE", "ACTIVE"]);
+		assert.deepEqual(
+			stopped.map(s => s.state),
+			["ACTIVE", "ACTIVE"],
+		);
 		const kinds = ["g1", "g2"].flatMap(g => repository.stored(g, "ada").outbox.map(e => (e.payload as NotificationSend).kind));
 		assert.deepEqual(kinds, ["SOS", "SOS_ENDED"]);
 		await assert.rejects(sos.stop(ADA, null), (err: { type?: string }) => err.type === "INVALID_STATE");
@@ -342,7 +424,21 @@ describe("membership changes and SOS", () => {
 });
 
 describe("the Mongo repository's writes", () => {
-	const session = (version: number): SessionData => ({ groupId: "g1", userId: "ada", state: "ROUTING", sharing: true, position: null, lastSeenAt: T0, journey: null, anchor: null, sos: null, routeLength: 3, nextCheckAt: T0 + 1, updatedAt: iso(T0), version });
+	const session = (version: number): SessionData => ({
+		groupId: "g1",
+		userId: "ada",
+		state: "ROUTING",
+		sharing: true,
+		position: null,
+		lastSeenAt: T0,
+		journey: null,
+		anchor: null,
+		sos: null,
+		routeLength: 3,
+		nextCheckAt: T0 + 1,
+		updatedAt: iso(T0),
+		version,
+	});
 	const envelope: Envelope = { id: "n1", type: "notifications.send", occurredAt: iso(T0), payload: {} };
 	const point = { latitude: 45, longitude: 9, timestamp: iso(T0) };
 

@@ -9,7 +9,13 @@ import { buildPushRequest, classifyPushStatus, pushConfigFrom, pushPayload, push
 const groups: Record<string, string[]> = { g1: ["ada", "bob", "cy"], g2: ["ada", "bob", "dee"], g3: ["eve"] };
 const lookups = {
 	groupMembers: async (id: string) => groups[id] ?? [],
-	coMembersOf: async (userId: string) => [...new Set(Object.values(groups).filter(m => m.includes(userId)).flat())],
+	coMembersOf: async (userId: string) => [
+		...new Set(
+			Object.values(groups)
+				.filter(m => m.includes(userId))
+				.flat(),
+		),
+	],
 };
 
 test("a group command reaches every member, plus the extra users, each once", async () => {
@@ -36,7 +42,14 @@ test("the same command and recipient always give the same notification id", () =
 });
 
 test("a stored notification is dated when the event happened and shows in the API shape", () => {
-	const command: NotificationSend = { target: { groupId: "g1" }, kind: "MEMBER_ADDED", title: "Bob joined", body: "Ada added Bob", groupId: "g1", subjectUserId: "bob" };
+	const command: NotificationSend = {
+		target: { groupId: "g1" },
+		kind: "MEMBER_ADDED",
+		title: "Bob joined",
+		body: "Ada added Bob",
+		groupId: "g1",
+		subjectUserId: "bob",
+	};
 	const doc = notificationFor({ id: "env-1", occurredAt: "2025-03-01T10:00:00.000Z" }, command, "ada");
 	assert.equal(doc.createdAt.toISOString(), "2025-03-01T10:00:00.000Z");
 	assert.equal(doc.read, false);
@@ -57,7 +70,10 @@ test("push is off without VAPID settings, and off (with a reason) when they are 
 	const keys = webpush.generateVAPIDKeys();
 	assert.match((pushConfigFrom({ publicKey: keys.publicKey }) as { reason: string }).reason, /must all be set/);
 	assert.match((pushConfigFrom({ ...keys, subject: "http://example.com" }) as { reason: string }).reason, /invalid VAPID/);
-	assert.match((pushConfigFrom({ publicKey: "nope", privateKey: keys.privateKey, subject: "mailto:ops@example.com" }) as { reason: string }).reason, /invalid VAPID/);
+	assert.match(
+		(pushConfigFrom({ publicKey: "nope", privateKey: keys.privateKey, subject: "mailto:ops@example.com" }) as { reason: string }).reason,
+		/invalid VAPID/,
+	);
 	assert.equal(pushConfigFrom({ ...keys, subject: "mailto:ops@example.com" }).enabled, true);
 });
 
@@ -66,7 +82,10 @@ test("subscriptions need an https endpoint (http outside production) and the bro
 	assert.deepEqual(subscriptionErrors({ endpoint: "https://push.example.com/abc", keys }), []);
 	assert.deepEqual(subscriptionErrors({ endpoint: "http://127.0.0.1:9999/p", keys }), []);
 	const fields = (endpoint: string, k = keys) => subscriptionErrors({ endpoint, keys: k }).map(e => e.field);
-	assert.deepEqual(subscriptionErrors({ endpoint: "http://127.0.0.1:9999/p", keys }, { allowHttp: false }).map(e => e.field), ["endpoint"]);
+	assert.deepEqual(
+		subscriptionErrors({ endpoint: "http://127.0.0.1:9999/p", keys }, { allowHttp: false }).map(e => e.field),
+		["endpoint"],
+	);
 	assert.deepEqual(fields("ftp://push.example.com/abc"), ["endpoint"]);
 	assert.deepEqual(fields("not a url"), ["endpoint"]);
 	assert.deepEqual(fields("https://user:pw@push.example.com/"), ["endpoint"]);

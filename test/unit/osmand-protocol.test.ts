@@ -112,7 +112,14 @@ describe("OsmAnd-protocol requests become PositionPal samples", () => {
 	test("deviceid, location=lat,lon, heading and battery are read like id, lat/lon, bearing and batt", () => {
 		const result = query(wire.LOCATION_PARAM_QUERY);
 		assert.equal(result.kind === "position" && result.deviceId, wire.DEVICE_ID);
-		assert.deepEqual(sampleOf(result), { latitude: 52.37601, longitude: 4.89453, timestamp: "2024-12-03T10:24:00.000Z", heading: 90, battery: 64, source: "osmand" });
+		assert.deepEqual(sampleOf(result), {
+			latitude: 52.37601,
+			longitude: 4.89453,
+			timestamp: "2024-12-03T10:24:00.000Z",
+			heading: 90,
+			battery: 64,
+			source: "osmand",
+		});
 	});
 
 	test("lat and lon win over location when both are sent, accuracy over hdop, and an empty parameter is no parameter", () => {
@@ -180,7 +187,17 @@ describe("every timestamp form the clients send", () => {
 	});
 
 	test("times that never were, negative or beyond year 9999 are refused", () => {
-		for (const value of ["yesterday", "2024-02-30T10:00:00Z", "2024-12-03T24:00:00Z", "2024-12-03T10:60:00Z", "2024-12-03T10:24:00+25:00", "-5", "99999999999999999", "1e12", "NaN"]) {
+		for (const value of [
+			"yesterday",
+			"2024-02-30T10:00:00Z",
+			"2024-12-03T24:00:00Z",
+			"2024-12-03T10:60:00Z",
+			"2024-12-03T10:24:00+25:00",
+			"-5",
+			"99999999999999999",
+			"1e12",
+			"NaN",
+		]) {
 			assert.deepEqual(time(value), ["timestamp"], value);
 		}
 	});
@@ -232,7 +249,12 @@ describe("a request without a device id is 'noDevice' (the route answers 400)", 
 describe("broken and hostile OsmAnd requests are invalid, never a crash", () => {
 	test("a repeated parameter (an array) is ambiguous and refused", () => {
 		assert.deepEqual(fieldsOf(query(minimal, { id: [wire.DEVICE_ID, "other"] })), ["id"]);
-		assert.deepEqual(fieldsOf(query(minimal, { lat: ["52.1", "52.2"], timestamp: ["1", "2"], alarm: ["sos"], charge: ["true"] })), ["lat", "timestamp", "charge", "alarm"]);
+		assert.deepEqual(fieldsOf(query(minimal, { lat: ["52.1", "52.2"], timestamp: ["1", "2"], alarm: ["sos"], charge: ["true"] })), [
+			"lat",
+			"timestamp",
+			"charge",
+			"alarm",
+		]);
 		assert.deepEqual(fieldsOf(query(minimal, { location: ["52.1,4.8"] })), ["location"]);
 	});
 
@@ -244,7 +266,14 @@ describe("broken and hostile OsmAnd requests are invalid, never a crash", () => 
 	});
 
 	test("out-of-range and huge values are refused, in knots as in m/s", () => {
-		assert.deepEqual(fieldsOf(query(`${minimal}&lon=180.5&bearing=400&altitude=1e9&accuracy=2e6&batt=101&speed=1e9`)), ["lon", "speed", "bearing", "altitude", "accuracy", "batt"]);
+		assert.deepEqual(fieldsOf(query(`${minimal}&lon=180.5&bearing=400&altitude=1e9&accuracy=2e6&batt=101&speed=1e9`)), [
+			"lon",
+			"speed",
+			"bearing",
+			"altitude",
+			"accuracy",
+			"batt",
+		]);
 		assert.deepEqual(fieldsOf(query(`id=${wire.DEVICE_ID}&lat=-90.01&lon=4.8`)), ["lat"]);
 	});
 
@@ -295,7 +324,15 @@ describe("broken and hostile OsmAnd requests are invalid, never a crash", () => 
 		assert.deepEqual(fieldsOf(parse({ json: { ...body, location: [body.location] } })), ["location", "lat", "lon"]);
 		const odd = json(wire.TRACCAR_CLIENT_9_JSON);
 		Object.assign(odd.location as Record<string, unknown>, { coords: "52.1,4.8", battery: 0.5, extras: [], timestamp: true, alarm: { type: "sos" } });
-		assert.deepEqual(fieldsOf(parse({ json: odd })), ["location.coords", "location.battery", "location.extras", "lat", "lon", "location.timestamp", "location.alarm"]);
+		assert.deepEqual(fieldsOf(parse({ json: odd })), [
+			"location.coords",
+			"location.battery",
+			"location.extras",
+			"lat",
+			"lon",
+			"location.timestamp",
+			"location.alarm",
+		]);
 	});
 
 	test("a body, query or form that is not an object of parameters is refused", () => {
@@ -323,6 +360,8 @@ describe("broken and hostile OsmAnd requests are invalid, never a crash", () => 
 	test("a JSON body without a location is just a device id; without coords the position is missing", () => {
 		assert.deepEqual(fieldsOf(parse({ json: { device_id: wire.DEVICE_ID } })), ["lat", "lon"]);
 		assert.deepEqual(fieldsOf(parse({ json: { device_id: wire.DEVICE_ID, location: { timestamp: "2024-12-03T10:24:00Z" } } })), ["lat", "lon"]);
-		assert.deepEqual(fieldsOf(parse({ json: { device_id: wire.DEVICE_ID, location: { coords: { latitude: null, longitude: 4.8 } } } })), ["location.coords.latitude"]);
+		assert.deepEqual(fieldsOf(parse({ json: { device_id: wire.DEVICE_ID, location: { coords: { latitude: null, longitude: 4.8 } } } })), [
+			"location.coords.latitude",
+		]);
 	});
 });

@@ -42,7 +42,12 @@ function harness() {
 		},
 		warn: () => undefined,
 	});
-	const event = (id: string): Envelope => ({ id, type: "groups.renamed", occurredAt: "2026-01-01T00:00:00.000Z", payload: { groupId: "g", name: id, version: 1, members: [] } });
+	const event = (id: string): Envelope => ({
+		id,
+		type: "groups.renamed",
+		occurredAt: "2026-01-01T00:00:00.000Z",
+		payload: { groupId: "g", name: id, version: 1, members: [] },
+	});
 	return {
 		docs,
 		published,

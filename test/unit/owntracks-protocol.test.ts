@@ -106,7 +106,10 @@ describe("OwnTracks transitions name a place by its rid", () => {
 
 	test("an Android region leave is a departure", () => {
 		const result = parse(wire.ANDROID_TRANSITION_LEAVE);
-		assert.equal(result.kind === "transition" && `${result.event} ${result.placeId} ${result.sample?.timestamp}`, "leave 6750a0f1c2b3d4e5f6a7b8c9 2024-12-03T10:33:20.000Z");
+		assert.equal(
+			result.kind === "transition" && `${result.event} ${result.placeId} ${result.sample?.timestamp}`,
+			"leave 6750a0f1c2b3d4e5f6a7b8c9 2024-12-03T10:33:20.000Z",
+		);
 	});
 
 	test("a beacon leave without coordinates is a departure without a sample", () => {
@@ -228,7 +231,8 @@ const friend = (userId: string, name: string, surname: string, position: Partial
 	surname,
 	position: { latitude: 52.37601, longitude: 4.89453, timestamp: at, ...position },
 });
-const tidsOf = (answer: ReturnType<typeof ownTracksAnswer>) => answer.filter(m => m._type === "card").map(m => (m._type === "card" ? `${m.name}=${m.tid}` : ""));
+const tidsOf = (answer: ReturnType<typeof ownTracksAnswer>) =>
+	answer.filter(m => m._type === "card").map(m => (m._type === "card" ? `${m.name}=${m.tid}` : ""));
 
 describe("the OwnTracks answer puts friends on the phone's map", () => {
 	test("each person is a card then a location under one tid, then the pending commands", () => {
@@ -249,7 +253,10 @@ describe("the OwnTracks answer puts friends on the phone's map", () => {
 			{
 				_type: "cmd",
 				action: "setWaypoints",
-				waypoints: { _type: "waypoints", waypoints: [{ _type: "waypoint", desc: "Home", lat: 52.37601, lon: 4.89453, rad: 75, tst: 1733040000, rid: "p-home" }] },
+				waypoints: {
+					_type: "waypoints",
+					waypoints: [{ _type: "waypoint", desc: "Home", lat: 52.37601, lon: 4.89453, rad: 75, tst: 1733040000, rid: "p-home" }],
+				},
 			},
 		]);
 	});
@@ -263,7 +270,12 @@ describe("the OwnTracks answer puts friends on the phone's map", () => {
 
 	test("places created in the same second get distinct waypoint tsts, oldest first, the same every time, each place once", () => {
 		const place = (id: string, createdAt: string | Date): AnswerPlace => ({ id, name: id, latitude: 52, longitude: 4.9, radius: 50, createdAt });
-		const places = [place("p-b", "2024-12-01T08:00:00.700Z"), place("p-c", new Date("2024-12-01T08:00:01.000Z")), place("p-a", "2024-12-01T08:00:00.100Z"), place("p-0", "2024-11-30T00:00:00Z")];
+		const places = [
+			place("p-b", "2024-12-01T08:00:00.700Z"),
+			place("p-c", new Date("2024-12-01T08:00:01.000Z")),
+			place("p-a", "2024-12-01T08:00:00.100Z"),
+			place("p-0", "2024-11-30T00:00:00Z"),
+		];
 		const waypoints = (list: AnswerPlace[]) => {
 			const cmd = ownTracksAnswer({ friends: [], commands: { places: list } })[0];
 			return cmd._type === "cmd" && cmd.action === "setWaypoints" ? cmd.waypoints.waypoints.map(w => `${w.rid}@${w.tst}`) : [];
@@ -337,7 +349,10 @@ describe("tracker ids are two characters from the name, unique and stable", () =
 	test("crowds never share a tid: fifty people called Ann, and beyond 1296 codes three characters are used", () => {
 		const anns = assignTids(Array.from({ length: 50 }, (_, i) => ({ userId: `u${String(i).padStart(2, "0")}`, name: "Ann", surname: "" })));
 		assert.equal(new Set(anns.values()).size, 50);
-		assert.equal([...anns.values()].every(t => t.length === 2), true);
+		assert.equal(
+			[...anns.values()].every(t => t.length === 2),
+			true,
+		);
 		assert.deepEqual([anns.get("u00"), anns.get("u01"), anns.get("u10")], ["AN", "A1", "AA"]);
 
 		const crowd = assignTids(Array.from({ length: 1400 }, (_, i) => ({ userId: `u${String(i).padStart(4, "0")}`, name: "", surname: "" })));

@@ -5,7 +5,15 @@ import { ErrorTypes } from "../../events/errors.js";
 import { retryAfterSeconds, toErrorBody } from "../../services/gateway/errors.js";
 import { HashingLimiter } from "../../services/users/hashing-limiter.js";
 import { parseArgon2, parseScrypt, parseStoredHash } from "../../services/users/password-formats.js";
-import { ARGON2_PARAMS, decoyPasswordHash, hashPassword, passwordHashing, passwordNeedsRehash, SCRYPT_PARAMS, verifyPassword } from "../../services/users/passwords.js";
+import {
+	ARGON2_PARAMS,
+	decoyPasswordHash,
+	hashPassword,
+	passwordHashing,
+	passwordNeedsRehash,
+	SCRYPT_PARAMS,
+	verifyPassword,
+} from "../../services/users/passwords.js";
 
 // Collected from the start, before anything hashes: a warning is emitted once per process.
 const warnings: string[] = [];
@@ -110,14 +118,29 @@ function manualJobs() {
 				resolve("done");
 			});
 		});
-	return { job, pending, get running() { return running; }, get maxRunning() { return maxRunning; } };
+	return {
+		job,
+		pending,
+		get running() {
+			return running;
+		},
+		get maxRunning() {
+			return maxRunning;
+		},
+	};
 }
 
 const tick = () => new Promise(resolve => setImmediate(resolve));
 
 /** The error a refused run rejects with at once; fails (instead of hanging) when the run was queued or ran. */
 async function refusal(run: Promise<unknown>): Promise<{ code: number; type: string; data: { retryAfter: number } }> {
-	const outcome = await Promise.race([run.then(() => "ran", (err: unknown) => ({ err })), tick().then(() => "queued")]);
+	const outcome = await Promise.race([
+		run.then(
+			() => "ran",
+			(err: unknown) => ({ err }),
+		),
+		tick().then(() => "queued"),
+	]);
 	if (typeof outcome === "string") assert.fail(`admitted (${outcome}) instead of refused at once`);
 	return outcome.err as { code: number; type: string; data: { retryAfter: number } };
 }
@@ -192,7 +215,12 @@ test("hashes admitted on a too optimistic estimate are refused once they waited 
 	const early = [limiter.run("h", jobs.job), limiter.run("h", jobs.job)];
 	now += 400;
 	const late = [limiter.run("h", jobs.job), limiter.run("h", jobs.job), limiter.run("h", jobs.job)];
-	const outcomes = [...early, ...late].map(p => p.then(() => "done", (err: { type?: string }) => err.type));
+	const outcomes = [...early, ...late].map(p =>
+		p.then(
+			() => "done",
+			(err: { type?: string }) => err.type,
+		),
+	);
 	now += 300;
 	jobs.pending.shift()!(); // the first ends at 700 ms: the next one waited 700 ms, it runs
 	assert.equal(await first, "done");

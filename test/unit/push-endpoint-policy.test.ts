@@ -4,7 +4,23 @@ import { endpointHostProblem, isPublicAddress } from "../../services/notificatio
 
 describe("push endpoint policy (no server-side requests to private addresses)", () => {
 	test("loopback, private, link-local, metadata and mapped private addresses are not public", () => {
-		for (const address of ["127.0.0.1", "10.1.2.3", "172.20.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "::", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "not-an-ip"])
+		for (const address of [
+			"127.0.0.1",
+			"10.1.2.3",
+			"172.20.0.1",
+			"192.168.1.1",
+			"169.254.169.254",
+			"100.64.0.1",
+			"0.0.0.0",
+			"::1",
+			"::",
+			"fe80::1",
+			"fd00::1",
+			"::ffff:127.0.0.1",
+			"::ffff:10.0.0.1",
+			"64:ff9b::a00:1",
+			"not-an-ip",
+		])
 			assert.equal(isPublicAddress(address), false, address);
 		for (const address of ["142.250.74.78", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"]) assert.equal(isPublicAddress(address), true, address);
 	});

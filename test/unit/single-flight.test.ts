@@ -10,7 +10,12 @@ test("concurrent loads of one key run once and share the answer; other keys load
 		await new Promise(resolve => setImmediate(resolve));
 		return `${key}-value`;
 	};
-	const answers = await Promise.all([flights.run("g1", load("g1")), flights.run("g1", load("g1")), flights.run("g2", load("g2")), flights.run("g1", load("g1"))]);
+	const answers = await Promise.all([
+		flights.run("g1", load("g1")),
+		flights.run("g1", load("g1")),
+		flights.run("g2", load("g2")),
+		flights.run("g1", load("g1")),
+	]);
 	assert.deepEqual(answers, ["g1-value", "g1-value", "g2-value", "g1-value"]);
 	assert.deepEqual(loads, ["g1", "g2"]);
 });
@@ -31,10 +36,19 @@ test("a failed load fails every waiter once, and the next caller tries again", a
 		throw new Error("database down");
 	};
 	const results = await Promise.allSettled([flights.run("g1", failing), flights.run("g1", failing)]);
-	assert.deepEqual(results.map(r => r.status), ["rejected", "rejected"]);
+	assert.deepEqual(
+		results.map(r => r.status),
+		["rejected", "rejected"],
+	);
 	assert.equal(attempts, 1);
 	// A load that throws before its first await is a rejection too, not a synchronous throw.
-	await assert.rejects(flights.run("g1", () => { attempts++; throw new Error("bad key"); }), /bad key/);
+	await assert.rejects(
+		flights.run("g1", () => {
+			attempts++;
+			throw new Error("bad key");
+		}),
+		/bad key/,
+	);
 	assert.equal(await flights.run("g1", async () => "back"), "back");
 	assert.equal(attempts, 2);
 });

@@ -3,7 +3,15 @@ import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import mongoose, { type Connection } from "mongoose";
 import { usersModels, type GroupDoc, type UsersModels } from "../../services/users/models.js";
-import { memberGroupsOf, membershipDelta, groupsOfUser, listGroupFor, confirmListed, unlistGroupFor, listedGroupIds } from "../../services/users/group-index.js";
+import {
+	memberGroupsOf,
+	membershipDelta,
+	groupsOfUser,
+	listGroupFor,
+	confirmListed,
+	unlistGroupFor,
+	listedGroupIds,
+} from "../../services/users/group-index.js";
 import { backfillClaims, findActiveByEmail, holdsEmail, pointClaimAt, releaseClaim, writeClaimingEmail } from "../../services/users/email-index.js";
 import { isDuplicateKey } from "../../lib/mongo-errors.js";
 import { ErrorTypes } from "../../events/errors.js";
@@ -74,7 +82,17 @@ after(async () => {
 
 const newUser = async (overrides: Record<string, unknown> = {}) => {
 	const id = randomUUID();
-	await models.User.create({ _id: id, name: "N", surname: "S", email: `${id}@example.com`, passwordHash: "", createdAt: new Date(), groupIds: [], groupIdsIndexed: true, ...overrides });
+	await models.User.create({
+		_id: id,
+		name: "N",
+		surname: "S",
+		email: `${id}@example.com`,
+		passwordHash: "",
+		createdAt: new Date(),
+		groupIds: [],
+		groupIdsIndexed: true,
+		...overrides,
+	});
 	return id;
 };
 const listed = async (userId: string) => (await models.User.findById(userId).lean())!.groupIds ?? [];
@@ -124,7 +142,19 @@ test("an adder whose id was unlisted between its listing and its group write lis
 
 test("an account older than the lists gets its groups worked out once, merged with ids listed meanwhile", async () => {
 	const legacy = randomUUID();
-	await connection.db!.collection("users").insertOne({ _id: legacy as never, name: "Old", surname: "Timer", email: `${legacy}@example.com`, passwordHash: "", tokensValidAfter: 0, createdAt: new Date(), deletedAt: null, outbox: [] });
+	await connection
+		.db!.collection("users")
+		.insertOne({
+			_id: legacy as never,
+			name: "Old",
+			surname: "Timer",
+			email: `${legacy}@example.com`,
+			passwordHash: "",
+			tokensValidAfter: 0,
+			createdAt: new Date(),
+			deletedAt: null,
+			outbox: [],
+		});
 	const [old, gone, fresh] = [randomUUID(), randomUUID(), randomUUID()];
 	await models.Group.create([
 		group(old, [legacy], { createdAt: new Date("2025-01-01T00:00:00Z") }),
@@ -165,7 +195,17 @@ test("a stale claim writer never takes an email from the user who holds it, and 
 
 test("the start-up backfill claims every unclaimed account and corrects a claim naming the wrong user", async () => {
 	const [a, b] = [randomUUID(), randomUUID()];
-	const raw = (id: string) => ({ _id: id as never, name: "Raw", surname: "User", email: `${id}@example.com`, passwordHash: "", tokensValidAfter: 0, createdAt: new Date(), deletedAt: null, outbox: [] });
+	const raw = (id: string) => ({
+		_id: id as never,
+		name: "Raw",
+		surname: "User",
+		email: `${id}@example.com`,
+		passwordHash: "",
+		tokensValidAfter: 0,
+		createdAt: new Date(),
+		deletedAt: null,
+		outbox: [],
+	});
 	await connection.db!.collection("users").insertMany([raw(a), raw(b)]);
 	await models.UserEmail.create({ _id: `${b}@example.com`, userId: a });
 	assert.equal(await findActiveByEmail(models, `${a}@example.com`), null);
@@ -181,8 +221,14 @@ test("a write that loses an email to the account holding it is refused as taken,
 	const loser = await newUser();
 	const warnings: string[] = [];
 	await assert.rejects(
-		writeClaimingEmail(models, { userId: loser, email }, () => models.User.updateOne({ _id: loser }, { $set: { email } }), (m, d) => warnings.push(`${m} ${d}`)),
-		(err: { code?: number; type?: string; message?: string }) => err.code === 409 && err.type === ErrorTypes.CONFLICT && err.message === "An account with this email already exists",
+		writeClaimingEmail(
+			models,
+			{ userId: loser, email },
+			() => models.User.updateOne({ _id: loser }, { $set: { email } }),
+			(m, d) => warnings.push(`${m} ${d}`),
+		),
+		(err: { code?: number; type?: string; message?: string }) =>
+			err.code === 409 && err.type === ErrorTypes.CONFLICT && err.message === "An account with this email already exists",
 	);
 	assert.deepEqual(warnings, []);
 	assert.equal((await findActiveByEmail(models, email))?._id, holder, "the holder got its claim back");
@@ -205,6 +251,11 @@ test("an email change moves the claim: the new email finds the user, the old one
 	assert.equal(await findActiveByEmail(models, before), null);
 	assert.equal(await models.UserEmail.findById(before).lean(), null, "the old claim is freed");
 	// A write that changes no email leaves the claims alone and still refuses nothing.
-	await writeClaimingEmail(models, undefined, () => models.User.updateOne({ _id: user }, { $set: { name: "Renamed" } }), () => assert.fail("nothing to repair"));
+	await writeClaimingEmail(
+		models,
+		undefined,
+		() => models.User.updateOne({ _id: user }, { $set: { name: "Renamed" } }),
+		() => assert.fail("nothing to repair"),
+	);
 	assert.equal((await findActiveByEmail(models, after))?.name, "Renamed");
 });

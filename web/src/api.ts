@@ -86,7 +86,8 @@ export class Api {
 	login = (email: string, password: string) => this.request<LoginResult>("POST", "/auth/login", { email, password }, { auth: false });
 	logout = () => this.request<void>("POST", "/auth/logout");
 	me = () => this.request<User>("GET", "/users/me");
-	updateMe = (body: Partial<{ name: string; surname: string; email: string; password: string; currentPassword: string }>) => this.request<User>("PATCH", "/users/me", body);
+	updateMe = (body: Partial<{ name: string; surname: string; email: string; password: string; currentPassword: string }>) =>
+		this.request<User>("PATCH", "/users/me", body);
 
 	// ---- groups
 	groups = () => this.request<Group[]>("GET", "/groups");
@@ -101,7 +102,8 @@ export class Api {
 	// ---- location
 	startSharing = (groupId: string) => this.request<Session>("POST", `/groups/${enc(groupId)}/sharing`);
 	stopSharing = (groupId: string) => this.request<Session>("DELETE", `/groups/${enc(groupId)}/sharing`);
-	sample = (body: { latitude: number; longitude: number; accuracy?: number; timestamp?: string }) => this.request<{ sessions: Session[] }>("POST", "/location/samples", body);
+	sample = (body: { latitude: number; longitude: number; accuracy?: number; timestamp?: string }) =>
+		this.request<{ sessions: Session[] }>("POST", "/location/samples", body);
 	startJourney = (groupId: string, body: { destination: { name: string; latitude: number; longitude: number }; eta: string; mode: string }) =>
 		this.request<Session>("POST", `/groups/${enc(groupId)}/journey`, body);
 	stopJourney = (groupId: string) => this.request<Session>("DELETE", `/groups/${enc(groupId)}/journey`);
@@ -112,8 +114,10 @@ export class Api {
 	route = (groupId: string, userId: string) => this.request<{ points: Point[] }>("GET", `/groups/${enc(groupId)}/sessions/${enc(userId)}/route`);
 
 	// ---- chat
-	messages = (groupId: string, opts: { limit?: number; before?: string } = {}) => this.request<{ messages: Message[] }>("GET", `/groups/${enc(groupId)}/messages${query(opts)}`);
-	sendMessage = (groupId: string, text: string, clientMessageId?: string) => this.request<Message>("POST", `/groups/${enc(groupId)}/messages`, { text, clientMessageId });
+	messages = (groupId: string, opts: { limit?: number; before?: string } = {}) =>
+		this.request<{ messages: Message[] }>("GET", `/groups/${enc(groupId)}/messages${query(opts)}`);
+	sendMessage = (groupId: string, text: string, clientMessageId?: string) =>
+		this.request<Message>("POST", `/groups/${enc(groupId)}/messages`, { text, clientMessageId });
 	presence = (groupId: string) => this.request<Presence[]>("GET", `/groups/${enc(groupId)}/presence`);
 
 	// ---- notifications

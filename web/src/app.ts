@@ -79,7 +79,8 @@ export class App {
 		private readonly hooks: AppHooks,
 	) {
 		const stored = localStorage.getItem(STORAGE.source);
-		const source: SourceKind = stored === "device" || stored === "simulate" ? stored : "geolocation" in navigator && window.isSecureContext ? "device" : "simulate";
+		const source: SourceKind =
+			stored === "device" || stored === "simulate" ? stored : "geolocation" in navigator && window.isSecureContext ? "device" : "simulate";
 		this.tracker = new Tracker(
 			{
 				onFix: fix => void this.sendSample(fix),
@@ -102,7 +103,11 @@ export class App {
 			await this.loadGroups();
 			const wanted = hashGroup() ?? localStorage.getItem(STORAGE.group);
 			const initial = this.groups.find(g => g.id === wanted) ?? this.groups[0];
-			await Promise.all([initial ? this.select(initial.id) : this.showNoGroup(), this.loadMine(), this.inbox.load().catch(err => toastError("Could not load notifications", err))]);
+			await Promise.all([
+				initial ? this.select(initial.id) : this.showNoGroup(),
+				this.loadMine(),
+				this.inbox.load().catch(err => toastError("Could not load notifications", err)),
+			]);
 		} catch (err) {
 			toastError("Could not load your groups", err);
 		}
@@ -179,7 +184,11 @@ export class App {
 		this.conn = h("span", { class: "conn conn-connecting", role: "status" }, h("span", { class: "conn-text" }, "Connecting…"));
 		this.banner = h("div", { class: "banner", role: "alert", hidden: true });
 		this.inbox = new Inbox(this.api, id => void this.select(id));
-		this.profileButton = h("button", { type: "button", class: "btn btn-quiet profile-btn", title: "Your profile", onclick: () => this.openProfile() }, h("span", {}, fullName(this.me)));
+		this.profileButton = h(
+			"button",
+			{ type: "button", class: "btn btn-quiet profile-btn", title: "Your profile", onclick: () => this.openProfile() },
+			h("span", {}, fullName(this.me)),
+		);
 		const logout = h("button", { type: "button", class: "btn btn-quiet" }, "Log out");
 		logout.addEventListener("click", () => void busy(logout, () => this.logout(), "Logging out…"));
 
@@ -202,7 +211,11 @@ export class App {
 		this.manageButton = h("button", { type: "button", class: "btn btn-small", onclick: () => this.openManage() }, "Manage group");
 
 		// Location controls
-		this.shareButton = h("button", { type: "button", class: "btn btn-primary", "aria-pressed": "false", onclick: () => void this.toggleSharing() }, "Share my location");
+		this.shareButton = h(
+			"button",
+			{ type: "button", class: "btn btn-primary", "aria-pressed": "false", onclick: () => void this.toggleSharing() },
+			"Share my location",
+		);
 		this.sourceSelect = h(
 			"select",
 			{ id: "location-source", name: "source" },
@@ -241,7 +254,13 @@ export class App {
 			h(
 				"section",
 				{ class: "controls", "aria-label": "Your location" },
-				h("div", { class: "control-group" }, this.shareButton, h("div", { class: "field field-inline" }, h("label", { for: "location-source" }, "Source"), this.sourceSelect), this.speedField),
+				h(
+					"div",
+					{ class: "control-group" },
+					this.shareButton,
+					h("div", { class: "field field-inline" }, h("label", { for: "location-source" }, "Source"), this.sourceSelect),
+					this.speedField,
+				),
 				h("div", { class: "control-group" }, this.journeyButton, this.sosButton),
 				this.myStatus,
 			),
@@ -254,7 +273,12 @@ export class App {
 			h("p", {}, "Create a group with the people you trust (or ask them to add you by your email), then share your location, announce journeys and chat."),
 		);
 
-		const tabs: [Tab, string][] = [["map", "Map"], ["members", "Members"], ["chat", "Chat"], ["groups", "Groups"]];
+		const tabs: [Tab, string][] = [
+			["map", "Map"],
+			["members", "Members"],
+			["chat", "Chat"],
+			["groups", "Groups"],
+		];
 		const tabbar = h(
 			"nav",
 			{ class: "tabbar", "aria-label": "Sections" },
@@ -315,7 +339,9 @@ export class App {
 			if (wasOffline) toast({ title: "Back online", body: "Live updates are flowing again.", kind: "success", key: "connection" });
 		} else if (state === "offline" || wasOffline) {
 			this.banner.hidden = false;
-			this.banner.textContent = navigator.onLine ? "Connection to PositionPal lost. Reconnecting… (live updates are paused)" : "You are offline. PositionPal reconnects as soon as the network is back.";
+			this.banner.textContent = navigator.onLine
+				? "Connection to PositionPal lost. Reconnecting… (live updates are paused)"
+				: "You are offline. PositionPal reconnects as soon as the network is back.";
 		}
 	}
 
@@ -406,7 +432,11 @@ export class App {
 		this.chat.refreshNames();
 		// New members' sessions: read them now (the live updates only carry changes).
 		for (const m of group.members) {
-			if (!this.sessions.has(m.id)) void this.api.session(group.id, m.id).then(s => this.showSession(s, true), () => undefined);
+			if (!this.sessions.has(m.id))
+				void this.api.session(group.id, m.id).then(
+					s => this.showSession(s, true),
+					() => undefined,
+				);
 		}
 	}
 
@@ -435,7 +465,10 @@ export class App {
 			this.groupUpdated(group);
 			if (isNew && change === "memberAdded" && userId === this.me.id) {
 				toast({ title: `You were added to “${group.name}”`, kind: "info", action: { label: "Open", run: () => void this.select(group.id) } });
-				void this.api.session(groupId, this.me.id).then(s => this.setMine(s), () => undefined);
+				void this.api.session(groupId, this.me.id).then(
+					s => this.setMine(s),
+					() => undefined,
+				);
 			}
 			if (!this.groupId) void this.select(group.id);
 		} catch (err) {
@@ -446,7 +479,11 @@ export class App {
 
 	private openManage() {
 		const group = this.group();
-		if (group) manageGroup({ api: this.api, me: () => this.me, select: id => void this.select(id), changed: g => this.groupUpdated(g), gone: id => this.groupGone(id) }, group);
+		if (group)
+			manageGroup(
+				{ api: this.api, me: () => this.me, select: id => void this.select(id), changed: g => this.groupUpdated(g), gone: id => this.groupGone(id) },
+				group,
+			);
 	}
 
 	private openProfile() {
@@ -499,7 +536,11 @@ export class App {
 			this.map.clearRoute(session.userId);
 			return;
 		}
-		const sameTrip = previous && ROUTED.has(previous.state) && (previous.state === "SOS") === (session.state === "SOS") && previous.journey?.startedAt === session.journey?.startedAt;
+		const sameTrip =
+			previous &&
+			ROUTED.has(previous.state) &&
+			(previous.state === "SOS") === (session.state === "SOS") &&
+			previous.journey?.startedAt === session.journey?.startedAt;
 		// A journey or SOS just began: show the whole picture (the member and where they are heading).
 		if (!fromRead && !sameTrip) this.map.fit();
 		if (fromRead || !sameTrip || !this.map.hasRoute(session.userId)) void this.loadRoute(session);
@@ -640,10 +681,19 @@ export class App {
 		if (!groupId) return;
 		const sharing = this.myState() !== "INACTIVE";
 		try {
-			const session = await busy(this.shareButton, () => (sharing ? this.api.stopSharing(groupId) : this.api.startSharing(groupId)), sharing ? "Stopping…" : "Starting…");
+			const session = await busy(
+				this.shareButton,
+				() => (sharing ? this.api.stopSharing(groupId) : this.api.startSharing(groupId)),
+				sharing ? "Stopping…" : "Starting…",
+			);
 			this.setMine(session);
 			this.showSession(session, false);
-			toast({ title: sharing ? "You stopped sharing your location" : "You are sharing your location", body: this.group()?.name, kind: "success", key: "sharing" });
+			toast({
+				title: sharing ? "You stopped sharing your location" : "You are sharing your location",
+				body: this.group()?.name,
+				kind: "success",
+				key: "sharing",
+			});
 		} catch (err) {
 			toastError(sharing ? "Could not stop sharing" : "Could not start sharing", err);
 		}
@@ -692,7 +742,15 @@ export class App {
 			}
 			return;
 		}
-		if (!(await confirmAction({ title: "Send an SOS?", message: "Every member of all your groups is alerted at once and sees where you are until you stop it.", confirm: "Send SOS", danger: true }))) return;
+		if (
+			!(await confirmAction({
+				title: "Send an SOS?",
+				message: "Every member of all your groups is alerted at once and sees where you are until you stop it.",
+				confirm: "Send SOS",
+				danger: true,
+			}))
+		)
+			return;
 		try {
 			const { sessions } = await busy(
 				this.sosButton,

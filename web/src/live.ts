@@ -33,7 +33,10 @@ export class Live {
 	private everConnected = false;
 	state: ConnectionState = "connecting";
 
-	constructor(token: string, private readonly handlers: LiveHandlers) {
+	constructor(
+		token: string,
+		private readonly handlers: LiveHandlers,
+	) {
 		this.socket = io({
 			auth: { token },
 			// The default path and namespace (API.md §4); back off up to 10 s between attempts.

@@ -96,7 +96,17 @@ async function boot() {
 		if (api.token) {
 			const host = $("#app");
 			host.replaceChildren(
-				h("main", { id: "main", class: "auth" }, h("div", { class: "auth-card" }, h("h1", {}, "PositionPal"), h("p", { role: "alert" }, (err as Error).message), h("button", { type: "button", class: "btn btn-primary", onclick: () => location.reload() }, "Try again"))),
+				h(
+					"main",
+					{ id: "main", class: "auth" },
+					h(
+						"div",
+						{ class: "auth-card" },
+						h("h1", {}, "PositionPal"),
+						h("p", { role: "alert" }, (err as Error).message),
+						h("button", { type: "button", class: "btn btn-primary", onclick: () => location.reload() }, "Try again"),
+					),
+				),
 			);
 			host.removeAttribute("aria-busy");
 		}

@@ -32,7 +32,8 @@ export async function currentSubscription(): Promise<PushSubscription | null> {
 
 export async function enablePush(api: Api, publicKey: string): Promise<void> {
 	const permission = await Notification.requestPermission();
-	if (permission !== "granted") throw new Error("Notifications are blocked for this site. Allow them in the browser's site settings to get push notifications.");
+	if (permission !== "granted")
+		throw new Error("Notifications are blocked for this site. Allow them in the browser's site settings to get push notifications.");
 	const reg = await registration();
 	const subscription =
 		(await reg.pushManager.getSubscription()) ??
@@ -48,7 +49,10 @@ export async function disablePush(api: Api): Promise<void> {
 }
 
 function base64UrlToBytes(text: string): Uint8Array<ArrayBuffer> {
-	const base64 = text.replace(/-/g, "+").replace(/_/g, "/").padEnd(Math.ceil(text.length / 4) * 4, "=");
+	const base64 = text
+		.replace(/-/g, "+")
+		.replace(/_/g, "/")
+		.padEnd(Math.ceil(text.length / 4) * 4, "=");
 	const raw = atob(base64);
 	const bytes = new Uint8Array(new ArrayBuffer(raw.length));
 	for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);

@@ -20,7 +20,11 @@ interface WindowClientLike {
 }
 interface ServiceWorkerScope {
 	registration: ServiceWorkerRegistration;
-	clients: { matchAll(opts: { type: "window"; includeUncontrolled: boolean }): Promise<WindowClientLike[]>; openWindow(url: string): Promise<unknown>; claim(): Promise<void> };
+	clients: {
+		matchAll(opts: { type: "window"; includeUncontrolled: boolean }): Promise<WindowClientLike[]>;
+		openWindow(url: string): Promise<unknown>;
+		claim(): Promise<void>;
+	};
 	skipWaiting(): Promise<void>;
 	addEventListener(type: "push", listener: (event: PushEvent) => void): void;
 	addEventListener(type: "notificationclick", listener: (event: NotificationClickEvent) => void): void;

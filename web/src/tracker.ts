@@ -50,7 +50,10 @@ export class Tracker {
 	private loop: LatLng[] = [];
 	private corner = 0;
 
-	constructor(private readonly opts: TrackerOptions, kind: SourceKind) {
+	constructor(
+		private readonly opts: TrackerOptions,
+		kind: SourceKind,
+	) {
 		this.kind = kind;
 	}
 

@@ -2,19 +2,7 @@
  * The public contract's resource shapes (API.md §3), straight from the shared contract: the
  * client and the services cannot disagree on them. Type-only: nothing server-side is bundled.
  */
-export type {
-	Group,
-	Journey,
-	JourneyMode,
-	Message,
-	Notification,
-	NotificationKind,
-	Point,
-	Session,
-	SessionState,
-	User,
-	UserRef,
-} from "../../events/types.js";
+export type { Group, Journey, JourneyMode, Message, Notification, NotificationKind, Point, Session, SessionState, User, UserRef } from "../../events/types.js";
 
 import type { Notification, User } from "../../events/types.js";
 
@@ -48,4 +36,3 @@ export interface ChatPresence {
 	userId: string;
 	online: boolean;
 }
-

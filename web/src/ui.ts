@@ -26,9 +26,7 @@ export function toast(opts: ToastOptions): HTMLElement {
 		"div",
 		{ class: `toast toast-${kind}`, role: urgent ? "alert" : "status", "data-key": opts.key ?? null },
 		h("div", { class: "toast-text" }, h("strong", { class: "toast-title" }, opts.title), opts.body ? h("p", { class: "toast-body" }, opts.body) : null),
-		opts.action
-			? h("button", { type: "button", class: "btn btn-small", onclick: () => (opts.action!.run(), close()) }, opts.action.label)
-			: null,
+		opts.action ? h("button", { type: "button", class: "btn btn-small", onclick: () => (opts.action!.run(), close()) }, opts.action.label) : null,
 		h("button", { type: "button", class: "toast-close", "aria-label": `Dismiss: ${opts.title}`, onclick: close }, "×"),
 	);
 	host.prepend(el);
@@ -62,7 +60,12 @@ export function modal(title: string, build: (m: Modal) => Node | Node[], opts: {
 	const dialog = h(
 		"dialog",
 		{ class: `modal ${opts.className ?? ""}`, "aria-labelledby": titleId },
-		h("header", { class: "modal-head" }, h("h2", { id: titleId }, title), h("button", { type: "button", class: "icon-btn", "aria-label": "Close", onclick: () => dialog.close() }, "×")),
+		h(
+			"header",
+			{ class: "modal-head" },
+			h("h2", { id: titleId }, title),
+			h("button", { type: "button", class: "icon-btn", "aria-label": "Close", onclick: () => dialog.close() }, "×"),
+		),
 		body,
 	);
 	const m: Modal = { dialog, body, close: () => dialog.close() };
@@ -89,7 +92,11 @@ export function confirmAction(opts: { title: string; message: string; confirm: s
 					"div",
 					{ class: "actions" },
 					h("button", { type: "button", class: "btn", onclick: () => m.close() }, "Cancel"),
-					h("button", { type: "button", class: `btn ${opts.danger ? "btn-danger" : "btn-primary"}`, "data-confirm": "", onclick: () => ((answer = true), m.close()) }, opts.confirm),
+					h(
+						"button",
+						{ type: "button", class: `btn ${opts.danger ? "btn-danger" : "btn-primary"}`, "data-confirm": "", onclick: () => ((answer = true), m.close()) },
+						opts.confirm,
+					),
 				),
 			],
 			{ className: "modal-small", onClose: () => resolve(answer) },

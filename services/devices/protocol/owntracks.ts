@@ -34,7 +34,8 @@ import {
 /** Types the apps publish that carry no position for us: acknowledged with 200 [] and dropped (§6.2). */
 const IGNORED_TYPES = new Set(["beacon", "card", "cmd", "configuration", "lwt", "request", "status", "steps", "waypoint", "waypoints"]);
 
-export type OwnTracksIgnoredType = "empty" | "unknown" | "beacon" | "card" | "cmd" | "configuration" | "lwt" | "request" | "status" | "steps" | "waypoint" | "waypoints" | "transition";
+export type OwnTracksIgnoredType =
+	"empty" | "unknown" | "beacon" | "card" | "cmd" | "configuration" | "lwt" | "request" | "status" | "steps" | "waypoint" | "waypoints" | "transition";
 
 /** An app-detected region crossing; `sample` when the message carried coordinates (they are optional). */
 export interface OwnTracksTransition {
@@ -234,8 +235,7 @@ export interface OwnTracksWaypoint {
 }
 
 export type OwnTracksCommand =
-	| { _type: "cmd"; action: "reportLocation" }
-	| { _type: "cmd"; action: "setWaypoints"; waypoints: { _type: "waypoints"; waypoints: OwnTracksWaypoint[] } };
+	{ _type: "cmd"; action: "reportLocation" } | { _type: "cmd"; action: "setWaypoints"; waypoints: { _type: "waypoints"; waypoints: OwnTracksWaypoint[] } };
 
 export type OwnTracksOutbound = OwnTracksCard | OwnTracksLocation | OwnTracksCommand;
 
@@ -275,19 +275,21 @@ export function ownTracksAnswer({ friends, commands = {} }: { friends: readonly 
 
 /** A person whose stored position cannot be written as an OwnTracks location is left out rather than sent as 0,0. */
 function hasUsablePosition(position: AnswerPosition | null | undefined): boolean {
-	return (
-		!!position &&
-		Number.isFinite(position.latitude) &&
-		Number.isFinite(position.longitude) &&
-		Number.isFinite(Date.parse(position.timestamp))
-	);
+	return !!position && Number.isFinite(position.latitude) && Number.isFinite(position.longitude) && Number.isFinite(Date.parse(position.timestamp));
 }
 
 const finite = (value: number | undefined): value is number => typeof value === "number" && Number.isFinite(value);
 
 function locationOf(friend: AnswerFriend, tid: string): OwnTracksLocation {
 	const { latitude, longitude, timestamp, accuracy, battery, speed } = friend.position;
-	const location: OwnTracksLocation = { _type: "location", tid, lat: latitude, lon: longitude, tst: seconds(timestamp), topic: `owntracks/${friend.userId}/${tid}` };
+	const location: OwnTracksLocation = {
+		_type: "location",
+		tid,
+		lat: latitude,
+		lon: longitude,
+		tst: seconds(timestamp),
+		topic: `owntracks/${friend.userId}/${tid}`,
+	};
 	if (finite(accuracy)) location.acc = Math.round(accuracy);
 	if (finite(battery)) location.batt = Math.round(battery);
 	if (finite(speed)) location.vel = Math.round(speed * 3.6);

@@ -43,7 +43,6 @@ export async function readPublished(nats: NatsConnection, namespace: string, pre
 	return log;
 }
 
-
 export interface DeliveryCounts {
 	service: string;
 	/** Distinct events on the streams this service consumes. */

@@ -66,7 +66,11 @@ export class Workload {
 
 	start(): void {
 		this.running = true;
-		this.loops = this.crews.flatMap(crew => [this.loop(() => this.membershipCycle(crew)), this.loop(() => this.journeyCycle(crew)), this.loop(() => this.chatCycle(crew))]);
+		this.loops = this.crews.flatMap(crew => [
+			this.loop(() => this.membershipCycle(crew)),
+			this.loop(() => this.journeyCycle(crew)),
+			this.loop(() => this.chatCycle(crew)),
+		]);
 	}
 
 	/** Finishes the steps under way (each until acknowledged) and stops. */
@@ -141,7 +145,11 @@ export class Workload {
 	private async journeyCycle(crew: Crew): Promise<void> {
 		const g = crew.group.id;
 		// The ETA is taken afresh on every attempt: a retry after an outage must not send a past one.
-		const journey = () => ({ destination: { name: "Home", latitude: 45, longitude: 9 }, eta: new Date(Date.now() + (this.opts.journeyEtaMs ?? 60_000)).toISOString(), mode: "walking" });
+		const journey = () => ({
+			destination: { name: "Home", latitude: 45, longitude: 9 },
+			eta: new Date(Date.now() + (this.opts.journeyEtaMs ?? 60_000)).toISOString(),
+			mode: "walking",
+		});
 		await this.step(crew.traveller, "POST", `/api/groups/${g}/journey`, journey, [201], [409]);
 		this.count(g, "JOURNEY_STARTED");
 		for (let i = 0; i < 3; i++) {
@@ -230,7 +238,10 @@ export class Workload {
 	}
 
 	summary(): string {
-		const statuses = [...this.statuses].sort().map(([s, n]) => `${s}×${n}`).join(" ");
+		const statuses = [...this.statuses]
+			.sort()
+			.map(([s, n]) => `${s}×${n}`)
+			.join(" ");
 		return `workload: ${this.totalCycles} cycles, ${this.requests} requests (${statuses}), ${this.acknowledged} acknowledged steps, ${this.retries} retries, ${this.ackedMessages.length} chat messages acknowledged, slowest answer ${this.maxLatencyMs} ms`;
 	}
 }

@@ -68,7 +68,11 @@ export function authView(api: Api, onLogin: (login: LoginResult) => void, notice
 		{ id: "register", label: "Create account", panel: registerForm },
 	];
 	const tabButtons = tabs.map(tab =>
-		h("button", { type: "button", role: "tab", id: `tab-${tab.id}`, "aria-controls": `panel-${tab.id}`, class: "tab", onclick: () => select(tab.id) }, tab.label),
+		h(
+			"button",
+			{ type: "button", role: "tab", id: `tab-${tab.id}`, "aria-controls": `panel-${tab.id}`, class: "tab", onclick: () => select(tab.id) },
+			tab.label,
+		),
 	);
 	const panels = tabs.map(tab => h("div", { role: "tabpanel", id: `panel-${tab.id}`, "aria-labelledby": `tab-${tab.id}` }, tab.panel));
 	const select = (id: string) => {

@@ -43,7 +43,15 @@ export class ChatView {
 		this.older = h("button", { type: "button", class: "btn btn-small btn-quiet", hidden: true, onclick: () => void this.loadOlder() }, "Load earlier messages");
 		this.status = h("p", { class: "chat-status", role: "status" });
 		this.onlineCount = h("span", { class: "chat-online" });
-		this.input = h("textarea", { id: "chat-input", name: "text", rows: 2, maxlength: 2000, required: true, placeholder: "Write a message…", autocomplete: "off" });
+		this.input = h("textarea", {
+			id: "chat-input",
+			name: "text",
+			rows: 2,
+			maxlength: 2000,
+			required: true,
+			placeholder: "Write a message…",
+			autocomplete: "off",
+		});
 		const form = h(
 			"form",
 			{ class: "chat-form", "aria-label": "Send a message" },
@@ -225,19 +233,36 @@ export class ChatView {
 
 	private item(m: Message): HTMLLIElement {
 		if (m.kind === "system") {
-			return h("li", { class: "message system", "data-message-id": m.id, "data-created-at": m.createdAt }, h("span", {}, m.text), " ", h("time", { datetime: m.createdAt, title: dateTime(m.createdAt) }, clockTime(m.createdAt)));
+			return h(
+				"li",
+				{ class: "message system", "data-message-id": m.id, "data-created-at": m.createdAt },
+				h("span", {}, m.text),
+				" ",
+				h("time", { datetime: m.createdAt, title: dateTime(m.createdAt) }, clockTime(m.createdAt)),
+			);
 		}
 		const mine = m.userId === this.ctx.meId();
 		return h(
 			"li",
 			{ class: `message${mine ? " mine" : ""}`, "data-message-id": m.id, "data-user-id": m.userId, "data-created-at": m.createdAt },
-			h("div", { class: "meta" }, h("span", { class: "author" }, this.author(m.userId)), " · ", h("time", { datetime: m.createdAt, title: dateTime(m.createdAt) }, clockTime(m.createdAt))),
+			h(
+				"div",
+				{ class: "meta" },
+				h("span", { class: "author" }, this.author(m.userId)),
+				" · ",
+				h("time", { datetime: m.createdAt, title: dateTime(m.createdAt) }, clockTime(m.createdAt)),
+			),
 			h("p", { class: "text" }, m.text),
 		);
 	}
 
 	private pendingItem(text: string, clientMessageId: string): HTMLLIElement {
-		return h("li", { class: "message mine pending", "data-client-id": clientMessageId }, h("div", { class: "meta" }, "sending…"), h("p", { class: "text" }, text));
+		return h(
+			"li",
+			{ class: "message mine pending", "data-client-id": clientMessageId },
+			h("div", { class: "meta" }, "sending…"),
+			h("p", { class: "text" }, text),
+		);
 	}
 
 	private setStatus(text: string) {

@@ -28,7 +28,11 @@ export class GroupList {
 			{ class: "stack new-group", "aria-labelledby": "new-group-title" },
 			h("h3", { id: "new-group-title" }, "New group"),
 			field("Name", h("input", { name: "name", required: true, maxlength: 100, placeholder: "Family" })),
-			field("Invite (optional)", h("input", { name: "emails", type: "text", inputmode: "email", placeholder: "bob@example.com, …" }), "Emails of people with an account, separated by commas."),
+			field(
+				"Invite (optional)",
+				h("input", { name: "emails", type: "text", inputmode: "email", placeholder: "bob@example.com, …" }),
+				"Emails of people with an account, separated by commas.",
+			),
 			error,
 			h("button", { type: "submit", class: "btn btn-primary" }, "Create group"),
 		);
@@ -58,7 +62,13 @@ export class GroupList {
 					{},
 					h(
 						"button",
-						{ type: "button", class: "group-item", "data-group-id": g.id, "aria-current": g.id === selectedId ? "true" : null, onclick: () => this.actions.select(g.id) },
+						{
+							type: "button",
+							class: "group-item",
+							"data-group-id": g.id,
+							"aria-current": g.id === selectedId ? "true" : null,
+							onclick: () => this.actions.select(g.id),
+						},
 						h("span", { class: "group-name" }, g.name),
 						h("span", { class: "group-count" }, `${g.members.length} ${g.members.length === 1 ? "member" : "members"}`),
 					),
@@ -89,7 +99,8 @@ export function manageGroup(actions: GroupActions, group: Group): void {
 				const isMe = m.id === me.id;
 				const remove = h("button", { type: "button", class: "btn btn-small btn-danger-quiet", "aria-label": `Remove ${fullName(m)} from the group` }, "Remove");
 				remove.addEventListener("click", async () => {
-					if (!(await confirmAction({ title: "Remove member", message: `Remove ${fullName(m)} from “${current.name}”?`, confirm: "Remove", danger: true }))) return;
+					if (!(await confirmAction({ title: "Remove member", message: `Remove ${fullName(m)} from “${current.name}”?`, confirm: "Remove", danger: true })))
+						return;
 					try {
 						update(await busy(remove, () => actions.api.removeMember(current.id, m.id), "Removing…"));
 						toast({ title: `${fullName(m)} was removed`, kind: "success" });
@@ -163,7 +174,15 @@ export function manageGroup(actions: GroupActions, group: Group): void {
 	renderMembers();
 
 	leave.addEventListener("click", async () => {
-		if (!(await confirmAction({ title: "Leave group", message: `Leave “${current.name}”? You will stop seeing its members and chat.`, confirm: "Leave", danger: true }))) return;
+		if (
+			!(await confirmAction({
+				title: "Leave group",
+				message: `Leave “${current.name}”? You will stop seeing its members and chat.`,
+				confirm: "Leave",
+				danger: true,
+			}))
+		)
+			return;
 		try {
 			await busy(leave, () => actions.api.leaveGroup(current.id), "Leaving…");
 			dialog.close();
@@ -174,7 +193,15 @@ export function manageGroup(actions: GroupActions, group: Group): void {
 		}
 	});
 	remove.addEventListener("click", async () => {
-		if (!(await confirmAction({ title: "Delete group", message: `Delete “${current.name}” for everyone? This cannot be undone.`, confirm: "Delete", danger: true }))) return;
+		if (
+			!(await confirmAction({
+				title: "Delete group",
+				message: `Delete “${current.name}” for everyone? This cannot be undone.`,
+				confirm: "Delete",
+				danger: true,
+			}))
+		)
+			return;
 		try {
 			await busy(remove, () => actions.api.deleteGroup(current.id), "Deleting…");
 			dialog.close();

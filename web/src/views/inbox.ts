@@ -20,12 +20,16 @@ function bellIcon(): SVGSVGElement {
 	svg.setAttribute("aria-hidden", "true");
 	svg.setAttribute("fill", "currentColor");
 	const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-	path.setAttribute("d", "M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z");
+	path.setAttribute(
+		"d",
+		"M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2Z",
+	);
 	svg.append(path);
 	return svg;
 }
 
-export const toastKind = (n: Notification): ToastKind => (n.kind === "SOS" ? "danger" : URGENT.has(n.kind) ? "warning" : n.kind === "ARRIVED" || n.kind === "SOS_ENDED" ? "success" : "info");
+export const toastKind = (n: Notification): ToastKind =>
+	n.kind === "SOS" ? "danger" : URGENT.has(n.kind) ? "warning" : n.kind === "ARRIVED" || n.kind === "SOS_ENDED" ? "success" : "info";
 
 export class Inbox {
 	readonly button: HTMLButtonElement;
@@ -37,7 +41,10 @@ export class Inbox {
 	private list: HTMLUListElement | null = null;
 	private more: HTMLButtonElement | null = null;
 
-	constructor(private readonly api: Api, private readonly onOpenGroup: (groupId: string) => void) {
+	constructor(
+		private readonly api: Api,
+		private readonly onOpenGroup: (groupId: string) => void,
+	) {
 		this.badge = h("span", { class: "count", hidden: true, "aria-hidden": "true" });
 		this.button = h("button", { type: "button", class: "icon-btn inbox-btn", onclick: () => this.open() }, bellIcon(), this.badge);
 		this.setUnread(0);
@@ -96,11 +103,10 @@ export class Inbox {
 				toastError("Could not mark notifications as read", err);
 			}
 		});
-		modal(
-			"Notifications",
-			() => [this.pushSection(), h("div", { class: "inbox-tools" }, markAll), this.list!, h("div", { class: "inbox-more" }, this.more!)],
-			{ className: "modal-inbox", onClose: () => ((this.list = null), (this.more = null)) },
-		);
+		modal("Notifications", () => [this.pushSection(), h("div", { class: "inbox-tools" }, markAll), this.list!, h("div", { class: "inbox-more" }, this.more!)], {
+			className: "modal-inbox",
+			onClose: () => ((this.list = null), (this.more = null)),
+		});
 		this.renderList();
 	}
 
@@ -139,12 +145,19 @@ export class Inbox {
 				return h(
 					"li",
 					{ class: `inbox-item kind-${n.kind}${n.read ? "" : " unread"}`, "data-notification-id": n.id },
-					h("div", { class: "inbox-text" }, h("strong", {}, n.title), h("p", {}, n.body), h("time", { datetime: n.createdAt, title: dateTime(n.createdAt) }, ago(n.createdAt))),
+					h(
+						"div",
+						{ class: "inbox-text" },
+						h("strong", {}, n.title),
+						h("p", {}, n.body),
+						h("time", { datetime: n.createdAt, title: dateTime(n.createdAt) }, ago(n.createdAt)),
+					),
 					n.read ? h("span", { class: "visually-hidden" }, "read") : mark,
 				);
 			}),
 		);
-		if (this.items.length === 0) this.list.append(h("li", { class: "empty" }, "Nothing yet. Journeys, arrivals, alerts and SOS calls of your groups show up here."));
+		if (this.items.length === 0)
+			this.list.append(h("li", { class: "empty" }, "Nothing yet. Journeys, arrivals, alerts and SOS calls of your groups show up here."));
 		if (this.more) this.more.hidden = this.complete;
 	}
 

@@ -46,7 +46,14 @@ export function planJourney(at: { latitude: number; longitude: number }, start: 
 		error,
 		h("div", { class: "actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Start journey")),
 	);
-	const dialog = modal("Start a journey", () => [h("p", { class: "muted" }, "Your group is told where you are going and when to expect you, and warned if you are late or stop moving. Tip: click the map to choose the destination."), form]);
+	const dialog = modal("Start a journey", () => [
+		h(
+			"p",
+			{ class: "muted" },
+			"Your group is told where you are going and when to expect you, and warned if you are late or stop moving. Tip: click the map to choose the destination.",
+		),
+		form,
+	]);
 	form.addEventListener("submit", async event => {
 		event.preventDefault();
 		const v = formValues(form);

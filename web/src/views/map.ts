@@ -43,7 +43,14 @@ export class MapView {
 		config: ClientConfig,
 		private readonly handlers: MapHandlers,
 	) {
-		this.map = L.map(el, { center: config.center, zoom: 14, zoomControl: true, attributionControl: Boolean(config.tileUrl), keyboard: true, worldCopyJump: true });
+		this.map = L.map(el, {
+			center: config.center,
+			zoom: 14,
+			zoomControl: true,
+			attributionControl: Boolean(config.tileUrl),
+			keyboard: true,
+			worldCopyJump: true,
+		});
 		if (config.tileUrl) {
 			L.tileLayer(config.tileUrl, { maxZoom: 19, attribution: config.tileAttribution ?? "" }).addTo(this.map);
 		} else {
@@ -92,8 +99,16 @@ export class MapView {
 		} else {
 			const pin = h("span", { class: "pin" });
 			const label = h("span", { class: "marker-label" });
-			const icon = L.divIcon({ className: "member-marker", html: h("div", { class: "marker-inner" }, pin, label), iconSize: [36, 36], iconAnchor: [18, 18], popupAnchor: [0, -18] });
-			const marker = L.marker(at, { icon, keyboard: true, title: "", riseOnHover: true, zIndexOffset: session.userId === this.meId ? 1000 : 0 }).addTo(this.map);
+			const icon = L.divIcon({
+				className: "member-marker",
+				html: h("div", { class: "marker-inner" }, pin, label),
+				iconSize: [36, 36],
+				iconAnchor: [18, 18],
+				popupAnchor: [0, -18],
+			});
+			const marker = L.marker(at, { icon, keyboard: true, title: "", riseOnHover: true, zIndexOffset: session.userId === this.meId ? 1000 : 0 }).addTo(
+				this.map,
+			);
 			const entry = { marker, pin, label, session };
 			marker.bindPopup(() => this.popup(entry.session));
 			this.markers.set(session.userId, entry);
@@ -210,7 +225,13 @@ export class MapView {
 			session.position ? h("div", {}, `Seen ${ago(session.position.timestamp)} (${clockTime(session.position.timestamp)})`) : null,
 			session.position ? h("div", { class: "mono" }, coords(session.position.latitude, session.position.longitude)) : null,
 			journey ? h("div", {}, journeySummary(journey)) : null,
-			journey?.alerts.length ? h("div", { class: "alerts" }, journey.alerts.map(a => h("span", { class: "chip chip-warning" }, ALERT_LABELS[a] ?? a))) : null,
+			journey?.alerts.length
+				? h(
+						"div",
+						{ class: "alerts" },
+						journey.alerts.map(a => h("span", { class: "chip chip-warning" }, ALERT_LABELS[a] ?? a)),
+					)
+				: null,
 		);
 	}
 
@@ -229,7 +250,12 @@ export class MapView {
 			current.getElement()?.setAttribute("title", title);
 			return;
 		}
-		const icon = L.divIcon({ className: "destination-marker", html: h("span", { class: "flag", "aria-hidden": "true" }), iconSize: [28, 28], iconAnchor: [6, 26] });
+		const icon = L.divIcon({
+			className: "destination-marker",
+			html: h("span", { class: "flag", "aria-hidden": "true" }),
+			iconSize: [28, 28],
+			iconAnchor: [6, 26],
+		});
 		const marker = L.marker(at, { icon, title, keyboard: false, interactive: true }).addTo(this.map);
 		// The name is the traveller's own text: an element, never a string, which Leaflet would parse as HTML.
 		marker.bindTooltip(h("span", {}, journey.destination.name), { direction: "top", offset: [8, -24] });
@@ -243,7 +269,16 @@ export class MapView {
 			"div",
 			{ class: "popup" },
 			h("div", { class: "mono" }, coords(lat, lng)),
-			h("button", { type: "button", class: "btn btn-primary btn-small", "data-action": "journey-here", onclick: () => (this.map.closePopup(), this.handlers.pick(lat, lng)) }, "Journey to here…"),
+			h(
+				"button",
+				{
+					type: "button",
+					class: "btn btn-primary btn-small",
+					"data-action": "journey-here",
+					onclick: () => (this.map.closePopup(), this.handlers.pick(lat, lng)),
+				},
+				"Journey to here…",
+			),
 		);
 		L.popup({ autoPan: true }).setLatLng(e.latlng).setContent(content).openOn(this.map);
 		content.querySelector("button")?.focus();
@@ -265,16 +300,32 @@ export class MapView {
 		const digits = (step: number) => Math.max(0, -Math.floor(Math.log10(step)));
 		const style = { color: "#8c959f", weight: 1, opacity: 0.35, interactive: false };
 		const label = (at: L.LatLngExpression, text: string, cls: string) =>
-			L.marker(at, { icon: L.divIcon({ className: `grid-label ${cls}`, html: h("span", {}, text), iconSize: [0, 0] }), interactive: false, keyboard: false }).addTo(this.grid!);
+			L.marker(at, {
+				icon: L.divIcon({ className: `grid-label ${cls}`, html: h("span", {}, text), iconSize: [0, 0] }),
+				interactive: false,
+				keyboard: false,
+			}).addTo(this.grid!);
 		// Labels keep clear of the map's own controls in the corners.
 		const clear = (p: L.Point) => p.x > 56 && p.x < size.x - 190 && p.y > 56 && p.y < size.y - 36;
 		for (let lat = Math.floor(bounds.getSouth() / latStep) * latStep; lat <= bounds.getNorth() + latStep; lat += latStep) {
-			L.polyline([[lat, bounds.getWest() - 1], [lat, bounds.getEast() + 1]], style).addTo(this.grid);
+			L.polyline(
+				[
+					[lat, bounds.getWest() - 1],
+					[lat, bounds.getEast() + 1],
+				],
+				style,
+			).addTo(this.grid);
 			const at = this.map.latLngToContainerPoint([lat, bounds.getEast()]);
 			if (at.y > 56 && at.y < size.y - 36) label([lat, bounds.getEast()], `${lat.toFixed(digits(latStep))}°`, "grid-lat");
 		}
 		for (let lng = Math.floor(bounds.getWest() / lngStep) * lngStep; lng <= bounds.getEast() + lngStep; lng += lngStep) {
-			L.polyline([[bounds.getSouth() - 1, lng], [bounds.getNorth() + 1, lng]], style).addTo(this.grid);
+			L.polyline(
+				[
+					[bounds.getSouth() - 1, lng],
+					[bounds.getNorth() + 1, lng],
+				],
+				style,
+			).addTo(this.grid);
 			const at = this.map.latLngToContainerPoint([bounds.getNorth(), lng]);
 			if (clear(L.point(at.x, 60))) label([bounds.getNorth(), lng], `${lng.toFixed(digits(lngStep))}°`, "grid-lng");
 		}

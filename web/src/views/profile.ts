@@ -20,8 +20,16 @@ export function editProfile(me: User, save: (changes: Parameters<Api["updateMe"]
 			field("Last name", h("input", { name: "surname", required: true, maxlength: 100, autocomplete: "family-name", value: me.surname })),
 		),
 		field("Email", h("input", { name: "email", type: "email", required: true, autocomplete: "email", value: me.email })),
-		field("New password", h("input", { name: "password", type: "password", autocomplete: "new-password" }), "Leave empty to keep the current one. At least 8 characters."),
-		field("Current password", h("input", { name: "currentPassword", type: "password", autocomplete: "current-password" }), "Needed to change the email or the password."),
+		field(
+			"New password",
+			h("input", { name: "password", type: "password", autocomplete: "new-password" }),
+			"Leave empty to keep the current one. At least 8 characters.",
+		),
+		field(
+			"Current password",
+			h("input", { name: "currentPassword", type: "password", autocomplete: "current-password" }),
+			"Needed to change the email or the password.",
+		),
 		error,
 		h("div", { class: "actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Save")),
 	);
