@@ -1,7 +1,7 @@
 import type { Model } from "mongoose";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
-import { newEnvelope, OutboxRelay } from "../mixins/outbox-relay.mixin.js";
+import { OutboxRelay } from "../mixins/outbox-relay.mixin.js";
 import { IdempotentConsumer } from "../mixins/idempotent-consumer.mixin.js";
 import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, type MembershipChange } from "../mixins/membership.mixin.js";
 import { Subscriptions } from "../events/streams.js";

@@ -355,7 +355,7 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 
 		kickPush() {
 			if (!this.push.enabled) return;
-			setImmediate(() => this.runPushJobs().catch((err: Error) => this.logger.warn("Push worker failed:", err.message)));
+			setImmediate(() => void this.runPushJobs().catch((err: Error) => this.logger.warn("Push worker failed:", err.message)));
 		},
 
 		/** Sends every due push job; instances share the queue by claiming jobs with a lease. */

@@ -142,18 +142,16 @@ test("an event left in the outbox by a writer that crashed before publishing is 
 			occurredAt: new Date().toISOString(),
 			payload: { groupId: "crashed-group", name: "Written, never published", version: 1, members: [] },
 		};
-		await connection
-			.collection("groups")
-			.insertOne({
-				_id: "crashed-group" as never,
-				name: "Written, never published",
-				createdBy: "x",
-				createdAt: new Date(),
-				memberIds: [],
-				version: 1,
-				deleted: true,
-				outbox: [envelope],
-			});
+		await connection.collection("groups").insertOne({
+			_id: "crashed-group" as never,
+			name: "Written, never published",
+			createdBy: "x",
+			createdAt: new Date(),
+			memberIds: [],
+			version: 1,
+			deleted: true,
+			outbox: [envelope],
+		});
 		const consumer = await startConsumer();
 		try {
 			await waitFor(() => changes.some(c => c.eventId === envelope.id), { what: "the stranded event to be relayed" });
