@@ -39,7 +39,7 @@ export function coalesceSends(next: Send, immediately: () => boolean): Send {
 			try {
 				sent = next(packet.topic, packet.data, packet.meta);
 			} catch (err) {
-				sent = Promise.reject(err);
+				sent = Promise.reject(err instanceof Error ? err : new Error(String(err)));
 			}
 			packet.settle(sent);
 		}
@@ -50,6 +50,6 @@ export function coalesceSends(next: Send, immediately: () => boolean): Send {
 			return next(topic, data, meta);
 		}
 		if (waiting.length === 0) setImmediate(sendWaiting);
-		return new Promise<void>((resolve, reject) => waiting.push({ topic, data, meta, settle: sent => sent.then(resolve, reject) }));
+		return new Promise<void>((resolve, reject) => waiting.push({ topic, data, meta, settle: sent => void sent.then(resolve, reject) }));
 	};
 }

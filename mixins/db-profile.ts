@@ -5,6 +5,16 @@ import type { Connection } from "mongoose";
  * collection and the shape of its filter (field names only, never values) — how the benchmarks
  * find the queries the Mongo-wire server cannot answer from an index.
  */
+/** The parts of a command the profile reads (its collection is under the command's own name). */
+interface ProfiledCommand {
+	[commandName: string]: unknown;
+	filter?: unknown;
+	query?: unknown;
+	q?: unknown;
+	updates?: { q?: unknown }[];
+	deletes?: { q?: unknown }[];
+}
+
 export function profileDatabase(connection: Connection, log: (line: string) => void): () => void {
 	const started = new Map<number, { key: string; at: number }>();
 	const totals = new Map<string, { count: number; ms: number }>();
@@ -16,10 +26,10 @@ export function profileDatabase(connection: Connection, log: (line: string) => v
 					.join(",")}}`
 			: "";
 	client.on("commandStarted", event => {
-		const cmd = event.command as Record<string, any>;
+		const cmd = event.command as ProfiledCommand;
 		const collection = cmd[event.commandName];
 		const filter = cmd.filter ?? cmd.query ?? cmd.updates?.[0]?.q ?? cmd.deletes?.[0]?.q ?? cmd.q;
-		const extra = cmd.updates?.length > 1 ? ` ×${cmd.updates.length}` : "";
+		const extra = (cmd.updates?.length ?? 0) > 1 ? ` ×${cmd.updates!.length}` : "";
 		started.set(event.requestId, {
 			key: `${event.commandName} ${typeof collection === "string" ? collection : ""} ${shape(filter)}${extra}`,
 			at: performance.now(),

@@ -1,10 +1,13 @@
 import { Schema, type Connection, type Model } from "mongoose";
-import type { Context, ServiceSchema } from "moleculer";
-import type { ConsumerSpec } from "./durable-events.mixin.js";
+import type { Context, Service, ServiceSchema } from "moleculer";
 import { forbidden, notFound } from "../events/errors.js";
 import { DomainEvents, type DomainEventType, type Envelope, type GroupEvent, type GroupSnapshot, type UserDeleted } from "../events/domain.js";
+import { isMember, type MembershipAnswer } from "../events/membership.js";
+import type { MembershipEventType } from "../events/streams.js";
 import type { UserRef } from "../events/types.js";
 import { LiveEvents, type LiveGroup } from "../events/live.js";
+import { isDuplicateKey } from "../lib/mongo-errors.js";
+import type { Consumer, EventHandler, EveryDelivery } from "./idempotent-consumer.mixin.js";
 
 /**
  * A service's own read-only copy of group memberships, fed by the users service's durable events.
@@ -14,10 +17,10 @@ import { LiveEvents, type LiveGroup } from "../events/live.js";
  * has not yet seen a membership, `requireMember` asks the users service before refusing: a member
  * is never refused because the copy is behind (read your own writes).
  *
- * A service reacts to membership changes by defining the method `onMembershipChange(change, ctx)`
- * (idempotent: it may run again for the same event after a crash). A service that needs the
- * members at a given version (not only the newest) defines `recordGroupVersion(groupId, snapshot)`:
- * it is called with every snapshot this service learns, whether or not it is the newest.
+ * A service reacts to membership changes with the `onChange` hook (idempotent: it may run again
+ * for the same event after a crash). A service that needs the members at a given version (not
+ * only the newest) passes `onSnapshot`: it is called with every snapshot this service learns,
+ * whether or not it is the newest. Who is a member is decided by events/membership.ts `isMember`.
  */
 
 export interface GroupProjectionDoc {
@@ -32,6 +35,8 @@ export interface GroupProjectionDoc {
 export interface MembershipChange {
 	eventId: string;
 	type: DomainEventType;
+	/** When it happened (the event's `occurredAt`), not when this service heard of it. */
+	occurredAt: string;
 	groupId: string;
 	groupName: string;
 	/** Members who joined (creator of a new group included). */
@@ -42,24 +47,9 @@ export interface MembershipChange {
 	deleted: boolean;
 	/** A user account was deleted (users.deleted). */
 	deletedUserId?: string;
+	/** Who added or removed the member (a member who left removed themself). */
+	by?: string;
 }
-
-/**
- * The event types a projection consumes → the mixin's methods. A group event's snapshot is stored
- * on every delivery, alongside the duplicate check (it is kept by version, so repeating it is
- * harmless): it is what the service's authorization reads, so the change is in effect as early as
- * possible, and before `onMembershipChange` runs (a hook that reloads the projection, as location's
- * cache does, reads the new members).
- */
-const groupEvent: ConsumerSpec = { handler: "applyGroupEvent", everyDelivery: "storeEventSnapshot" };
-export const MembershipConsumers: Partial<Record<DomainEventType, ConsumerSpec>> = {
-	[DomainEvents.groupCreated]: groupEvent,
-	[DomainEvents.groupRenamed]: groupEvent,
-	[DomainEvents.groupDeleted]: groupEvent,
-	[DomainEvents.memberAdded]: groupEvent,
-	[DomainEvents.memberRemoved]: groupEvent,
-	[DomainEvents.userDeleted]: "applyUserDeleted",
-};
 
 export function groupProjectionModel(connection: Connection): Model<GroupProjectionDoc> {
 	return (
@@ -82,14 +72,15 @@ export function groupProjectionModel(connection: Connection): Model<GroupProject
 }
 
 /** Members with their names; `memberIds` is authoritative (a live removal updates it before the snapshot). */
-const currentMembers = (doc: GroupProjectionDoc): UserRef[] => doc.members.filter(member => doc.memberIds.includes(member.id));
+const currentMembers = (doc: GroupProjectionDoc): UserRef[] => doc.members.filter(member => isMember(doc, member.id));
 
 /** The change an event announces, from the event itself (not from a diff, which may be stale). */
 export function changeOf(envelope: Envelope<GroupEvent>): MembershipChange {
-	const p = envelope.payload as GroupEvent & { member?: UserRef; createdBy?: UserRef };
+	const p = envelope.payload as GroupEvent & { member?: UserRef; createdBy?: UserRef; by?: string };
 	const base = {
 		eventId: envelope.id,
 		type: envelope.type,
+		occurredAt: envelope.occurredAt,
 		groupId: p.groupId,
 		groupName: p.name,
 		added: [] as UserRef[],
@@ -100,9 +91,9 @@ export function changeOf(envelope: Envelope<GroupEvent>): MembershipChange {
 		case DomainEvents.groupCreated:
 			return { ...base, added: p.createdBy ? [p.createdBy] : [] };
 		case DomainEvents.memberAdded:
-			return { ...base, added: p.member ? [p.member] : [] };
+			return { ...base, added: p.member ? [p.member] : [], by: p.by };
 		case DomainEvents.memberRemoved:
-			return { ...base, removed: p.member ? [p.member] : [] };
+			return { ...base, removed: p.member ? [p.member] : [], by: p.by };
 		case DomainEvents.groupDeleted:
 			return { ...base, deleted: true };
 		default:
@@ -110,8 +101,120 @@ export function changeOf(envelope: Envelope<GroupEvent>): MembershipChange {
 	}
 }
 
-export function MembershipProjection(): Partial<ServiceSchema> {
+/** The change a `users.deleted` event announces: the account's traces go everywhere. */
+export function userDeletedChange(envelope: Envelope<UserDeleted>): MembershipChange {
 	return {
+		eventId: envelope.id,
+		type: envelope.type,
+		occurredAt: envelope.occurredAt,
+		groupId: "",
+		groupName: "",
+		added: [],
+		removed: [],
+		deleted: false,
+		deletedUserId: envelope.payload.userId,
+	};
+}
+
+/**
+ * Keeps the newest snapshot: written only when its version is newer than the stored one, in one
+ * conditional update, so another instance storing a snapshot of the same group at the same time
+ * can never be overwritten by an older one. That update is the usual case (a new event) and costs
+ * one statement; only when it matched nothing is the group read by `_id`: known at this or a newer
+ * version (a redelivery, reordered events), or unknown and inserted (not upserted: an insert
+ * colliding with another instance's is told apart by its error, and the versions are compared again).
+ */
+async function storeNewestSnapshot(projection: Model<GroupProjectionDoc>, groupId: string, snapshot: GroupSnapshot): Promise<void> {
+	const doc = {
+		name: snapshot.name,
+		version: snapshot.version,
+		members: snapshot.deleted ? [] : snapshot.members,
+		memberIds: snapshot.deleted ? [] : snapshot.members.map(m => m.id),
+		deleted: Boolean(snapshot.deleted),
+	};
+	// Each round ends unless another instance changed the group in between; a few suffice.
+	for (let attempt = 0; attempt < 5; attempt++) {
+		const updated = await projection.updateOne({ _id: groupId, version: { $lt: snapshot.version } }, { $set: doc });
+		if (updated.matchedCount > 0) return;
+		const stored = await projection.findById(groupId, { version: 1 }).lean();
+		if (stored && stored.version >= snapshot.version) return;
+		// Unknown (or stored at an older version just now): insert, or try the update again.
+		if (stored) continue;
+		try {
+			await projection.create({ _id: groupId, ...doc });
+			return;
+		} catch (err) {
+			if (!isDuplicateKey(err)) throw err;
+		}
+	}
+	throw new Error(`Group ${groupId}: snapshot ${snapshot.version} not stored, the projection kept changing`);
+}
+
+/** How a service reacts to what its projection learns. */
+export interface MembershipHooks<S> {
+	/** Once per membership event (it may run again after a crash: idempotent), after its snapshot was stored. */
+	onChange?: (this: S, change: MembershipChange, ctx: Context) => Promise<void>;
+	/** Every snapshot this service learns, whether or not it is the newest (for members at a given version). */
+	onSnapshot?: (this: S, groupId: string, snapshot: GroupSnapshot) => Promise<void>;
+}
+
+/** What the projection adds to a service. */
+export interface MembershipMethods {
+	groupProjection(): Model<GroupProjectionDoc>;
+	/** Hands the snapshot to `onSnapshot` and keeps it if it is the newest. */
+	storeSnapshot(groupId: string, snapshot: GroupSnapshot): Promise<void>;
+	/** Runs the service's `onChange` hook. */
+	membershipChanged(change: MembershipChange, ctx: Context): Promise<void>;
+	/** The users service's answer for one user and group; the snapshot it carries is stored. */
+	askUsers(ctx: Context, groupId: string, userId: string): Promise<MembershipAnswer>;
+	/**
+	 * The group if `userId` (default: the caller) is a member; 404 for an unknown or deleted
+	 * group, 403 for a non-member. Asks the users service when the local copy says no.
+	 */
+	requireMember(ctx: Context<unknown, { user?: { id: string } }>, groupId: string, userId?: string): Promise<GroupProjectionDoc>;
+	/** The members of a group as this service knows them (empty for an unknown group). */
+	groupMembers(groupId: string): Promise<UserRef[]>;
+	/** Groups this service knows the user to be in. */
+	groupsOfUser(userId: string): Promise<GroupProjectionDoc[]>;
+	/** Every user who shares at least one group with `userId` (each once; the user included). */
+	coMembersOf(userId: string): Promise<UserRef[]>;
+}
+
+export type MembershipThis = Service & MembershipMethods & { connection: Connection };
+
+/**
+ * A group event's snapshot is stored on every delivery, alongside the duplicate check (it is kept
+ * by version, so repeating it is harmless): it is what the service's authorization reads, so the
+ * change is in effect as early as possible, and before `onChange` runs (a hook that reloads the
+ * projection, as location's cache does, reads the new members).
+ */
+const storeEventSnapshot: EveryDelivery<MembershipThis, DomainEventType> = function (envelope) {
+	const payload = envelope.payload as GroupEvent;
+	return this.storeSnapshot(payload.groupId, payload);
+};
+const applyGroupEvent: EventHandler<MembershipThis, DomainEventType> = function (envelope, ctx) {
+	return this.membershipChanged(changeOf(envelope as Envelope<GroupEvent>), ctx);
+};
+const groupEvent = { everyDelivery: storeEventSnapshot, handler: applyGroupEvent };
+
+/** How a projection consumes the membership events (events/streams.ts `MembershipEvents`). */
+export const MembershipConsumers: { [T in MembershipEventType]: Consumer<MembershipThis, T> } = {
+	[DomainEvents.groupCreated]: groupEvent,
+	[DomainEvents.groupRenamed]: groupEvent,
+	[DomainEvents.groupDeleted]: groupEvent,
+	[DomainEvents.memberAdded]: groupEvent,
+	[DomainEvents.memberRemoved]: groupEvent,
+	[DomainEvents.userDeleted]: function (envelope, ctx) {
+		return this.membershipChanged(userDeletedChange(envelope), ctx);
+	},
+};
+
+/**
+ * The service's copy of group memberships (see the top of this file). Its events come through the
+ * service's IdempotentConsumer with `MembershipConsumers`.
+ */
+export function MembershipProjection<S = MembershipThis>(hooks: MembershipHooks<S> = {}): Partial<ServiceSchema> {
+	const schema: Partial<ServiceSchema<object, MembershipMethods, object, MembershipThis & S>> = {
 		actions: {
 			/** This service's copy of a group (operators, and the projection-lag benchmark). */
 			projectedGroup: {
@@ -136,125 +239,55 @@ export function MembershipProjection(): Partial<ServiceSchema> {
 			},
 		},
 		methods: {
-			groupProjection(): Model<GroupProjectionDoc> {
+			groupProjection() {
 				return groupProjectionModel(this.connection);
 			},
 
-			/** Hands every snapshot to `recordGroupVersion` (if defined) and keeps the newest one. */
 			async storeSnapshot(groupId: string, snapshot: GroupSnapshot) {
 				// Independent writes (the hook keeps every version, whether or not it is the newest): at the same time.
-				await Promise.all([
-					typeof this.recordGroupVersion === "function" ? this.recordGroupVersion(groupId, snapshot) : undefined,
-					this.storeNewestSnapshot(groupId, snapshot),
-				]);
+				await Promise.all([hooks.onSnapshot?.call(this, groupId, snapshot), storeNewestSnapshot(this.groupProjection(), groupId, snapshot)]);
 			},
 
-			/**
-			 * Keeps the newest snapshot: written only when its version is newer than the stored one,
-			 * in one conditional update, so another instance storing a snapshot of the same group at
-			 * the same time can never be overwritten by an older one. That update is the usual case
-			 * (a new event) and costs one statement; only when it matched nothing is the group read
-			 * by `_id`: known at this or a newer version (a redelivery, reordered events), or unknown
-			 * and inserted (not upserted: an insert colliding with another instance's is told apart
-			 * by its error, and the versions are compared again).
-			 */
-			async storeNewestSnapshot(groupId: string, snapshot: GroupSnapshot) {
-				const projection: Model<GroupProjectionDoc> = this.groupProjection();
-				const doc = {
-					name: snapshot.name,
-					version: snapshot.version,
-					members: snapshot.deleted ? [] : snapshot.members,
-					memberIds: snapshot.deleted ? [] : snapshot.members.map(m => m.id),
-					deleted: Boolean(snapshot.deleted),
-				};
-				// Each round ends unless another instance changed the group in between; a few suffice.
-				for (let attempt = 0; attempt < 5; attempt++) {
-					const updated = await projection.updateOne({ _id: groupId, version: { $lt: snapshot.version } }, { $set: doc });
-					if (updated.matchedCount > 0) return;
-					const stored = await projection.findById(groupId, { version: 1 }).lean();
-					if (stored && stored.version >= snapshot.version) return;
-					// Unknown (or stored at an older version just now): insert, or try the update again.
-					if (stored) continue;
-					try {
-						await projection.create({ _id: groupId, ...doc });
-						return;
-					} catch (err) {
-						if ((err as { code?: number }).code !== 11000) throw err;
-					}
+			async membershipChanged(change: MembershipChange, ctx: Context) {
+				await hooks.onChange?.call(this, change, ctx);
+			},
+
+			async askUsers(ctx: Context, groupId: string, userId: string): Promise<MembershipAnswer> {
+				const answer = await ctx.call<MembershipAnswer, { groupId: string; userId: string }>("users.membership", { groupId, userId });
+				if (answer.group) {
+					const { groupId: _id, ...snapshot } = answer.group;
+					await this.storeSnapshot(groupId, snapshot);
 				}
-				throw new Error(`Group ${groupId}: snapshot ${snapshot.version} not stored, the projection kept changing`);
+				return answer;
 			},
 
-			/** Every delivery of a group event, before `applyGroupEvent` (see MembershipConsumers). */
-			async storeEventSnapshot(envelope: Envelope<GroupEvent>) {
-				await this.storeSnapshot(envelope.payload.groupId, envelope.payload);
-			},
-
-			/** Once per group event, after its snapshot was stored; may run again after a crash (the hook is idempotent). */
-			async applyGroupEvent(envelope: Envelope<GroupEvent>, ctx: Context) {
-				if (typeof this.onMembershipChange === "function") await this.onMembershipChange(changeOf(envelope), ctx);
-			},
-
-			async applyUserDeleted(envelope: Envelope<UserDeleted>, ctx: Context) {
-				const change: MembershipChange = {
-					eventId: envelope.id,
-					type: envelope.type,
-					groupId: "",
-					groupName: "",
-					added: [],
-					removed: [],
-					deleted: false,
-					deletedUserId: envelope.payload.userId,
-				};
-				if (typeof this.onMembershipChange === "function") await this.onMembershipChange(change, ctx);
-			},
-
-			/**
-			 * The group if `userId` (default: the caller) is a member; 404 for an unknown or deleted
-			 * group, 403 for a non-member. Asks the users service when the local copy says no.
-			 */
 			async requireMember(ctx: Context<unknown, { user?: { id: string } }>, groupId: string, userId?: string): Promise<GroupProjectionDoc> {
 				const uid = userId ?? ctx.meta.user?.id;
 				if (!uid) throw forbidden();
 				const local = await this.groupProjection().findById(groupId).lean();
-				if (local && !local.deleted && local.memberIds.includes(uid)) return { ...local, members: currentMembers(local) };
-				const answer = (await ctx.call("users.membership", { groupId, userId: uid })) as {
-					exists: boolean;
-					isMember: boolean;
-					group: (GroupSnapshot & { groupId: string }) | null;
-				};
-				if (answer.group) await this.storeSnapshot(groupId, answer.group);
+				if (local && isMember(local, uid)) return { ...local, members: currentMembers(local) };
+				const answer = await this.askUsers(ctx, groupId, uid);
 				if (!answer.exists || !answer.group) throw notFound("Group");
 				if (!answer.isMember) throw forbidden("You are not a member of this group");
-				const { groupId: _id, ...snapshot } = answer.group;
-				return {
-					_id: groupId,
-					name: snapshot.name,
-					version: snapshot.version,
-					members: snapshot.members,
-					memberIds: snapshot.members.map(m => m.id),
-					deleted: false,
-				};
+				const { name, version, members } = answer.group;
+				return { _id: groupId, name, version, members, memberIds: members.map(m => m.id), deleted: false };
 			},
 
-			/** The members of a group as this service knows them (empty for an unknown group). */
 			async groupMembers(groupId: string): Promise<UserRef[]> {
 				const doc = await this.groupProjection().findById(groupId).lean();
-				return doc && !doc.deleted ? currentMembers(doc) : [];
+				return doc ? currentMembers(doc) : [];
 			},
 
-			/** Groups this service knows the user to be in. */
 			async groupsOfUser(userId: string): Promise<GroupProjectionDoc[]> {
 				return this.groupProjection().find({ memberIds: userId, deleted: false }).lean();
 			},
 
-			/** Every user who shares at least one group with `userId` (each once; the user included). */
 			async coMembersOf(userId: string): Promise<UserRef[]> {
-				const groups: GroupProjectionDoc[] = await this.groupsOfUser(userId);
 				const byId = new Map<string, UserRef>();
-				for (const group of groups) for (const member of currentMembers(group)) byId.set(member.id, member);
+				for (const group of await this.groupsOfUser(userId)) for (const member of currentMembers(group)) byId.set(member.id, member);
 				return [...byId.values()];
 			},
 		},
-	} as Partial<ServiceSchema>;
+	};
+	return schema as Partial<ServiceSchema>;
 }

@@ -1,5 +1,5 @@
-import mongoose, { type Connection, type Model } from "mongoose";
-import type { ServiceSchema } from "moleculer";
+import mongoose, { type Connection } from "mongoose";
+import type { Context, Service, ServiceSchema } from "moleculer";
 import { config } from "../lib/config.js";
 import { serviceUnavailable } from "../events/errors.js";
 import { profileDatabase } from "./db-profile.js";
@@ -9,8 +9,8 @@ import { profileDatabase } from "./db-profile.js";
  * MONGO_DB_PREFIX changes the `positionpal` part (tests use it to isolate runs).
  * Models are built on that connection; indexes are created once at start; the connection closes at stop.
  */
-export function databaseName(db: string): string {
-	return `${process.env.MONGO_DB_PREFIX?.trim() || "positionpal"}_${db}`;
+export function databaseName(db: string, prefix = config.mongoDbPrefix()): string {
+	return `${prefix}_${db}`;
 }
 
 /** Socket errors of a database connection that went away mid-request (e.g. EPIPE "socket has been ended by the other party"). */
@@ -30,55 +30,66 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 	return labels.includes("RetryableWriteError") || labels.includes("ResetPool");
 }
 
-export interface MongooseMethods<TModels> {
-	/** The service's models, bound to its own connection. */
+/** What the mixin gives a service: its connection, and its models bound to it (once started). */
+export interface MongooseVars<TModels> {
 	models: TModels;
 	connection: Connection;
 }
 
-export function MongooseMixin<TModels extends Record<string, Model<any>>>(opts: {
+interface MongooseInternals {
+	stopDbProfile?: () => void;
+}
+
+/** Models as the mixin handles them: only their indexes are its business. */
+interface IndexedModel {
+	createIndexes(): Promise<unknown>;
+}
+
+type MongooseThis<TModels> = Service & MongooseVars<TModels> & MongooseInternals;
+
+export function MongooseMixin<TModels extends Record<string, IndexedModel>>(opts: {
 	db: string;
 	models: (connection: Connection) => TModels;
 }): Partial<ServiceSchema> {
-	return {
+	const schema: Partial<ServiceSchema<object, object, MongooseVars<TModels> & MongooseInternals, MongooseThis<TModels>>> = {
 		hooks: {
 			error: {
 				// The database went away: the client gets a clean 503 to retry, never a 500 (SPEC §9).
-				"*"(_ctx: unknown, err: unknown) {
+				"*"(_ctx: Context, err: Error) {
 					if (isDatabaseUnavailable(err)) throw serviceUnavailable("database unavailable");
 					throw err;
 				},
 			},
 		},
 		async started() {
-			const url = config.mongoUrl();
-			const connection = mongoose.createConnection(url, {
+			const connection = mongoose.createConnection(config.mongoUrl(), {
 				dbName: databaseName(opts.db),
 				serverSelectionTimeoutMS: 5_000,
 				// Fail a query quickly while the database is down instead of queueing it forever.
 				bufferCommands: false,
-				...(process.env.DB_PROFILE ? { monitorCommands: true } : {}),
+				...(config.dbProfile() ? { monitorCommands: true } : {}),
 			});
 			await connection.asPromise();
 			this.connection = connection;
-			if (process.env.DB_PROFILE) this.stopDbProfile = profileDatabase(connection, line => this.logger.info(line));
+			if (config.dbProfile()) this.stopDbProfile = profileDatabase(connection, line => this.logger.info(line));
 			this.models = opts.models(connection);
-			for (const model of Object.values(this.models)) await (model as Model<any>).createIndexes();
+			for (const model of Object.values(this.models)) await model.createIndexes();
 			this.logger.info(`Connected to database ${databaseName(opts.db)}`);
 		},
 		async stopped() {
 			this.stopDbProfile?.();
-			if (this.connection) await (this.connection as Connection).close();
+			// Not connected when `started` failed.
+			if (this.connection) await this.connection.close();
 		},
 		actions: {
 			/** Reports whether this service reaches its database, for the gateway's readiness check. */
 			health: {
 				visibility: "public",
 				params: { $$strict: "remove", gatewayNodeID: { type: "string", min: 1, max: 200, optional: true } },
-				async handler(ctx: { params: { gatewayNodeID?: string } }) {
-					const connection = this.connection as Connection | undefined;
-					if (!connection || connection.readyState !== 1) throw serviceUnavailable("database disconnected");
-					await connection.db!.command({ ping: 1 });
+				async handler(ctx: Context<{ gatewayNodeID?: string }>) {
+					const connection = this.connection;
+					if (!connection || connection.readyState !== 1 || !connection.db) throw serviceUnavailable("database disconnected");
+					await connection.db.command({ ping: 1 });
 					// A node learns of a new gateway a moment after the gateway has started; until then its
 					// broadcasts (live updates) would not reach that gateway's sockets, so it is not ready yet.
 					const gateway = ctx.params.gatewayNodeID;
@@ -87,5 +98,6 @@ export function MongooseMixin<TModels extends Record<string, Model<any>>>(opts: 
 				},
 			},
 		},
-	} as Partial<ServiceSchema>;
+	};
+	return schema as Partial<ServiceSchema>;
 }

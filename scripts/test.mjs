@@ -2,7 +2,7 @@
 // `npm test`: every test, with the infrastructure it needs.
 //   1. npm install if needed, re-run on the project's Node 24 (scripts/lib/bootstrap.mjs)
 //   2. start or reuse NATS + FerretDB (scripts/infra.mjs)
-//   3. typecheck (whole suite only), then test/unit, then test/integration, then test/e2e (**/*.test.ts), one file at a time,
+//   3. typecheck and lint (whole suite only), then test/unit, then test/integration, then test/e2e (**/*.test.ts), one file at a time,
 //      in one node:test run so the summary ("ℹ tests N … ℹ fail N") is printed once, at the end
 // Infrastructure we started is always stopped, also on failure or Ctrl-C; the exit status is
 // the test run's.
@@ -83,20 +83,29 @@ if (!files.length) {
 	process.exit(0);
 }
 
-// ---- typecheck: the whole suite starts with `npm run typecheck` (strict TypeScript), as CI must
+// ---- typecheck and lint: the whole suite starts with `npm run typecheck` (strict TypeScript) and
+// `npm run lint` (ESLint, then Prettier's check), as CI must
+
+/** Run a step of the whole-suite checks; a failure ends the run with its status. */
+async function check(what, cmd, args) {
+	const status = exitStatus(await exited(spawnChild(cmd, args, { stdio: ["ignore", "inherit", "inherit"] })));
+	if (status !== 0) {
+		log(`${what} failed`);
+		process.exit(status || 1);
+	}
+}
 
 if (!options.positionals.length) {
 	log("typecheck (tsc --noEmit)");
 	for (const project of ["tsconfig.json", "web/tsconfig.json"]) {
-		const tsc = spawnChild(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "--noEmit", "-p", project], {
-			stdio: ["ignore", "inherit", "inherit"],
-		});
-		const status = exitStatus(await exited(tsc));
-		if (status !== 0) {
-			log(`typecheck of ${project} failed`);
-			process.exit(status || 1);
-		}
+		await check(`typecheck of ${project}`, process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "--noEmit", "-p", project]);
 	}
+	log("lint (npm run lint: eslint ., prettier --check .)");
+	await check("lint (`npm run format` fixes the formatting; eslint names the rest)", process.platform === "win32" ? "npm.cmd" : "npm", [
+		"run",
+		"--silent",
+		"lint",
+	]);
 }
 
 // ---- run

@@ -1,14 +1,23 @@
-import type { Context, ServiceSchema } from "moleculer";
-import { MongooseMixin } from "../mixins/mongoose.mixin.js";
-import { DurableEvents } from "../mixins/durable-events.mixin.js";
-import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, type MembershipChange } from "../mixins/membership.mixin.js";
-import { durationFromEnv } from "../lib/config.js";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { MongooseMixin, type MongooseVars } from "../mixins/mongoose.mixin.js";
+import { IdempotentConsumer } from "../mixins/idempotent-consumer.mixin.js";
+import {
+	MembershipConsumers,
+	MembershipProjection,
+	type GroupProjectionDoc,
+	type MembershipChange,
+	type MembershipMethods,
+} from "../mixins/membership.mixin.js";
+import { config } from "../lib/config.js";
+import { isDuplicateKey } from "../lib/mongo-errors.js";
 import { callerOf, rules, strict } from "../lib/params.js";
-import { notFound } from "../events/errors.js";
-import { DomainEvents, type Envelope, type MemberRemoved } from "../events/domain.js";
+import { ErrorTypes, notFound } from "../events/errors.js";
+import { DomainEvents } from "../events/domain.js";
+import { isMember } from "../events/membership.js";
+import { Subscriptions } from "../events/streams.js";
 import { LiveEvents, type LiveChat, type LivePresence } from "../events/live.js";
 import type { Message, Meta, UserRef } from "../events/types.js";
-import { chatModels, type ChatModels, type MessageDoc, type SocketDoc } from "./chat/models.js";
+import { chatModels, socketsCollection, type ChatModels, type MessageDoc, type SocketDoc } from "./chat/models.js";
 import {
 	clientMessageIdOf,
 	DEFAULT_PAGE,
@@ -34,15 +43,20 @@ import {
 	type SocketReport,
 } from "./chat/presence.js";
 
-interface ChatThis {
-	models: ChatModels;
+// ---- this
+
+type ChatSettings = object;
+
+interface ChatVars {
 	clock: MessageClock;
 	startedAt: number;
 	sweepTimer?: NodeJS.Timeout;
-	requireMember(ctx: Context, groupId: string, userId?: string): Promise<GroupProjectionDoc>;
-	groupsOfUser(userId: string): Promise<GroupProjectionDoc[]>;
+}
+
+interface ChatMethods {
 	insertMessage(doc: MessageDoc): Promise<{ message: MessageDoc; created: boolean }>;
 	writeSystemLine(ctx: Context, change: MembershipChange, member: UserRef, line: SystemLine): Promise<void>;
+	onMembershipChange(change: MembershipChange, ctx: Context): Promise<void>;
 	reconcilePresence(ctx: Context | undefined, userIds: Iterable<string>): Promise<void>;
 	closeSockets(ctx: Context | undefined, filter: Record<string, unknown>): Promise<number>;
 	insertSockets(docs: SocketDoc[]): Promise<void>;
@@ -50,19 +64,29 @@ interface ChatThis {
 	sweepSockets(): Promise<void>;
 }
 
+type ChatThis = Service<ChatSettings> & ChatVars & ChatMethods & MembershipMethods & MongooseVars<ChatModels>;
+
 /** How often reported sockets are checked against the live gateway nodes. */
-const SWEEP_EVERY_MS = () => durationFromEnv("PRESENCE_SWEEP_EVERY", 10);
+const SWEEP_EVERY_MS = () => config.presenceSweepEveryMs();
 /** After start (and after a socket was reported), how long before an unknown gateway counts as dead. */
-const SWEEP_GRACE_MS = () => durationFromEnv("PRESENCE_SWEEP_GRACE", 15);
+const SWEEP_GRACE_MS = () => config.presenceSweepGraceMs();
 /** Closed socket records are kept this long (they absorb a late connect report), then purged. */
 const CLOSED_KEEP_MS = 10 * 60_000;
 
 const socketIdRule = { type: "string", min: 1, max: 100 } as const;
 const gatewayNodeIDRule = { type: "string", min: 1, max: 200 } as const;
 
-const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
+const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> = {
 	name: "chat",
-	mixins: [MongooseMixin({ db: "chat", models: chatModels }), MembershipProjection(), DurableEvents({ consume: { ...MembershipConsumers } })],
+	mixins: [
+		MongooseMixin({ db: "chat", models: chatModels }),
+		MembershipProjection<ChatThis>({
+			onChange(change, ctx) {
+				return this.onMembershipChange(change, ctx);
+			},
+		}),
+		IdempotentConsumer({ events: Subscriptions.chat, consume: MembershipConsumers }),
+	],
 
 	actions: {
 		/** A page of a group's chat, oldest to newest; `before` (a message id) pages back in time. Members only. */
@@ -321,7 +345,7 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 			try {
 				await this.models.Message.create(doc);
 			} catch (err) {
-				if ((err as { code?: number }).code !== 11000) throw err;
+				if (!isDuplicateKey(err)) throw err;
 				const existing = await this.models.Message.findById(doc._id).lean();
 				if (!existing) throw err;
 				return { message: existing, created: false };
@@ -336,8 +360,7 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 
 		/** A join or leave line in the group's history, once per event, told live to the group. */
 		async writeSystemLine(ctx: Context, change: MembershipChange, member: UserRef, line: SystemLine) {
-			const envelope = ctx.params as Partial<Envelope> | undefined;
-			const occurred = new Date(envelope?.occurredAt ?? Date.now());
+			const occurred = new Date(change.occurredAt);
 			// When it happened, not when this service heard of it; the creation line sorts first.
 			const at = Number.isFinite(occurred.getTime()) ? occurred : new Date();
 			const _id = systemMessageId(change.eventId, member.id, line);
@@ -353,7 +376,7 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 				});
 				if (created) await ctx.broadcast(LiveEvents.chat, { groupId: change.groupId, message: toMessage(message) } satisfies LiveChat);
 			} catch (err) {
-				if ((err as { type?: string }).type === "NOT_FOUND") return; // the group is gone
+				if ((err as { type?: string }).type === ErrorTypes.NOT_FOUND) return; // the group is gone
 				throw err;
 			}
 		},
@@ -374,9 +397,8 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 			for (const member of change.added) {
 				await this.writeSystemLine(ctx, change, member, change.type === DomainEvents.groupCreated ? "created" : "joined");
 			}
-			const by = (ctx.params as Partial<Envelope<MemberRemoved>> | undefined)?.payload?.by;
 			for (const member of change.removed) {
-				await this.writeSystemLine(ctx, change, member, by && by !== member.id ? "removed" : "left");
+				await this.writeSystemLine(ctx, change, member, change.by && change.by !== member.id ? "removed" : "left");
 			}
 		},
 
@@ -391,23 +413,23 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 			let users = [...new Set(userIds)];
 			for (let round = 0; round < 5 && users.length; round++) {
 				const [withSockets, stored] = await Promise.all([
-					this.models.Socket.distinct("userId", { userId: { $in: users }, closed: false }) as Promise<string[]>,
-					this.models.Presence.find({ _id: { $in: users } }, { online: 1 }).lean() as Promise<{ _id: string; online: boolean }[]>,
+					this.models.Socket.distinct("userId", { userId: { $in: users }, closed: false }),
+					this.models.Presence.find({ _id: { $in: users } }, { online: 1 }).lean(),
 				]);
 				const flips = presenceFlips(users, new Set(withSockets), new Map(stored.map(p => [p._id, p.online])));
 				const flipped: { userId: string; online: boolean; version?: number }[] = [];
 				for (const { userId, online } of flips) {
 					try {
-						const result = (await this.models.Presence.findOneAndUpdate(
+						const result = await this.models.Presence.findOneAndUpdate(
 							{ _id: userId, online: !online },
 							{ $set: { online, lastSeenAt: new Date() }, $inc: { version: 1 } },
 							// Someone never seen before is offline already: only coming online creates the record.
 							{ upsert: online, returnDocument: "after" },
-						).lean()) as { version?: number } | null;
+						).lean();
 						if (result) flipped.push({ userId, online, version: result.version });
 					} catch (err) {
 						// The upsert met a record that already says online: nothing flipped.
-						if ((err as { code?: number }).code !== 11000) throw err;
+						if (!isDuplicateKey(err)) throw err;
 					}
 				}
 				if (!flipped.length) return;
@@ -416,12 +438,12 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 					.find({ memberIds: { $in: flippedIds }, deleted: false }, { _id: 1, memberIds: 1 })
 					.lean();
 				for (const { userId, online, version } of flipped) {
-					const groupIds = groups.filter(g => g.memberIds.includes(userId)).map(g => g._id);
+					const groupIds = groups.filter(g => isMember(g, userId)).map(g => g._id);
 					if (!groupIds.length) continue;
 					const payload: LivePresence = { groupIds, userId, online, version };
 					await (ctx ? ctx.broadcast(LiveEvents.presence, payload) : this.broker.broadcast(LiveEvents.presence, payload));
 				}
-				const still = new Set((await this.models.Socket.distinct("userId", { userId: { $in: flippedIds }, closed: false })) as string[]);
+				const still = new Set(await this.models.Socket.distinct("userId", { userId: { $in: flippedIds }, closed: false }));
 				users = flipped.filter(f => still.has(f.userId) !== f.online).map(f => f.userId);
 			}
 		},
@@ -430,11 +452,11 @@ const ChatService: ServiceSchema & ThisType<ChatThis & any> = {
 		async insertSockets(docs: SocketDoc[]) {
 			for (let i = 0; i < docs.length; i += 1_000) {
 				try {
-					await this.models.Socket.collection.insertMany(docs.slice(i, i + 1_000), { ordered: false });
+					await socketsCollection(this.connection).insertMany(docs.slice(i, i + 1_000), { ordered: false });
 				} catch (err) {
-					const errors = (err as { writeErrors?: { code?: number }[] | { code?: number } }).writeErrors;
+					const errors = (err as { writeErrors?: unknown[] | unknown }).writeErrors;
 					const list = Array.isArray(errors) ? errors : errors ? [errors] : [];
-					if (!list.length || list.some(e => e.code !== 11000)) throw err;
+					if (!list.length || !list.every(isDuplicateKey)) throw err;
 				}
 			}
 		},

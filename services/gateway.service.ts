@@ -30,18 +30,14 @@ import { PRESENCE_RESYNC_EVENT, type PresenceResync } from "./chat/presence.js";
  */
 
 /** Services whose readiness `GET /health` reports (HEALTH_SERVICES overrides, comma separated). */
-const healthServices = () =>
-	(process.env.HEALTH_SERVICES ?? "users,location,chat,notification")
-		.split(",")
-		.map(s => s.trim())
-		.filter(Boolean);
+const healthServices = () => config.healthServices();
 
 /**
  * The client's address. Behind a proxy (TRUST_PROXY=1) it is the last X-Forwarded-For entry: the
  * one our proxy appended. Earlier entries come from the client and could be forged.
  */
 function clientAddress(req: IncomingMessage): string {
-	if (process.env.TRUST_PROXY === "1") {
+	if (config.trustProxy()) {
 		const forwarded = req.headers["x-forwarded-for"];
 		const last = (Array.isArray(forwarded) ? forwarded.join(",") : forwarded)?.split(",").at(-1)?.trim();
 		if (last) return last;
@@ -127,7 +123,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 
 	settings: {
 		port: config.port(),
-		ip: process.env.HOST ?? "0.0.0.0",
+		ip: config.host(),
 		cors: { origin: corsOrigin(), methods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"], credentials: false, maxAge: 600 },
 		onError: sendError,
 		// Runs right after the body parser on every route: body failures are 400s (see gateway/body.ts).

@@ -1,14 +1,18 @@
-import type { Context, ServiceSchema } from "moleculer";
-import { MongooseMixin } from "../mixins/mongoose.mixin.js";
-import { DurableEvents, RetryLater } from "../mixins/durable-events.mixin.js";
-import { MembershipConsumers, MembershipProjection, type GroupProjectionDoc, type MembershipChange } from "../mixins/membership.mixin.js";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { MongooseMixin, type MongooseVars } from "../mixins/mongoose.mixin.js";
+import { IdempotentConsumer, RetryLater, type Delivery } from "../mixins/idempotent-consumer.mixin.js";
+import { MembershipConsumers, MembershipProjection, type MembershipChange, type MembershipMethods } from "../mixins/membership.mixin.js";
 import { config, isProduction } from "../lib/config.js";
+import { ExclusiveRun } from "../lib/concurrency.js";
+import { isDuplicateKey } from "../lib/mongo-errors.js";
 import { callerOf, rules, strict } from "../lib/params.js";
 import { notFound, validationError } from "../events/errors.js";
 import { DomainEvents, type Envelope, type GroupSnapshot, type NotificationSend } from "../events/domain.js";
+import { memberIdsOf } from "../events/membership.js";
+import { OUTLIVES_STREAMS_MS, Subscriptions } from "../events/streams.js";
 import { LiveEvents, type LiveNotification } from "../events/live.js";
-import type { Meta, Notification, UserRef } from "../events/types.js";
-import { notificationModels, type NotificationDoc, type NotificationModels, type PushJobDoc, type PushSubscriptionDoc } from "./notification/models.js";
+import type { Meta, Notification } from "../events/types.js";
+import { notificationModels, type NotificationDoc, type NotificationModels, type PushJobDoc } from "./notification/models.js";
 import {
 	decideMembers,
 	DEFAULT_PAGE,
@@ -34,19 +38,25 @@ import {
 	type SubscriptionInput,
 } from "./notification/push.js";
 
-interface NotificationThis {
-	models: NotificationModels;
+// ---- this
+
+type NotificationSettings = object;
+
+interface NotificationVars {
 	push: PushConfig;
 	pushTimer?: NodeJS.Timeout;
 	versionPurgeTimer?: NodeJS.Timeout;
-	pushRunning?: boolean;
-	pushAgain?: boolean;
-	groupProjection(): import("mongoose").Model<GroupProjectionDoc>;
-	storeSnapshot(groupId: string, snapshot: GroupSnapshot): Promise<void>;
-	groupMembers(groupId: string): Promise<UserRef[]>;
-	coMembersOf(userId: string): Promise<UserRef[]>;
+	/** One push worker run at a time on this instance. */
+	pushRun: ExclusiveRun;
+	/** Jobs may have been queued since the running worker's last read: it reads once more. */
+	pushAgain: boolean;
+}
+
+interface NotificationMethods {
+	handleNotificationSend(envelope: Envelope<NotificationSend>, ctx: Context, delivery: Delivery): Promise<void>;
 	membersForCommand(ctx: Context, groupId: string, command: NotificationSend, attempt: number): Promise<string[]>;
 	recordGroupVersion(groupId: string, snapshot: GroupSnapshot): Promise<void>;
+	onMembershipChange(change: MembershipChange): Promise<void>;
 	deliver(ctx: Context, doc: NotificationDoc): Promise<void>;
 	enqueuePush(doc: NotificationDoc): Promise<void>;
 	kickPush(): void;
@@ -55,21 +65,38 @@ interface NotificationThis {
 	unreadCount(userId: string): Promise<number>;
 }
 
+type NotificationThis = Service<NotificationSettings> & NotificationVars & NotificationMethods & MembershipMethods & MongooseVars<NotificationModels>;
+
 /** Shorter than JetStream's redelivery wait (ack_wait 30 s), longer than a delivery takes. */
 const DELIVERY_LEASE_MS = 15_000;
 const PUSH_POLL_MS = 1_000;
-/** A little longer than the streams keep events (7 days). */
-const GROUP_VERSION_KEEP_MS = 8 * 24 * 3600 * 1000;
+/** Versions are needed while commands written at them may still arrive: as long as the streams keep events. */
+const GROUP_VERSION_KEEP_MS = OUTLIVES_STREAMS_MS;
 const PUSH_BATCH = 20;
 /** A claimed job is invisible to other instances this long: longer than one send may take. */
 const PUSH_LEASE_MS = 30_000;
 
-const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
+const NotificationService: ServiceSchema<NotificationSettings, NotificationMethods, NotificationVars, NotificationThis> = {
 	name: "notification",
 	mixins: [
 		MongooseMixin({ db: "notification", models: notificationModels }),
-		MembershipProjection(),
-		DurableEvents({ consume: { ...MembershipConsumers, [DomainEvents.notificationSend]: "handleNotificationSend" } }),
+		MembershipProjection<NotificationThis>({
+			onChange(change) {
+				return this.onMembershipChange(change);
+			},
+			onSnapshot(groupId, snapshot) {
+				return this.recordGroupVersion(groupId, snapshot);
+			},
+		}),
+		IdempotentConsumer<NotificationThis>({
+			events: Subscriptions.notification,
+			consume: {
+				...MembershipConsumers,
+				[DomainEvents.notificationSend](envelope, ctx, delivery) {
+					return this.handleNotificationSend(envelope, ctx, delivery);
+				},
+			},
+		}),
 	],
 
 	actions: {
@@ -192,19 +219,19 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 		 * queued for Web Push. Redelivery (same envelope id) finds the stored notifications and only
 		 * finishes deliveries a crash interrupted.
 		 */
-		async handleNotificationSend(envelope: Envelope<NotificationSend>, ctx: Context, delivery?: { attempt: number }) {
+		async handleNotificationSend(envelope: Envelope<NotificationSend>, ctx: Context, delivery: Delivery) {
 			const command = envelope.payload;
 			if (!command?.target || !command.kind || typeof command.title !== "string") {
 				this.logger.warn(`Dropping malformed ${envelope.type} ${envelope.id}`);
 				return;
 			}
 			const groupId = targetGroupOf(command);
-			const members = groupId ? await this.membersForCommand(ctx, groupId, command, delivery?.attempt ?? 0) : [];
+			const members = groupId ? await this.membersForCommand(ctx, groupId, command, delivery.attempt) : [];
 			const recipients = await resolveRecipients(command, {
 				groupMembers: async () => members,
-				coMembersOf: async id => (await this.coMembersOf(id)).map((m: UserRef) => m.id),
+				coMembersOf: async id => (await this.coMembersOf(id)).map(m => m.id),
 			});
-			const deleted = new Set<string>((await this.models.DeletedUser.find({ _id: { $in: recipients } }, { _id: 1 }).lean()).map((d: { _id: string }) => d._id));
+			const deleted = new Set((await this.models.DeletedUser.find({ _id: { $in: recipients } }, { _id: 1 }).lean()).map(d => d._id));
 			for (const userId of recipients) {
 				if (deleted.has(userId)) continue;
 				const doc = notificationFor(envelope, command, userId);
@@ -212,7 +239,7 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 				try {
 					await this.models.Notification.create(doc);
 				} catch (err) {
-					if ((err as { code?: number }).code !== 11000) throw err;
+					if (!isDuplicateKey(err)) throw err;
 					// Stored before: finish its delivery only if a crash interrupted it, not while a
 					// concurrent copy of this command is delivering it.
 					const now = new Date();
@@ -244,29 +271,24 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 			const version = typeof command.groupVersion === "number" && command.groupVersion > 0 ? command.groupVersion : undefined;
 			if (version !== undefined) {
 				const known = await this.models.GroupVersion.findById(groupVersionId(groupId, version)).lean();
-				if (known) return known.deleted ? [] : known.memberIds;
+				if (known) return memberIdsOf(known);
 			} else {
 				// A command without a version: the members as this service knows them now.
 				const local = await this.groupProjection().findById(groupId).lean();
-				if (local) return local.deleted ? [] : local.memberIds;
+				if (local) return memberIdsOf(local);
 			}
-			const anyUserId = command.subjectUserId ?? command.alsoUserIds?.[0] ?? "-";
-			const answer = (await ctx.call("users.membership", { groupId, userId: anyUserId })) as { group: (GroupSnapshot & { groupId: string }) | null };
-			const current = answer.group;
-			if (current) {
-				const { groupId: _ignored, ...snapshot } = current;
-				await this.storeSnapshot(groupId, snapshot);
-			}
+			// The group as the users service has it now (any user will do: only the snapshot is read).
+			const current = (await this.askUsers(ctx, groupId, command.subjectUserId ?? command.alsoUserIds?.[0] ?? "-")).group;
 			const decision = decideMembers(version, current?.version, attempt);
 			switch (decision.use) {
 				case "exact":
 				case "current":
-					return !current || current.deleted ? [] : current.members.map(m => m.id);
+					return current && !current.deleted ? current.members.map(m => m.id) : [];
 				case "wait":
 					throw new RetryLater(`group ${groupId} version ${version} not seen yet (the users service is at ${current?.version})`);
 				case "fallback":
 					this.logger.warn(`Group ${groupId} version ${version} never arrived; sending ${command.kind} to the newest members known`);
-					return (await this.groupMembers(groupId)).map((m: UserRef) => m.id);
+					return (await this.groupMembers(groupId)).map(m => m.id);
 			}
 		},
 
@@ -281,8 +303,8 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 				memberIds: snapshot.deleted ? [] : snapshot.members.map(m => m.id),
 				deleted: Boolean(snapshot.deleted),
 				at: new Date(),
-			}).catch((err: { code?: number }) => {
-				if (err.code !== 11000) throw err;
+			}).catch((err: unknown) => {
+				if (!isDuplicateKey(err)) throw err;
 			});
 		},
 
@@ -311,7 +333,7 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 			if (!subscriptions.length) return;
 			const payload = pushPayload(toNotification(doc));
 			const now = new Date();
-			const jobs: PushJobDoc[] = subscriptions.map((sub: PushSubscriptionDoc) => ({
+			const jobs: PushJobDoc[] = subscriptions.map(sub => ({
 				_id: pushJobId(doc._id, sub._id),
 				userId: doc.userId,
 				subscriptionId: sub._id,
@@ -326,25 +348,22 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 				await this.models.PushJob.insertMany(jobs, { ordered: false });
 			} catch (err) {
 				// Jobs already queued by an interrupted earlier attempt: the rest were inserted.
-				if ((err as { code?: number }).code !== 11000 && !String((err as Error).message).includes("E11000")) throw err;
+				if (!isDuplicateKey(err)) throw err;
 			}
 			this.kickPush();
 		},
 
 		kickPush() {
 			if (!this.push.enabled) return;
-			setImmediate(() => this.runPushJobs().catch((err: Error) => this.logger.warn("Push worker failed:", err.message)));
+			setImmediate(() => void this.runPushJobs().catch((err: Error) => this.logger.warn("Push worker failed:", err.message)));
 		},
 
 		/** Sends every due push job; instances share the queue by claiming jobs with a lease. */
 		async runPushJobs() {
-			if (this.pushRunning) {
-				this.pushAgain = true;
-				return;
-			}
-			this.pushRunning = true;
-			try {
-				do {
+			// A call while a run is under way makes that run read the queue once more, and returns.
+			this.pushAgain = true;
+			await this.pushRun.runIfIdle(async () => {
+				while (this.pushAgain) {
 					this.pushAgain = false;
 					const now = new Date();
 					const due: PushJobDoc[] = await this.models.PushJob.find({ nextAttemptAt: { $lte: now } })
@@ -362,10 +381,8 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 					}
 					await Promise.all(claimed.map(job => this.sendPushJob(job)));
 					if (due.length === PUSH_BATCH) this.pushAgain = true;
-				} while (this.pushAgain);
-			} finally {
-				this.pushRunning = false;
-			}
+				}
+			});
 		},
 
 		async sendPushJob(job: PushJobDoc) {
@@ -422,6 +439,8 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 	},
 
 	created() {
+		this.pushRun = new ExclusiveRun();
+		this.pushAgain = false;
 		this.push = pushConfigFrom(config.vapid());
 		if (!this.push.enabled) {
 			const partial = Object.values(config.vapid()).some(Boolean);
@@ -435,7 +454,6 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 	},
 
 	started() {
-		// Versions are needed while commands written at them may still arrive: as long as the streams keep events.
 		this.versionPurgeTimer = setInterval(() => {
 			this.models.GroupVersion.deleteMany({ at: { $lt: new Date(Date.now() - GROUP_VERSION_KEEP_MS) } }).catch(() => undefined);
 		}, 3600_000);
@@ -448,8 +466,7 @@ const NotificationService: ServiceSchema & ThisType<NotificationThis & any> = {
 	async stopped() {
 		clearInterval(this.pushTimer);
 		clearInterval(this.versionPurgeTimer);
-		const deadline = Date.now() + 3_000;
-		while (this.pushRunning && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20));
+		await this.pushRun.idle(3_000);
 	},
 };
 

@@ -1,8 +1,8 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Connection } from "mongoose";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
-import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
-import { config, isProduction, numberFromEnv, secretFromEnv } from "../lib/config.js";
+import { newEnvelope, OutboxRelay } from "../mixins/outbox-relay.mixin.js";
+import { config, isProduction } from "../lib/config.js";
 import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
 import { MongoAttempts } from "../lib/attempt-limits.js";
 import { notFound, unauthorized } from "../events/errors.js";
@@ -194,7 +194,7 @@ type UsersThis = Service<UsersSettings> & UsersVars & UsersMethods;
 
 const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersThis> = {
 	name: "users",
-	mixins: [MongooseMixin({ db: "users", models: usersModels }), DurableEvents({ outboxModels: ["User", "Group", "Invitation"] })],
+	mixins: [MongooseMixin({ db: "users", models: usersModels }), OutboxRelay<UsersModels>({ models: ["User", "Group", "Invitation"] })],
 	settings: {
 		jwtTtlMs: config.jwtTtlMs(),
 	},
@@ -629,14 +629,14 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 
 	created() {
 		this.memberCache = new MemberCache();
-		const secret = secretFromEnv("JWT_SECRET");
+		const secret = config.jwtSecret();
 		if (!secret && isProduction()) {
 			this.broker.fatal("JWT_SECRET (or JWT_SECRET_FILE) is required when NODE_ENV=production; refusing to start.");
 			return;
 		}
 		if (!secret) this.logger.warn("JWT_SECRET is not set: using a random per-run key (tokens die with this process).");
 		this.jwtSecret = secret ?? randomSecret();
-		this.loginThrottle = new LoginThrottle({ ...defaultLoginThrottle, lockAfter: numberFromEnv("LOGIN_LOCK_AFTER", defaultLoginThrottle.lockAfter) });
+		this.loginThrottle = new LoginThrottle({ ...defaultLoginThrottle, lockAfter: config.loginLockAfter() });
 	},
 
 	async started() {
@@ -674,8 +674,8 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 		}, REVOCATION_PURGE_EVERY_MS);
 		this.revocationPurgeTimer.unref();
 		// Invitations answered to their inviter just before a crash are delivered now, and on every sweep.
-		const sweep = () => this.invitations.deliverDue().catch((err: Error) => this.logger.warn("Invitation delivery sweep failed:", err.message));
-		void sweep();
+		const sweep = () => void this.invitations.deliverDue().catch((err: Error) => this.logger.warn("Invitation delivery sweep failed:", err.message));
+		sweep();
 		this.deliverySweepTimer = setInterval(sweep, DELIVERY_SWEEP_EVERY_MS);
 		this.deliverySweepTimer.unref();
 	},

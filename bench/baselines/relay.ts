@@ -33,7 +33,7 @@ io.use((socket, next) => {
 
 io.on("connection", socket => {
 	const { userId, groupId } = socket.data as Data;
-	socket.join([`user:${userId}`, `group:${groupId}`]);
+	void socket.join([`user:${userId}`, `group:${groupId}`]);
 	socket.on("location:sample", (sample: { latitude: number; longitude: number; timestamp?: string }, ack?: (reply: unknown) => void) => {
 		const timestamp = sample.timestamp ?? new Date().toISOString();
 		const session = {
@@ -55,6 +55,6 @@ server.listen(0, "127.0.0.1", () => {
 	console.log(`LISTENING ${typeof address === "object" && address ? address.port : 0}`);
 });
 process.on("SIGTERM", () => {
-	io.close();
+	void io.close();
 	process.exit(0);
 });

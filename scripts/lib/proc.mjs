@@ -1,7 +1,8 @@
-// Small process helpers shared by infra.mjs, start.mjs and test.mjs.
+// Small process helpers shared by infra.mjs (and its lib/ modules), start.mjs and test.mjs.
 // Plain JS, no npm dependencies: this must work on the system Node 20 before `npm install`.
 import { spawn } from "node:child_process";
-import { accessSync, constants as fsConstants, existsSync, readFileSync } from "node:fs";
+import { accessSync, closeSync, constants as fsConstants, existsSync, openSync, readFileSync } from "node:fs";
+import net from "node:net";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { constants as osConstants } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -112,3 +113,59 @@ export function exitStatus({ code, signal }) {
 
 /** Does a file exist (relative paths are from the repo root)? */
 export const exists = p => existsSync(resolve(ROOT, p));
+
+/** Last `lines` lines of a text file (for error messages); "(no log)" when it cannot be read. */
+export function tail(file, lines = 30) {
+	try {
+		return lastLines(readFileSync(file, "utf8"), lines);
+	} catch {
+		return "(no log)";
+	}
+}
+
+const lastLines = (text, lines) => text.trimEnd().split("\n").slice(-lines).join("\n");
+
+/**
+ * Run a command to completion and resolve with its output (stdout and stderr, or "" when they
+ * go to `logFile`). Rejects with the last 30 lines of that output when it exits non-zero.
+ */
+export function run(cmd, args, { cwd = ROOT, env = process.env, logFile, signal } = {}) {
+	return new Promise((resolve, reject) => {
+		const fd = logFile ? openSync(logFile, "a") : null;
+		const child = spawn(cmd, args, { cwd, env, signal, stdio: ["ignore", fd ?? "pipe", fd ?? "pipe"] });
+		if (fd !== null) closeSync(fd);
+		let out = "";
+		child.stdout?.on("data", d => (out += d));
+		child.stderr?.on("data", d => (out += d));
+		child.once("error", reject);
+		child.once("close", code => {
+			if (code === 0) resolve(out);
+			else reject(new Error(`${cmd} ${args.join(" ")} exited with ${code}\n${logFile ? tail(logFile) : lastLines(out, 30)}`));
+		});
+	});
+}
+
+/** Log "<label>… 30s" every `everyMs` while `promise` runs, so long steps never look hung. */
+export async function withProgress(log, label, promise, { everyMs = 15_000, extra = () => "" } = {}) {
+	const started = Date.now();
+	const timer = setInterval(() => log(`${label}… ${Math.round((Date.now() - started) / 1000)}s${extra()}`), everyMs);
+	try {
+		return await promise;
+	} finally {
+		clearInterval(timer);
+	}
+}
+
+/** True when something accepts TCP connections on host:port. */
+export function isPortOpen(host, port, timeoutMs = 1000) {
+	return new Promise(resolve => {
+		const socket = net.connect({ host, port });
+		const done = ok => {
+			socket.destroy();
+			resolve(ok);
+		};
+		socket.setTimeout(timeoutMs, () => done(false));
+		socket.once("connect", () => done(true));
+		socket.once("error", () => done(false));
+	});
+}

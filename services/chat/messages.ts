@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { validationError } from "../../events/errors.js";
-import type { Message, UserRef } from "../../events/types.js";
+import type { Message } from "../../events/types.js";
+import { fullName, type Named } from "../../lib/names.js";
 import type { MessageDoc } from "./models.js";
 
 /** Chat message rules: text limits, ids (random, idempotent, system), ordering, the API shape. */
@@ -35,18 +36,17 @@ export type SystemLine = "created" | "joined" | "left" | "removed";
 /** One system line per event and member: a redelivered event writes nothing new. */
 export const systemMessageId = (eventId: string, userId: string, line: SystemLine) => hash("system", eventId, userId, line);
 
-const fullName = (user: Pick<UserRef, "name" | "surname">) => `${user.name ?? ""} ${user.surname ?? ""}`.trim() || "Someone";
-
-export function systemText(line: SystemLine, member: Pick<UserRef, "name" | "surname">): string {
+export function systemText(line: SystemLine, member: Named): string {
+	const who = fullName(member, "Someone");
 	switch (line) {
 		case "created":
-			return `${fullName(member)} created the group`;
+			return `${who} created the group`;
 		case "joined":
-			return `${fullName(member)} joined the group`;
+			return `${who} joined the group`;
 		case "left":
-			return `${fullName(member)} left the group`;
+			return `${who} left the group`;
 		case "removed":
-			return `${fullName(member)} was removed from the group`;
+			return `${who} was removed from the group`;
 	}
 }
 

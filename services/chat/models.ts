@@ -1,4 +1,4 @@
-import { Schema, type Connection, type Model } from "mongoose";
+import { Schema, type Connection, type Model, type mongo } from "mongoose";
 import type { MessageKind } from "../../events/types.js";
 
 /** One chat message, a member's or a system line ("Ada Lovelace joined the group"). */
@@ -46,6 +46,9 @@ export interface DeletedGroupDoc {
 	at: Date;
 }
 
+/** Named as mongoose would name it from the model, but stated, for the driver-level access below. */
+const SOCKETS_COLLECTION = "sockets";
+
 export function chatModels(connection: Connection) {
 	const Message = connection.model<MessageDoc>(
 		"Message",
@@ -75,7 +78,7 @@ export function chatModels(connection: Connection) {
 				closed: { type: Boolean, default: false },
 				closedAt: Date,
 			},
-			{ versionKey: false },
+			{ versionKey: false, collection: SOCKETS_COLLECTION },
 		),
 	);
 	const Presence = connection.model<PresenceDoc>(
@@ -91,3 +94,9 @@ export function chatModels(connection: Connection) {
 	};
 }
 export type ChatModels = ReturnType<typeof chatModels>;
+
+/** The sockets' collection through the driver (no mongoose casting), for inserting reports in bulk. */
+export function socketsCollection(connection: Connection): mongo.Collection<SocketDoc> {
+	if (!connection.db) throw new Error("The chat database is not connected");
+	return connection.db.collection<SocketDoc>(SOCKETS_COLLECTION);
+}

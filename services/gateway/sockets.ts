@@ -71,13 +71,15 @@ export class LiveSockets {
 	private readonly onClosed: (this: AppSocket) => void;
 
 	constructor(private readonly deps: LiveSocketsDeps) {
-		const sockets = this;
+		// Socket.IO calls listeners with the socket as `this`; the service's own parts are captured here.
+		const runCommand = this.runCommand.bind(this);
+		const socketChanged = deps.socketChanged;
 		this.dispatchCommand = function (event, ...args) {
 			const command = socketCommands.get(event);
-			if (command) void sockets.runCommand(this, command, args);
+			if (command) void runCommand(this, command, args);
 		};
 		this.onClosed = function () {
-			sockets.deps.socketChanged({ socketId: this.id, userId: this.data.auth.user.id, open: false });
+			socketChanged({ socketId: this.id, userId: this.data.auth.user.id, open: false });
 		};
 	}
 

@@ -2,6 +2,7 @@ import { createReadStream, existsSync, statSync, type Stats } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { config, readSetting } from "../../lib/config.js";
 
 /**
  * The reference web client (web/, built into web/dist by scripts/build-web.mjs), served by the
@@ -38,7 +39,7 @@ const defaultRoot = () => {
 	return resolve(here, "../../web/dist");
 };
 
-export const webRoot = (env: NodeJS.ProcessEnv = process.env): string => (env.WEB_ROOT?.trim() ? resolve(env.WEB_ROOT.trim()) : defaultRoot());
+export const webRoot = (env?: NodeJS.ProcessEnv): string => (env ? readSetting("webRoot", env).value : config.webRoot()) ?? defaultRoot();
 
 const TYPES: Record<string, string> = {
 	".html": "text/html; charset=utf-8",
@@ -58,15 +59,9 @@ const IMMUTABLE = "public, max-age=31536000, immutable";
 const REVALIDATE = "no-cache";
 
 /** What the browser client reads at start-up; nothing secret. */
-export function clientConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig {
-	const tileUrl = env.MAP_TILE_URL?.trim() || null;
-	const center = env.MAP_CENTER?.split(",").map(Number);
-	return {
-		tileUrl: tileUrl && /^https?:\/\//i.test(tileUrl) ? tileUrl : null,
-		tileAttribution: env.MAP_TILE_ATTRIBUTION?.trim() || null,
-		center:
-			center?.length === 2 && center.every(Number.isFinite) && Math.abs(center[0]!) <= 90 && Math.abs(center[1]!) <= 180 ? [center[0]!, center[1]!] : null,
-	};
+export function clientConfig(env?: NodeJS.ProcessEnv): ClientConfig {
+	// A value lib/config.ts refuses (the process would not have started with it) is left out.
+	return env ? readSetting("webClient", env).value : config.webClient();
 }
 
 /** The tile server's origin as a CSP source (`{s}` subdomains become a wildcard), or null. */
@@ -102,6 +97,7 @@ export function contentSecurityPolicy(config: ClientConfig): string {
 /** Maps a URL path to a file of the client, or null when the path is not the client's. */
 export function clientFileFor(pathname: string): { file: string; cache: string } | null {
 	if (pathname === "/" || pathname === "/index.html") return { file: "index.html", cache: REVALIDATE };
+	if (/^\/join\/[^/]+\/?$/.test(pathname)) return { file: "index.html", cache: REVALIDATE }; // the invite link page (API.md §6.1)
 	if (pathname === "/sw.js" || pathname === "/sw.js.map") return { file: pathname.slice(1), cache: REVALIDATE };
 	const asset = /^\/assets\/([A-Za-z0-9][\w.-]*)$/.exec(pathname);
 	// The name pattern rules out "..", slashes and hidden files: nothing outside web/dist/assets.
@@ -136,7 +132,7 @@ The API is up: see <a href="/api/docs">/api/docs</a>.</p></body></html>`;
  * Serves the request when it is for the web client and returns true; returns false (and touches
  * nothing) when the request is someone else's.
  */
-export function serveWebClient(req: Request, res: ServerResponse, env: NodeJS.ProcessEnv = process.env): boolean {
+export function serveWebClient(req: Request, res: ServerResponse, env?: NodeJS.ProcessEnv): boolean {
 	if (req.method !== "GET" && req.method !== "HEAD") return false;
 	const pathname = pathnameOf(req);
 	if (pathname === null) return false;

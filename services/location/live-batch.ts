@@ -1,3 +1,7 @@
+import type { Context, ServiceBroker } from "moleculer";
+import { LiveEvents, type LiveLocation, type LiveLocationBatch } from "../../events/live.js";
+import { toApiSession, type SessionData } from "./session.js";
+
 /**
  * Coalesces live updates: everything published during one turn of the event loop goes out as
  * ONE broadcast, right after that turn (setImmediate), so the added latency is bounded by the
@@ -32,4 +36,16 @@ export class LiveBatcher<T, C> {
 		if (batch.length === 1) await this.sendOne(batch[0]!.item, batch[0]!.ctx);
 		else if (batch.length > 1) await this.sendMany(batch.map(entry => entry.item));
 	}
+}
+
+/**
+ * Publishes changed sessions on `live.location` to every gateway: alone, as the child of the request
+ * that changed it; several in one turn, as one batch that is nobody's child and carries no caller's meta.
+ */
+export function liveLocations(broker: ServiceBroker): (session: SessionData, origin: Context | null) => Promise<void> {
+	const batcher = new LiveBatcher<LiveLocation, Context>(
+		(payload, ctx) => (ctx ? ctx.broadcast(LiveEvents.location, payload) : broker.broadcast(LiveEvents.location, payload)),
+		updates => broker.broadcast(LiveEvents.location, { updates } satisfies LiveLocationBatch),
+	);
+	return (session, origin) => batcher.add({ groupId: session.groupId, session: toApiSession(session) }, origin);
 }

@@ -1,5 +1,5 @@
 import { Schema, type Connection, type Model } from "mongoose";
-import { outboxField } from "../../mixins/durable-events.mixin.js";
+import { outboxField } from "../../mixins/outbox-relay.mixin.js";
 import type { Envelope } from "../../events/domain.js";
 import type { Point } from "../../events/types.js";
 import { newSession, type SessionData } from "./session.js";
@@ -19,8 +19,6 @@ export interface SessionDoc extends SessionData {
 
 /** A session read without its bulky parts (route and outbox), as commands and checks read it. */
 export type SessionRow = Omit<SessionDoc, "route" | "outbox">;
-
-export const sessionId = (groupId: string, userId: string) => `${groupId}:${userId}`;
 
 export function locationModels(connection: Connection) {
 	const Session = connection.model<SessionDoc>(

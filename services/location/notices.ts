@@ -1,5 +1,6 @@
 import type { NotificationSend } from "../../events/domain.js";
 import type { Journey, Point, UserRef } from "../../events/types.js";
+import { fullName } from "../../lib/names.js";
 import type { Thresholds } from "./session.js";
 import type { Notice } from "./state-machine.js";
 
@@ -18,7 +19,8 @@ export interface NoticeSubject {
 	groupVersion?: number;
 }
 
-export const fullName = (user: Pick<UserRef, "name" | "surname"> | null): string => (user ? `${user.name} ${user.surname}`.trim() : "") || "A member";
+/** The user as texts name them; "A member" when the projection does not know them (yet). */
+export const memberName = (user: Pick<UserRef, "name" | "surname"> | null): string => fullName(user, "A member");
 
 /** "2025-03-14 18:30 UTC": unambiguous for readers in any time zone. */
 export function formatTime(iso: string): string {
@@ -43,7 +45,7 @@ const trip = (journey: Journey) => `to ${journey.destination.name} (${journey.mo
 
 /** Title and body of one notice. */
 export function noticeText(notice: Notice, subject: NoticeSubject, t: Thresholds): { title: string; body: string } {
-	const who = fullName(subject.user);
+	const who = memberName(subject.user);
 	const journey = notice.journey;
 	const onTheWay = journey ? ` on the way ${trip(journey)}` : "";
 	switch (notice.kind) {

@@ -1,6 +1,6 @@
 import type { Point } from "../../events/types.js";
-import type { GroupProjectionDoc } from "../../mixins/membership.mixin.js";
-import type { SessionData } from "./session.js";
+import { TtlCache } from "../../lib/ttl-cache.js";
+import { sessionId, type SessionData } from "./session.js";
 import type { Transition } from "./state-machine.js";
 
 /**
@@ -42,8 +42,6 @@ export interface OwnedSession {
 	 */
 	writing?: boolean;
 }
-
-export const sessionKey = (groupId: string, userId: string) => `${groupId}:${userId}`;
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -117,19 +115,19 @@ export class OwnedSessions {
 	}
 
 	get(groupId: string, userId: string): OwnedSession | undefined {
-		return this.entries.get(sessionKey(groupId, userId));
+		return this.entries.get(sessionId(groupId, userId));
 	}
 
 	set(entry: OwnedSession): void {
 		const { groupId, userId } = entry.data;
-		this.entries.set(sessionKey(groupId, userId), entry);
+		this.entries.set(sessionId(groupId, userId), entry);
 		let keys = this.byUser.get(userId);
 		if (!keys) this.byUser.set(userId, (keys = new Set()));
 		keys.add(groupId);
 	}
 
 	delete(groupId: string, userId: string): OwnedSession | undefined {
-		const key = sessionKey(groupId, userId);
+		const key = sessionId(groupId, userId);
 		const entry = this.entries.get(key);
 		this.entries.delete(key);
 		this.byUser.get(userId)?.delete(groupId);
@@ -141,7 +139,7 @@ export class OwnedSessions {
 	/** Every cached session of a user, or undefined when they are not all known. */
 	ofUser(userId: string): OwnedSession[] | undefined {
 		if (!this.complete.has(userId)) return undefined;
-		return [...(this.byUser.get(userId) ?? [])].map(groupId => this.entries.get(sessionKey(groupId, userId))!).filter(Boolean);
+		return [...(this.byUser.get(userId) ?? [])].map(groupId => this.entries.get(sessionId(groupId, userId))!).filter(Boolean);
 	}
 
 	markComplete(userId: string): void {
@@ -154,7 +152,7 @@ export class OwnedSessions {
 	}
 
 	ofUserAll(userId: string): OwnedSession[] {
-		return [...(this.byUser.get(userId) ?? [])].map(groupId => this.entries.get(sessionKey(groupId, userId))!).filter(Boolean);
+		return [...(this.byUser.get(userId) ?? [])].map(groupId => this.entries.get(sessionId(groupId, userId))!).filter(Boolean);
 	}
 
 	/** Entries with changes not yet stored, oldest first. */
@@ -193,92 +191,6 @@ export class OwnedSessions {
 	}
 }
 
-/**
- * Who is in which group, as far as a position sample needs to know, without a query per sample:
- * this service's membership projection (read by primary key, kept for `ttlMs`), corrected at once
- * by the users service's membership broadcasts. A departure announced by a broadcast excludes the
- * member here immediately — before the projection's copy is updated, and whatever a reload of the
- * projection says — until the member is added again; that is the same broadcast that takes their
- * sockets out of the group's room. Joins need no shortcut: a session only shares in a group after
- * `requireMember` confirmed the membership (asking the users service when the copy is behind), and
- * the confirmation is recorded here.
- */
-export class LocalMembership {
-	private readonly groups = new Map<string, { memberIds: Set<string>; deleted: boolean; until: number; doc?: GroupProjectionDoc }>();
-	/** Departures and deletions announced by broadcast: `${groupId}:${userId}` or `${groupId}:*` → when. */
-	private readonly gone = new Map<string, number>();
-
-	constructor(
-		private readonly ttlMs = 30_000,
-		private readonly keepGoneMs = 3_600_000,
-		private readonly now: () => number = Date.now,
-	) {}
-
-	/** undefined when the group must be (re)loaded from the projection. */
-	isMember(groupId: string, userId: string): boolean | undefined {
-		if (this.gone.has(`${groupId}:*`) || this.gone.has(`${groupId}:${userId}`)) return false;
-		const entry = this.groups.get(groupId);
-		if (!entry || entry.until <= this.now()) return undefined;
-		return !entry.deleted && entry.memberIds.has(userId);
-	}
-
-	load(groupId: string, memberIds: Iterable<string>, deleted: boolean, doc?: GroupProjectionDoc): void {
-		this.groups.set(groupId, { memberIds: new Set(memberIds), deleted, until: this.now() + this.ttlMs, doc });
-	}
-
-	/** The projected group, when loaded, fresh and `userId` is a member of it now. */
-	groupFor(groupId: string, userId: string): GroupProjectionDoc | undefined {
-		if (!this.isMember(groupId, userId)) return undefined;
-		const doc = this.groups.get(groupId)?.doc;
-		if (!doc) return undefined;
-		// Members who left since the copy was read are not listed.
-		const gone = (id: string) => this.gone.has(`${groupId}:${id}`);
-		return doc.members.some(m => gone(m.id))
-			? { ...doc, members: doc.members.filter(m => !gone(m.id)), memberIds: doc.memberIds.filter(id => !gone(id)) }
-			: doc;
-	}
-
-	/** `requireMember` said yes (from the projection or the users service). */
-	confirm(groupId: string, userId: string): void {
-		this.gone.delete(`${groupId}:${userId}`);
-		const entry = this.groups.get(groupId);
-		entry?.memberIds.add(userId);
-		// The stored copy lacks them: read it again when a member list is needed.
-		if (entry?.doc && !entry.doc.memberIds.includes(userId)) entry.doc = undefined;
-	}
-
-	removed(groupId: string, userId: string): void {
-		this.gone.set(`${groupId}:${userId}`, this.now());
-		this.groups.get(groupId)?.memberIds.delete(userId);
-		this.expire();
-	}
-
-	added(groupId: string, userId: string): void {
-		this.gone.delete(`${groupId}:${userId}`);
-		this.groups.delete(groupId);
-	}
-
-	deleted(groupId: string): void {
-		this.gone.set(`${groupId}:*`, this.now());
-		this.groups.delete(groupId);
-		this.expire();
-	}
-
-	/** Something changed in the group (durable event): read the projection again next time. */
-	changed(groupId: string): void {
-		this.groups.delete(groupId);
-	}
-
-	clear(): void {
-		this.groups.clear();
-	}
-
-	private expire(): void {
-		const before = this.now() - this.keepGoneMs;
-		for (const [key, at] of this.gone) if (at < before) this.gone.delete(key);
-	}
-}
-
 /** One operation at a time per key (a session), in arrival order. */
 export class KeyedLock {
 	private readonly tails = new Map<string, Promise<unknown>>();
@@ -312,36 +224,27 @@ export class KeyedLock {
  * member on every read. Owned sessions are always read from the owned copy, which is exact.
  */
 export class SessionViews<T> {
-	private readonly entries = new Map<string, { value: T; until: number }>();
+	private readonly cache: TtlCache<string, T>;
 
-	constructor(
-		private readonly ttlMs = 5_000,
-		private readonly maxEntries = 50_000,
-		private readonly now: () => number = Date.now,
-	) {}
+	constructor(ttlMs = 5_000, maxEntries = 50_000, now: () => number = Date.now) {
+		this.cache = new TtlCache(ttlMs, maxEntries, now);
+	}
 
 	get(groupId: string, userId: string): T | undefined {
-		const key = sessionKey(groupId, userId);
-		const entry = this.entries.get(key);
-		if (!entry) return undefined;
-		if (entry.until <= this.now()) {
-			this.entries.delete(key);
-			return undefined;
-		}
-		return entry.value;
+		return this.cache.get(sessionId(groupId, userId));
 	}
 
 	set(groupId: string, userId: string, value: T): void {
-		if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-		this.entries.set(sessionKey(groupId, userId), { value, until: this.now() + this.ttlMs });
+		this.cache.set(sessionId(groupId, userId), value);
 	}
 
+	/** Forgets one member's session, or (without `userId`) every session of the group. */
 	drop(groupId: string, userId?: string): void {
-		if (userId !== undefined) this.entries.delete(sessionKey(groupId, userId));
-		else for (const key of this.entries.keys()) if (key.startsWith(`${groupId}:`)) this.entries.delete(key);
+		if (userId !== undefined) this.cache.delete(sessionId(groupId, userId));
+		else this.cache.deleteWhere(key => key.startsWith(`${groupId}:`));
 	}
 
 	dropUser(userId: string): void {
-		for (const key of this.entries.keys()) if (key.endsWith(`:${userId}`)) this.entries.delete(key);
+		this.cache.deleteWhere(key => key.endsWith(`:${userId}`));
 	}
 }

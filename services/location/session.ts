@@ -1,4 +1,5 @@
-import type { AlertKind, Destination, Journey, JourneyMode, Point, Session, SessionState } from "../../events/types.js";
+import type { AlertKind, Destination, Journey, JourneyMode, Point, Session, SessionState, UserRef } from "../../events/types.js";
+import { fullName } from "../../lib/names.js";
 
 /**
  * A session as the location service keeps it: one user's state inside one group (SPEC §5).
@@ -76,6 +77,9 @@ export const BLANK_SESSION_STATE = {
 	nextCheckAt: null,
 } as const;
 
+/** `${groupId}:${userId}`: a session's identity (its primary key, and its key in every map here). */
+export const sessionId = (groupId: string, userId: string) => `${groupId}:${userId}`;
+
 /** A never-seen member: invisible, nowhere. */
 export function newSession(groupId: string, userId: string, version = 0): SessionData {
 	return {
@@ -104,6 +108,17 @@ export function toApiSession(session: SessionData): Session & { sharing: boolean
 			? { destination: { ...journey.destination }, eta: journey.eta, mode: journey.mode, startedAt: journey.startedAt, alerts: [...journey.alerts] }
 			: null,
 		updatedAt: session.updatedAt,
+	};
+}
+
+/** What operators see of a member's session (`location.groupStates`): the API view plus the timers. */
+export function toOperatorSession(session: SessionData, member: Pick<UserRef, "name" | "surname">) {
+	return {
+		...toApiSession(session),
+		name: fullName(member),
+		sos: session.sos,
+		lastSeenAt: session.lastSeenAt === null ? null : new Date(session.lastSeenAt).toISOString(),
+		nextCheckAt: session.nextCheckAt === null ? null : new Date(session.nextCheckAt).toISOString(),
 	};
 }
 

@@ -1,3 +1,5 @@
+import type { Point } from "../../events/types.js";
+
 /**
  * Checks on times that the broker's validator cannot express (they depend on the clock).
  * Each returns the field error to report (422), or null when the value is fine.
@@ -26,4 +28,18 @@ export function etaProblem(eta: string, now: number): FieldProblem | null {
 	if (Number.isNaN(at)) return { field: "eta", message: "The 'eta' field must be an ISO-8601 date.", type: "date" };
 	if (at <= now) return { field: "eta", message: "The 'eta' field must be in the future.", type: "dateMin" };
 	return null;
+}
+
+/** A sample as sent (its timestamp already checked): stored in UTC whatever offset the device used (API.md: all times in UTC), at `now` when it has none. */
+export function samplePoint(
+	sample: { latitude: number; longitude: number; accuracy?: number; timestamp?: string },
+	now: number,
+): Point & { accuracy?: number } {
+	const { latitude, longitude, accuracy, timestamp } = sample;
+	return {
+		latitude,
+		longitude,
+		timestamp: new Date(timestamp === undefined ? now : Date.parse(timestamp)).toISOString(),
+		...(accuracy !== undefined ? { accuracy } : {}),
+	};
 }

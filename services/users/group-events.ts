@@ -1,4 +1,4 @@
-import { newEnvelope } from "../../mixins/durable-events.mixin.js";
+import { newEnvelope } from "../../mixins/outbox-relay.mixin.js";
 import { DomainEvents, type Envelope } from "../../events/domain.js";
 import type { UserRef } from "../../events/types.js";
 import type { GroupOutcome, GroupState } from "./groups.js";

@@ -1,5 +1,6 @@
 import { conflict, forbidden, notFound } from "../../events/errors.js";
 import type { GroupChange } from "../../events/live.js";
+import { isMember } from "../../events/membership.js";
 
 /** A group as the users service stores it; `version` grows with every change. */
 export interface GroupState {
@@ -41,7 +42,8 @@ export interface GroupDecision {
 	outcomes: GroupOutcome[];
 }
 
-export const isMember = (group: GroupState, userId: string) => !group.deleted && group.memberIds.includes(userId);
+/** The one membership rule every service shares (events/membership.ts). */
+export { isMember };
 
 /** Only members see a group or act on it; a deleted group does not exist. */
 export function assertCanSee(group: GroupState | null | undefined, actorId: string): asserts group is GroupState {

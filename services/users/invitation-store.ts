@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { newEnvelope } from "../../mixins/durable-events.mixin.js";
+import { newEnvelope } from "../../mixins/outbox-relay.mixin.js";
 import { conflict, notFound, rateLimited } from "../../events/errors.js";
 import { DomainEvents } from "../../events/domain.js";
 import type { GroupInvitation, Invitation, UserRef } from "../../events/types.js";

@@ -1,5 +1,5 @@
 import { Schema, type Connection, type Model } from "mongoose";
-import { outboxField } from "../../mixins/durable-events.mixin.js";
+import { outboxField } from "../../mixins/outbox-relay.mixin.js";
 import type { Envelope } from "../../events/domain.js";
 
 export interface UserDoc {

@@ -1,6 +1,6 @@
 import { argon2, randomBytes, scrypt, timingSafeEqual } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { durationFromEnv } from "../../lib/config.js";
+import { config } from "../../lib/config.js";
 import { HashingLimiter } from "./hashing-limiter.js";
 import { formatArgon2, parseArgon2, parseStoredHash, SCRYPT_MAXMEM, type Argon2Params, type ScryptParams } from "./password-formats.js";
 
@@ -30,7 +30,7 @@ const TAG_BYTES = 32;
  * otherwise): DNS look-ups and file reads share it and must not wait behind hashes.
  */
 function hashingSlots(): number {
-	const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+	const pool = config.uvThreadpoolSize();
 	return Math.max(1, Math.min(availableParallelism(), pool - 1));
 }
 
@@ -39,7 +39,7 @@ let limiter: HashingLimiter | undefined;
 export function passwordHashing(): HashingLimiter {
 	limiter ??= new HashingLimiter({
 		concurrency: hashingSlots(),
-		maxWaitMs: durationFromEnv("PASSWORD_HASH_MAX_WAIT", 1),
+		maxWaitMs: config.passwordHashMaxWaitMs(),
 		// Until measured: the figures of an idle core here; the first hashes replace them.
 		initialCostMs: { [argon2Kind(ARGON2_PARAMS)]: 40, scrypt: 400 },
 	});

@@ -129,35 +129,33 @@ test("both register in the browser; a failed login shows the server's own messag
 	assert.notEqual(adaId, bobId);
 });
 
-test("Ada creates a group with Bob's email; it appears on Bob's phone at once", async () => {
+test("Ada creates a group with Bob's email; Bob accepts the invitation on his phone", async () => {
 	const form = ada.locator("form.new-group");
 	await form.getByLabel("Name").fill("Family");
 	await form.getByLabel("Invite (optional)").fill(bobAccount.email);
 	await form.getByRole("button", { name: "Create group" }).click();
 	await ada.locator("#group-title", { hasText: "Family" }).waitFor();
-	await ada.locator(`.member[data-user-id="${bobId}"]`).waitFor();
 
-	// Bob had no group: the live group:changed event brings it in and opens it.
+	// Nobody joins without accepting (API.md §6.1): the invitation reaches Bob's phone live.
+	await bob.locator(".toast", { hasText: "Ada Lovelace invited you to “Family”" }).getByRole("button", { name: "Show" }).click();
+	await bob.getByRole("button", { name: "Accept the invitation to Family" }).click();
 	await bob.locator("#group-title", { hasText: "Family" }).waitFor();
+	await ada.locator(`.member[data-user-id="${bobId}"]`).waitFor();
 	await screenshot(ada, "ada-group-created");
 	await screenshot(bob, "bob-sees-group");
 });
 
-test("an API error is shown with the server's message: adding an unknown email", async () => {
-	await ada.getByRole("button", { name: "Manage group" }).click();
-	const dialog = ada.getByRole("dialog", { name: /Manage/ });
+test("inviting: an unknown email gets the same answer as anyone's; a member again is refused in plain words", async () => {
+	await ada.getByRole("button", { name: "Invite people" }).click();
+	const dialog = ada.getByRole("dialog", { name: /Invite people/ });
 	const email = `nobody.${suffix}@example.com`;
-	await dialog.getByLabel("Add a member by email").fill(email);
-	await dialog.getByRole("button", { name: "Add", exact: true }).click();
-	const groupId = new URL(ada.url()).hash.replace("#group=", "");
-	const api = new ApiClient(system.url);
-	await api.logIn(adaAccount.email, adaAccount.password);
-	const expected = await api.post(`/api/groups/${groupId}/members`, { email });
-	assert.ok(expected.status >= 400);
-	const alert = dialog.locator(".form-error:not([hidden])");
-	await alert.waitFor();
-	assert.equal(await alert.textContent(), expected.body.message);
-	await screenshot(ada, "ada-add-member-error");
+	await dialog.getByRole("textbox", { name: "Invite by email" }).fill(email);
+	await dialog.getByRole("button", { name: "Invite", exact: true }).click();
+	await dialog.getByRole("status").filter({ hasText: `Invitation sent to ${email}.` }).waitFor();
+	await dialog.getByRole("textbox", { name: "Invite by email" }).fill(bobAccount.email);
+	await dialog.getByRole("button", { name: "Invite", exact: true }).click();
+	await dialog.locator(".form-error", { hasText: `${bobAccount.email} is already in this group or already has a pending invitation.` }).waitFor();
+	await screenshot(ada, "ada-invite-errors");
 	await dialog.getByRole("button", { name: "Close" }).click();
 });
 

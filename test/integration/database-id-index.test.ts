@@ -7,7 +7,7 @@ import mongoose from "mongoose";
  * Every service reads and writes its documents by `_id`, on the assumption that the database
  * answers that from an index. FerretDB 1.24's SQLite back end did not (its query spelled the `_id`
  * expression differently from its index, so SQLite scanned and JSON-parsed the whole table);
- * scripts/infra.mjs patches that. This checks the plan the Mongo-wire server itself reports.
+ * scripts/patches/ferretdb-v1.24.2-id-index.patch fixes that. This checks the plan the Mongo-wire server itself reports.
  */
 test("a lookup by _id is answered from an index, not by scanning the collection", async () => {
 	const conn = await mongoose

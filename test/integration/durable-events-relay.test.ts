@@ -6,9 +6,10 @@ import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { connect, type NatsConnection } from "nats";
 import { brokerOptions } from "../../moleculer.config.js";
 import { MongooseMixin } from "../../mixins/mongoose.mixin.js";
-import { DurableEvents, outboxField } from "../../mixins/durable-events.mixin.js";
+import { OutboxRelay, outboxField } from "../../mixins/outbox-relay.mixin.js";
 import { MembershipProjection, type GroupProjectionDoc } from "../../mixins/membership.mixin.js";
-import type { Envelope, GroupSnapshot } from "../../events/domain.js";
+import { DomainEvents, type Envelope, type GroupSnapshot } from "../../events/domain.js";
+import { streamName } from "../../events/streams.js";
 import { testNamespace } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 
@@ -36,7 +37,7 @@ const relayService: ServiceSchema = {
 				Thing: connection.model<ThingDoc>("Thing", new Schema<ThingDoc>({ _id: String, ...outboxField }, { versionKey: false })),
 			}),
 		}),
-		DurableEvents({ outboxModels: ["Thing"] }),
+		OutboxRelay<{ Thing: Model<ThingDoc> }>({ models: ["Thing"] }),
 	],
 };
 
@@ -66,7 +67,7 @@ after(async () => {
 /** Every envelope stored in the namespace's `groups.renamed` stream, in stream order. */
 async function storedRenames(): Promise<Envelope<{ groupId: string; version: number }>[]> {
 	const jsm = await nats.jetstreamManager();
-	const stream = `${namespace}_groups_renamed`;
+	const stream = streamName(namespace, DomainEvents.groupRenamed);
 	const info = await jsm.streams.info(stream);
 	const list: Envelope<{ groupId: string; version: number }>[] = [];
 	for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {

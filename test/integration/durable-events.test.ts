@@ -4,9 +4,10 @@ import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { connect, type NatsConnection } from "nats";
 import { brokerOptions } from "../../moleculer.config.js";
 import { MongooseMixin } from "../../mixins/mongoose.mixin.js";
-import { DurableEvents } from "../../mixins/durable-events.mixin.js";
+import { IdempotentConsumer } from "../../mixins/idempotent-consumer.mixin.js";
 import { MembershipConsumers, MembershipProjection, type MembershipChange } from "../../mixins/membership.mixin.js";
-import type { Envelope } from "../../events/domain.js";
+import { MembershipEvents, streamName } from "../../events/streams.js";
+import { DomainEvents, type DomainEventType, type Envelope } from "../../events/domain.js";
 import { ApiClient } from "../support/client.js";
 import { startSystem, type System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
@@ -23,12 +24,15 @@ const changes: MembershipChange[] = [];
 /** A projection-keeping service, as location, chat and notification use, recording what it applies. */
 const projectionService = (name: string): ServiceSchema => ({
 	name,
-	mixins: [MongooseMixin({ db: "projectionprobe", models: () => ({}) }), DurableEvents({ consume: MembershipConsumers }), MembershipProjection()],
-	methods: {
-		async onMembershipChange(change: MembershipChange) {
-			changes.push(change);
-		},
-	},
+	mixins: [
+		MongooseMixin({ db: "projectionprobe", models: () => ({}) }),
+		IdempotentConsumer({ events: MembershipEvents, consume: MembershipConsumers }),
+		MembershipProjection({
+			async onChange(change: MembershipChange) {
+				changes.push(change);
+			},
+		}),
+	],
 });
 
 async function startConsumer(name = "projectionprobe"): Promise<ServiceBroker> {
@@ -39,14 +43,14 @@ async function startConsumer(name = "projectionprobe"): Promise<ServiceBroker> {
 }
 
 /** Waits until the durable consumer group has nothing pending or unacknowledged on a stream. */
-async function drained(stream: string) {
+async function drained(type: DomainEventType) {
 	const jsm = await nats.jetstreamManager();
 	await waitFor(
 		async () => {
-			const info = await jsm.consumers.info(`${system.env.NAMESPACE}_${stream}`, "projectionprobe");
+			const info = await jsm.consumers.info(streamName(system.env.NAMESPACE!, type), "projectionprobe");
 			return info.num_pending === 0 && info.num_ack_pending === 0;
 		},
-		{ what: `consumer drained on ${stream}` },
+		{ what: `consumer drained on ${type}` },
 	);
 }
 
@@ -84,7 +88,7 @@ test("a consumer that was down receives the membership events published meanwhil
 		});
 		assert.deepEqual((await service.groupMembers(group.id)).map(m => m.id).sort(), [ada.user!.id, bobUser.id].sort());
 		// Each event type has its own stream: the rename may be applied before the memberAdded is.
-		await drained("groups_memberAdded");
+		await drained(DomainEvents.memberAdded);
 		const added = changes.filter(c => c.groupId === group.id && c.type === "groups.memberAdded");
 		assert.equal(added.length, 1);
 		assert.equal(added[0]!.added[0]!.id, bobUser.id);
@@ -97,7 +101,7 @@ test("a consumer that was down receives the membership events published meanwhil
 			payload: { groupId: group.id, member: added[0]!.added[0], by: ada.user!.id, version: 2, name: "x", members: [] },
 		};
 		await (consumer as unknown as { sendToChannel(name: string, payload: unknown): Promise<void> }).sendToChannel("groups.memberAdded", duplicate);
-		await drained("groups_memberAdded");
+		await drained(DomainEvents.memberAdded);
 		assert.equal(changes.filter(c => c.eventId === duplicate.id).length, 1, "the duplicate was not applied again");
 		assert.equal((await service.groupProjection().findById(group.id).lean())?.name, "Renamed while away", "an old snapshot never overwrites a newer one");
 	} finally {
@@ -109,10 +113,10 @@ test("an event published before any consumer group existed is still delivered (s
 	const ada = new ApiClient(system.url);
 	await ada.signUp("Early", "Bird");
 	const jsm = await nats.jetstreamManager();
-	const stream = await jsm.streams.info(`${system.env.NAMESPACE}_users_deleted`);
+	const stream = await jsm.streams.info(streamName(system.env.NAMESPACE!, DomainEvents.userDeleted));
 	assert.ok(stream, "the users.deleted stream was created when the users service started");
 	assert.equal((await ada.delete("/api/users/me", { currentPassword: "correct horse battery" })).status, 204);
-	await waitFor(async () => (await jsm.streams.info(`${system.env.NAMESPACE}_users_deleted`)).state.messages === 1, {
+	await waitFor(async () => (await jsm.streams.info(streamName(system.env.NAMESPACE!, DomainEvents.userDeleted))).state.messages === 1, {
 		what: "users.deleted stored in its stream",
 	});
 
@@ -138,18 +142,16 @@ test("an event left in the outbox by a writer that crashed before publishing is 
 			occurredAt: new Date().toISOString(),
 			payload: { groupId: "crashed-group", name: "Written, never published", version: 1, members: [] },
 		};
-		await connection
-			.collection("groups")
-			.insertOne({
-				_id: "crashed-group" as never,
-				name: "Written, never published",
-				createdBy: "x",
-				createdAt: new Date(),
-				memberIds: [],
-				version: 1,
-				deleted: true,
-				outbox: [envelope],
-			});
+		await connection.collection("groups").insertOne({
+			_id: "crashed-group" as never,
+			name: "Written, never published",
+			createdBy: "x",
+			createdAt: new Date(),
+			memberIds: [],
+			version: 1,
+			deleted: true,
+			outbox: [envelope],
+		});
 		const consumer = await startConsumer();
 		try {
 			await waitFor(() => changes.some(c => c.eventId === envelope.id), { what: "the stranded event to be relayed" });

@@ -5,7 +5,10 @@ import { connect, type NatsConnection } from "nats";
 import { startSystem, type ServiceName, type System } from "../support/system.js";
 import type { NotificationSend } from "../../events/domain.js";
 import type { ApiClient } from "../support/client.js";
-import { type Crew, createCrews, SocketPool, inboxOf, readPublished, startProbe, verifyNothingLost, Workload } from "../support/faults.js";
+import { startProbe } from "../support/faults/servers.js";
+import { createCrews, SocketPool, Workload, type Crew } from "../support/faults/workload.js";
+import { readPublished } from "../support/faults/jetstream.js";
+import { inboxOf, verifyNothingLost } from "../support/faults/invariants.js";
 import { waitFor } from "../support/wait.js";
 
 /**

@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import type { ServiceBroker } from "moleculer";
 import { connect, type NatsConnection } from "nats";
 import { startSystem, type System } from "../support/system.js";
-import { createCrews, SocketPool, startPrivateInfra, startProbe, verifyNothingLost, Workload, type PrivateInfra } from "../support/faults.js";
+import { startPrivateInfra, startProbe, type PrivateInfra } from "../support/faults/servers.js";
+import { createCrews, SocketPool, Workload } from "../support/faults/workload.js";
+import { verifyNothingLost } from "../support/faults/invariants.js";
 import { waitFor } from "../support/wait.js";
 import { isDatabaseUnavailable } from "../../mixins/mongoose.mixin.js";
 

@@ -476,7 +476,6 @@ test("REST: inputs that must be refused get documented 4xx errors only and chang
 });
 
 test("Socket.IO: command payloads that must be refused are acknowledged with documented errors; nothing changes", async () => {
-	const rng = new Rng(SEED + 1);
 	const beforeState = await settledSnapshot();
 	const counts = new StatusCounts();
 	const t0 = Date.now();

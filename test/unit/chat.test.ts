@@ -86,3 +86,8 @@ test("a gateway unknown or gone closes its sockets, but not before the broker ha
 	assert.deepEqual(judgeGateway({ available: true, instanceID: "i2" }, 20_000, 15_000), { action: "dropOtherInstances", instanceID: "i2" });
 	assert.deepEqual(judgeGateway({ available: true, instanceID: null }, 20_000, 15_000), { action: "keep" });
 });
+
+test("a system line about a member without a name says Someone", () => {
+	assert.equal(systemText("joined", { name: "", surname: "" }), "Someone joined the group");
+	assert.equal(systemText("left", { name: "Ada", surname: "" }), "Ada left the group");
+});

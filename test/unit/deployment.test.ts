@@ -9,6 +9,7 @@ import { delimiter, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { parse } from "yaml";
+import { configVariables } from "../../lib/config.js";
 import { GATEWAY_NODE_OPTIONS } from "../support/system.js";
 
 /**
@@ -28,6 +29,7 @@ type Env = Record<string, string | number | boolean | null>;
 type SecretRef = string | { source: string; target?: string };
 interface ComposeService {
 	image?: string;
+	entrypoint?: string | string[];
 	command?: string | string[];
 	environment?: Env | string[];
 	secrets?: SecretRef[];
@@ -102,28 +104,25 @@ function sourcesOf(name: string): string {
 
 const SECRET_CALL = /secretFromEnv\(\s*["'`]([A-Z0-9_]+)["'`]\s*\)/g;
 
-/** config.<accessor>() of lib/config.ts → the secrets (secretFromEnv names) it reads. */
+/** config.<setting>() of lib/config.ts → the secrets (variables it reads as NAME_FILE) of that setting. */
 function secretsByConfigAccessor(): Map<string, string[]> {
-	const text = read("lib/config.ts");
-	const start = text.indexOf("export const config");
-	assert.ok(start >= 0, "lib/config.ts exports `config`");
-	const body = text.slice(start);
-	const accessors = [...body.matchAll(/\n\s*(\w+):\s*\(\)\s*=>/g)].map(m => ({ name: m[1]!, at: m.index! }));
 	const result = new Map<string, string[]>();
-	for (const match of body.matchAll(SECRET_CALL)) {
-		const owner = accessors.filter(a => a.at < match.index!).at(-1);
-		assert.ok(owner, `secretFromEnv("${match[1]}") in lib/config.ts belongs to a config accessor`);
-		result.set(owner.name, [...(result.get(owner.name) ?? []), match[1]!]);
+	for (const [setting, names] of configVariables()) {
+		const secrets = names.filter(name => name.endsWith("_FILE")).map(name => name.slice(0, -"_FILE".length));
+		if (secrets.length > 0) result.set(setting, secrets);
 	}
+	assert.ok(result.has("jwtSecret") && result.has("vapid"), "lib/config.ts reads secrets (JWT_SECRET, VAPID keys)");
 	return result;
 }
 
 /** Secrets (NAME, read as NAME or NAME_FILE) each service's code reads. */
 function secretsNeededBy(name: string): string[] {
 	const source = sourcesOf(name);
+	// Every process runs moleculer.config.ts, which reads `settings.<setting>` of lib/config.ts.
+	const broker = read("moleculer.config.ts");
 	const needed = new Set([...source.matchAll(SECRET_CALL)].map(m => m[1]!));
 	for (const [accessor, secrets] of secretsByConfigAccessor()) {
-		if (new RegExp(`\\bconfig\\.${accessor}\\(`).test(source)) secrets.forEach(s => needed.add(s));
+		if (new RegExp(`\\bconfig\\.${accessor}\\(`).test(source) || new RegExp(`\\bsettings\\.${accessor}\\b`).test(broker)) secrets.forEach(s => needed.add(s));
 	}
 	return [...needed].sort();
 }
@@ -172,15 +171,14 @@ test("docker compose config accepts the compose file", t => {
 		t.skip("the Docker Compose plugin is not installed here, so `docker compose config` cannot run");
 		return;
 	}
-	// The jwt_secret file is local and git-ignored; compose only needs it to exist.
-	const secret = join(ROOT, "docker", "secrets", "jwt_secret");
-	const created = !existsSync(secret);
-	if (created) writeFileSync(secret, "validation-only\n");
+	// The secret files are local and git-ignored; compose only needs them to exist.
+	const created = ["jwt_secret", "nats_password"].map(name => join(ROOT, "docker", "secrets", name)).filter(file => !existsSync(file));
+	for (const file of created) writeFileSync(file, "validation-only\n");
 	try {
 		const result = spawnSync("docker", ["compose", "-f", COMPOSE, "config", "--quiet"], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
 		assert.equal(result.status, 0, `docker compose config failed:\n${result.stderr}`);
 	} finally {
-		if (created) rmSync(secret);
+		for (const file of created) rmSync(file);
 	}
 });
 
@@ -224,7 +222,8 @@ test("every secret the code reads is a Docker secret of the service that reads i
 		}
 	}
 	assert.ok(checked >= 3, "the code's secrets were found (JWT_SECRET, VAPID keys)");
-	assert.deepEqual(secretsNeededBy("users"), ["JWT_SECRET"]);
+	assert.deepEqual(secretsNeededBy("users"), ["JWT_SECRET", "NATS_PASSWORD"]);
+	assert.deepEqual(secretsNeededBy("gateway"), ["NATS_PASSWORD"], "every process logs in to NATS");
 });
 
 test("each service with a database has its own MongoDB user, created by the init script from the same secret", () => {
@@ -290,27 +289,41 @@ test("the gateway runs with the Node.js options the tests and benchmarks measure
 	assert.equal(envOf(loadCompose(COMPOSE).services.gateway!).NODE_OPTIONS, GATEWAY_NODE_OPTIONS, "compose");
 });
 
+/** A NATS config of docker/nats/ without its comments. */
+const natsConfig = (file: string) => read(join("docker", "nats", file)).replace(/#.*$/gm, "");
+const natsServices = (file: ComposeFile) => Object.entries(file.services).filter(([, s]) => s.image?.startsWith("nats:"));
+const listOf = (value: string | string[] | undefined) => (Array.isArray(value) ? value : (value ?? "").split(/\s+/).filter(Boolean));
+/** The docker/nats/ file a stack config names. */
+const stackConfigFile = (source: string) => stack.configs?.[source]?.file?.replace(/^\.\//, "docker/");
+
 test("NATS is a 3-node JetStream cluster with persistent volumes, and every process knows all nodes", () => {
-	const nats = Object.entries(stack.services).filter(([, s]) => s.image?.startsWith("nats:"));
+	const nats = natsServices(stack);
 	assert.equal(nats.length, 3, "three NATS services");
 	const names = nats.map(([key]) => key);
-	const clusterNames = new Set<string | undefined>();
 	for (const [key, service] of nats) {
+		// docker/nats/start.sh starts nats-server with the stack's configs: cluster.conf includes nats.conf.
+		assert.deepEqual(listOf(service.entrypoint), ["/bin/sh", "/etc/nats/start.sh", "/etc/nats/cluster.conf"], `${key}: started by start.sh with cluster.conf`);
+		const mounted = new Map((service.configs ?? []).map(c => (typeof c === "string" ? [`/${c}`, c] : [c.target ?? `/${c.source}`, c.source])));
+		for (const file of ["start.sh", "nats.conf", "cluster.conf"]) {
+			const source = mounted.get(`/etc/nats/${file}`);
+			assert.ok(source, `${key}: /etc/nats/${file} is mounted`);
+			assert.equal(stackConfigFile(source), `docker/nats/${file}`, `${key}: /etc/nats/${file} is docker/nats/${file}`);
+		}
 		const args = commandOf(service);
-		assert.ok(args.includes("-js") || args.includes("--jetstream"), `${key}: JetStream on`);
 		assert.equal(flag(args, "--server_name", "-n", "--name"), key, `${key}: server name`);
-		clusterNames.add(flag(args, "--cluster_name"));
-		const routes = flag(args, "--routes")?.split(",") ?? [];
-		for (const peer of names) assert.ok(routes.includes(`nats://${peer}:6222`), `${key} routes to ${peer}`);
 		const storeDir = flag(args, "-sd", "--store_dir");
 		assert.ok(storeDir, `${key}: JetStream store dir`);
 		const mount = (service.volumes ?? [])
 			.map(v => (typeof v === "string" ? { source: v.split(":")[0], target: v.split(":")[1] } : v))
 			.find(v => v.target === storeDir);
 		assert.ok(mount?.source && mount.source in (stack.volumes ?? {}), `${key}: ${storeDir} is a named volume`);
+		const routes = (envOf(service).NATS_ROUTE_HOSTS ?? "").split(",");
+		for (const peer of names) assert.ok(routes.includes(`${peer}:6222`), `${key} routes to ${peer}`);
 	}
-	assert.equal(clusterNames.size, 1, "one cluster name");
-	assert.ok([...clusterNames][0]);
+	const cluster = natsConfig("cluster.conf");
+	assert.match(cluster, /^include \.\/nats\.conf$/m);
+	assert.match(cluster, /cluster \{[^]*name: positionpal[^]*listen: 0\.0\.0\.0:6222[^]*routes: \$NATS_ROUTES/);
+	assert.match(natsConfig("nats.conf"), /^jetstream: enabled$/m);
 
 	for (const [key, service] of appServices(stack)) {
 		const servers = (envOf(service).TRANSPORTER ?? "").split(",");
@@ -320,6 +333,51 @@ test("NATS is a 3-node JetStream cluster with persistent volumes, and every proc
 		assert.equal(env.LOG_FORMAT, "json");
 		assert.equal(env.METRICS_PORT, "3030");
 	}
+});
+
+test("NATS requires credentials from one Docker secret, and every PositionPal process and NATS node gets it", () => {
+	// The server side: clients and routes log in with the variables start.sh sets from the secret.
+	const server = natsConfig("nats.conf");
+	assert.match(server, /^authorization \{\s*user: \$NATS_USER\s+password: \$NATS_PASSWORD\s*\}/m, "nats.conf: clients log in");
+	assert.doesNotMatch(server, /no_auth_user|allow_anonymous/i, "no anonymous fallback");
+	assert.match(natsConfig("cluster.conf"), /cluster \{[^]*authorization \{\s*user: route\s+password: \$NATS_PASSWORD\s*\}/, "cluster.conf: routes log in");
+	const start = read("docker/nats/start.sh");
+	assert.match(start, /password="\$\(cat "\$NATS_PASSWORD_FILE"\)"/, "start.sh reads the password from NATS_PASSWORD_FILE");
+	assert.match(start, /nats:\/\/route:\$password@\$host/, "start.sh gives each route the credentials");
+
+	for (const [path, file] of [
+		[STACK, stack],
+		[COMPOSE, loadCompose(COMPOSE)],
+	] as const) {
+		const nats = natsServices(file);
+		assert.ok(nats.length >= 1, `${path}: a NATS service`);
+		const sources = new Set<string>();
+		const users = new Set<string>();
+		const secretSource = (key: string, service: ComposeService) => {
+			const env = envOf(service);
+			assert.equal(env.NATS_PASSWORD, undefined, `${path}: ${key}: the password comes from a secret file, not the environment`);
+			const target = env.NATS_PASSWORD_FILE?.replace(/^\/run\/secrets\//, "");
+			assert.ok(target && target !== env.NATS_PASSWORD_FILE, `${path}: ${key}: NATS_PASSWORD_FILE points into /run/secrets/`);
+			const source = secretMountsOf(service).get(target);
+			assert.ok(source, `${path}: ${key}: secret ${target} (NATS_PASSWORD_FILE) is attached`);
+			assert.ok(source in (file.secrets ?? {}), `${path}: secret ${source} is declared`);
+			assert.ok(env.NATS_USER, `${path}: ${key}: NATS_USER`);
+			sources.add(source);
+			users.add(env.NATS_USER);
+		};
+		for (const [key, service] of nats) {
+			assert.equal(listOf(service.entrypoint)[1], "/etc/nats/start.sh", `${path}: ${key} starts through start.sh`);
+			secretSource(key, service);
+		}
+		for (const [key, service] of appServices(file)) {
+			assert.equal(envOf(service).NODE_ENV, "production", `${path}: ${key}: production, so it refuses to start without the credentials`);
+			assert.equal(envOf(service).NATS_ALLOW_ANONYMOUS, undefined, `${path}: ${key}: no anonymous NATS`);
+			secretSource(key, service);
+		}
+		assert.equal(sources.size, 1, `${path}: one NATS password secret for servers and clients (${[...sources].join(", ")})`);
+		assert.equal(users.size, 1, `${path}: one NATS user for servers and clients`);
+	}
+	assert.equal(stack.secrets?.positionpal_nats_password?.external, true, "the stack's NATS password is created with `docker secret create`");
 });
 
 test("every stack service restarts, updates in order, has limits and a healthcheck; stateful ones stop before they start", () => {

@@ -2,7 +2,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { newSession, type SessionData, type Thresholds } from "../../services/location/session.js";
 import { decide, type LocationEvent } from "../../services/location/state-machine.js";
-import { canDefer, carryOver, priorityWindowMs, KeyedLock, LocalMembership, OwnedSessions, ownedEntry } from "../../services/location/owned-sessions.js";
+import { canDefer, carryOver, priorityWindowMs, KeyedLock, OwnedSessions, ownedEntry } from "../../services/location/owned-sessions.js";
+import { LocalMembership } from "../../services/location/membership.js";
 
 // The write-behind rules of the location service's owned sessions: which samples may be applied
 // in memory and written later, and the in-memory membership that replaces a query per sample.

@@ -5,7 +5,7 @@ import { distanceMeters, withinRadius } from "../../services/location/geo.js";
 import { hasArrived, isStale, lateDue, leftStuckCircle, nextCheckAt, offlineDue, stuckDue } from "../../services/location/rules.js";
 import { capRoute, newSession, toApiSession, type SessionData, type Thresholds } from "../../services/location/session.js";
 import { decide, promoteSosLead, type LocationEvent, type Transition } from "../../services/location/state-machine.js";
-import { fullName, formatDuration, formatTime, notificationCommand, noticeText } from "../../services/location/notices.js";
+import { memberName, formatDuration, formatTime, notificationCommand, noticeText } from "../../services/location/notices.js";
 import { etaProblem, sampleTimestampProblem } from "../../services/location/validation.js";
 
 // Every rule of SPEC §5 with an injected clock: nothing here waits or touches a broker.
@@ -471,7 +471,7 @@ describe("routes, texts and validation", () => {
 		assert.equal(sosCommand.title, "Ada Lovelace raised an SOS");
 		assert.match(sosCommand.body, /45\.01000, 9\.00000/);
 		assert.equal(sosCommand.groupId, undefined, "an SOS is about the user, not one group");
-		assert.equal(fullName(null), "A member");
+		assert.equal(memberName(null), "A member");
 		assert.equal(formatTime("2025-06-01T18:30:59.999Z"), "2025-06-01 18:30 UTC");
 		assert.equal(formatDuration(90 * 60_000), "1 h 30 min");
 		assert.equal(formatDuration(2000), "2 s");

@@ -50,7 +50,7 @@ test("lost reports are replaced by the full list, retried until chat takes it", 
 
 test("without a chat service nothing is retried, and before Socket.IO is up nothing is sent", async () => {
 	const stub = chat(() => "ServiceNotFoundError");
-	let sockets: OpenSocket[] | undefined;
+	let sockets: OpenSocket[] | undefined = undefined;
 	const sync = new PresenceSync({ call: stub.call, gatewayNodeID: "gw-1", openSockets: () => sockets, logger: quiet, batchMs: 1, retryMs: 1 });
 	sync.chatNodesAre(["chat-1"]);
 	sync.report({ socketId: "s1", userId: "u", open: true });

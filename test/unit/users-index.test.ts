@@ -142,19 +142,17 @@ test("an adder whose id was unlisted between its listing and its group write lis
 
 test("an account older than the lists gets its groups worked out once, merged with ids listed meanwhile", async () => {
 	const legacy = randomUUID();
-	await connection
-		.db!.collection("users")
-		.insertOne({
-			_id: legacy as never,
-			name: "Old",
-			surname: "Timer",
-			email: `${legacy}@example.com`,
-			passwordHash: "",
-			tokensValidAfter: 0,
-			createdAt: new Date(),
-			deletedAt: null,
-			outbox: [],
-		});
+	await connection.db!.collection("users").insertOne({
+		_id: legacy as never,
+		name: "Old",
+		surname: "Timer",
+		email: `${legacy}@example.com`,
+		passwordHash: "",
+		tokensValidAfter: 0,
+		createdAt: new Date(),
+		deletedAt: null,
+		outbox: [],
+	});
 	const [old, gone, fresh] = [randomUUID(), randomUUID(), randomUUID()];
 	await models.Group.create([
 		group(old, [legacy], { createdAt: new Date("2025-01-01T00:00:00Z") }),

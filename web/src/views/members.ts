@@ -40,7 +40,11 @@ export class MemberList {
 		// Me first, then by name.
 		this.members = [...members].sort((a, b) => (a.id === this.meId ? -1 : b.id === this.meId ? 1 : fullName(a).localeCompare(fullName(b))));
 		const keep = new Set(members.map(m => m.id));
-		for (const [id, row] of this.rows) if (!keep.has(id)) (row.li.remove(), this.rows.delete(id));
+		for (const [id, row] of this.rows)
+			if (!keep.has(id)) {
+				row.li.remove();
+				this.rows.delete(id);
+			}
 		for (const member of this.members) {
 			const row = this.rows.get(member.id) ?? this.createRow(member);
 			this.el.append(row.li); // re-appending keeps the order
