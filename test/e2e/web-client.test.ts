@@ -151,7 +151,10 @@ test("inviting: an unknown email gets the same answer as anyone's; a member agai
 	const email = `nobody.${suffix}@example.com`;
 	await dialog.getByRole("textbox", { name: "Invite by email" }).fill(email);
 	await dialog.getByRole("button", { name: "Invite", exact: true }).click();
-	await dialog.getByRole("status").filter({ hasText: `Invitation sent to ${email}.` }).waitFor();
+	await dialog
+		.getByRole("status")
+		.filter({ hasText: `Invitation sent to ${email}.` })
+		.waitFor();
 	await dialog.getByRole("textbox", { name: "Invite by email" }).fill(bobAccount.email);
 	await dialog.getByRole("button", { name: "Invite", exact: true }).click();
 	await dialog.locator(".form-error", { hasText: `${bobAccount.email} is already in this group or already has a pending invitation.` }).waitFor();
