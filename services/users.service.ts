@@ -1,4 +1,5 @@
 import type { Context, Service, ServiceSchema } from "moleculer";
+import type { Connection } from "mongoose";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
 import { DurableEvents, newEnvelope } from "../mixins/durable-events.mixin.js";
 import { config, isProduction } from "../lib/config.js";
@@ -16,6 +17,7 @@ import { Accounts, type NewAccount, type ProfileChange } from "./users/accounts.
 import { groupsOfUser } from "./users/group-index.js";
 import { GroupStore, toState } from "./users/group-store.js";
 import { defaultLoginThrottle, LoginThrottle } from "./users/login-throttle.js";
+import { MongoAttempts } from "../lib/attempt-limits.js";
 import { issuedBeforeRevocation, issueToken, randomSecret, verifyToken } from "./users/tokens.js";
 import { assertCanSee, isMember, type GroupCommand, type GroupOutcome } from "./users/groups.js";
 
@@ -112,11 +114,14 @@ interface UsersSettings {
 interface UsersVars {
 	/** From MongooseMixin, set when it starts. */
 	models: UsersModels;
+	connection: Connection;
 	memberCache: MemberCache;
 	accounts: Accounts;
 	members: Members;
 	groups: GroupStore;
 	loginThrottle: LoginThrottle;
+	/** Password guesses counted per account, address and user (users/login-throttle.ts), in this service's database. */
+	attempts: MongoAttempts;
 	jwtSecret: string;
 	revocationPurgeTimer?: NodeJS.Timeout;
 }
@@ -158,7 +163,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			tracing: traceOnly("email"),
 			params: loginParams,
 			async handler(ctx: Context<LoginParams, Meta>) {
-				const user = await this.accounts.login(ctx.params.email, ctx.params.password);
+				const user = await this.accounts.login(ctx.params.email, ctx.params.password, ctx.meta.clientAddress);
 				const issued = issueToken(user._id, this.jwtSecret, this.settings.jwtTtlMs);
 				return { token: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), user: toUser(user) };
 			},
@@ -390,6 +395,15 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			},
 		},
 
+		/** Password checks made and guesses refused by this instance since it started (operators). */
+		authStats: {
+			visibility: "public",
+			params: { ...strict },
+			handler() {
+				return { nodeID: this.broker.nodeID, ...this.accounts.stats, ...this.loginThrottle.stats };
+			},
+		},
+
 		/** Revokes every token of a user issued until now (operators). */
 		revokeTokens: {
 			visibility: "public",
@@ -448,11 +462,12 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 		}
 		if (!secret) this.logger.warn("JWT_SECRET is not set: using a random per-run key (tokens die with this process).");
 		this.jwtSecret = secret ?? randomSecret();
-		this.loginThrottle = new LoginThrottle({ ...defaultLoginThrottle, lockAfter: config.loginLockAfter() });
 	},
 
 	async started() {
 		// The mixins have started by now (Moleculer runs their `started` first): the models exist.
+		this.attempts = new MongoAttempts(this.connection);
+		this.loginThrottle = new LoginThrottle(this.attempts, { ...defaultLoginThrottle, lockAfter: config.loginLockAfter() });
 		this.accounts = new Accounts({ models: this.models, throttle: this.loginThrottle, warn: this.logger.warn.bind(this.logger) });
 		this.members = new Members(this.models, this.memberCache);
 		this.groups = new GroupStore({
@@ -465,6 +480,8 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 		if (claimed) this.logger.info(`Claimed ${claimed} email(s) that had no claim yet.`);
 		this.revocationPurgeTimer = setInterval(() => {
 			this.models.RevokedToken.deleteMany({ expiresAt: { $lt: new Date() } }).catch(() => undefined);
+			// Ended windows of the password-guess counters, likewise.
+			this.attempts.purge().catch(() => undefined);
 		}, REVOCATION_PURGE_EVERY_MS);
 		this.revocationPurgeTimer.unref();
 	},

@@ -9,6 +9,7 @@ import { Accounts } from "../../services/users/accounts.js";
 import { Members } from "../../services/users/members.js";
 import { MemberCache } from "../../services/users/member-cache.js";
 import { LoginThrottle } from "../../services/users/login-throttle.js";
+import { MemoryAttempts } from "../../lib/attempt-limits.js";
 import { findActiveByEmail } from "../../services/users/email-index.js";
 import type { GroupState } from "../../services/users/groups.js";
 
@@ -33,7 +34,7 @@ after(async () => {
 	await connection?.close();
 });
 
-const accounts = () => new Accounts({ models, throttle: new LoginThrottle(), warn: () => undefined });
+const accounts = () => new Accounts({ models, throttle: new LoginThrottle(new MemoryAttempts()), warn: () => undefined });
 const newAccount = (name: string) => accounts().register({ name, surname: "Test", email: `${name.toLowerCase()}.${randomUUID()}@example.com`, password: "correct horse" });
 
 test("a command that loses the race for the group's version is decided again on the newer group", async () => {
