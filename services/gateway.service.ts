@@ -295,7 +295,13 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	created() {
 		this.tokenCache = new TokenCache();
 		const call = (action: string, params: object, opts?: { meta: Meta }) => this.broker.call(action, params, opts);
-		this.sockets = new LiveSockets({ call, tokenCache: this.tokenCache, corsOrigin: corsOrigin(), socketChanged: change => this.presence.report(change) });
+		this.sockets = new LiveSockets({
+			call,
+			tokenCache: this.tokenCache,
+			corsOrigin: corsOrigin(),
+			socketChanged: change => this.presence.report(change),
+			maxSocketsPerUser: config.maxSocketsPerUser(),
+		});
 		this.presence = new PresenceSync({
 			call,
 			gatewayNodeID: this.broker.nodeID,
