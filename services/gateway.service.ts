@@ -36,6 +36,13 @@ function clientAddress(req: IncomingMessage): string {
 	return req.socket.remoteAddress ?? "unknown";
 }
 
+/**
+ * Every API answer, errors included: a shared cache or the browser's must never keep one user's
+ * data (or an answer about their token) for another request. The web client's own files set their
+ * own caching (gateway/static-files.ts) and never reach the routes' hooks.
+ */
+const NO_STORE = "no-store";
+
 /** How long socket reports to chat are collected into one call. */
 const PRESENCE_BATCH_MS = 25;
 const MAX_TOKEN_LENGTH = 4096;
@@ -76,6 +83,7 @@ function sendError(this: GatewayThis, req: GatewayRequest, res: ServerResponse, 
 	if (body.code >= 500) this.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err);
 	if (res.headersSent) return res.end();
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
+	res.setHeader("Cache-Control", NO_STORE);
 	const retryAfter = retryAfterSeconds(body, Number(res.getHeader("X-Rate-Limit-Reset")));
 	if (retryAfter !== undefined) res.setHeader("Retry-After", String(retryAfter));
 	res.writeHead(body.code);
@@ -98,6 +106,7 @@ const routeDefaults = {
 	onBeforeCall(ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage, res: ServerResponse) {
 		// The request id follows the call through every service's logs and traces; clients can quote it.
 		res.setHeader("X-Request-ID", ctx.requestID ?? ctx.id);
+		res.setHeader("Cache-Control", NO_STORE);
 		requireJsonBody(req);
 		ctx.meta.clientAddress = clientAddress(req);
 	},

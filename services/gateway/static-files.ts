@@ -97,7 +97,7 @@ export function contentSecurityPolicy(config: ClientConfig): string {
 /** Maps a URL path to a file of the client, or null when the path is not the client's. */
 export function clientFileFor(pathname: string): { file: string; cache: string } | null {
 	if (pathname === "/" || pathname === "/index.html") return { file: "index.html", cache: REVALIDATE };
-	if (pathname === "/sw.js" || pathname === "/sw.js.map") return { file: pathname.slice(1), cache: REVALIDATE };
+	if (pathname === "/sw.js") return { file: "sw.js", cache: REVALIDATE };
 	const asset = /^\/assets\/([A-Za-z0-9][\w.-]*)$/.exec(pathname);
 	// The name pattern rules out "..", slashes and hidden files: nothing outside web/dist/assets.
 	if (asset && !asset[1]!.includes("..")) return { file: join("assets", asset[1]!), cache: IMMUTABLE };
