@@ -130,7 +130,11 @@ test("hole 3: wrong logins from one address lock that address with the true Retr
 
 	const elsewhere = await owner.post("/api/auth/login", { email, password: "the right password" }, from("198.51.100.50"));
 	assert.equal(elsewhere.status, 200, JSON.stringify(elsewhere.body));
-	assert.equal((await owner.post("/api/auth/login", { email, password: "the right password" }, from("203.0.113.50"))).status, 429, "the guessing address stays locked");
+	assert.equal(
+		(await owner.post("/api/auth/login", { email, password: "the right password" }, from("203.0.113.50"))).status,
+		429,
+		"the guessing address stays locked",
+	);
 	// The same address may still try other accounts (a shared NAT is not locked out of everything).
 	const other = await signUp("Neighbour", "another password");
 	assert.equal((await other.post("/api/auth/login", { email: other.user!.email, password: "another password" }, from("203.0.113.50"))).status, 200);
@@ -147,7 +151,10 @@ test("hole 3: 60 parallel wrong logins cost at most LOGIN_LOCK_AFTER password ch
 	const statuses = answers.map(a => a.status);
 	assert.ok(checks <= LOCK_AFTER, `${checks} password checks for 60 parallel guesses`);
 	assert.ok(statuses.filter(s => s === 401).length <= LOCK_AFTER, `statuses: ${statuses.join(",")}`);
-	assert.ok(statuses.every(s => s === 401 || s === 429), `statuses: ${statuses.join(",")}`);
+	assert.ok(
+		statuses.every(s => s === 401 || s === 429),
+		`statuses: ${statuses.join(",")}`,
+	);
 	assert.ok(after.loginsRefused >= 60 - LOCK_AFTER);
 });
 
@@ -159,13 +166,16 @@ test("hole 5: one user opens at most MAX_SOCKETS_PER_USER sockets per gateway; o
 	const refused = attempts.filter((a): a is PromiseRejectedResult => a.status === "rejected").map(a => (a.reason as Error).message);
 	assert.equal(opened.length, MAX_SOCKETS);
 	assert.deepEqual(refused, ["RATE_LIMITED", "RATE_LIMITED"]);
-	assert.ok(opened.every(s => s.socket.connected), "the open sockets stay");
+	assert.ok(
+		opened.every(s => s.socket.connected),
+		"the open sockets stay",
+	);
 	// Another user is not affected.
 	const other = await signUp("Other", "other's long password");
 	await connect(other.token!);
 	// Closing one gives its place back.
 	opened[0]!.close();
-	await waitFor(async () => (await connect(cap.token!).then(() => true, () => false)), { what: "a socket in the freed place" });
+	await waitFor(() => connect(cap.token!), { what: "a socket in the freed place" });
 	await assert.rejects(connect(cap.token!), { message: "RATE_LIMITED" });
 });
 
