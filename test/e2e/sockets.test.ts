@@ -36,7 +36,11 @@ const say = async (group: Group, text: string) => {
 	assert.equal(res.status, 201, JSON.stringify(res.body));
 	return res.body as Message;
 };
-const texts = (socket: LiveSocket, group: Group) => socket.of("chat:message").filter((m: Message) => m.groupId === group.id).map((m: Message) => m.text);
+const texts = (socket: LiveSocket, group: Group) =>
+	socket
+		.of("chat:message")
+		.filter((m: Message) => m.groupId === group.id)
+		.map((m: Message) => m.text);
 
 before(async () => {
 	system = await startSystem({ services: ["users", "chat", "gateway"] });

@@ -72,7 +72,8 @@ describe("accounts", () => {
 		const api = client();
 		const user = await api.signUp("Guessed", "Often", "the right password");
 		const from = (address: string) => ({ headers: { "x-forwarded-for": address } });
-		for (let i = 0; i < 5; i++) assert.equal((await api.post("/api/auth/login", { email: user.email, password: `guess ${i}` }, from("203.0.113.7"))).status, 401);
+		for (let i = 0; i < 5; i++)
+			assert.equal((await api.post("/api/auth/login", { email: user.email, password: `guess ${i}` }, from("203.0.113.7"))).status, 401);
 		const locked = await api.post("/api/auth/login", { email: user.email, password: "the right password" }, from("203.0.113.7"));
 		assert.equal(locked.status, 429);
 		assert.equal(locked.body.type, "RATE_LIMITED");
@@ -162,7 +163,10 @@ describe("accounts", () => {
 		assert.equal((await bob.delete("/api/users/me", { currentPassword: "difference engine" })).status, 204);
 		assert.equal((await bob.get("/api/users/me")).status, 401);
 		const after = await ada.get(`/api/groups/${group.id}`);
-		assert.deepEqual(after.body.members.map((m: { id: string }) => m.id), [ada.user!.id]);
+		assert.deepEqual(
+			after.body.members.map((m: { id: string }) => m.id),
+			[ada.user!.id],
+		);
 		// The email is free again.
 		const again = await client().post("/api/auth/register", { name: "Bob", surname: "B", email: bobUser.email, password: "difference engine" });
 		assert.equal(again.status, 201);
@@ -181,7 +185,10 @@ describe("groups", () => {
 		assert.equal((await bob.patch("/api/users/me", { name: "Robert" })).status, 200);
 		assert.deepEqual(await memberNames(), ["Ann", "Robert"]);
 		const listed = (await ann.get("/api/groups")).body as { id: string; members: { name: string }[] }[];
-		assert.deepEqual(listed.find(g => g.id === group.id)!.members.map(m => m.name), ["Ann", "Robert"]);
+		assert.deepEqual(
+			listed.find(g => g.id === group.id)!.members.map(m => m.name),
+			["Ann", "Robert"],
+		);
 		assert.equal((await bob.delete("/api/users/me", { currentPassword: "long enough pw" })).status, 204);
 		assert.deepEqual(await memberNames(), ["Ann"]);
 	});
@@ -198,9 +205,15 @@ describe("groups", () => {
 		assert.equal(group.name, "Family");
 		assert.equal(group.createdBy, ada.user!.id);
 		assert.ok(!Number.isNaN(Date.parse(group.createdAt)));
-		assert.deepEqual(group.members.map(m => m.id), [ada.user!.id, bobUser.id]);
+		assert.deepEqual(
+			group.members.map(m => m.id),
+			[ada.user!.id, bobUser.id],
+		);
 
-		assert.deepEqual((await bob.get("/api/groups")).body.map((g: { id: string }) => g.id), [group.id]);
+		assert.deepEqual(
+			(await bob.get("/api/groups")).body.map((g: { id: string }) => g.id),
+			[group.id],
+		);
 		assert.equal((await bob.get(`/api/groups/${group.id}`)).status, 200);
 		const forbidden = await eve.get(`/api/groups/${group.id}`);
 		assert.equal(forbidden.status, 403);
@@ -285,7 +298,10 @@ describe("groups", () => {
 
 		const heardBefore = bobSocket.of("group:changed").length;
 		await ada.patch(`/api/groups/${group.id}`, { name: "Live 3" });
-		await adaSocket.waitFor("group:changed", p => p.groupId === group.id && p.change === "renamed" && adaSocket.of("group:changed").filter(e => e.change === "renamed").length === 2);
+		await adaSocket.waitFor(
+			"group:changed",
+			p => p.groupId === group.id && p.change === "renamed" && adaSocket.of("group:changed").filter(e => e.change === "renamed").length === 2,
+		);
 		assert.equal(bobSocket.of("group:changed").length, heardBefore, "a removed member hears nothing more");
 	});
 });
@@ -296,7 +312,10 @@ describe("protocol errors", () => {
 		const malformed = await api.request("POST", "/api/auth/login", undefined, { raw: "{not json", headers: { "content-type": "application/json" } });
 		assert.equal(malformed.status, 400);
 		assert.equal(malformed.body.type, "BAD_REQUEST");
-		const wrongType = await api.request("POST", "/api/auth/login", undefined, { raw: "email=a", headers: { "content-type": "application/x-www-form-urlencoded" } });
+		const wrongType = await api.request("POST", "/api/auth/login", undefined, {
+			raw: "email=a",
+			headers: { "content-type": "application/x-www-form-urlencoded" },
+		});
 		assert.equal(wrongType.status, 400);
 		assert.equal(wrongType.body.type, "BAD_REQUEST");
 
@@ -305,7 +324,10 @@ describe("protocol errors", () => {
 		assert.equal(unknown.status, 404);
 		assert.equal(unknown.body.type, "NOT_FOUND");
 		for (const body of [malformed.body, wrongType.body, unknown.body]) {
-			assert.deepEqual(Object.keys(body).filter(k => !["name", "message", "code", "type", "data"].includes(k)), []);
+			assert.deepEqual(
+				Object.keys(body).filter(k => !["name", "message", "code", "type", "data"].includes(k)),
+				[],
+			);
 			assert.ok(!JSON.stringify(body).includes("at "), "no stack trace");
 		}
 	});
@@ -373,7 +395,9 @@ describe("lookups that survive crashes and races", () => {
 		assert.equal((await ada.delete(`/api/groups/${deleted.id}`)).status, 204);
 		// As if each unlisting had been lost to a crash right after the group write.
 		const db = await raw();
-		await db.collection("users").updateOne({ _id: bobUser.id as never }, { $addToSet: { groupIds: { $each: [left.id, removed.id, deleted.id, randomUUID()] } } });
+		await db
+			.collection("users")
+			.updateOne({ _id: bobUser.id as never }, { $addToSet: { groupIds: { $each: [left.id, removed.id, deleted.id, randomUUID()] } } });
 
 		assert.deepEqual(await groupIdsOf(bob), [kept.id]);
 		assert.equal((await bob.get(`/api/groups/${left.id}`)).status, 403);
@@ -440,7 +464,10 @@ describe("lookups that survive crashes and races", () => {
 		assert.equal(bobRegistered.status, 201);
 		await client().logIn(adaUser.email, "bob password");
 		const group = await cy.createGroup("Who is who", [adaUser.email, newEmail]);
-		assert.deepEqual(group.members.map(m => m.id), [cy.user!.id, bobRegistered.body.id, adaUser.id]);
+		assert.deepEqual(
+			group.members.map(m => m.id),
+			[cy.user!.id, bobRegistered.body.id, adaUser.id],
+		);
 
 		// Two accounts moving to one email at once: one gets it, the other a 409, and it logs in.
 		const contested = freshEmail("contested");
@@ -463,7 +490,17 @@ describe("lookups that survive crashes and races", () => {
 		const hash = ((await db.collection("users").findOne({ _id: donorUser.id as never })) as { passwordHash: string } | null)!.passwordHash;
 		const legacy = (name: string) => {
 			const id = randomUUID();
-			return { _id: id as never, name, surname: "Old", email: freshEmail(name.toLowerCase()), passwordHash: hash, tokensValidAfter: 0, createdAt: new Date(), deletedAt: null, outbox: [] };
+			return {
+				_id: id as never,
+				name,
+				surname: "Old",
+				email: freshEmail(name.toLowerCase()),
+				passwordHash: hash,
+				tokensValidAfter: 0,
+				createdAt: new Date(),
+				deletedAt: null,
+				outbox: [],
+			};
 		};
 		const [olga, oleg] = [legacy("Olga"), legacy("Oleg")];
 		// Olga's account is older still: hashed with scrypt, as before Argon2id.
@@ -471,7 +508,16 @@ describe("lookups that survive crashes and races", () => {
 		const scryptKey = scryptSync("old timer password", salt, 64, { N: 2 ** 14, r: 8, p: 1 });
 		olga.passwordHash = ["scrypt", 2 ** 14, 8, 1, salt.toString("base64"), scryptKey.toString("base64")].join("$");
 		await db.collection("users").insertMany([olga, oleg]);
-		const oldGroup = { _id: randomUUID() as never, name: "Old friends", createdBy: olga._id, createdAt: new Date(Date.now() - 86_400_000), memberIds: [olga._id, oleg._id], version: 1, deleted: false, outbox: [] };
+		const oldGroup = {
+			_id: randomUUID() as never,
+			name: "Old friends",
+			createdBy: olga._id,
+			createdAt: new Date(Date.now() - 86_400_000),
+			memberIds: [olga._id, oleg._id],
+			version: 1,
+			deleted: false,
+			outbox: [],
+		};
 		const goneGroup = { ...oldGroup, _id: randomUUID() as never, name: "Gone", memberIds: [], deleted: true, version: 2 };
 		await db.collection("groups").insertMany([oldGroup, goneGroup]);
 		// The new version starts on the existing database.
@@ -491,7 +537,10 @@ describe("lookups that survive crashes and races", () => {
 		assert.deepEqual(await groupIdsOf(olegApi), [oldGroup._id, fresh.id]);
 		assert.deepEqual(await groupIdsOf(olgaApi), [oldGroup._id, fresh.id]);
 		const seen = (await olgaApi.get(`/api/groups/${oldGroup._id}`)).body as { members: { id: string; email?: string }[] };
-		assert.deepEqual(seen.members.map(m => m.id), [olga._id, oleg._id]);
+		assert.deepEqual(
+			seen.members.map(m => m.id),
+			[olga._id, oleg._id],
+		);
 		assert.equal(seen.members[0]!.email, olga.email, "the caller's own email only");
 		assert.equal(seen.members[1]!.email, undefined);
 

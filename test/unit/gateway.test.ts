@@ -17,8 +17,16 @@ test("documented client errors keep their code, type and data", () => {
 });
 
 test("framework and parser errors map to documented types", () => {
-	assert.deepEqual(pick(toErrorBody({ status: 400, type: "entity.parse.failed", message: "Unexpected token" })), { code: 400, type: "BAD_REQUEST", message: "Malformed JSON body" });
-	assert.deepEqual(pick(toErrorBody({ status: 413, type: "entity.too.large", message: "too large" })), { code: 400, type: "BAD_REQUEST", message: "too large" });
+	assert.deepEqual(pick(toErrorBody({ status: 400, type: "entity.parse.failed", message: "Unexpected token" })), {
+		code: 400,
+		type: "BAD_REQUEST",
+		message: "Malformed JSON body",
+	});
+	assert.deepEqual(pick(toErrorBody({ status: 413, type: "entity.too.large", message: "too large" })), {
+		code: 400,
+		type: "BAD_REQUEST",
+		message: "too large",
+	});
 	assert.equal(toErrorBody(new Errors.ValidationError("Parameters validation error!", "VALIDATION_ERROR", [])).type, "VALIDATION_ERROR");
 	assert.equal(toErrorBody({ code: 429, type: "RATE_LIMIT_EXCEEDED", message: "x" }).type, "RATE_LIMITED");
 	assert.equal(toErrorBody({ code: 401, type: "INVALID_TOKEN", message: "x" }).type, "UNAUTHORIZED");

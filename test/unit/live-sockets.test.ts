@@ -113,7 +113,12 @@ test("a group change moves the user's sockets before announcing it", async () =>
 	await socket.waitFor("location:update", s => s.groupId === "g2");
 	sockets.group({ groupId: "g2", change: "memberRemoved", userId: "ann" });
 	await socket.waitFor("group:changed", p => p.groupId === "g2" && p.change === "memberRemoved");
-	sockets.location({ updates: [{ groupId: "g2", session: { groupId: "g2", userId: "late" } as never }, { groupId: "g1", session: { groupId: "g1", userId: "next" } as never }] });
+	sockets.location({
+		updates: [
+			{ groupId: "g2", session: { groupId: "g2", userId: "late" } as never },
+			{ groupId: "g1", session: { groupId: "g1", userId: "next" } as never },
+		],
+	});
 	await socket.waitFor("location:update", s => s.userId === "next");
 	assert.equal(socket.of("location:update").filter(s => s.userId === "late").length, 0, "no update of a group the user left");
 });
@@ -210,7 +215,10 @@ test("a user's sockets beyond the cap fail their handshake with RATE_LIMITED, co
 			attempts.filter(a => a.status === "rejected").map(a => ((a as PromiseRejectedResult).reason as Error).message),
 			["RATE_LIMITED", "RATE_LIMITED", "RATE_LIMITED"],
 		);
-		assert.ok(mine.every(socket => socket.socket.connected), "the sockets already open stay open");
+		assert.ok(
+			mine.every(socket => socket.socket.connected),
+			"the sockets already open stay open",
+		);
 		// A bad token takes no place; a closed socket gives its place back.
 		await assert.rejects(connectSocket(own.url, "forged"), { message: "UNAUTHORIZED" });
 		mine.shift()!.close();

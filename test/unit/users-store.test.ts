@@ -35,7 +35,8 @@ after(async () => {
 });
 
 const accounts = () => new Accounts({ models, throttle: new LoginThrottle(new MemoryAttempts()), warn: () => undefined });
-const newAccount = (name: string) => accounts().register({ name, surname: "Test", email: `${name.toLowerCase()}.${randomUUID()}@example.com`, password: "correct horse" });
+const newAccount = (name: string) =>
+	accounts().register({ name, surname: "Test", email: `${name.toLowerCase()}.${randomUUID()}@example.com`, password: "correct horse" });
 
 test("a command that loses the race for the group's version is decided again on the newer group", async () => {
 	const [ann, bob, cy] = [await newAccount("Ann"), await newAccount("Bob"), await newAccount("Cy")];
