@@ -218,6 +218,8 @@ const SETTINGS = {
 	bodyLimit: r => r.value("BODY_LIMIT", "64kb", matching(/^\d+(\.\d+)?\s*(b|kb|mb|gb)?$/i, "a size such as 64kb or 1mb")),
 	authRateLimit: r => r.value("AUTH_RATE_LIMIT", 20, integer(0)),
 	trustProxy: r => r.value("TRUST_PROXY", false, flag),
+	/** Open sockets one user may hold on one gateway; the next handshake fails with RATE_LIMITED. */
+	maxSocketsPerUser: r => r.value("MAX_SOCKETS_PER_USER", 20, integer(1)),
 	/** Services whose readiness `GET /health` reports; set but blank: none. */
 	healthServices: r => r.list("HEALTH_SERVICES", ["users", "location", "chat", "notification"], matching(/^[\w.-]+$/, "a service name")),
 	/** The built web client; undefined: web/dist beside the sources (services/gateway/static-files). */

@@ -45,6 +45,13 @@ function clientAddress(req: IncomingMessage): string {
 	return req.socket.remoteAddress ?? "unknown";
 }
 
+/**
+ * Every API answer, errors included: a shared cache or the browser's must never keep one user's
+ * data (or an answer about their token) for another request. The web client's own files set their
+ * own caching (gateway/static-files.ts) and never reach the routes' hooks.
+ */
+const NO_STORE = "no-store";
+
 /** How long socket reports to chat are collected into one call. */
 const PRESENCE_BATCH_MS = 25;
 const MAX_TOKEN_LENGTH = 4096;
@@ -85,6 +92,7 @@ function sendError(this: GatewayThis, req: GatewayRequest, res: ServerResponse, 
 	if (body.code >= 500) this.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err);
 	if (res.headersSent) return res.end();
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
+	res.setHeader("Cache-Control", NO_STORE);
 	const retryAfter = retryAfterSeconds(body, Number(res.getHeader("X-Rate-Limit-Reset")));
 	if (retryAfter !== undefined) res.setHeader("Retry-After", String(retryAfter));
 	res.writeHead(body.code);
@@ -102,11 +110,20 @@ const routeDefaults = {
 	autoAliases: false,
 	// `verify` refuses invalid UTF-8 and absurd nesting before the body is parsed, the reviver numbers
 	// that overflow to Infinity: 400s, not a stored U+FFFD, a silently dropped field or a 500.
-	bodyParsers: { json: { strict: true, limit: config.bodyLimit(), verify: verifyJsonBody, reviver: finiteNumbersOnly }, urlencoded: false },
+	bodyParsers: {
+		json: {
+			strict: true,
+			limit: config.bodyLimit(),
+			verify: verifyJsonBody,
+			reviver: finiteNumbersOnly,
+		},
+		urlencoded: false,
+	},
 	mergeParams: true,
 	onBeforeCall(ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage, res: ServerResponse) {
 		// The request id follows the call through every service's logs and traces; clients can quote it.
 		res.setHeader("X-Request-ID", ctx.requestID ?? ctx.id);
+		res.setHeader("Cache-Control", NO_STORE);
 		requireJsonBody(req);
 		ctx.meta.clientAddress = clientAddress(req);
 	},
@@ -124,7 +141,12 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	settings: {
 		port: config.port(),
 		ip: config.host(),
-		cors: { origin: corsOrigin(), methods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"], credentials: false, maxAge: 600 },
+		cors: {
+			origin: corsOrigin(),
+			methods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+			credentials: false,
+			maxAge: 600,
+		},
 		onError: sendError,
 		// Runs right after the body parser on every route: body failures are 400s (see gateway/body.ts).
 		use: [bodyErrors],
@@ -150,7 +172,16 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				path: "/api/auth",
 				...routeDefaults,
 				aliases: publicAuthAliases,
-				...(config.authRateLimit() > 0 ? { rateLimit: { window: 60_000, limit: config.authRateLimit(), headers: true, key: clientAddress } } : {}),
+				...(config.authRateLimit() > 0
+					? {
+							rateLimit: {
+								window: 60_000,
+								limit: config.authRateLimit(),
+								headers: true,
+								key: clientAddress,
+							},
+						}
+					: {}),
 			},
 			{
 				// The invite-link preview, for the logged-out join page (aliases are matched before route paths, so
@@ -258,7 +289,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		},
 		// A chat instance that (re)joined may have missed socket reports while it was away.
 		"$services.changed"() {
-			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID?: string }[];
+			const services = this.broker.registry.getServiceList({
+				onlyAvailable: true,
+			}) as { name: string; nodeID?: string }[];
 			this.presence.chatNodesAre(services.filter(svc => svc.name === "chat" && svc.nodeID).map(svc => svc.nodeID!));
 		},
 		// Chat took this gateway for gone (and closed its sockets) while it was not.
@@ -285,7 +318,10 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		},
 
 		openApi() {
-			const actions = this.broker.registry.getActionList({ skipInternal: true, withEndpoints: false }) as {
+			const actions = this.broker.registry.getActionList({
+				skipInternal: true,
+				withEndpoints: false,
+			}) as {
 				name: string;
 				action?: { params?: Record<string, never> };
 			}[];
@@ -319,7 +355,13 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	created() {
 		this.tokenCache = new TokenCache();
 		const call = (action: string, params: object, opts?: { meta: Meta }) => this.broker.call(action, params, opts);
-		this.sockets = new LiveSockets({ call, tokenCache: this.tokenCache, corsOrigin: corsOrigin(), socketChanged: change => this.presence.report(change) });
+		this.sockets = new LiveSockets({
+			call,
+			tokenCache: this.tokenCache,
+			corsOrigin: corsOrigin(),
+			socketChanged: change => this.presence.report(change),
+			maxSocketsPerUser: config.maxSocketsPerUser(),
+		});
 		this.presence = new PresenceSync({
 			call,
 			gatewayNodeID: this.broker.nodeID,

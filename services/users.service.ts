@@ -34,16 +34,30 @@ import { INVITATION_TTL_MS, INVITE_LINK_DEFAULTS } from "./users/invitations.js"
 // ---- params (the validator's schema and the handler's type side by side; a shared schema is a
 // function, since Moleculer drops repeated object references when it publishes action schemas)
 
-const registerParams = { ...strict, name: rules.name, surname: rules.name, email: rules.email, password: rules.password };
+const registerParams = {
+	...strict,
+	name: rules.name,
+	surname: rules.name,
+	email: rules.email,
+	password: rules.password,
+};
 type RegisterParams = NewAccount;
 
-const loginParams = { ...strict, email: rules.email, password: { type: "string", min: 1, max: 1024 } };
+const loginParams = {
+	...strict,
+	email: rules.email,
+	password: { type: "string", min: 1, max: 1024 },
+};
 interface LoginParams {
 	email: string;
 	password: string;
 }
 
-const resolveTokenParams = { ...strict, token: { type: "string", min: 1, max: 4096 }, withGroupIds: { type: "boolean", optional: true } };
+const resolveTokenParams = {
+	...strict,
+	token: { type: "string", min: 1, max: 4096 },
+	withGroupIds: { type: "boolean", optional: true },
+};
 interface ResolveTokenParams {
 	token: string;
 	withGroupIds?: boolean;
@@ -59,12 +73,19 @@ const updateParams = {
 };
 type UpdateParams = ProfileChange;
 
-const removeParams = { ...strict, currentPassword: { type: "string", min: 1, max: 1024 } };
+const removeParams = {
+	...strict,
+	currentPassword: { type: "string", min: 1, max: 1024 },
+};
 interface RemoveParams {
 	currentPassword: string;
 }
 
-const createGroupParams = { ...strict, name: rules.name, memberEmails: { type: "array", items: rules.email, max: 100, optional: true } };
+const createGroupParams = {
+	...strict,
+	name: rules.name,
+	memberEmails: { type: "array", items: rules.email, max: 100, optional: true },
+};
 interface CreateGroupParams {
 	name: string;
 	memberEmails?: string[];
@@ -87,7 +108,11 @@ interface InviteParams {
 	email: string;
 }
 
-const groupInvitationParams = () => ({ ...strict, groupId: rules.id, invitationId: rules.id });
+const groupInvitationParams = () => ({
+	...strict,
+	groupId: rules.id,
+	invitationId: rules.id,
+});
 interface GroupInvitationParams {
 	groupId: string;
 	invitationId: string;
@@ -98,7 +123,11 @@ interface InvitationParams {
 	invitationId: string;
 }
 
-const declineParams = { ...strict, invitationId: rules.id, block: { type: "boolean", optional: true } };
+const declineParams = {
+	...strict,
+	invitationId: rules.id,
+	block: { type: "boolean", optional: true },
+};
 interface DeclineParams {
 	invitationId: string;
 	block?: boolean;
@@ -107,8 +136,20 @@ interface DeclineParams {
 const createLinkParams = {
 	...strict,
 	groupId: rules.id,
-	expiresIn: { type: "number", integer: true, min: 60, max: INVITE_LINK_DEFAULTS.maxExpiresInS, optional: true },
-	maxUses: { type: "number", integer: true, min: 1, max: INVITE_LINK_DEFAULTS.maxMaxUses, optional: true },
+	expiresIn: {
+		type: "number",
+		integer: true,
+		min: 60,
+		max: INVITE_LINK_DEFAULTS.maxExpiresInS,
+		optional: true,
+	},
+	maxUses: {
+		type: "number",
+		integer: true,
+		min: 1,
+		max: INVITE_LINK_DEFAULTS.maxMaxUses,
+		optional: true,
+	},
 };
 interface CreateLinkParams {
 	groupId: string;
@@ -123,12 +164,18 @@ interface GroupLinkParams {
 }
 
 /** Invite codes are 22 characters; anything else is answered 404 (looksLikeInviteCode) without a read. */
-const codeParams = () => ({ ...strict, code: { type: "string", min: 1, max: 64 } });
+const codeParams = () => ({
+	...strict,
+	code: { type: "string", min: 1, max: 64 },
+});
 interface CodeParams {
 	code: string;
 }
 
-const inspectInvitationsParams = { ...strict, target: { type: "string", min: 1, max: 254, trim: true } };
+const inspectInvitationsParams = {
+	...strict,
+	target: { type: "string", min: 1, max: 254, trim: true },
+};
 interface InspectInvitationsParams {
 	target: string;
 }
@@ -169,8 +216,9 @@ interface UsersVars {
 	members: Members;
 	groups: GroupStore;
 	invitations: InvitationStore;
-	attempts: MongoAttempts;
 	loginThrottle: LoginThrottle;
+	/** Password guesses (users/login-throttle.ts) and invitations sent, counted in this service's database under distinct keys. */
+	attempts: MongoAttempts;
 	jwtSecret: string;
 	revocationPurgeTimer?: NodeJS.Timeout;
 	deliverySweepTimer?: NodeJS.Timeout;
@@ -218,9 +266,13 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			tracing: traceOnly("email"),
 			params: loginParams,
 			async handler(ctx: Context<LoginParams, Meta>) {
-				const user = await this.accounts.login(ctx.params.email, ctx.params.password);
+				const user = await this.accounts.login(ctx.params.email, ctx.params.password, ctx.meta.clientAddress);
 				const issued = issueToken(user._id, this.jwtSecret, this.settings.jwtTtlMs);
-				return { token: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), user: toUser(user) };
+				return {
+					token: issued.token,
+					expiresAt: new Date(issued.expiresAt).toISOString(),
+					user: toUser(user),
+				};
 			},
 		},
 
@@ -232,7 +284,10 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				const token = ctx.meta.token;
 				if (!token) throw unauthorized();
 				await this.models.RevokedToken.updateOne({ _id: token.jti }, { $set: { userId: user.id, expiresAt: new Date(token.expiresAt) } }, { upsert: true });
-				await ctx.broadcast(LiveEvents.revoked, { userId: user.id, jti: token.jti } satisfies LiveRevoked);
+				await ctx.broadcast(LiveEvents.revoked, {
+					userId: user.id,
+					jti: token.jti,
+				} satisfies LiveRevoked);
 				ctx.meta.$statusCode = 204;
 				return null;
 			},
@@ -249,7 +304,14 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				// By `_id` alone (answered from the index); the deletion is checked here, not in the filter.
 				const [user, revoked] = await Promise.all([this.models.User.findById(claims.userId).lean(), this.models.RevokedToken.exists({ _id: claims.jti })]);
 				if (!user || user.deletedAt || revoked || issuedBeforeRevocation(claims, user.tokensValidAfter)) throw unauthorized("Token revoked");
-				const answer = { user: toUser(user), token: { jti: claims.jti, issuedAt: claims.issuedAt, expiresAt: claims.expiresAt } };
+				const answer = {
+					user: toUser(user),
+					token: {
+						jti: claims.jti,
+						issuedAt: claims.issuedAt,
+						expiresAt: claims.expiresAt,
+					},
+				};
 				// A socket handshake needs the caller's rooms too: from the same read of the user.
 				if (!ctx.params.withGroupIds) return answer;
 				const groups = await groupsOfUser(this.models, user);
@@ -274,7 +336,11 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				const { updated, tokensValidAfter } = await this.accounts.update(user, ctx.params);
 				await this.memberChanged(ctx, user._id);
 				if (updated.email !== user.email) this.deliverSoon(await this.invitations.addressedTo(updated.email, updated._id));
-				if (tokensValidAfter) await ctx.broadcast(LiveEvents.revoked, { userId: user._id, before: tokensValidAfter } satisfies LiveRevoked);
+				if (tokensValidAfter)
+					await ctx.broadcast(LiveEvents.revoked, {
+						userId: user._id,
+						before: tokensValidAfter,
+					} satisfies LiveRevoked);
 				return toUser(updated);
 			},
 		},
@@ -293,15 +359,27 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				await this.models.User.updateOne(
 					{ _id: user._id },
 					{
-						$set: { deletedAt: new Date(now), email: `deleted:${user._id}`, passwordHash: "", tokensValidAfter: now + 1 },
-						$push: { outbox: newEnvelope(DomainEvents.userDeleted, { userId: user._id }) },
+						$set: {
+							deletedAt: new Date(now),
+							email: `deleted:${user._id}`,
+							passwordHash: "",
+							tokensValidAfter: now + 1,
+						},
+						$push: {
+							outbox: newEnvelope(DomainEvents.userDeleted, {
+								userId: user._id,
+							}),
+						},
 					},
 				);
 				this.kickOutbox("User", user._id);
 				// After the tombstone: a crash before this leaves an orphan claim, which blocks nobody.
 				await releaseClaim(this.models, user.email, user._id);
 				await this.memberChanged(ctx, user._id);
-				await ctx.broadcast(LiveEvents.revoked, { userId: user._id, before: now + 1 } satisfies LiveRevoked);
+				await ctx.broadcast(LiveEvents.revoked, {
+					userId: user._id,
+					before: now + 1,
+				} satisfies LiveRevoked);
 				ctx.meta.$statusCode = 204;
 				return null;
 			},
@@ -319,7 +397,10 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				await this.announceGroupChanges(ctx, write.doc._id, write.outcomes);
 				this.deliverSoon(invitations.map(invitation => invitation.id));
 				ctx.meta.$statusCode = 201;
-				return { ...(await this.members.toGroup(write.doc, caller.id)), pendingInvitations: invitations.length };
+				return {
+					...(await this.members.toGroup(write.doc, caller.id)),
+					pendingInvitations: invitations.length,
+				};
 			},
 		},
 
@@ -350,7 +431,10 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 		renameGroup: {
 			params: renameGroupParams,
 			async handler(ctx: Context<RenameGroupParams, Meta>): Promise<Group> {
-				const doc = await this.changeGroup(ctx, ctx.params.groupId, { kind: "rename", name: ctx.params.name });
+				const doc = await this.changeGroup(ctx, ctx.params.groupId, {
+					kind: "rename",
+					name: ctx.params.name,
+				});
 				return this.groupView(doc, callerOf(ctx).id);
 			},
 		},
@@ -475,7 +559,10 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 		removeMember: {
 			params: memberParams(),
 			async handler(ctx: Context<MemberParams, Meta>): Promise<Group> {
-				const doc = await this.changeGroup(ctx, ctx.params.groupId, { kind: "removeMember", userId: ctx.params.userId });
+				const doc = await this.changeGroup(ctx, ctx.params.groupId, {
+					kind: "removeMember",
+					userId: ctx.params.userId,
+				});
 				return this.groupView(doc, callerOf(ctx).id);
 			},
 		},
@@ -502,7 +589,11 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				if (!doc) return { exists: false, isMember: false, group: null };
 				const state = toState(doc);
 				const { refs: _refs, ...snapshot } = await this.members.snapshot(state);
-				return { exists: !doc.deleted, isMember: isMember(state, ctx.params.userId), group: { groupId: doc._id, ...snapshot } };
+				return {
+					exists: !doc.deleted,
+					isMember: isMember(state, ctx.params.userId),
+					group: { groupId: doc._id, ...snapshot },
+				};
 			},
 		},
 
@@ -525,7 +616,10 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				const user = await findActiveByEmail(this.models, ctx.params.email);
 				if (!user) throw notFound("User");
 				const groups = await groupsOfUser(this.models, user);
-				return { ...toUser(user), groups: groups.map(g => ({ id: g._id, name: g.name })) };
+				return {
+					...toUser(user),
+					groups: groups.map(g => ({ id: g._id, name: g.name })),
+				};
 			},
 		},
 
@@ -549,13 +643,29 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			},
 		},
 
+		/** Password checks made and guesses refused by this instance since it started (operators). */
+		authStats: {
+			visibility: "public",
+			params: { ...strict },
+			handler() {
+				return {
+					nodeID: this.broker.nodeID,
+					...this.accounts.stats,
+					...this.loginThrottle.stats,
+				};
+			},
+		},
+
 		/** Revokes every token of a user issued until now (operators). */
 		revokeTokens: {
 			visibility: "public",
 			params: userParams(),
 			async handler(ctx: Context<UserParams>) {
 				const before = await this.revokeAllTokens(ctx, ctx.params.userId);
-				return { userId: ctx.params.userId, revokedBefore: new Date(before).toISOString() };
+				return {
+					userId: ctx.params.userId,
+					revokedBefore: new Date(before).toISOString(),
+				};
 			},
 		},
 	},
@@ -615,14 +725,22 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 
 		/** Tells every gateway, so sockets join or leave the group's room at once. */
 		async announceGroupChanges(ctx: Context, groupId: string, outcomes: readonly GroupOutcome[]) {
-			for (const outcome of outcomes) await ctx.broadcast(LiveEvents.group, { groupId, change: outcome.change, userId: outcome.userId } satisfies LiveGroup);
+			for (const outcome of outcomes)
+				await ctx.broadcast(LiveEvents.group, {
+					groupId,
+					change: outcome.change,
+					userId: outcome.userId,
+				} satisfies LiveGroup);
 		},
 
 		async revokeAllTokens(ctx: Context, userId: string): Promise<number> {
 			const before = Date.now();
 			const result = await this.models.User.updateOne({ _id: userId }, { $set: { tokensValidAfter: before } });
 			if (result.matchedCount === 0) throw notFound("User");
-			await ctx.broadcast(LiveEvents.revoked, { userId, before } satisfies LiveRevoked);
+			await ctx.broadcast(LiveEvents.revoked, {
+				userId,
+				before,
+			} satisfies LiveRevoked);
 			return before;
 		},
 	},
@@ -636,19 +754,26 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 		}
 		if (!secret) this.logger.warn("JWT_SECRET is not set: using a random per-run key (tokens die with this process).");
 		this.jwtSecret = secret ?? randomSecret();
-		this.loginThrottle = new LoginThrottle({ ...defaultLoginThrottle, lockAfter: config.loginLockAfter() });
 	},
 
 	async started() {
 		// The mixins have started by now (Moleculer runs their `started` first): the models exist.
-		this.accounts = new Accounts({ models: this.models, throttle: this.loginThrottle, warn: this.logger.warn.bind(this.logger) });
+		this.attempts = new MongoAttempts(this.connection);
+		this.loginThrottle = new LoginThrottle(this.attempts, {
+			...defaultLoginThrottle,
+			lockAfter: config.loginLockAfter(),
+		});
+		this.accounts = new Accounts({
+			models: this.models,
+			throttle: this.loginThrottle,
+			warn: this.logger.warn.bind(this.logger),
+		});
 		this.members = new Members(this.models, this.memberCache);
 		this.groups = new GroupStore({
 			models: this.models,
 			snapshot: state => this.members.snapshot(state),
 			kickOutbox: (modelName, docId) => this.kickOutbox(modelName, docId),
 		});
-		this.attempts = new MongoAttempts(this.connection);
 		this.invitations = new InvitationStore({
 			models: this.models,
 			groups: this.groups,
@@ -661,15 +786,22 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				invitationTtlMs: INVITATION_TTL_MS,
 			},
 			kickOutbox: (modelName, docId) => this.kickOutbox(modelName, docId),
-			announce: (userId, invitation) => this.broker.broadcast(LiveEvents.invitation, { userId, invitation } satisfies LiveInvitation),
+			announce: (userId, invitation) =>
+				this.broker.broadcast(LiveEvents.invitation, {
+					userId,
+					invitation,
+				} satisfies LiveInvitation),
 			warn: (message, detail) => this.logger.warn(message, detail ?? ""),
 		});
 		// Accounts older than the email claims, or left unclaimed by a crash, become findable by email.
 		const claimed = await backfillClaims(this.models);
 		if (claimed) this.logger.info(`Claimed ${claimed} email(s) that had no claim yet.`);
 		this.revocationPurgeTimer = setInterval(() => {
-			this.models.RevokedToken.deleteMany({ expiresAt: { $lt: new Date() } }).catch(() => undefined);
+			this.models.RevokedToken.deleteMany({
+				expiresAt: { $lt: new Date() },
+			}).catch(() => undefined);
 			this.invitations.purgeExpired().catch(() => undefined);
+			// Ended windows of the password-guess counters, likewise.
 			this.attempts.purge().catch(() => undefined);
 		}, REVOCATION_PURGE_EVERY_MS);
 		this.revocationPurgeTimer.unref();

@@ -105,7 +105,7 @@ export function answerUnparsableRequest(err: Error & { code?: string }, socket: 
 	}
 	const body = JSON.stringify({ name: "BadRequestError", message: "Malformed HTTP request", code: 400, type: ErrorTypes.BAD_REQUEST } satisfies ErrorBody);
 	socket.end(
-		`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+		`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
 	);
 }
 

@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from "node:http";
 import { Server as SocketServer, type Socket } from "socket.io";
-import { unauthorized } from "../../events/errors.js";
+import { rateLimited, unauthorized } from "../../events/errors.js";
 import type { GroupChange, LiveChat, LiveGroup, LiveInvitation, LiveLocationEvent, LiveNotification, LivePresence, LiveRevoked } from "../../events/live.js";
 import type { Invitation, Message, Meta, Notification, Session } from "../../events/types.js";
 import { toErrorBody } from "./errors.js";
@@ -17,6 +17,10 @@ import { revokes, type ResolvedToken, type TokenCache } from "./token-cache.js";
  * finds its rooms, the client commands (socket-events.ts) called as the socket's user, and the
  * live broadcasts forwarded to the rooms they concern. The service hands every `live.*` event to
  * the method of the same name.
+ *
+ * A socket lives no longer than its token: it is disconnected when the token expires (API.md
+ * §6.6), as when it is revoked. One user holds at most `maxSocketsPerUser` sockets here; the
+ * handshake of one more fails with RATE_LIMITED, and the sockets already open stay open.
  */
 
 /** Server → client events. */
@@ -34,6 +38,10 @@ type ClientEvents = Record<string, (...args: unknown[]) => void>;
 
 interface SocketData {
 	auth: ResolvedToken;
+	/** The user whose socket slot this socket holds, from its handshake until it closes. */
+	slotOf?: string;
+	/** Disconnects the socket when its token expires. */
+	expiry?: NodeJS.Timeout;
 	/** From the handshake until the socket joins its rooms (then deleted: the rooms hold the groups). */
 	joining?: { pending: PendingHandshake; groupIds: string[] };
 }
@@ -54,15 +62,25 @@ export interface LiveSocketsDeps {
 	/** Each socket that opens or closes here (for presence). */
 	socketChanged(change: SocketChange): void;
 	corsOrigin: string | string[];
+	/** Open sockets (and handshakes) one user may have here at once [unlimited]. */
+	maxSocketsPerUser?: number;
+	/** The clock tokens expire by [Date.now]. */
+	now?: () => number;
 }
 
 const socketCommands = new Map<string, SocketCommand>(Object.entries(SocketCommands));
 const MAX_TOKEN_LENGTH = 4096;
+/** setTimeout's longest delay (~24.8 days); a longer-lived token's timer is set again when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class LiveSockets {
 	private io: AppServer | undefined;
 	private readonly handshakes = new HandshakeLog();
 	private readonly presenceOrder = new PresenceOrder();
+	/** Sockets per user here, counted from the handshake (a burst of handshakes cannot pass the cap) until the socket closes. */
+	private readonly slots = new Map<string, number>();
+	private readonly maxSocketsPerUser: number;
+	private readonly now: () => number;
 	/**
 	 * One command dispatcher and one disconnect listener for all sockets (Socket.IO calls them
 	 * with the socket as `this`), instead of nine closures per socket.
@@ -74,13 +92,22 @@ export class LiveSockets {
 		// Socket.IO calls listeners with the socket as `this`; the service's own parts are captured here.
 		const runCommand = this.runCommand.bind(this);
 		const socketChanged = deps.socketChanged;
+		const releaseSlot = this.releaseSlot.bind(this);
 		this.dispatchCommand = function (event, ...args) {
 			const command = socketCommands.get(event);
 			if (command) void runCommand(this, command, args);
 		};
 		this.onClosed = function () {
-			socketChanged({ socketId: this.id, userId: this.data.auth.user.id, open: false });
+			clearTimeout(this.data.expiry);
+			releaseSlot(this);
+			socketChanged({
+				socketId: this.id,
+				userId: this.data.auth.user.id,
+				open: false,
+			});
 		};
+		this.maxSocketsPerUser = deps.maxSocketsPerUser ?? Number.POSITIVE_INFINITY;
+		this.now = deps.now ?? Date.now;
 	}
 
 	/** Socket.IO on the same HTTP server and port as REST. */
@@ -114,7 +141,12 @@ export class LiveSockets {
 	/** Every authenticated socket open here; undefined before Socket.IO is up. */
 	openSockets(): OpenSocket[] | undefined {
 		if (!this.io) return undefined;
-		return [...this.io.of("/").sockets.values()].filter(socket => socket.data.auth).map(socket => ({ socketId: socket.id, userId: socket.data.auth.user.id }));
+		return [...this.io.of("/").sockets.values()]
+			.filter(socket => socket.data.auth)
+			.map(socket => ({
+				socketId: socket.id,
+				userId: socket.data.auth.user.id,
+			}));
 	}
 
 	/**
@@ -157,7 +189,13 @@ export class LiveSockets {
 		const room = groupRoom(groupId);
 		const payload = { groupId, change, ...(userId ? { userId } : {}) };
 		// Sockets still in their handshake are not in the user's room yet: they replay this when they join.
-		if (change !== "renamed") this.handshakes.record({ kind: "group", groupId, change, ...(userId ? { userId } : {}) });
+		if (change !== "renamed")
+			this.handshakes.record({
+				kind: "group",
+				groupId,
+				change,
+				...(userId ? { userId } : {}),
+			});
 		if (!this.io) return;
 		// Added users join before the announcement, removed ones leave after it: both hear it.
 		if ((change === "created" || change === "memberAdded") && userId) this.io.in(userRoom(userId)).socketsJoin(room);
@@ -171,7 +209,12 @@ export class LiveSockets {
 
 	/** Disconnects the sockets whose token was revoked (the token cache is the service's to update). */
 	revoked({ userId, jti, before }: LiveRevoked): void {
-		this.handshakes.record({ kind: "revoked", userId, ...(jti !== undefined ? { jti } : {}), ...(before !== undefined ? { before } : {}) });
+		this.handshakes.record({
+			kind: "revoked",
+			userId,
+			...(jti !== undefined ? { jti } : {}),
+			...(before !== undefined ? { before } : {}),
+		});
 		if (!this.io) return;
 		for (const socket of this.io.of("/").sockets.values()) {
 			const auth = socket.data.auth;
@@ -207,6 +250,7 @@ export class LiveSockets {
 				tokenCache.set(token, auth, askedAt);
 				if (Array.isArray(answer.groupIds)) groupIds = answer.groupIds;
 			}
+			this.takeSlot(socket, auth.user.id);
 			if (!groupIds) {
 				// Another socket of the user that has joined its rooms holds the user's groups as of the
 				// last `live.group` this gateway handled (the handler moves every joined socket of the
@@ -222,9 +266,42 @@ export class LiveSockets {
 			socket.data.joining = { pending, groupIds };
 		} catch (err) {
 			this.handshakes.end(pending);
+			this.releaseSlot(socket);
 			const code = (err as { code?: number }).code;
-			throw new Error(code === 401 ? "UNAUTHORIZED" : "SERVICE_UNAVAILABLE");
+			throw new Error(code === 401 ? "UNAUTHORIZED" : code === 429 ? "RATE_LIMITED" : "SERVICE_UNAVAILABLE");
 		}
+	}
+
+	/**
+	 * Counts the socket against its user's cap, or refuses it. Refusing the new socket, rather than
+	 * closing the oldest, keeps the devices already connected working: a client stuck in a
+	 * reconnect loop (or someone holding a stolen token) cannot push the user's own devices off.
+	 */
+	private takeSlot(socket: AppSocket, userId: string): void {
+		const held = this.slots.get(userId) ?? 0;
+		if (held >= this.maxSocketsPerUser) throw rateLimited(`At most ${this.maxSocketsPerUser} open sockets per user`);
+		this.slots.set(userId, held + 1);
+		socket.data.slotOf = userId;
+	}
+
+	/** Gives the socket's slot back (once, whichever way it ends: refused, abandoned or closed). */
+	private releaseSlot(socket: AppSocket): void {
+		const userId = socket.data.slotOf;
+		if (userId === undefined) return;
+		delete socket.data.slotOf;
+		const held = (this.slots.get(userId) ?? 1) - 1;
+		if (held > 0) this.slots.set(userId, held);
+		else this.slots.delete(userId);
+	}
+
+	/** Disconnects the socket when its token expires, or at once when it already has. */
+	private expireWithToken(socket: AppSocket): void {
+		const left = socket.data.auth.token.expiresAt - this.now();
+		if (left <= 0) {
+			socket.disconnect(true);
+			return;
+		}
+		socket.data.expiry = setTimeout(() => this.expireWithToken(socket), Math.min(left, MAX_TIMER_MS));
 	}
 
 	/** A connected socket of the user on this gateway (one in the user's room has joined its group rooms). */
@@ -244,6 +321,7 @@ export class LiveSockets {
 		if (!joining) return;
 		this.handshakes.end(joining.pending);
 		delete socket.data.joining;
+		this.releaseSlot(socket);
 	}
 
 	private connected(socket: AppSocket): void {
@@ -251,7 +329,8 @@ export class LiveSockets {
 		delete socket.data.joining;
 		const { user, token } = socket.data.auth;
 		const notices = this.handshakes.end(joining.pending);
-		if (revokedDuring(user.id, token, notices)) {
+		if (revokedDuring(user.id, token, notices) || token.expiresAt <= this.now()) {
+			this.releaseSlot(socket);
 			socket.disconnect(true);
 			return;
 		}
@@ -262,7 +341,13 @@ export class LiveSockets {
 		socket.on("disconnect", this.onClosed);
 		// The upgrade request (headers, parser state) is not needed once the handshake is built.
 		(socket.conn as { request?: unknown }).request = null;
-		this.deps.socketChanged({ socketId: socket.id, userId: user.id, open: true });
+		this.deps.socketChanged({
+			socketId: socket.id,
+			userId: user.id,
+			open: true,
+		});
+		// Last: a token expiring this very moment closes the socket after its opening was reported.
+		this.expireWithToken(socket);
 	}
 
 	/**
@@ -275,17 +360,26 @@ export class LiveSockets {
 		const payload = typeof args[0] === "function" ? undefined : args[0];
 		const { user, token } = socket.data.auth;
 		try {
-			if (token.expiresAt <= Date.now()) {
-				reply({ ok: false, error: { type: "UNAUTHORIZED", message: "Token expired", code: 401 } });
+			// The expiry timer may not have fired yet when the command arrives: it is refused all the same.
+			if (token.expiresAt <= this.now()) {
+				reply({
+					ok: false,
+					error: { type: "UNAUTHORIZED", message: "Token expired", code: 401 },
+				});
 				socket.disconnect(true);
 				return;
 			}
 			const meta: Meta = { user, token };
-			const result = await this.deps.call(command.action, asParams(payload), { meta });
+			const result = await this.deps.call(command.action, asParams(payload), {
+				meta,
+			});
 			reply(ackResult(command, result));
 		} catch (err) {
 			const { type, message, code, data } = toErrorBody(err);
-			reply({ ok: false, error: { type, message, code, ...(data !== undefined ? { data } : {}) } });
+			reply({
+				ok: false,
+				error: { type, message, code, ...(data !== undefined ? { data } : {}) },
+			});
 		}
 	}
 }

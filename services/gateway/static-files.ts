@@ -98,7 +98,7 @@ export function contentSecurityPolicy(config: ClientConfig): string {
 export function clientFileFor(pathname: string): { file: string; cache: string } | null {
 	if (pathname === "/" || pathname === "/index.html") return { file: "index.html", cache: REVALIDATE };
 	if (/^\/join\/[^/]+\/?$/.test(pathname)) return { file: "index.html", cache: REVALIDATE }; // the invite link page (API.md §6.1)
-	if (pathname === "/sw.js" || pathname === "/sw.js.map") return { file: pathname.slice(1), cache: REVALIDATE };
+	if (pathname === "/sw.js") return { file: "sw.js", cache: REVALIDATE };
 	const asset = /^\/assets\/([A-Za-z0-9][\w.-]*)$/.exec(pathname);
 	// The name pattern rules out "..", slashes and hidden files: nothing outside web/dist/assets.
 	if (asset && !asset[1]!.includes("..")) return { file: join("assets", asset[1]!), cache: IMMUTABLE };
@@ -168,7 +168,11 @@ export function serveWebClient(req: Request, res: ServerResponse, env?: NodeJS.P
 	if (target.file === "sw.js") headers["Service-Worker-Allowed"] = "/";
 
 	if (req.headers["if-none-match"] === headers.ETag) {
-		res.writeHead(304, { ETag: headers.ETag, "Cache-Control": target.cache, Vary: "Accept-Encoding" });
+		res.writeHead(304, {
+			ETag: headers.ETag,
+			"Cache-Control": target.cache,
+			Vary: "Accept-Encoding",
+		});
 		res.end();
 		return true;
 	}
@@ -197,7 +201,11 @@ export function serveWebClient(req: Request, res: ServerResponse, env?: NodeJS.P
 }
 
 function send(req: Request, res: ServerResponse, status: number, headers: Record<string, string>, body: string) {
-	res.writeHead(status, { ...headers, "Content-Length": String(Buffer.byteLength(body)), "X-Content-Type-Options": "nosniff" });
+	res.writeHead(status, {
+		...headers,
+		"Content-Length": String(Buffer.byteLength(body)),
+		"X-Content-Type-Options": "nosniff",
+	});
 	res.end(req.method === "HEAD" ? undefined : body);
 }
 

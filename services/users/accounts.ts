@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { invalidCredentials, notFound, rateLimited, unauthorized, validationError } from "../../events/errors.js";
+import { invalidCredentials, notFound, unauthorized, validationError } from "../../events/errors.js";
 import { assertEmailFree, findActiveByEmail, writeClaimingEmail } from "./email-index.js";
 import type { LoginThrottle } from "./login-throttle.js";
 import type { UserDoc, UsersModels } from "./models.js";
@@ -32,7 +32,16 @@ export interface ProfileChange {
 	currentPassword?: string;
 }
 
+export interface PasswordCheckStats {
+	/** Passwords hashed to check a login (a refused attempt costs none). */
+	loginChecks: number;
+	/** Passwords hashed to re-check a `currentPassword`. */
+	rechecks: number;
+}
+
 export class Accounts {
+	readonly stats: PasswordCheckStats = { loginChecks: 0, rechecks: 0 };
+
 	constructor(private readonly deps: AccountsDeps) {}
 
 	/** The active account `id`; a deleted or unknown one no longer exists for its tokens. */
@@ -42,9 +51,15 @@ export class Accounts {
 		return user;
 	}
 
-	/** Refuses a wrong password for `user` (to confirm a sensitive change). */
+	/**
+	 * Refuses a wrong password for `user` (to confirm a sensitive change). Guesses are limited per
+	 * user (login-throttle.ts): a stolen token is not a way to find the password.
+	 */
 	async checkPassword(user: UserDoc, password: string): Promise<void> {
+		const attempt = await this.deps.throttle.admitRecheck(user._id);
+		this.stats.rechecks++;
 		if (!(await verifyPassword(password, user.passwordHash))) throw invalidCredentials();
+		await attempt.succeeded();
 	}
 
 	/** Creates an account; the email must not be taken. */
@@ -67,22 +82,19 @@ export class Accounts {
 	}
 
 	/**
-	 * The account that `email` and `password` open. Failures slow that account's later attempts
-	 * down and finally lock it (login-throttle.ts); an unknown email costs the same hashing as a
-	 * wrong password, so timing does not tell which emails exist.
+	 * The account that `email` and `password` open, for a client at `address`. Each attempt is
+	 * counted before its password is checked: failures slow the account's later attempts down and
+	 * finally refuse that address (login-throttle.ts). An unknown email is counted and costs the
+	 * same hashing as a wrong password, so neither timing nor the limits tell which emails exist.
 	 */
-	async login(email: string, password: string): Promise<UserDoc> {
+	async login(email: string, password: string, address?: string): Promise<UserDoc> {
 		const { models, throttle, warn } = this.deps;
-		if (throttle.isLocked(email)) throw rateLimited("Too many failed logins for this account; try again later");
-		const delay = throttle.delayMs(email);
-		if (delay > 0) await new Promise(resolve => setTimeout(resolve, delay));
+		const attempt = await throttle.admitLogin(email, address);
 		const user = await findActiveByEmail(models, email);
+		this.stats.loginChecks++;
 		const ok = await verifyPassword(password, user?.passwordHash ?? (await decoyPasswordHash()));
-		if (!user || !ok) {
-			throttle.recordFailure(email);
-			throw invalidCredentials();
-		}
-		throttle.recordSuccess(email);
+		if (!user || !ok) throw invalidCredentials();
+		await attempt.succeeded();
 		// Hashes stored with older settings (scrypt) are upgraded while the password is at hand;
 		// conditional on the old hash so a password changed meanwhile is never overwritten.
 		if (passwordNeedsRehash(user.passwordHash))

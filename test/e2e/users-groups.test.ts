@@ -18,7 +18,8 @@ const socketFor = async (api: ApiClient) => {
 };
 
 before(async () => {
-	system = await startSystem({ services: ["users", "gateway"], env: { LOGIN_LOCK_AFTER: "5" } });
+	// TRUST_PROXY: the tests speak for clients at different addresses through X-Forwarded-For.
+	system = await startSystem({ services: ["users", "gateway"], env: { LOGIN_LOCK_AFTER: "5", TRUST_PROXY: "1" } });
 });
 
 after(async () => {
@@ -67,13 +68,20 @@ describe("accounts", () => {
 		assert.equal(unknown.body.type, "INVALID_CREDENTIALS");
 	});
 
-	test("an account refuses logins after repeated wrong passwords, even with the right one", async () => {
+	test("after repeated wrong passwords from one address, that address is refused even with the right one; the owner elsewhere logs in", async () => {
 		const api = client();
 		const user = await api.signUp("Guessed", "Often", "the right password");
-		for (let i = 0; i < 5; i++) assert.equal((await api.post("/api/auth/login", { email: user.email, password: `guess ${i}` })).status, 401);
-		const locked = await api.post("/api/auth/login", { email: user.email, password: "the right password" });
+		const from = (address: string) => ({ headers: { "x-forwarded-for": address } });
+		for (let i = 0; i < 5; i++)
+			assert.equal((await api.post("/api/auth/login", { email: user.email, password: `guess ${i}` }, from("203.0.113.7"))).status, 401);
+		const locked = await api.post("/api/auth/login", { email: user.email, password: "the right password" }, from("203.0.113.7"));
 		assert.equal(locked.status, 429);
 		assert.equal(locked.body.type, "RATE_LIMITED");
+		const retryAfter = Number(locked.headers.get("retry-after"));
+		assert.ok(retryAfter > 15 * 60 - 30 && retryAfter <= 15 * 60, `Retry-After is what is left of the 15-minute window, got ${retryAfter}`);
+		// The owner, at another address, logs in; the guessing address stays refused.
+		assert.equal((await api.post("/api/auth/login", { email: user.email, password: "the right password" }, from("198.51.100.9"))).status, 200);
+		assert.equal((await api.post("/api/auth/login", { email: user.email, password: "the right password" }, from("203.0.113.7"))).status, 429);
 		// Its existing token keeps working; only password guessing is stopped.
 		assert.equal((await api.get("/api/users/me")).status, 200);
 	});

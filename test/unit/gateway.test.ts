@@ -6,6 +6,7 @@ import { TokenCache } from "../../services/gateway/token-cache.js";
 import { ackResult, asParams, SocketCommands } from "../../services/gateway/socket-events.js";
 import { conflict, invalidState, validationError } from "../../events/errors.js";
 import { parseDuration } from "../../lib/config.js";
+import { clientFileFor } from "../../services/gateway/static-files.js";
 
 test("documented client errors keep their code, type and data", () => {
 	assert.deepEqual(toErrorBody(invalidState("Not on a journey")), { name: "ConflictError", message: "Not on a journey", code: 409, type: "INVALID_STATE" });
@@ -94,3 +95,11 @@ test("durations accept plain seconds and units", () => {
 function pick(body: { code: number; type: string; message: string }) {
 	return { code: body.code, type: body.type, message: body.message };
 }
+
+test("the web client's paths: the page and the worker revalidate, hashed assets are immutable, no source map is served", () => {
+	assert.deepEqual(clientFileFor("/"), { file: "index.html", cache: "no-cache" });
+	assert.deepEqual(clientFileFor("/sw.js"), { file: "sw.js", cache: "no-cache" });
+	assert.deepEqual(clientFileFor("/assets/app-3f2a9c.js"), { file: "assets/app-3f2a9c.js", cache: "public, max-age=31536000, immutable" });
+	assert.equal(clientFileFor("/sw.js.map"), null, "source maps are not built any more");
+	assert.equal(clientFileFor("/api/users/me"), null);
+});

@@ -37,7 +37,7 @@ after(async () => {
 	await connection?.close();
 });
 
-const accounts = () => new Accounts({ models, throttle: new LoginThrottle(), warn: () => undefined });
+const accounts = () => new Accounts({ models, throttle: new LoginThrottle(new MemoryAttempts()), warn: () => undefined });
 const newAccount = (name: string) =>
 	accounts().register({ name, surname: "Test", email: `${name.toLowerCase()}.${randomUUID()}@example.com`, password: "correct horse" });
 const freshEmail = () => `nobody.${randomUUID()}@example.com`;

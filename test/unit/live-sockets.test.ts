@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { conflict, unauthorized } from "../../events/errors.js";
 import type { Meta } from "../../events/types.js";
 import { LiveSockets } from "../../services/gateway/sockets.js";
+import { SocketCommands } from "../../services/gateway/socket-events.js";
 import { TokenCache } from "../../services/gateway/token-cache.js";
 import { issueToken } from "../../services/users/tokens.js";
 import type { SocketChange } from "../../services/gateway/presence-reports.js";
@@ -141,4 +142,90 @@ test("a revocation disconnects only the sockets of the revoked token", async () 
 	sockets.revoked({ userId: "ann", jti: annTwo.jti });
 	await waitFor(() => !two.socket.connected, { what: "the revoked token's socket to close" });
 	assert.equal(one.socket.connected, true);
+});
+
+/** Another LiveSockets on its own server, for a cap or a clock of its own; closed by the caller. */
+async function separateSockets(opts: { maxSocketsPerUser?: number; now?: () => number }) {
+	const ownServer = createServer();
+	const own = new LiveSockets({ call, tokenCache: new TokenCache(), corsOrigin: "*", socketChanged: () => undefined, ...opts });
+	own.attach(ownServer);
+	await new Promise<void>(resolve => ownServer.listen(0, "127.0.0.1", resolve));
+	return {
+		url: `http://127.0.0.1:${(ownServer.address() as AddressInfo).port}`,
+		sockets: own,
+		close: async () => {
+			own.close();
+			await new Promise(resolve => ownServer.close(resolve));
+		},
+	};
+}
+
+/** A token of Ann's the stub users service knows, expiring `ttlMs` after `now`. */
+function annToken(ttlMs: number, now = Date.now()) {
+	const issued = issueToken("ann", "secret", ttlMs, now);
+	tokens.set(issued.token, { user: ann, token: { jti: issued.jti, issuedAt: issued.issuedAt, expiresAt: issued.expiresAt } });
+	return issued;
+}
+
+const openTimers = () => process.getActiveResourcesInfo().filter(kind => kind === "Timeout").length;
+
+test("a socket is disconnected when its token expires, and its expiry timer goes with a socket closed earlier", async () => {
+	const baseline = openTimers();
+	const longLived = await Promise.all(Array.from({ length: 10 }, () => connect(annToken(3_600_000).token)));
+	const shortLived = annToken(1_000);
+	const expiring = await connect(shortLived.token);
+	const reason = new Promise(resolve => expiring.socket.once("disconnect", resolve));
+	await waitFor(() => !expiring.socket.connected, { timeoutMs: shortLived.expiresAt - Date.now() + 3_000, what: "the socket to close at its token's expiry" });
+	assert.equal(await reason, "io server disconnect");
+	assert.ok(Date.now() >= shortLived.expiresAt);
+	for (const socket of longLived) socket.close();
+	// Every timer of those sockets (theirs, Socket.IO's, the clients') is gone once they are closed.
+	await waitFor(() => openTimers() <= baseline, { timeoutMs: 5_000, what: `the timers to go back to ${baseline} (now ${openTimers()})` });
+});
+
+test("a command that arrives after its token expired, before the socket is closed, is refused with 401", async () => {
+	let now = Date.now();
+	const own = await separateSockets({ now: () => now });
+	try {
+		const token = annToken(3_600_000, now).token;
+		for (const event of Object.keys(SocketCommands)) {
+			const socket = await connectSocket(own.url, token);
+			now += 3_600_000; // the gateway's clock passes the expiry; the hour-long timer has not fired
+			calls.length = 0;
+			const ack = await socket.emit(event, { groupId: "g1", latitude: 1, longitude: 1, text: "late" });
+			assert.deepEqual(ack, { ok: false, error: { type: "UNAUTHORIZED", message: "Token expired", code: 401 } }, event);
+			assert.deepEqual(calls, [], `${event} reached no action`);
+			await waitFor(() => !socket.socket.connected, { what: `the socket of ${event} to be closed` });
+			now -= 3_600_000;
+		}
+	} finally {
+		await own.close();
+	}
+});
+
+test("a user's sockets beyond the cap fail their handshake with RATE_LIMITED, counted from the handshake; a closed one frees its place", async () => {
+	const own = await separateSockets({ maxSocketsPerUser: 3 });
+	const mine: LiveSocket[] = [];
+	try {
+		const token = annToken(3_600_000).token;
+		const attempts = await Promise.allSettled(Array.from({ length: 6 }, () => connectSocket(own.url, token)));
+		for (const attempt of attempts) if (attempt.status === "fulfilled") mine.push(attempt.value);
+		assert.equal(mine.length, 3);
+		assert.deepEqual(
+			attempts.filter(a => a.status === "rejected").map(a => ((a as PromiseRejectedResult).reason as Error).message),
+			["RATE_LIMITED", "RATE_LIMITED", "RATE_LIMITED"],
+		);
+		assert.ok(
+			mine.every(socket => socket.socket.connected),
+			"the sockets already open stay open",
+		);
+		// A bad token takes no place; a closed socket gives its place back.
+		await assert.rejects(connectSocket(own.url, "forged"), { message: "UNAUTHORIZED" });
+		mine.shift()!.close();
+		mine.push(await waitFor(() => connectSocket(own.url, token), { what: "a socket in the freed place" }));
+		await assert.rejects(connectSocket(own.url, token), { message: "RATE_LIMITED" });
+	} finally {
+		for (const socket of mine) socket.close();
+		await own.close();
+	}
 });

@@ -9,6 +9,7 @@ import { Accounts } from "../../services/users/accounts.js";
 import { Members } from "../../services/users/members.js";
 import { MemberCache } from "../../services/users/member-cache.js";
 import { LoginThrottle } from "../../services/users/login-throttle.js";
+import { MemoryAttempts } from "../../lib/attempt-limits.js";
 import { findActiveByEmail } from "../../services/users/email-index.js";
 import type { GroupState } from "../../services/users/groups.js";
 
@@ -22,7 +23,9 @@ let models: UsersModels;
 
 before(async () => {
 	connection = await mongoose
-		.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", { dbName: `tunit${randomBytes(4).toString("hex")}_users` })
+		.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", {
+			dbName: `tunit${randomBytes(4).toString("hex")}_users`,
+		})
 		.asPromise();
 	models = usersModels(connection);
 	for (const model of Object.values(models)) await model.createIndexes();
@@ -33,9 +36,19 @@ after(async () => {
 	await connection?.close();
 });
 
-const accounts = () => new Accounts({ models, throttle: new LoginThrottle(), warn: () => undefined });
+const accounts = () =>
+	new Accounts({
+		models,
+		throttle: new LoginThrottle(new MemoryAttempts()),
+		warn: () => undefined,
+	});
 const newAccount = (name: string) =>
-	accounts().register({ name, surname: "Test", email: `${name.toLowerCase()}.${randomUUID()}@example.com`, password: "correct horse" });
+	accounts().register({
+		name,
+		surname: "Test",
+		email: `${name.toLowerCase()}.${randomUUID()}@example.com`,
+		password: "correct horse",
+	});
 
 test("a command that loses the race for the group's version is decided again on the newer group", async () => {
 	const [ann, bob, cy] = [await newAccount("Ann"), await newAccount("Bob"), await newAccount("Cy")];
@@ -58,11 +71,19 @@ test("a command that loses the race for the group's version is decided again on 
 		outcomes.map(o => o.change),
 		["created"],
 	);
-	await store.apply(bob._id, created._id, { kind: "join", invitedBy: ann._id, via: "invitation" });
+	await store.apply(bob._id, created._id, {
+		kind: "join",
+		invitedBy: ann._id,
+		via: "invitation",
+	});
 	interfere = async () => {
 		await models.Group.updateOne({ _id: created._id }, { $set: { name: "Renamed meanwhile", version: 3 } });
 	};
-	const { doc } = await store.apply(cy._id, created._id, { kind: "join", invitedBy: bob._id, via: "link" });
+	const { doc } = await store.apply(cy._id, created._id, {
+		kind: "join",
+		invitedBy: bob._id,
+		via: "link",
+	});
 	assert.equal(doc.version, 4, "applied on top of the other writer's version");
 	assert.equal(doc.name, "Renamed meanwhile");
 	assert.deepEqual(doc.memberIds, [ann._id, bob._id, cy._id]);
@@ -80,7 +101,11 @@ test("a command that loses the race for the group's version is decided again on 
 test("a command on a group the actor does not belong to changes nothing", async () => {
 	const [ann, bob] = [await newAccount("Ann"), await newAccount("Bob")];
 	const members = new Members(models, new MemberCache());
-	const store = new GroupStore({ models, snapshot: state => members.snapshot(state), kickOutbox: () => undefined });
+	const store = new GroupStore({
+		models,
+		snapshot: state => members.snapshot(state),
+		kickOutbox: () => undefined,
+	});
 	const { doc } = await store.create(ann._id, "Private");
 	await assert.rejects(store.apply(bob._id, doc._id, { kind: "rename", name: "Mine" }), { type: ErrorTypes.FORBIDDEN, code: 403 });
 	assert.equal((await models.Group.findById(doc._id).lean())!.version, 1);
@@ -89,26 +114,49 @@ test("a command on a group the actor does not belong to changes nothing", async 
 test("an email or password change needs the current password; a new password revokes older tokens", async () => {
 	const ann = await newAccount("Ann");
 	const newEmail = `ann.new.${randomUUID()}@example.com`;
-	await assert.rejects(accounts().update(ann, { email: newEmail }), { type: ErrorTypes.VALIDATION_ERROR, code: 422 });
-	await assert.rejects(accounts().update(ann, { email: newEmail, currentPassword: "wrong password" }), { type: ErrorTypes.INVALID_CREDENTIALS, code: 401 });
+	await assert.rejects(accounts().update(ann, { email: newEmail }), {
+		type: ErrorTypes.VALIDATION_ERROR,
+		code: 422,
+	});
+	await assert.rejects(
+		accounts().update(ann, {
+			email: newEmail,
+			currentPassword: "wrong password",
+		}),
+		{ type: ErrorTypes.INVALID_CREDENTIALS, code: 401 },
+	);
 	assert.equal(await findActiveByEmail(models, newEmail), null, "nothing was written");
 	const renamed = await accounts().update(ann, { name: "Annie" });
 	assert.equal(renamed.updated.name, "Annie");
 	assert.equal(renamed.tokensValidAfter, undefined, "a name change revokes nothing");
-	const moved = await accounts().update(ann, { email: newEmail, password: "battery staple", currentPassword: "correct horse" });
+	const moved = await accounts().update(ann, {
+		email: newEmail,
+		password: "battery staple",
+		currentPassword: "correct horse",
+	});
 	assert.equal(moved.updated.email, newEmail);
 	assert.ok(moved.tokensValidAfter && moved.tokensValidAfter > 0);
 	assert.equal((await findActiveByEmail(models, newEmail))?._id, ann._id);
 	assert.equal(await findActiveByEmail(models, ann.email), null, "the old email is free");
 	assert.equal((await accounts().login(newEmail, "battery staple"))._id, ann._id);
-	await assert.rejects(accounts().login(newEmail, "correct horse"), { type: ErrorTypes.INVALID_CREDENTIALS });
+	await assert.rejects(accounts().login(newEmail, "correct horse"), {
+		type: ErrorTypes.INVALID_CREDENTIALS,
+	});
 });
 
 test("a second account with a taken email is refused", async () => {
 	const ann = await newAccount("Ann");
-	await assert.rejects(accounts().register({ name: "Other", surname: "Ann", email: ann.email, password: "another password" }), {
-		type: ErrorTypes.CONFLICT,
-		code: 409,
-		message: "An account with this email already exists",
-	});
+	await assert.rejects(
+		accounts().register({
+			name: "Other",
+			surname: "Ann",
+			email: ann.email,
+			password: "another password",
+		}),
+		{
+			type: ErrorTypes.CONFLICT,
+			code: 409,
+			message: "An account with this email already exists",
+		},
+	);
 });
