@@ -17,6 +17,7 @@ import { MongoSessionRepository, type SessionRepository } from "./location/sessi
 import { createTracking, type Tracking } from "./location/tracking.js";
 import type { LocationEvent } from "./location/state-machine.js";
 import { etaProblem, samplePoint, sampleTimestampProblem } from "./location/validation.js";
+import { positionDetailRules, type PositionDetails } from "./location/point.js";
 import { liveLocations } from "./location/live-batch.js";
 
 /**
@@ -44,17 +45,17 @@ interface MemberParams {
 	userId: string;
 }
 
-const sampleParams = {
+/** A position with the details of API.md §6.3 (accuracy, altitude, speed, heading, battery, charging); `source` is never a client's to say. */
+const sampleParams = () => ({
 	...strict,
 	latitude: rules.latitude,
 	longitude: rules.longitude,
-	accuracy: { type: "number", min: 0, max: 1_000_000, finite: true, optional: true },
+	...positionDetailRules(),
 	timestamp: { ...rules.isoDate, optional: true },
-};
-interface SampleParams {
+});
+interface SampleParams extends PositionDetails {
 	latitude: number;
 	longitude: number;
-	accuracy?: number;
 	timestamp?: string;
 }
 
@@ -76,11 +77,9 @@ interface JourneyParams {
 	mode: JourneyMode;
 }
 
-const sosParams = { ...strict, latitude: rules.latitude, longitude: rules.longitude };
-interface SosParams {
-	latitude: number;
-	longitude: number;
-}
+/** Where the SOS is raised, with the same optional details and time as a sample (a phone's alarm carries them). */
+const sosParams = sampleParams;
+type SosParams = SampleParams;
 
 /** Every command of a user goes to the instance owning that user (consistent hashing on `meta.user.id`). */
 const OWNED_BY_CALLER = { strategy: "Shard", strategyOptions: { shardKey: "#user.id" } };
@@ -113,6 +112,7 @@ interface LocationMethods {
 	groupProjection(): Model<GroupProjectionDoc>;
 	groupsOfUser(userId: string): Promise<GroupProjectionDoc[]>;
 	// Own.
+	pointOf(ctx: Context<SampleParams, Meta>, now: number): Point;
 	applyInGroup(ctx: Context<unknown, Meta>, groupId: string, event: LocationEvent, options?: { admit?: boolean }): Promise<Session>;
 	readableGroup(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupProjectionDoc>;
 	requireTargetMember(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, userId: string): Promise<void>;
@@ -164,16 +164,17 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			},
 		},
 
-		/** Records the caller's position in every group where they share (every group during an SOS). */
+		/**
+		 * Records the caller's position in every group where they share (every group during an SOS).
+		 * A phone's report (`meta.device`, set by the devices service) is stored before the answer.
+		 */
 		addSample: {
 			...OWNED_BY_CALLER,
-			params: sampleParams,
+			params: sampleParams(),
 			async handler(ctx: Context<SampleParams, Meta>): Promise<{ sessions: Session[] }> {
 				const caller = callerOf(ctx);
 				const now = Date.now();
-				const problem = ctx.params.timestamp === undefined ? null : sampleTimestampProblem(ctx.params.timestamp, now);
-				if (problem) throw validationError("Parameters validation error!", [problem]);
-				const sample = { type: "sample", point: samplePoint(ctx.params, now) } as const;
+				const sample = { type: "sample", point: this.pointOf(ctx, now) } as const;
 				// From memory (this instance owns the caller's sessions), in the groups the caller is in now.
 				const groupIds = await this.membership.groupsWithMember(await this.store.sharingGroupsOf(caller.id), caller.id);
 				if (!groupIds.length) throw invalidState("You are not sharing your location in any group");
@@ -181,6 +182,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const sessions = await Promise.all(
 					groupIds.map(async groupId => (await this.store.tryApply(groupId, caller.id, sample, { origin: ctx, caller })) ?? this.store.get(groupId, caller.id)),
 				);
+				if (ctx.meta.device) await Promise.all(groupIds.map(groupId => this.store.persist(groupId, caller.id)));
 				ctx.meta.$statusCode = 202;
 				return { sessions: sessions.map(toApiSession) };
 			},
@@ -214,13 +216,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		/** Raises an SOS in every group of the caller; everyone sharing a group with them is alerted once. */
 		startSos: {
 			...OWNED_BY_CALLER,
-			params: sosParams,
+			params: sosParams(),
 			async handler(ctx: Context<SosParams, Meta>): Promise<{ sessions: Session[] }> {
 				const caller = callerOf(ctx);
 				const groupIds = await this.sosGroups(ctx, caller);
 				if (!groupIds.length) throw invalidState("You are in no group: there is nobody to alert");
-				const point: Point = { latitude: ctx.params.latitude, longitude: ctx.params.longitude, timestamp: new Date().toISOString() };
-				const sessions = await this.sos.raise(groupIds, caller, point, ctx);
+				const sessions = await this.sos.raise(groupIds, caller, this.pointOf(ctx, Date.now()), ctx);
 				ctx.meta.$statusCode = 201;
 				return { sessions: sessions.map(toApiSession) };
 			},
@@ -306,6 +307,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 	},
 
 	methods: {
+		/** The position a sample or an SOS carries: its time checked (422 when in the future), its source the device it came from, else the web. */
+		pointOf(ctx: Context<SampleParams, Meta>, now: number): Point {
+			const problem = ctx.params.timestamp === undefined ? null : sampleTimestampProblem(ctx.params.timestamp, now);
+			if (problem) throw validationError("Parameters validation error!", [problem]);
+			return samplePoint(ctx.params, now, ctx.meta.device?.protocol ?? "web");
+		},
+
 		/** The caller's command in one of their groups: the member check, then the store; `admit` records the confirmed membership for their samples. */
 		async applyInGroup(ctx: Context<unknown, Meta>, groupId: string, event: LocationEvent, { admit = false } = {}) {
 			const caller = callerOf(ctx);
