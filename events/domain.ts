@@ -58,7 +58,8 @@ export interface MemberRemoved extends GroupSnapshot {
 }
 export type GroupEvent = GroupCreated | GroupRenamed | GroupDeleted | MemberAdded | MemberRemoved;
 
-export type NotificationTarget = { groupId: string } | { coMembersOf: string };
+/** Every member of a group, everyone sharing a group with a user, or one user (a "where are you now?" request, API.md §6.3). */
+export type NotificationTarget = { groupId: string } | { coMembersOf: string } | { userId: string };
 
 export interface NotificationSend {
 	target: NotificationTarget;

@@ -11,6 +11,8 @@ export const ErrorTypes = {
 	INVALID_STATE: "INVALID_STATE",
 	VALIDATION_ERROR: "VALIDATION_ERROR",
 	RATE_LIMITED: "RATE_LIMITED",
+	/** 422 for a well-formed request PositionPal cannot take (an OwnTracks message encrypted with a key it never sees, API.md §6.2). */
+	UNSUPPORTED: "UNSUPPORTED",
 	SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
 	INTERNAL_ERROR: "INTERNAL_ERROR",
 } as const;
@@ -31,7 +33,8 @@ export const conflict = (message: string, data?: unknown) => clientError(message
 export const invalidState = (message: string, data?: unknown) => clientError(message, 409, ErrorTypes.INVALID_STATE, data);
 export const validationError = (message: string, fields: { field: string; message: string; type?: string }[]) =>
 	clientError(message, 422, ErrorTypes.VALIDATION_ERROR, fields);
-export const rateLimited = (message = "Too many requests, try again later") =>
-	clientError(message, 429, ErrorTypes.RATE_LIMITED);
+export const rateLimited = (message = "Too many requests, try again later", data?: unknown) =>
+	clientError(message, 429, ErrorTypes.RATE_LIMITED, data);
+export const unsupported = (message: string, data?: unknown) => clientError(message, 422, ErrorTypes.UNSUPPORTED, data);
 export const serviceUnavailable = (message = "Service temporarily unavailable", data?: unknown) =>
 	new Errors.MoleculerRetryableError(message, 503, ErrorTypes.SERVICE_UNAVAILABLE, data);

@@ -11,6 +11,7 @@ export const LiveEvents = {
 	notification: "live.notification",
 	group: "live.group",
 	revoked: "live.revoked",
+	locate: "live.locate",
 } as const;
 
 export interface LiveLocation {
@@ -57,5 +58,11 @@ export interface LiveRevoked {
 	userId: string;
 	jti?: string;
 	before?: number;
+}
+/** "Where are you now?" (API.md §6.3): the member's open sockets get `location:request { groupId, byUserId }`. */
+export interface LiveLocate {
+	userId: string;
+	groupId: string;
+	byUserId: string;
 }
 export type { User };

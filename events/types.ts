@@ -104,6 +104,8 @@ export const NotificationKinds = [
 	"SOS_ENDED",
 	"MEMBER_ADDED",
 	"MEMBER_REMOVED",
+	// API.md §6.3: someone asked where the recipient is.
+	"LOCATE_REQUESTED",
 ] as const;
 export type NotificationKind = (typeof NotificationKinds)[number];
 
@@ -140,6 +142,11 @@ export interface Meta {
 	 * `source`, and makes the location service store it before answering.
 	 */
 	device?: { id: string; protocol: DeviceProtocol };
+	/**
+	 * The origin (scheme://host[:port]) the client reached the gateway at, for links a service hands
+	 * out (a new device's server URL); PUBLIC_URL wins when set. Set by the gateway for those calls only.
+	 */
+	origin?: string;
 	/** Set by moleculer-web when an action answers with a status other than 200. */
 	$statusCode?: number;
 }

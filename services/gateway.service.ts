@@ -3,7 +3,7 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiRouteSchema, type ApiSettingsSchema, type IncomingRequest } from "moleculer-web";
 import { config } from "../lib/config.js";
 import { unauthorized } from "../events/errors.js";
-import { LiveEvents, type LiveChat, type LiveGroup, type LiveLocationEvent, type LiveNotification, type LivePresence, type LiveRevoked } from "../events/live.js";
+import { LiveEvents, type LiveChat, type LiveGroup, type LiveLocate, type LiveLocationEvent, type LiveNotification, type LivePresence, type LiveRevoked } from "../events/live.js";
 import type { Meta } from "../events/types.js";
 import { answerUnparsableRequest, retryAfterSeconds, toErrorBody } from "./gateway/errors.js";
 import { bodyErrors, finiteNumbersOnly, requireJsonBody, verifyJsonBody } from "./gateway/body.js";
@@ -13,6 +13,8 @@ import { webClientMiddleware } from "./gateway/static-files.js";
 import { TokenCache, type ResolvedToken } from "./gateway/token-cache.js";
 import { LiveSockets } from "./gateway/sockets.js";
 import { PresenceSync } from "./gateway/presence-sync.js";
+import { PhoneEndpoints, type PhoneRequest } from "./gateway/phones.js";
+import { DeviceAuthLimiter } from "./gateway/device-auth-limit.js";
 import { PRESENCE_RESYNC_EVENT, type PresenceResync } from "./chat/presence.js";
 
 /**
@@ -36,6 +38,31 @@ function clientAddress(req: IncomingMessage): string {
 	return req.socket.remoteAddress ?? "unknown";
 }
 
+/**
+ * The origin the client reached us at (scheme://host[:port]), for links handed out: behind a proxy
+ * (TRUST_PROXY=1) the last X-Forwarded-Proto/-Host entries, which our proxy set; a Host that is not
+ * a plain host name and port is not echoed.
+ */
+function requestOrigin(req: IncomingMessage): string | undefined {
+	const last = (header: string | string[] | undefined) => (Array.isArray(header) ? header.join(",") : header)?.split(",").at(-1)?.trim() || undefined;
+	const proxied = config.trustProxy();
+	const proto = (proxied && last(req.headers["x-forwarded-proto"])) || ((req.socket as { encrypted?: boolean }).encrypted ? "https" : "http");
+	const host = (proxied && last(req.headers["x-forwarded-host"])) || req.headers.host;
+	if (!host || !/^(?:[\w.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(host) || !/^https?$/.test(proto)) return undefined;
+	return `${proto}://${host}`;
+}
+
+/** The phone apps' routes (gateway/phones.ts): raw bodies, their own credentials and status codes, no bearer token. */
+const phoneRoute = (path: string, aliases: Record<string, (this: GatewayThis, req: PhoneRequest, res: ServerResponse) => Promise<void>>) => ({
+	path,
+	mappingPolicy: "restrict" as const,
+	autoAliases: false,
+	// Any content type, parsed by the endpoint itself: OwnTracks sends JSON (possibly empty), OsmAnd clients query strings, forms or JSON.
+	bodyParsers: { json: false, urlencoded: false, raw: { type: () => true, limit: config.bodyLimit() } },
+	aliases,
+	onError: sendError,
+});
+
 /** How long socket reports to chat are collected into one call. */
 const PRESENCE_BATCH_MS = 25;
 const MAX_TOKEN_LENGTH = 4096;
@@ -54,6 +81,8 @@ interface GatewayVars {
 	tokenCache: TokenCache;
 	sockets: LiveSockets;
 	presence: PresenceSync;
+	/** The phone apps' endpoints (gateway/phones.ts). */
+	phones: PhoneEndpoints;
 }
 
 interface GatewayMethods {
@@ -95,11 +124,13 @@ const routeDefaults = {
 	// that overflow to Infinity: 400s, not a stored U+FFFD, a silently dropped field or a 500.
 	bodyParsers: { json: { strict: true, limit: config.bodyLimit(), verify: verifyJsonBody, reviver: finiteNumbersOnly }, urlencoded: false },
 	mergeParams: true,
-	onBeforeCall(ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage, res: ServerResponse) {
+	onBeforeCall(ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage, res: ServerResponse, alias?: unknown) {
 		// The request id follows the call through every service's logs and traces; clients can quote it.
 		res.setHeader("X-Request-ID", ctx.requestID ?? ctx.id);
 		requireJsonBody(req);
 		ctx.meta.clientAddress = clientAddress(req);
+		// A new device's credentials name the server URL the phone should use (PUBLIC_URL wins when set).
+		if ((alias as { action?: string } | undefined)?.action === "devices.create") ctx.meta.origin = requestOrigin(req);
 	},
 	onAfterCall(ctx: Context<unknown, Meta & { $location?: string }>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: unknown) {
 		if (ctx.meta.$statusCode === 201 && !ctx.meta.$location) ctx.meta.$location = createdLocation(req.originalUrl ?? req.url ?? "/", data);
@@ -149,6 +180,19 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				authentication: true,
 				aliases: authenticatedAliases,
 			},
+			phoneRoute("/api/owntracks", {
+				"POST /"(req, res) {
+					return this.phones.ownTracks(req, res);
+				},
+			}),
+			phoneRoute("/api/osmand", {
+				"GET /"(req, res) {
+					return this.phones.osmAnd(req, res);
+				},
+				"POST /"(req, res) {
+					return this.phones.osmAnd(req, res);
+				},
+			}),
 		],
 	},
 
@@ -226,6 +270,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		[LiveEvents.group](ctx: Context<LiveGroup>) {
 			this.sockets.group(ctx.params);
 		},
+		[LiveEvents.locate](ctx: Context<LiveLocate>) {
+			this.sockets.locateRequest(ctx.params);
+		},
 		[LiveEvents.revoked](ctx: Context<LiveRevoked>) {
 			const { userId, jti, before } = ctx.params;
 			this.tokenCache.revoke(userId, jti, before);
@@ -296,6 +343,12 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		this.tokenCache = new TokenCache();
 		const call = (action: string, params: object, opts?: { meta: Meta }) => this.broker.call(action, params, opts);
 		this.sockets = new LiveSockets({ call, tokenCache: this.tokenCache, corsOrigin: corsOrigin(), socketChanged: change => this.presence.report(change) });
+		this.phones = new PhoneEndpoints({
+			limiter: new DeviceAuthLimiter(config.deviceAuthRateLimit()),
+			addressOf: clientAddress,
+			logResponse: (req, res) => this.logResponse(req, res),
+			logFailure: (req, err) => this.logger.error(`${req.method} ${(req as GatewayRequest).originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err),
+		});
 		this.presence = new PresenceSync({
 			call,
 			gatewayNodeID: this.broker.nodeID,

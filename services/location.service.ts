@@ -18,6 +18,7 @@ import { createTracking, type Tracking } from "./location/tracking.js";
 import type { LocationEvent } from "./location/state-machine.js";
 import { etaProblem, samplePoint, sampleTimestampProblem } from "./location/validation.js";
 import { positionDetailRules, type PositionDetails } from "./location/point.js";
+import { GroupLists, visiblePeople, type GroupView, type VisiblePerson } from "./location/visible-people.js";
 import { liveLocations } from "./location/live-batch.js";
 
 /**
@@ -101,6 +102,8 @@ interface LocationSettings {
 interface LocationVars extends Tracking {
 	models: LocationModels;
 	sessions: SessionRepository;
+	/** The ids of users' groups, for the people a phone's answer shows (location/visible-people.ts). */
+	groupLists: GroupLists;
 	checkTimer?: NodeJS.Timeout;
 	flushTimer?: NodeJS.Timeout;
 }
@@ -115,6 +118,7 @@ interface LocationMethods {
 	pointOf(ctx: Context<SampleParams, Meta>, now: number): Point;
 	applyInGroup(ctx: Context<unknown, Meta>, groupId: string, event: LocationEvent, options?: { admit?: boolean }): Promise<Session>;
 	readableGroup(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupProjectionDoc>;
+	groupView(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupView | null>;
 	requireTargetMember(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, userId: string): Promise<void>;
 	sosGroups(ctx: Context<unknown, Meta>, caller: User): Promise<string[]>;
 	checkOwnership(): Promise<void>;
@@ -237,6 +241,26 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			},
 		},
 
+		/**
+		 * The people the caller may see now, the caller included, each at their newest visible position
+		 * (who counts is decided in location/visible-people.ts): the friends an OwnTracks answer puts on
+		 * the phone's map. Runs where the caller's own sessions are held, so their own position is the newest.
+		 */
+		visiblePeople: {
+			...OWNED_BY_CALLER,
+			visibility: "public",
+			params: { ...strict },
+			async handler(ctx: Context<Record<string, never>, Meta>): Promise<VisiblePerson[]> {
+				const caller = callerOf(ctx);
+				const groupIds = await this.membership.groupsWithMember(await this.groupLists.of(caller.id), caller.id);
+				const groups = await Promise.all(groupIds.map(groupId => this.groupView(ctx, groupId)));
+				return visiblePeople(
+					caller.id,
+					groups.filter((group): group is GroupView => group !== null),
+				);
+			},
+		},
+
 		/** Every member's session in a group (never-seen members are INACTIVE with no position). */
 		groupSessions: {
 			params: groupParams,
@@ -295,10 +319,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		/** A member who left (or whose group went) is no longer admitted from memory; their sessions here are dropped. */
 		[LiveEvents.group](ctx: Context<LiveGroup>) {
 			this.membership.broadcast(ctx.params);
+			this.groupLists.broadcast(ctx.params);
 		},
 		// A reconnect to NATS may have missed membership broadcasts: read the projection again.
 		"$transporter.connected"() {
 			this.membership?.reconnected();
+			this.groupLists?.clear();
 		},
 		// Another location instance came or went: users may have changed owner.
 		"$services.changed"() {
@@ -325,6 +351,20 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		/** The group, for a read by one of its members (from memory when recently confirmed). */
 		readableGroup(ctx: Context<unknown, Meta>, groupId: string) {
 			return this.membership.readableGroup(groupId, callerOf(ctx).id, () => this.requireMember(ctx, groupId));
+		},
+
+		/** A group's members and their sessions, for a read by one of them; null when the caller is no longer in it. */
+		async groupView(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupView | null> {
+			let group: GroupProjectionDoc;
+			try {
+				group = await this.readableGroup(ctx, groupId);
+			} catch (err) {
+				const type = (err as { type?: string }).type;
+				if (type === ErrorTypes.FORBIDDEN || type === ErrorTypes.NOT_FOUND) return null;
+				throw err;
+			}
+			const members = group.members.filter(member => isMember(group, member.id));
+			return { members, sessions: await Promise.all(members.map(member => this.store.get(group._id, member.id))) };
 		},
 
 		/** 404 unless `userId` is a member of the group (asking the users service when our copy may be behind). */
@@ -376,6 +416,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			groupIdsOf: async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[],
 			logger: this.logger,
 		}));
+		this.groupLists = new GroupLists(async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[]);
 	},
 
 	started() {

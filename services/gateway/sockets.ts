@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from "node:http";
 import { Server as SocketServer, type Socket } from "socket.io";
 import { unauthorized } from "../../events/errors.js";
-import type { GroupChange, LiveChat, LiveGroup, LiveLocationEvent, LiveNotification, LivePresence, LiveRevoked } from "../../events/live.js";
+import type { GroupChange, LiveChat, LiveGroup, LiveLocate, LiveLocationEvent, LiveNotification, LivePresence, LiveRevoked } from "../../events/live.js";
 import type { Message, Meta, Notification, Session } from "../../events/types.js";
 import { toErrorBody } from "./errors.js";
 import { groupIdsOfRooms, groupRoom, HandshakeLog, replayGroups, revokedDuring, unverifiedSubject, userRoom, type PendingHandshake } from "./handshakes.js";
@@ -26,6 +26,8 @@ export interface ServerEvents {
 	"chat:presence": (presence: { groupId: string; userId: string; online: boolean }) => void;
 	notification: (notification: Notification) => void;
 	"group:changed": (change: { groupId: string; change: GroupChange; userId?: string }) => void;
+	/** "Where are you now?" (API.md §6.3): a member of `groupId` asks for a fresh sample. */
+	"location:request": (request: { groupId: string; byUserId: string }) => void;
 }
 
 /** Client → server events: any name (unknown ones are ignored), a payload and an acknowledgement in any number. */
@@ -143,6 +145,11 @@ export class LiveSockets {
 
 	notification({ userId, notification }: LiveNotification): void {
 		this.io?.to(userRoom(userId)).emit("notification", notification);
+	}
+
+	/** "Where are you now?": every open socket of the member asked. */
+	locateRequest({ userId, groupId, byUserId }: LiveLocate): void {
+		this.io?.to(userRoom(userId)).emit("location:request", { groupId, byUserId });
 	}
 
 	group({ groupId, change, userId }: LiveGroup): void {

@@ -40,6 +40,8 @@ export async function resolveRecipients(command: Pick<NotificationSend, "target"
 	} else if ("coMembersOf" in target && target.coMembersOf) {
 		found = await lookups.coMembersOf(target.coMembersOf);
 		subject = target.coMembersOf;
+	} else if ("userId" in target && typeof target.userId === "string" && target.userId) {
+		found = [target.userId];
 	}
 	for (const id of found) if (id !== subject && id !== command.subjectUserId) recipients.add(id);
 	for (const id of command.alsoUserIds ?? []) if (typeof id === "string" && id) recipients.add(id);

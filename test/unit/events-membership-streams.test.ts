@@ -27,5 +27,9 @@ test("every projection subscribes to every membership event; notification also t
 		for (const type of MembershipEvents) assert.ok((Subscriptions[service] as readonly string[]).includes(type), `${service} reads ${type}`);
 	}
 	assert.deepEqual(Subscriptions.notification.filter(type => !(MembershipEvents as readonly string[]).includes(type)), [DomainEvents.notificationSend]);
-	assert.deepEqual(Object.keys(Subscriptions).sort(), ["chat", "location", "notification"]);
+	assert.deepEqual(Object.keys(Subscriptions).sort(), ["chat", "devices", "location", "notification"]);
+});
+
+test("the devices service reads only account deletions: a deleted account's phones go with it", () => {
+	assert.deepEqual(Subscriptions.devices, [DomainEvents.userDeleted]);
 });
