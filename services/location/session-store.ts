@@ -371,7 +371,9 @@ export class SessionStore {
 		// The owned copy is now exactly what is stored, plus any sample applied on top of it while a
 		// write behind waited for the database (still pending).
 		if (entry) this.owned.set(this.owned.get(session.groupId, session.userId) === entry ? carryOver(entry, before, next, pending.length, pendingSamples, now) : ownedEntry(next, now));
-		this.views.drop(session.groupId, session.userId);
+		// What was just stored is what a read would find now: members' reads (and the people of phones'
+		// answers, one write per report) are served from it instead of reading it back.
+		this.views.set(session.groupId, session.userId, next);
 		return next;
 	}
 
