@@ -61,6 +61,8 @@ const phoneRoute = (path: string, aliases: Record<string, (this: GatewayThis, re
 	bodyParsers: { json: false, urlencoded: false, raw: { type: () => true, limit: config.bodyLimit() } },
 	aliases,
 	onError: sendError,
+	// No request line at debug level: an OsmAnd query string is the device's credential.
+	logging: false,
 });
 
 /** How long socket reports to chat are collected into one call. */

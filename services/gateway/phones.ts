@@ -124,8 +124,11 @@ export class PhoneEndpoints {
 	async osmAnd(req: PhoneRequest, res: ServerResponse): Promise<void> {
 		const address = this.deps.addressOf(req);
 		let fingerprint: string | undefined;
+		const url = req.originalUrl ?? req.url ?? "";
+		// The query string holds the device's id, its credential: the access log shows the path only.
+		req.originalUrl = url.includes("?") ? `${url.slice(0, url.indexOf("?"))}?…` : url;
 		try {
-			const request = osmAndRequestOf(req.originalUrl ?? req.url ?? "", req.headers["content-type"], bodyText(req));
+			const request = osmAndRequestOf(url, req.headers["content-type"], bodyText(req));
 			const id = osmAndDeviceId(request);
 			if (id === undefined) throw badRequest("No device id ('id' or 'deviceid')");
 			fingerprint = DeviceAuthLimiter.fingerprint("osmand", id);

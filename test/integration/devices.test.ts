@@ -115,6 +115,7 @@ describe("reports and removal", () => {
 			assert.match(refused.headers.get("www-authenticate") ?? "", /^Basic realm="PositionPal"/);
 			assert.equal((await sendOsmAnd(system.url, { query: `id=${os.credentials.id}&lat=45.07&lon=7.68`, headers })).status, 401);
 			assert.equal((await ada.delete(`/api/devices/${ot.id}`)).status, 404);
+			assert.ok(!system.log("gateway").includes(os.credentials.id.slice(12)), "the access log does not show an OsmAnd id (a credential)");
 		}
 	});
 
