@@ -18,7 +18,11 @@ import { machineDescription, summaryTable, type BenchResult, type SummaryRow } f
  * --lag-changes=300 --owntracks-devices=300` (or BENCH_FANOUT_CLIENTS=2000 …); `--only=…,owntracks` too.
  */
 
-const only = new Set(stringOption("only", "fanout,rest,auth,idle,lag,owntracks").split(",").map(s => s.trim()));
+const only = new Set(
+	stringOption("only", "fanout,rest,auth,idle,lag,owntracks")
+		.split(",")
+		.map(s => s.trim()),
+);
 
 const benches: [string, () => Promise<BenchResult>][] = [
 	[
@@ -37,10 +41,39 @@ const benches: [string, () => Promise<BenchResult>][] = [
 				search: numberOption("fanout-search", 1) !== 0,
 			}),
 	],
-	["rest", () => runRest({ connections: numberOption("rest-connections", 50), seconds: numberOption("rest-seconds", 10), users: numberOption("rest-users", 50), groupSize: 10 })],
-	["auth", () => runAuthFlow({ users: numberOption("auth-users", 50), seconds: numberOption("auth-seconds", 60), baselineSeconds: numberOption("auth-baseline-seconds", 15) })],
-	["idle", () => runIdleSockets({ sockets: numberOption("idle-sockets", 10_000), groupSize: numberOption("idle-group-size", 0), concurrency: numberOption("idle-concurrency", 100), maxSeconds: numberOption("idle-max-seconds", 120) })],
-	["lag", () => runProjectionLag({ changes: numberOption("lag-changes", 100), parallel: numberOption("lag-parallel", 2), pollMs: numberOption("lag-poll-ms", 5) })],
+	[
+		"rest",
+		() =>
+			runRest({
+				connections: numberOption("rest-connections", 50),
+				seconds: numberOption("rest-seconds", 10),
+				users: numberOption("rest-users", 50),
+				groupSize: 10,
+			}),
+	],
+	[
+		"auth",
+		() =>
+			runAuthFlow({
+				users: numberOption("auth-users", 50),
+				seconds: numberOption("auth-seconds", 60),
+				baselineSeconds: numberOption("auth-baseline-seconds", 15),
+			}),
+	],
+	[
+		"idle",
+		() =>
+			runIdleSockets({
+				sockets: numberOption("idle-sockets", 10_000),
+				groupSize: numberOption("idle-group-size", 0),
+				concurrency: numberOption("idle-concurrency", 100),
+				maxSeconds: numberOption("idle-max-seconds", 120),
+			}),
+	],
+	[
+		"lag",
+		() => runProjectionLag({ changes: numberOption("lag-changes", 100), parallel: numberOption("lag-parallel", 2), pollMs: numberOption("lag-poll-ms", 5) }),
+	],
 	[
 		"owntracks",
 		() =>
@@ -72,5 +105,8 @@ for (const [name, run] of benches) {
 console.log(`\n=== Summary — ${machineDescription()} — ${new Date().toISOString()} — ${((Date.now() - started) / 60_000).toFixed(1)} min ===`);
 console.log(summaryTable(rows));
 if (failed.length) console.log(`failed to run: ${failed.join(", ")}`);
-writeFileSync(join(ROOT, ".data", "bench", "summary-latest.json"), JSON.stringify({ machine: machineDescription(), at: new Date().toISOString(), rows, failed }, null, 2));
+writeFileSync(
+	join(ROOT, ".data", "bench", "summary-latest.json"),
+	JSON.stringify({ machine: machineDescription(), at: new Date().toISOString(), rows, failed }, null, 2),
+);
 process.exit(failed.length ? 1 : 0);

@@ -20,12 +20,10 @@ export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 
 // Plain MoleculerClientError instances with a type code survive NATS serialization;
 // custom subclasses would not.
-const clientError = (message: string, code: number, type: ErrorType, data?: unknown) =>
-	new Errors.MoleculerClientError(message, code, type, data);
+const clientError = (message: string, code: number, type: ErrorType, data?: unknown) => new Errors.MoleculerClientError(message, code, type, data);
 
 export const badRequest = (message: string, data?: unknown) => clientError(message, 400, ErrorTypes.BAD_REQUEST, data);
-export const unauthorized = (message = "Authentication required", data?: unknown) =>
-	clientError(message, 401, ErrorTypes.UNAUTHORIZED, data);
+export const unauthorized = (message = "Authentication required", data?: unknown) => clientError(message, 401, ErrorTypes.UNAUTHORIZED, data);
 export const invalidCredentials = () => clientError("Wrong email or password", 401, ErrorTypes.INVALID_CREDENTIALS);
 export const forbidden = (message = "Not allowed", data?: unknown) => clientError(message, 403, ErrorTypes.FORBIDDEN, data);
 export const notFound = (what: string, data?: unknown) => clientError(`${what} not found`, 404, ErrorTypes.NOT_FOUND, data);
@@ -33,8 +31,7 @@ export const conflict = (message: string, data?: unknown) => clientError(message
 export const invalidState = (message: string, data?: unknown) => clientError(message, 409, ErrorTypes.INVALID_STATE, data);
 export const validationError = (message: string, fields: { field: string; message: string; type?: string }[]) =>
 	clientError(message, 422, ErrorTypes.VALIDATION_ERROR, fields);
-export const rateLimited = (message = "Too many requests, try again later", data?: unknown) =>
-	clientError(message, 429, ErrorTypes.RATE_LIMITED, data);
+export const rateLimited = (message = "Too many requests, try again later", data?: unknown) => clientError(message, 429, ErrorTypes.RATE_LIMITED, data);
 export const unsupported = (message: string, data?: unknown) => clientError(message, 422, ErrorTypes.UNSUPPORTED, data);
 export const serviceUnavailable = (message = "Service temporarily unavailable", data?: unknown) =>
 	new Errors.MoleculerRetryableError(message, 503, ErrorTypes.SERVICE_UNAVAILABLE, data);

@@ -3,7 +3,16 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway, { type ApiRouteSchema, type ApiSettingsSchema, type IncomingRequest } from "moleculer-web";
 import { config } from "../lib/config.js";
 import { unauthorized } from "../events/errors.js";
-import { LiveEvents, type LiveChat, type LiveGroup, type LiveLocate, type LiveLocationEvent, type LiveNotification, type LivePresence, type LiveRevoked } from "../events/live.js";
+import {
+	LiveEvents,
+	type LiveChat,
+	type LiveGroup,
+	type LiveLocate,
+	type LiveLocationEvent,
+	type LiveNotification,
+	type LivePresence,
+	type LiveRevoked,
+} from "../events/live.js";
 import type { Meta } from "../events/types.js";
 import { answerUnparsableRequest, retryAfterSeconds, toErrorBody } from "./gateway/errors.js";
 import { bodyErrors, finiteNumbersOnly, requireJsonBody, verifyJsonBody } from "./gateway/body.js";
@@ -212,7 +221,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 							if (answer?.status === "discovering") failing[name] = "discovering this gateway";
 						} catch (err) {
 							const errorName = (err as Error).name;
-							failing[name] = ["ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError"].includes(errorName) ? "not running" : "database unavailable";
+							failing[name] = ["ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError"].includes(errorName)
+								? "not running"
+								: "database unavailable";
 						}
 					}),
 				);
@@ -313,7 +324,10 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		},
 
 		openApi() {
-			const actions = this.broker.registry.getActionList({ skipInternal: true, withEndpoints: false }) as { name: string; action?: { params?: Record<string, never> } }[];
+			const actions = this.broker.registry.getActionList({ skipInternal: true, withEndpoints: false }) as {
+				name: string;
+				action?: { params?: Record<string, never> };
+			}[];
 			const params = new Map(actions.map(a => [a.name, a.action?.params]));
 			return openApiDocument(action => params.get(action));
 		},

@@ -201,7 +201,11 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const { groupId, destination, eta, mode } = ctx.params;
 				const problem = etaProblem(eta, Date.now());
 				if (problem) throw validationError("Parameters validation error!", [problem]);
-				const journey = { destination: { name: destination.name, latitude: destination.latitude, longitude: destination.longitude }, eta: new Date(eta).toISOString(), mode };
+				const journey = {
+					destination: { name: destination.name, latitude: destination.latitude, longitude: destination.longitude },
+					eta: new Date(eta).toISOString(),
+					mode,
+				};
 				const session = await this.applyInGroup(ctx, groupId, { type: "journeyStarted", journey }, { admit: true });
 				ctx.meta.$statusCode = 201;
 				return session;
@@ -310,7 +314,14 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			params: { ...strict },
 			async handler() {
 				const due = await this.sessions.countDue(Date.now());
-				return { nodeID: this.broker.nodeID, checkEveryMs: this.settings.checkEveryMs, ...this.store.stats, due, ownedSessions: this.store.ownedCount, unwritten: this.store.unwrittenCount };
+				return {
+					nodeID: this.broker.nodeID,
+					checkEveryMs: this.settings.checkEveryMs,
+					...this.store.stats,
+					due,
+					ownedSessions: this.store.ownedCount,
+					unwritten: this.store.unwrittenCount,
+				};
 			},
 		},
 	},
@@ -386,7 +397,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			for (const groupId of listed) {
 				if (known.has(groupId)) groupIds.push(groupId);
 				// Teach the projection about the group (names for the texts, samples during the SOS).
-				else if (await this.requireMember(ctx, groupId).then(() => true, () => false)) groupIds.push(groupId);
+				else if (
+					await this.requireMember(ctx, groupId).then(
+						() => true,
+						() => false,
+					)
+				)
+					groupIds.push(groupId);
 			}
 			return groupIds;
 		},
@@ -406,7 +423,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 	created() {
 		this.sessions = new MongoSessionRepository(() => this.models?.Session);
-		({ store: this.store, sos: this.sos, membership: this.membership, checks: this.checks } = createTracking({
+		({
+			store: this.store,
+			sos: this.sos,
+			membership: this.membership,
+			checks: this.checks,
+		} = createTracking({
 			repository: this.sessions,
 			loadGroup: groupId => this.groupProjection().findById(groupId).lean<GroupProjectionDoc>().exec(),
 			now: Date.now,

@@ -55,7 +55,9 @@ export const BENCH_PASSWORD = "bench password 1";
 export async function provisionUsers(system: System, count: number, tokensPerUser = 1): Promise<{ users: BenchUser[]; tokens: string[][] }> {
 	sharedHash ??= hashPassword(BENCH_PASSWORD);
 	const passwordHash = await sharedHash;
-	const connection = await mongoose.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", { dbName: `${system.env.NAMESPACE}_users` }).asPromise();
+	const connection = await mongoose
+		.createConnection(process.env.MONGO_URL ?? "mongodb://127.0.0.1:27017", { dbName: `${system.env.NAMESPACE}_users` })
+		.asPromise();
 	try {
 		const run = randomBytes(3).toString("hex");
 		const docs = Array.from({ length: count }, (_, i) => ({
@@ -115,7 +117,10 @@ export async function createGroups(system: System, users: BenchUser[], size: num
 	for (let i = 0; i < users.length; i += size) chunks.push(users.slice(i, i + size));
 	return mapLimit(chunks, 4, async (members, index) =>
 		retrying(async () => {
-			const group = await clientFor(system, members[0]!).createGroup(`Bench group ${index}`, members.slice(1).map(m => m.email));
+			const group = await clientFor(system, members[0]!).createGroup(
+				`Bench group ${index}`,
+				members.slice(1).map(m => m.email),
+			);
 			return { groupId: group.id, members };
 		}),
 	);

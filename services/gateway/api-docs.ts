@@ -35,15 +35,27 @@ export const routeDocs: Record<string, RouteDoc> = {
 	"POST /api/groups/{groupId}/leave": { summary: "Leave a group; the last member out deletes it", status: 204, returns: "" },
 	"POST /api/groups/{groupId}/sharing": { summary: "Start sharing location in a group", status: 200, returns: "Session" },
 	"DELETE /api/groups/{groupId}/sharing": { summary: "Stop sharing location in a group (ends a journey)", status: 200, returns: "Session" },
-	"POST /api/location/samples": { summary: "Send a position sample; applies to every group where the caller shares", status: 202, returns: "{ sessions: Session[] }" },
+	"POST /api/location/samples": {
+		summary: "Send a position sample; applies to every group where the caller shares",
+		status: 202,
+		returns: "{ sessions: Session[] }",
+	},
 	"POST /api/groups/{groupId}/journey": { summary: "Start a journey with a destination, ETA and mode", status: 201, returns: "Session" },
 	"DELETE /api/groups/{groupId}/journey": { summary: "End the current journey", status: 200, returns: "Session" },
 	"POST /api/sos": { summary: "Raise an SOS in every group of the caller", status: 201, returns: "{ sessions: Session[] }" },
 	"DELETE /api/sos": { summary: "End the SOS", status: 200, returns: "{ sessions: Session[] }" },
 	"GET /api/groups/{groupId}/sessions": { summary: "Every member's session in a group", status: 200, returns: "Session[]" },
 	"GET /api/groups/{groupId}/sessions/{userId}": { summary: "One member's session", status: 200, returns: "Session" },
-	"GET /api/groups/{groupId}/sessions/{userId}/route": { summary: "The route recorded since the member's journey or SOS began", status: 200, returns: "{ points: Point[] }" },
-	"GET /api/groups/{groupId}/messages": { summary: "A page of chat history (newest page first, oldest first within it)", status: 200, returns: "{ messages: Message[] }" },
+	"GET /api/groups/{groupId}/sessions/{userId}/route": {
+		summary: "The route recorded since the member's journey or SOS began",
+		status: 200,
+		returns: "{ points: Point[] }",
+	},
+	"GET /api/groups/{groupId}/messages": {
+		summary: "A page of chat history (newest page first, oldest first within it)",
+		status: 200,
+		returns: "{ messages: Message[] }",
+	},
 	"POST /api/groups/{groupId}/messages": { summary: "Send a chat message (clientMessageId makes resends idempotent)", status: 201, returns: "Message" },
 	"GET /api/groups/{groupId}/presence": { summary: "Which members are online", status: 200, returns: "[{ userId, online, lastSeenAt }]" },
 	"POST /api/devices": {
@@ -53,7 +65,12 @@ export const routeDocs: Record<string, RouteDoc> = {
 		status: 201,
 		returns: "Device & { credentials }",
 	},
-	"GET /api/devices": { summary: "The caller's devices, oldest first, without secrets", description: "lastSeenAt is written at most once a minute per device, so it may be up to a minute behind.", status: 200, returns: "Device[]" },
+	"GET /api/devices": {
+		summary: "The caller's devices, oldest first, without secrets",
+		description: "lastSeenAt is written at most once a minute per device, so it may be up to a minute behind.",
+		status: 200,
+		returns: "Device[]",
+	},
 	"DELETE /api/devices/{id}": { summary: "Remove a device: its next report is refused with 401", status: 204, returns: "" },
 	"POST /api/groups/{groupId}/members/{userId}/locate": {
 		summary: "Where are you now? Ask a member's phones and browsers for a fresh position",
@@ -83,12 +100,20 @@ export const routeDocs: Record<string, RouteDoc> = {
 		status: 200,
 		returns: "",
 	},
-	"GET /api/notifications": { summary: "The caller's inbox, newest first, with the unread count", status: 200, returns: "{ notifications: Notification[], unread }" },
+	"GET /api/notifications": {
+		summary: "The caller's inbox, newest first, with the unread count",
+		status: 200,
+		returns: "{ notifications: Notification[], unread }",
+	},
 	"POST /api/notifications/read": { summary: "Mark some or all notifications read", status: 200, returns: "{ unread }" },
 	"GET /api/notifications/push-key": { summary: "The VAPID public key for Web Push (404 when push is off)", status: 200, returns: "{ publicKey }" },
 	"POST /api/notifications/subscriptions": { summary: "Register a browser PushSubscription", status: 201, returns: "" },
 	"DELETE /api/notifications/subscriptions": { summary: "Unregister a PushSubscription", status: 204, returns: "" },
-	"GET /health": { summary: "Readiness: 200 when every service, NATS and the databases are up; 503 with the failing parts", status: 200, returns: "{ status }" },
+	"GET /health": {
+		summary: "Readiness: 200 when every service, NATS and the databases are up; 503 with the failing parts",
+		status: 200,
+		returns: "{ status }",
+	},
 };
 
 export const socketDocs: Record<string, string> = {
@@ -138,7 +163,12 @@ export function routeTable(): RouteEntry[] {
 	return entries;
 }
 
-type Rule = string | ({ type?: string; optional?: boolean; items?: Rule; props?: Record<string, Rule>; values?: unknown[]; min?: number; max?: number } & Record<string, unknown>);
+type Rule =
+	| string
+	| ({ type?: string; optional?: boolean; items?: Rule; props?: Record<string, Rule>; values?: unknown[]; min?: number; max?: number } & Record<
+			string,
+			unknown
+	  >);
 
 /** fastest-validator rules → JSON Schema, for the shapes clients send. */
 export function jsonSchemaOf(rule: Rule): Record<string, unknown> {
@@ -197,7 +227,11 @@ export function openApiDocument(paramsOf: (action: string) => Record<string, Rul
 			...(route.authenticated ? { security: [{ bearer: [] }] } : {}),
 			parameters: [
 				...pathParams.map(name => ({ name, in: "path", required: true, schema: { type: "string" } })),
-				...(inQuery ? Object.entries(bodyProps).filter(([n]) => !n.startsWith("$$")).map(([name, rule]) => ({ name, in: "query", required: false, schema: jsonSchemaOf(rule) })) : []),
+				...(inQuery
+					? Object.entries(bodyProps)
+							.filter(([n]) => !n.startsWith("$$"))
+							.map(([name, rule]) => ({ name, in: "query", required: false, schema: jsonSchemaOf(rule) }))
+					: []),
 			],
 			...(!inQuery && Object.keys(bodyProps).some(n => !n.startsWith("$$"))
 				? { requestBody: { required: true, content: { "application/json": { schema: objectSchema(bodyProps) } } } }
@@ -252,7 +286,10 @@ function phoneOperation(route: RouteEntry, doc: RouteDoc | undefined): Record<st
 export function asyncApiDocument(): Record<string, unknown> {
 	const channels: Record<string, unknown> = {};
 	for (const [event, description] of Object.entries(socketDocs)) {
-		channels[event] = { description, publish: { message: { name: event, description: `Calls ${SocketCommands[event]?.action}; acknowledged with { ok: true, ... } or { ok: false, error }` } } };
+		channels[event] = {
+			description,
+			publish: { message: { name: event, description: `Calls ${SocketCommands[event]?.action}; acknowledged with { ok: true, ... } or { ok: false, error }` } },
+		};
 	}
 	for (const [event, description] of Object.entries(serverEventDocs)) channels[event] = { description, subscribe: { message: { name: event } } };
 	return {
@@ -266,11 +303,18 @@ export function asyncApiDocument(): Record<string, unknown> {
 export function docsPage(openApi: Record<string, unknown>, asyncApi: Record<string, unknown>): string {
 	const esc = (s: unknown) => String(s ?? "").replace(/[&<>"]/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 	const rows: string[] = [];
-	for (const [path, ops] of Object.entries(openApi.paths as Record<string, Record<string, { summary: string; responses: Record<string, { description: string }>; requestBody?: unknown; parameters?: unknown[] }>>)) {
+	for (const [path, ops] of Object.entries(
+		openApi.paths as Record<
+			string,
+			Record<string, { summary: string; responses: Record<string, { description: string }>; requestBody?: unknown; parameters?: unknown[] }>
+		>,
+	)) {
 		for (const [method, op] of Object.entries(ops)) {
 			const [status, response] = Object.entries(op.responses)[0]!;
 			const input = op.requestBody ?? (op.parameters && op.parameters.length ? op.parameters : "");
-			rows.push(`<tr><td><code>${esc(method.toUpperCase())}</code></td><td><code>${esc(path)}</code></td><td>${esc(op.summary)}</td><td><pre>${esc(input ? JSON.stringify(input, null, 1) : "")}</pre></td><td>${esc(status)} ${esc(response.description)}</td></tr>`);
+			rows.push(
+				`<tr><td><code>${esc(method.toUpperCase())}</code></td><td><code>${esc(path)}</code></td><td>${esc(op.summary)}</td><td><pre>${esc(input ? JSON.stringify(input, null, 1) : "")}</pre></td><td>${esc(status)} ${esc(response.description)}</td></tr>`,
+			);
 		}
 	}
 	const events = Object.entries(asyncApi.channels as Record<string, { description: string; publish?: unknown }>).map(

@@ -41,7 +41,17 @@ export interface TrackingStats {
 	groupReads: number;
 }
 
-const newTrackingStats = (): TrackingStats => ({ checks: 0, claimed: 0, lost: 0, notices: 0, deferred: 0, flushed: 0, rebased: 0, sessionReads: 0, groupReads: 0 });
+const newTrackingStats = (): TrackingStats => ({
+	checks: 0,
+	claimed: 0,
+	lost: 0,
+	notices: 0,
+	deferred: 0,
+	flushed: 0,
+	rebased: 0,
+	sessionReads: 0,
+	groupReads: 0,
+});
 
 /**
  * A position-only change is stored about `persistAfterMs` after it was applied, coalesced with the
@@ -370,7 +380,10 @@ export class SessionStore {
 		}
 		// The owned copy is now exactly what is stored, plus any sample applied on top of it while a
 		// write behind waited for the database (still pending).
-		if (entry) this.owned.set(this.owned.get(session.groupId, session.userId) === entry ? carryOver(entry, before, next, pending.length, pendingSamples, now) : ownedEntry(next, now));
+		if (entry)
+			this.owned.set(
+				this.owned.get(session.groupId, session.userId) === entry ? carryOver(entry, before, next, pending.length, pendingSamples, now) : ownedEntry(next, now),
+			);
 		// What was just stored is what a read would find now: members' reads (and the people of phones'
 		// answers, one write per report) are served from it instead of reading it back.
 		this.views.set(session.groupId, session.userId, next);

@@ -108,7 +108,13 @@ function applyEvent(s: SessionData, event: LocationEvent, now: number, t: Thresh
 		case "journeyStarted":
 			if (s.state !== "INACTIVE" && s.state !== "ACTIVE") reject(s, event, `A journey cannot start now (${s.state})`);
 			{
-				const journey: JourneyData = { ...event.journey, destination: { ...event.journey.destination }, startedAt: new Date(now).toISOString(), alerts: [], notified: [] };
+				const journey: JourneyData = {
+					...event.journey,
+					destination: { ...event.journey.destination },
+					startedAt: new Date(now).toISOString(),
+					alerts: [],
+					notified: [],
+				};
 				const anchor = s.position ? { latitude: s.position.latitude, longitude: s.position.longitude, since: now } : null;
 				return step({ ...s, state: "ROUTING", sharing: true, lastSeenAt: now, journey, anchor }, RESET, [
 					{ kind: "JOURNEY_STARTED", audience: "group", journey: publicJourney(journey) },

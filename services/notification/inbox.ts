@@ -30,7 +30,10 @@ export interface RecipientLookups {
  * their own journey, alert or SOS — the group is; a command that must reach the subject (the
  * member who was added or removed) names them in `alsoUserIds`.
  */
-export async function resolveRecipients(command: Pick<NotificationSend, "target" | "alsoUserIds" | "subjectUserId">, lookups: RecipientLookups): Promise<string[]> {
+export async function resolveRecipients(
+	command: Pick<NotificationSend, "target" | "alsoUserIds" | "subjectUserId">,
+	lookups: RecipientLookups,
+): Promise<string[]> {
 	const target: NotificationTarget = command.target;
 	const recipients = new Set<string>();
 	let found: string[] = [];
@@ -104,7 +107,9 @@ export function notificationFor(envelope: { id: string; occurredAt: string }, co
 	};
 }
 
-export function toNotification(doc: Pick<NotificationDoc, "_id" | "kind" | "title" | "body" | "groupId" | "subjectUserId" | "createdAt" | "read">): Notification {
+export function toNotification(
+	doc: Pick<NotificationDoc, "_id" | "kind" | "title" | "body" | "groupId" | "subjectUserId" | "createdAt" | "read">,
+): Notification {
 	return {
 		id: doc._id,
 		kind: doc.kind,

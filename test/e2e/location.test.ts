@@ -62,7 +62,8 @@ after(async () => {
 
 const adaId = () => ada.client.user!.id;
 /** Updates about Ada in one group that a socket received, in arrival order. */
-const adaUpdates = (socket: LiveSocket, group: Group): Session[] => socket.of("location:update").filter((s: Session) => s.userId === adaId() && s.groupId === group.id);
+const adaUpdates = (socket: LiveSocket, group: Group): Session[] =>
+	socket.of("location:update").filter((s: Session) => s.userId === adaId() && s.groupId === group.id);
 const waitForUpdate = (socket: LiveSocket, group: Group, match: (s: Session) => boolean) =>
 	socket.waitFor("location:update", (s: Session) => s.userId === adaId() && s.groupId === group.id && match(s));
 const route = async (viewer: ApiClient, group: Group): Promise<Point[]> => {
@@ -83,7 +84,11 @@ describe("location tracking end to end", () => {
 			const sample = { ...away(i * 0.1), timestamp: new Date(t0 + i * 1000).toISOString() };
 			const ack = await ada.socket.emit("location:sample", sample);
 			assert.equal(ack.ok, true, JSON.stringify(ack));
-			assert.deepEqual(ack.sessions.map((s: Session) => s.groupId), [family.id], "only where Ada shares");
+			assert.deepEqual(
+				ack.sessions.map((s: Session) => s.groupId),
+				[family.id],
+				"only where Ada shares",
+			);
 			sent.push(sample);
 		}
 		await waitFor(() => adaUpdates(bob.socket, family).filter(s => s.position).length >= 10, { what: "Bob to see 10 samples" });
@@ -104,15 +109,18 @@ describe("location tracking end to end", () => {
 		assert.equal(adaSession.userId, adaId());
 		assert.equal(adaSession.state, "ACTIVE");
 		assert.deepEqual(adaSession.position, seen.at(-1)!.position);
-		assert.deepEqual({ ...bobSession, updatedAt: undefined }, {
-			groupId: family.id,
-			userId: bob.client.user!.id,
-			state: "INACTIVE",
-			sharing: false,
-			position: null,
-			journey: null,
-			updatedAt: undefined,
-		});
+		assert.deepEqual(
+			{ ...bobSession, updatedAt: undefined },
+			{
+				groupId: family.id,
+				userId: bob.client.user!.id,
+				state: "INACTIVE",
+				sharing: false,
+				position: null,
+				journey: null,
+				updatedAt: undefined,
+			},
+		);
 	});
 
 	test("stopping sharing makes the member INACTIVE with the last position kept", async () => {
@@ -160,7 +168,11 @@ describe("location tracking end to end", () => {
 		assert.equal(arrived.sessions[0].state, "ACTIVE");
 		assert.equal(arrived.sessions[0].journey, null);
 		// This very sample's update (the first test's ACTIVE updates would match the state alone).
-		await waitForUpdate(bob.socket, family, s => s.state === "ACTIVE" && s.journey === null && s.position?.timestamp === arrived.sessions[0].position.timestamp);
+		await waitForUpdate(
+			bob.socket,
+			family,
+			s => s.state === "ACTIVE" && s.journey === null && s.position?.timestamp === arrived.sessions[0].position.timestamp,
+		);
 		assert.deepEqual(await route(bob.client, family), []);
 		await waitFor(() => commands.some(c => c.payload.kind === "ARRIVED" && c.payload.subjectUserId === adaId()), { what: "the ARRIVED command" });
 		const command = commands.find(c => c.payload.kind === "ARRIVED")!.payload;
@@ -212,7 +224,10 @@ describe("location tracking end to end", () => {
 
 		const ended = await ada.socket.emit("sos:stop", {});
 		assert.equal(ended.ok, true, JSON.stringify(ended));
-		assert.deepEqual(ended.sessions.map((s: Session) => s.state), ["ACTIVE", "ACTIVE"]);
+		assert.deepEqual(
+			ended.sessions.map((s: Session) => s.state),
+			["ACTIVE", "ACTIVE"],
+		);
 		const familyEnded = (ended.sessions as Session[]).find(s => s.groupId === family.id)!;
 		await waitForUpdate(bob.socket, family, s => s.state === "ACTIVE" && s.updatedAt === familyEnded.updatedAt);
 		await waitForUpdate(carl.socket, work, s => s.state === "ACTIVE");
@@ -229,7 +244,11 @@ describe("location tracking end to end", () => {
 	});
 
 	test("a non-member can neither read sessions and routes nor share; unknown groups are 404", async () => {
-		for (const path of [`/api/groups/${family.id}/sessions`, `/api/groups/${family.id}/sessions/${adaId()}`, `/api/groups/${family.id}/sessions/${adaId()}/route`]) {
+		for (const path of [
+			`/api/groups/${family.id}/sessions`,
+			`/api/groups/${family.id}/sessions/${adaId()}`,
+			`/api/groups/${family.id}/sessions/${adaId()}/route`,
+		]) {
 			const res = await eve.client.get(path);
 			assert.equal(res.status, 403, path);
 			assert.equal(res.body.type, "FORBIDDEN");

@@ -23,7 +23,18 @@ import * as ownTracksWire from "../fixtures/owntracks/messages.js";
 const SERVICES: ServiceName[] = ["users", "location", "chat", "notification", "devices", "gateway"];
 const VOLATILE = ["chat.sockets", "chat.presences"];
 
-const CASES = ["no token", "malformed", "wrong signature", "alg none", "RS256 confusion", "expired", "revoked: logout", "revoked: password", "not a member", "valid member"] as const;
+const CASES = [
+	"no token",
+	"malformed",
+	"wrong signature",
+	"alg none",
+	"RS256 confusion",
+	"expired",
+	"revoked: logout",
+	"revoked: password",
+	"not a member",
+	"valid member",
+] as const;
 type Case = (typeof CASES)[number];
 const TOKEN_CASES = CASES.slice(0, 8);
 
@@ -125,10 +136,33 @@ function restTargets(): RestTarget[] {
 		{ method: "GET", route: "GET /groups", path: "/api/groups", member: () => mia, expect: 200, grouped: false },
 		{ method: "GET", route: "GET /groups/:groupId", path: `/api/groups/${g()}`, member: () => mia, expect: 200, grouped: true },
 		{ method: "PATCH", route: "PATCH /groups/:groupId", path: `/api/groups/${g()}`, body: { name: "Renamed" }, member: () => mia, expect: 200, grouped: true },
-		{ method: "POST", route: "POST /groups/:groupId/members", path: `/api/groups/${g()}/members`, body: { email: yan.user!.email }, member: () => mia, expect: 200, grouped: true },
-		{ method: "DELETE", route: "DELETE /groups/:groupId/members/:userId", path: `/api/groups/${g()}/members/${xav.user!.id}`, member: () => mia, expect: 200, grouped: true },
+		{
+			method: "POST",
+			route: "POST /groups/:groupId/members",
+			path: `/api/groups/${g()}/members`,
+			body: { email: yan.user!.email },
+			member: () => mia,
+			expect: 200,
+			grouped: true,
+		},
+		{
+			method: "DELETE",
+			route: "DELETE /groups/:groupId/members/:userId",
+			path: `/api/groups/${g()}/members/${xav.user!.id}`,
+			member: () => mia,
+			expect: 200,
+			grouped: true,
+		},
 		{ method: "POST", route: "POST /groups/:groupId/sharing", path: `/api/groups/${g()}/sharing`, member: () => mia, expect: 200, grouped: true },
-		{ method: "POST", route: "POST /location/samples", path: "/api/location/samples", body: { latitude: 45.07, longitude: 7.68 }, member: () => mia, expect: 202, grouped: false },
+		{
+			method: "POST",
+			route: "POST /location/samples",
+			path: "/api/location/samples",
+			body: { latitude: 45.07, longitude: 7.68 },
+			member: () => mia,
+			expect: 202,
+			grouped: false,
+		},
 		{
 			method: "POST",
 			route: "POST /groups/:groupId/journey",
@@ -143,24 +177,100 @@ function restTargets(): RestTarget[] {
 		{ method: "POST", route: "POST /sos", path: "/api/sos", body: { latitude: 45.07, longitude: 7.68 }, member: () => mia, expect: 201, grouped: false },
 		{ method: "DELETE", route: "DELETE /sos", path: "/api/sos", member: () => mia, expect: 200, grouped: false },
 		{ method: "GET", route: "GET /groups/:groupId/sessions", path: `/api/groups/${g()}/sessions`, member: () => mia, expect: 200, grouped: true },
-		{ method: "GET", route: "GET /groups/:groupId/sessions/:userId", path: `/api/groups/${g()}/sessions/${pat.user!.id}`, member: () => mia, expect: 200, grouped: true },
-		{ method: "GET", route: "GET /groups/:groupId/sessions/:userId/route", path: `/api/groups/${g()}/sessions/${mia.user!.id}/route`, member: () => mia, expect: 200, grouped: true },
+		{
+			method: "GET",
+			route: "GET /groups/:groupId/sessions/:userId",
+			path: `/api/groups/${g()}/sessions/${pat.user!.id}`,
+			member: () => mia,
+			expect: 200,
+			grouped: true,
+		},
+		{
+			method: "GET",
+			route: "GET /groups/:groupId/sessions/:userId/route",
+			path: `/api/groups/${g()}/sessions/${mia.user!.id}/route`,
+			member: () => mia,
+			expect: 200,
+			grouped: true,
+		},
 		{ method: "GET", route: "GET /groups/:groupId/messages", path: `/api/groups/${g()}/messages`, member: () => mia, expect: 200, grouped: true },
-		{ method: "POST", route: "POST /groups/:groupId/messages", path: `/api/groups/${g()}/messages`, body: { text: "hello" }, member: () => mia, expect: 201, grouped: true },
+		{
+			method: "POST",
+			route: "POST /groups/:groupId/messages",
+			path: `/api/groups/${g()}/messages`,
+			body: { text: "hello" },
+			member: () => mia,
+			expect: 201,
+			grouped: true,
+		},
 		{ method: "GET", route: "GET /groups/:groupId/presence", path: `/api/groups/${g()}/presence`, member: () => mia, expect: 200, grouped: true },
-		{ method: "POST", route: "POST /devices", path: "/api/devices", body: { name: "Mia's phone", protocol: "owntracks" }, member: () => mia, expect: 201, grouped: false },
+		{
+			method: "POST",
+			route: "POST /devices",
+			path: "/api/devices",
+			body: { name: "Mia's phone", protocol: "owntracks" },
+			member: () => mia,
+			expect: 201,
+			grouped: false,
+		},
 		{ method: "GET", route: "GET /devices", path: "/api/devices", member: () => mia, expect: 200, grouped: false },
 		{ method: "DELETE", route: "DELETE /devices/:id", path: `/api/devices/${miaDevice}`, member: () => mia, expect: 204, grouped: false },
-		{ method: "POST", route: "POST /groups/:groupId/members/:userId/locate", path: `/api/groups/${g()}/members/${pat.user!.id}/locate`, member: () => mia, expect: 202, grouped: true },
+		{
+			method: "POST",
+			route: "POST /groups/:groupId/members/:userId/locate",
+			path: `/api/groups/${g()}/members/${pat.user!.id}/locate`,
+			member: () => mia,
+			expect: 202,
+			grouped: true,
+		},
 		{ method: "GET", route: "GET /notifications", path: "/api/notifications", member: () => mia, expect: 200, grouped: false },
 		{ method: "POST", route: "POST /notifications/read", path: "/api/notifications/read", body: { all: true }, member: () => mia, expect: 200, grouped: false },
-		{ method: "GET", route: "GET /notifications/push-key", path: "/api/notifications/push-key", member: () => mia, expect: 404, note: "404 NOT_FOUND: Web Push is not configured (state, not authorization)", grouped: false },
-		{ method: "POST", route: "POST /notifications/subscriptions", path: "/api/notifications/subscriptions", body: { endpoint, keys }, member: () => mia, expect: 201, grouped: false },
-		{ method: "DELETE", route: "DELETE /notifications/subscriptions", path: "/api/notifications/subscriptions", body: { endpoint }, member: () => mia, expect: 204, grouped: false },
+		{
+			method: "GET",
+			route: "GET /notifications/push-key",
+			path: "/api/notifications/push-key",
+			member: () => mia,
+			expect: 404,
+			note: "404 NOT_FOUND: Web Push is not configured (state, not authorization)",
+			grouped: false,
+		},
+		{
+			method: "POST",
+			route: "POST /notifications/subscriptions",
+			path: "/api/notifications/subscriptions",
+			body: { endpoint, keys },
+			member: () => mia,
+			expect: 201,
+			grouped: false,
+		},
+		{
+			method: "DELETE",
+			route: "DELETE /notifications/subscriptions",
+			path: "/api/notifications/subscriptions",
+			body: { endpoint },
+			member: () => mia,
+			expect: 204,
+			grouped: false,
+		},
 		{ method: "POST", route: "POST /groups/:groupId/leave", path: `/api/groups/${g()}/leave`, member: () => lev, expect: 204, grouped: true },
 		{ method: "DELETE", route: "DELETE /groups/:groupId", path: `/api/groups/${doomed.id}`, member: () => mia, expect: 204, grouped: true },
-		{ method: "POST", route: "POST /auth/logout", path: "/api/auth/logout", member: () => Object.assign(new ApiClient(system.url), { token: logoutToken }), expect: 204, grouped: false },
-		{ method: "DELETE", route: "DELETE /users/me", path: "/api/users/me", body: { currentPassword: "dan's long password" }, member: () => dan, expect: 204, grouped: false },
+		{
+			method: "POST",
+			route: "POST /auth/logout",
+			path: "/api/auth/logout",
+			member: () => Object.assign(new ApiClient(system.url), { token: logoutToken }),
+			expect: 204,
+			grouped: false,
+		},
+		{
+			method: "DELETE",
+			route: "DELETE /users/me",
+			path: "/api/users/me",
+			body: { currentPassword: "dan's long password" },
+			member: () => dan,
+			expect: 204,
+			grouped: false,
+		},
 	];
 }
 
@@ -183,7 +293,14 @@ async function snapshot() {
 		devices: (await mia.get("/api/devices")).body,
 		oli: (await oli.get("/api/groups")).body,
 	};
-	return { view, stored: await storedDataFingerprint(system.env.MONGO_DB_PREFIX!, SERVICES.filter(s => s !== "gateway"), VOLATILE) };
+	return {
+		view,
+		stored: await storedDataFingerprint(
+			system.env.MONGO_DB_PREFIX!,
+			SERVICES.filter(s => s !== "gateway"),
+			VOLATILE,
+		),
+	};
 }
 
 before(async () => {
@@ -249,12 +366,14 @@ test("REST: every protected route refuses every bad token (401) and non-members 
 		for (const kase of TOKEN_CASES) {
 			const res = await call(target, authorizationFor(kase, i++));
 			row.cells[kase] = String(res.status);
-			if (res.status !== 401 || res.body?.type !== "UNAUTHORIZED") problems.push(`${target.route} with ${kase}: ${res.status} ${JSON.stringify(res.body).slice(0, 160)}`);
+			if (res.status !== 401 || res.body?.type !== "UNAUTHORIZED")
+				problems.push(`${target.route} with ${kase}: ${res.status} ${JSON.stringify(res.body).slice(0, 160)}`);
 		}
 		if (target.grouped) {
 			const res = await oli.request(target.method, target.path, target.body);
 			row.cells["not a member"] = String(res.status);
-			if (res.status !== 403 || res.body?.type !== "FORBIDDEN") problems.push(`${target.route} as a non-member: ${res.status} ${JSON.stringify(res.body).slice(0, 160)}`);
+			if (res.status !== 403 || res.body?.type !== "FORBIDDEN")
+				problems.push(`${target.route} as a non-member: ${res.status} ${JSON.stringify(res.body).slice(0, 160)}`);
 		} else row.cells["not a member"] = "n/a";
 	}
 	assert.deepEqual(problems, [], "every refused cell is 401 UNAUTHORIZED (bad token) or 403 FORBIDDEN (not a member)");
@@ -285,7 +404,12 @@ test("Socket.IO: a bad token never connects; a non-member's commands are refused
 			case "sos:stop":
 				return {};
 			case "journey:start":
-				return { groupId: group.id, destination: { name: "Home", latitude: 45.08, longitude: 7.69 }, eta: new Date(Date.now() + 3_600_000).toISOString(), mode: "walking" };
+				return {
+					groupId: group.id,
+					destination: { name: "Home", latitude: 45.08, longitude: 7.69 },
+					eta: new Date(Date.now() + 3_600_000).toISOString(),
+					mode: "walking",
+				};
 			case "chat:send":
 				return { groupId: group.id, text: "over the socket" };
 			default:
@@ -391,7 +515,8 @@ test("phone endpoints: only a registered, current device's own credentials get t
 	const problems: string[] = [];
 	for (const [kase, authorization] of otCells) {
 		const res = await postOwnTracks(system.url, ot, ownTracksWire.LWT, { authorization });
-		if (res.status !== 401 || res.json?.type !== "UNAUTHORIZED" || !/^Basic /.test(res.headers.get("www-authenticate") ?? "")) problems.push(`POST /api/owntracks, ${kase}: ${res.status} ${res.text.slice(0, 120)}`);
+		if (res.status !== 401 || res.json?.type !== "UNAUTHORIZED" || !/^Basic /.test(res.headers.get("www-authenticate") ?? ""))
+			problems.push(`POST /api/owntracks, ${kase}: ${res.status} ${res.text.slice(0, 120)}`);
 	}
 	for (const [kase, query] of osCells) {
 		const res = await sendOsmAnd(system.url, { query });
@@ -425,10 +550,21 @@ test("repeated wrong passwords slow that account's logins down end to end (then 
 test("the matrix", () => {
 	const width = 34;
 	const header = ["target".padEnd(width), ...CASES.map(c => c.slice(0, 12).padEnd(12))].join(" ");
-	const lines = grid.map(row => [row.target.slice(0, width).padEnd(width), ...CASES.map(c => String(row.cells[c] ?? "").slice(0, 12).padEnd(12))].join(" "));
+	const lines = grid.map(row =>
+		[
+			row.target.slice(0, width).padEnd(width),
+			...CASES.map(c =>
+				String(row.cells[c] ?? "")
+					.slice(0, 12)
+					.padEnd(12),
+			),
+		].join(" "),
+	);
 	const cells = grid.length * CASES.length;
 	const na = grid.reduce((n, row) => n + Object.values(row.cells).filter(v => v === "n/a").length, 0);
-	console.log(`authorization matrix: ${grid.length} targets (${grid.length - Object.keys(SocketCommands).length} REST routes, ${Object.keys(SocketCommands).length} socket commands) × ${CASES.length} cases = ${cells} cells, ${na} N/A (no group), ${cells - na} checked`);
+	console.log(
+		`authorization matrix: ${grid.length} targets (${grid.length - Object.keys(SocketCommands).length} REST routes, ${Object.keys(SocketCommands).length} socket commands) × ${CASES.length} cases = ${cells} cells, ${na} N/A (no group), ${cells - na} checked`,
+	);
 	console.log(`${header}\n${lines.join("\n")}`);
 	assert.equal(grid.length, Object.keys(authenticatedAliases).length + Object.keys(SocketCommands).length);
 });

@@ -114,7 +114,13 @@ function routesFrom(openApi: { paths: Record<string, Record<string, any>> }): Ro
 
 const key = (route: Route) => `${route.method} ${route.path}`;
 /** Routes whose valid call ends something for good; they only get inputs that must be refused. */
-const DESTRUCTIVE = new Set(["POST /api/auth/logout", "DELETE /api/users/me", "DELETE /api/groups/{groupId}", "DELETE /api/groups/{groupId}/members/{userId}", "POST /api/groups/{groupId}/leave"]);
+const DESTRUCTIVE = new Set([
+	"POST /api/auth/logout",
+	"DELETE /api/users/me",
+	"DELETE /api/groups/{groupId}",
+	"DELETE /api/groups/{groupId}/members/{userId}",
+	"POST /api/groups/{groupId}/leave",
+]);
 /** Every valid call hashes a password (~100 ms of scrypt): fuzzed with inputs refused by validation only. */
 const HASHING = new Set(["POST /api/auth/register", "POST /api/auth/login"]);
 
@@ -146,7 +152,11 @@ function pathFor(route: Route, values: Record<string, string>): string {
 }
 
 /** One generated REST input. `reject`: it must be refused before it has any effect. */
-function restInput(rng: Rng, route: Route, expect: Expectation): { method: string; path: string; headers: Record<string, string>; body?: string | Buffer; why: string } {
+function restInput(
+	rng: Rng,
+	route: Route,
+	expect: Expectation,
+): { method: string; path: string; headers: Record<string, string>; body?: string | Buffer; why: string } {
 	const group = rng.chance(0.5) ? family : solo;
 	const pathValues: Record<string, string> = { groupId: group.id, userId: ada.user!.id };
 	const caller = expect === "any" && key(route) === "POST /api/groups" ? carol : ada;
@@ -158,12 +168,18 @@ function restInput(rng: Rng, route: Route, expect: Expectation): { method: strin
 
 	if (expect === "any") {
 		let body = withNoise(rng, validBody(route));
-		for (const [name, field] of fields)
-			if (field.type === "string" && rng.chance(0.3)) body = withKey(body, name, oddString(rng));
+		for (const [name, field] of fields) if (field.type === "string" && rng.chance(0.3)) body = withKey(body, name, oddString(rng));
 		// qs drops prototype keys (`before[__proto__][x]`), so such a query may be valid.
-		const query = queryFields.length && rng.chance(0.5) ? `?limit=${rng.int(1, 200)}&${rng.pick(NASTY_KEYS)}=${percentEncode(oddString(rng))}&before[__proto__][x]=1` : "";
+		const query =
+			queryFields.length && rng.chance(0.5) ? `?limit=${rng.int(1, 200)}&${rng.pick(NASTY_KEYS)}=${percentEncode(oddString(rng))}&before[__proto__][x]=1` : "";
 		const hasBody = route.method !== "GET" || rng.chance(0.2);
-		return { method: route.method, path: pathFor(route, pathValues) + query, headers: hasBody ? { ...headers, ...json } : headers, body: hasBody ? jsonText(body) : undefined, why: "valid + noise" };
+		return {
+			method: route.method,
+			path: pathFor(route, pathValues) + query,
+			headers: hasBody ? { ...headers, ...json } : headers,
+			body: hasBody ? jsonText(body) : undefined,
+			why: "valid + noise",
+		};
 	}
 
 	const strategies: string[] = ["transport", "transport"];
@@ -180,12 +196,24 @@ function restInput(rng: Rng, route: Route, expect: Expectation): { method: strin
 		case "field": {
 			const [name, field] = rng.pick(fields);
 			const broken = breakingValue(rng, field, { required: required.includes(name) });
-			return { method: route.method, path: pathFor(route, pathValues), headers: { ...headers, ...json }, body: jsonText(withNoise(rng, withKey(valid, name, broken.value))), why: `${name}: ${broken.why}` };
+			return {
+				method: route.method,
+				path: pathFor(route, pathValues),
+				headers: { ...headers, ...json },
+				body: jsonText(withNoise(rng, withKey(valid, name, broken.value))),
+				why: `${name}: ${broken.why}`,
+			};
 		}
 		case "missing": {
 			const name = rng.pick(required);
 			const { [name]: _gone, ...rest } = valid;
-			return { method: route.method, path: pathFor(route, pathValues), headers: { ...headers, ...json }, body: jsonText(withNoise(rng, rest)), why: `${name} missing` };
+			return {
+				method: route.method,
+				path: pathFor(route, pathValues),
+				headers: { ...headers, ...json },
+				body: jsonText(withNoise(rng, rest)),
+				why: `${name} missing`,
+			};
 		}
 		case "query": {
 			const [name, field] = rng.pick(queryFields);
@@ -215,10 +243,33 @@ function restInput(rng: Rng, route: Route, expect: Expectation): { method: strin
 		}
 		case "headers": {
 			const which = rng.int(0, 3);
-			if (which === 0) return { method: route.method, path: pathFor(route, pathValues), headers: { authorization: `Bearer ${"A".repeat(rng.int(4097, 12_000))}` }, why: "huge bearer token" };
-			if (which === 1) return { method: route.method, path: `${pathFor(route, pathValues)}?pad=${"p".repeat(rng.int(17_000, 40_000))}`, headers, why: "URL over the header limit" };
-			if (which === 2) return { method: route.method, path: pathFor(route, pathValues), headers: { ...headers, "x-pad": "h".repeat(rng.int(17_000, 30_000)) }, why: "headers over the limit" };
-			return { method: route.method, path: pathFor(route, pathValues), headers: { authorization: rng.pick(["Bearer", "Bearer  ", "Basic YTpi", `Bearer ${ada.token} extra`, "bearer\u0000x"]).replace("\u0000", "%00") }, why: "odd authorization" };
+			if (which === 0)
+				return {
+					method: route.method,
+					path: pathFor(route, pathValues),
+					headers: { authorization: `Bearer ${"A".repeat(rng.int(4097, 12_000))}` },
+					why: "huge bearer token",
+				};
+			if (which === 1)
+				return {
+					method: route.method,
+					path: `${pathFor(route, pathValues)}?pad=${"p".repeat(rng.int(17_000, 40_000))}`,
+					headers,
+					why: "URL over the header limit",
+				};
+			if (which === 2)
+				return {
+					method: route.method,
+					path: pathFor(route, pathValues),
+					headers: { ...headers, "x-pad": "h".repeat(rng.int(17_000, 30_000)) },
+					why: "headers over the limit",
+				};
+			return {
+				method: route.method,
+				path: pathFor(route, pathValues),
+				headers: { authorization: rng.pick(["Bearer", "Bearer  ", "Basic YTpi", `Bearer ${ada.token} extra`, "bearer\u0000x"]).replace("\u0000", "%00") },
+				why: "odd authorization",
+			};
 		}
 		default: {
 			const raw = breakingBody(rng, withNoise(rng, valid));
@@ -257,7 +308,11 @@ function plan(rng: Rng, candidates: Route[], total: number): Route[] {
 /** What the users can see through the API, plus a fingerprint of every stored document. */
 async function snapshot() {
 	const view: Record<string, unknown> = {};
-	for (const [label, api] of [["ada", ada], ["bob", bob], ["eve", eve]] as const) {
+	for (const [label, api] of [
+		["ada", ada],
+		["bob", bob],
+		["eve", eve],
+	] as const) {
 		const groups = (await api.get("/api/groups")).body as Group[];
 		const perGroup = [];
 		for (const group of groups) {
@@ -271,7 +326,12 @@ async function snapshot() {
 		view[label] = { me: (await api.get("/api/users/me")).body, groups: perGroup, notifications: (await api.get("/api/notifications?limit=200")).body };
 	}
 	const documents = new Map<string, unknown[]>();
-	const stored = await storedDataFingerprint(system.env.MONGO_DB_PREFIX!, SERVICES.filter(s => s !== "gateway"), VOLATILE, documents);
+	const stored = await storedDataFingerprint(
+		system.env.MONGO_DB_PREFIX!,
+		SERVICES.filter(s => s !== "gateway"),
+		VOLATILE,
+		documents,
+	);
 	return { view, stored, documents };
 }
 
@@ -304,7 +364,9 @@ async function settledSnapshot() {
 function assertUnchanged(before: Awaited<ReturnType<typeof snapshot>>, after: Awaited<ReturnType<typeof snapshot>>, phase: string) {
 	const changed = Object.keys(after.stored).filter(k => JSON.stringify(after.stored[k]) !== JSON.stringify(before.stored[k]));
 	for (const collection of changed)
-		console.log(`${phase}: ${collection} changed\n  before: ${JSON.stringify(before.documents.get(collection))}\n  after:  ${JSON.stringify(after.documents.get(collection))}`);
+		console.log(
+			`${phase}: ${collection} changed\n  before: ${JSON.stringify(before.documents.get(collection))}\n  after:  ${JSON.stringify(after.documents.get(collection))}`,
+		);
 	assert.deepEqual(after.stored, before.stored, `${phase}: stored documents changed (${changed.join(", ")})`);
 	assert.deepEqual(after.view, before.view, `${phase}: what the users see changed`);
 }
@@ -351,7 +413,9 @@ after(async () => {
 	all.merge(socketTotals);
 	console.log(`fuzz totals (seed ${SEED}): ${all.total} inputs in ${(ms / 1000).toFixed(1)} s`);
 	console.log(`  REST:   ${totals}`);
-	console.log(`  socket: ${socketTotals} (status = the ack's error code, 200 = ok ack, 0 = no ack by design: emitted without a callback, or over the 64 kB packet limit)`);
+	console.log(
+		`  socket: ${socketTotals} (status = the ack's error code, 200 = ok ack, 0 = no ack by design: emitted without a callback, or over the 64 kB packet limit)`,
+	);
 	console.log(`  >= 500: ${all.count(s => s >= 500)}; crashed processes: ${SERVICES.filter(n => system?.processes.get(n)?.exitCode !== null).length}`);
 	await system?.stopAll();
 });
@@ -369,7 +433,10 @@ test("REST: inputs that must be refused get documented 4xx errors only and chang
 	console.log(`REST refused-input phase: ${counts} in ${Date.now() - t0} ms`);
 	totals.merge(counts);
 	assertNoFailures("REST refused inputs");
-	assert.equal(counts.count(s => s >= 200 && s < 300), 0);
+	assert.equal(
+		counts.count(s => s >= 200 && s < 300),
+		0,
+	);
 	for (const route of routes) assert.ok(fuzzed.get(key(route)), `${key(route)} was fuzzed`);
 	assertAlive();
 	assertUnchanged(beforeState, await snapshot(), "REST refused inputs");
@@ -416,7 +483,9 @@ test("Socket.IO: command payloads that must be refused are acknowledged with doc
 		let ack: unknown;
 		try {
 			if (strategy === "raw") {
-				const raw = r.chance(0.5) ? deepJson(r.int(33, 3000), r.chance(0.5) ? "array" : "object").text : `{"latitude":${r.pick(["1e999", "-1e999"])},"longitude":1,"groupId":"${family.id}","text":"x"}`;
+				const raw = r.chance(0.5)
+					? deepJson(r.int(33, 3000), r.chance(0.5) ? "array" : "object").text
+					: `{"latitude":${r.pick(["1e999", "-1e999"])},"longitude":1,"groupId":"${family.id}","text":"x"}`;
 				label += `raw ${raw.slice(0, 40)}`;
 				ack = await emitRaw(socket.socket, spec.event, raw);
 			} else if (strategy === "scalar") {
@@ -534,7 +603,8 @@ test("REST and Socket.IO: inputs that may be valid (valid values plus noise) nev
 		try {
 			const ack = (await emitRaw(sockets[i % sockets.length]!.socket, event, jsonText(payload))) as any;
 			socketCounts.add(ack?.ok === true ? 200 : (ack?.error?.code ?? -1), ack?.error?.type);
-			if (ack?.ok !== true && !DOCUMENTED_ERRORS[ack?.error?.code]?.includes(ack?.error?.type)) failures.push(`#${i} ${event} → ${JSON.stringify(ack).slice(0, 200)}`);
+			if (ack?.ok !== true && !DOCUMENTED_ERRORS[ack?.error?.code]?.includes(ack?.error?.type))
+				failures.push(`#${i} ${event} → ${JSON.stringify(ack).slice(0, 200)}`);
 		} catch (err) {
 			socketCounts.add(0);
 			failures.push(`#${i} ${event} → no ack: ${(err as Error).message}`);
@@ -555,6 +625,9 @@ test("every REST route and socket command was fuzzed: over 10,000 inputs, no 5xx
 	all.merge(totals);
 	all.merge(socketTotals);
 	assert.ok(all.total >= 10_000, `only ${all.total} inputs`);
-	assert.equal(all.count(s => s >= 500), 0);
+	assert.equal(
+		all.count(s => s >= 500),
+		0,
+	);
 	assertAlive();
 });

@@ -18,7 +18,11 @@ after(async () => {
 
 function repl(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
 	return new Promise(resolve => {
-		const child = spawn(process.execPath, ["--import", "tsx", "scripts/repl.ts", ...args], { cwd: ROOT, env: { ...process.env, ...system.env }, stdio: ["ignore", "pipe", "pipe"] });
+		const child = spawn(process.execPath, ["--import", "tsx", "scripts/repl.ts", ...args], {
+			cwd: ROOT,
+			env: { ...process.env, ...system.env },
+			stdio: ["ignore", "pipe", "pipe"],
+		});
 		let out = "";
 		let err = "";
 		child.stdout.on("data", c => (out += c));
@@ -40,7 +44,10 @@ test("`user <email>` shows the account and its groups; `group <id>` its members"
 
 	const inspected = await repl("group", group.id);
 	assert.equal(inspected.code, 0, inspected.err);
-	assert.deepEqual(JSON.parse(inspected.out).members.map((m: { id: string }) => m.id), [user.id]);
+	assert.deepEqual(
+		JSON.parse(inspected.out).members.map((m: { id: string }) => m.id),
+		[user.id],
+	);
 });
 
 test("`sockets` counts open sockets per gateway; `revoke <userId>` logs a user out everywhere", async () => {

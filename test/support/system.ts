@@ -69,7 +69,17 @@ export class System {
 		const child = spawn(
 			process.execPath,
 			["--import", "tsx", "node_modules/moleculer/bin/moleculer-runner.mjs", "--config", "moleculer.config.ts", `services/${serviceOf(name)}.service.ts`],
-			{ cwd: ROOT, env: { ...process.env, ...(serviceOf(name) === "gateway" ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${GATEWAY_NODE_OPTIONS}`.trim() } : {}), ...this.env, ...this.serviceEnv[serviceOf(name)], NODE_ID: `${this.env.NAMESPACE}-${label}-${randomBytes(3).toString("hex")}` }, stdio: ["ignore", "pipe", "pipe"] },
+			{
+				cwd: ROOT,
+				env: {
+					...process.env,
+					...(serviceOf(name) === "gateway" ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${GATEWAY_NODE_OPTIONS}`.trim() } : {}),
+					...this.env,
+					...this.serviceEnv[serviceOf(name)],
+					NODE_ID: `${this.env.NAMESPACE}-${label}-${randomBytes(3).toString("hex")}`,
+				},
+				stdio: ["ignore", "pipe", "pipe"],
+			},
 		);
 		child.stdout!.pipe(log);
 		child.stderr!.pipe(log);

@@ -210,7 +210,10 @@ describe("loadConfig", () => {
 	test("a value that may hold a credential is never repeated in the message", () => {
 		const problems = problemsOf({ MONGO_URL: "mongodb:/users:hunter2@db", TRANSPORTER: "nats://positionpal:hunter2@nats1:4222" });
 		assert.equal(problems.length, 2);
-		assert.ok(problems.every(p => !p.includes("hunter2")), problems.join("; "));
+		assert.ok(
+			problems.every(p => !p.includes("hunter2")),
+			problems.join("; "),
+		);
 		assert.match(problems.join("\n"), /^MONGO_URL is not a mongodb/m);
 		assert.match(problems.join("\n"), /^TRANSPORTER holds credentials: set NATS_USER and NATS_PASSWORD_FILE/m);
 	});
@@ -254,7 +257,10 @@ describe("config accessors", () => {
 			process.env.STUCK_RADIUS = "45";
 			assert.equal(config.stuckRadiusM(), 45);
 			process.env.STUCK_RADIUS = "wide";
-			assert.throws(() => config.stuckRadiusM(), (err: unknown) => err instanceof ConfigError && /^STUCK_RADIUS: "wide" is not a number$/.test(err.problems.join()));
+			assert.throws(
+				() => config.stuckRadiusM(),
+				(err: unknown) => err instanceof ConfigError && /^STUCK_RADIUS: "wide" is not a number$/.test(err.problems.join()),
+			);
 		} finally {
 			if (saved === undefined) delete process.env.STUCK_RADIUS;
 			else process.env.STUCK_RADIUS = saved;
@@ -271,7 +277,19 @@ describe("config accessors", () => {
 
 describe("brokerOptions", () => {
 	test("takes every broker option from the configuration", () => {
-		const options = brokerOptions({}, { NAMESPACE: "ns1", NODE_ID: "n1", LOG_LEVEL: "warn", LOG_FORMAT: "json", METRICS_PORT: "3030", TRACING_EXPORTER: "Console", HEARTBEAT_INTERVAL: "1", HEARTBEAT_TIMEOUT: "3" });
+		const options = brokerOptions(
+			{},
+			{
+				NAMESPACE: "ns1",
+				NODE_ID: "n1",
+				LOG_LEVEL: "warn",
+				LOG_FORMAT: "json",
+				METRICS_PORT: "3030",
+				TRACING_EXPORTER: "Console",
+				HEARTBEAT_INTERVAL: "1",
+				HEARTBEAT_TIMEOUT: "3",
+			},
+		);
 		assert.equal(options.namespace, "ns1");
 		assert.equal(options.nodeID, "n1");
 		const logger = options.logger as unknown as { options: { level: string; formatter: string } };
@@ -315,17 +333,22 @@ test("every variable lib/config.ts reads is in the README's configuration table"
 
 test("a service process started with bad values exits at once with EXIT_CONFIG and a message naming each, without a stack trace", async () => {
 	const env: NodeJS.ProcessEnv = { ...process.env, PORT: "abc", OFFLINE_AFTER: "soon", AUTH_RATE_LIMIT: "-1", TRUST_PROXY: "maybe", NODE_ID: "config-check" };
-	const child = spawn(process.execPath, ["--import", "tsx", "node_modules/moleculer/bin/moleculer-runner.mjs", "--config", "moleculer.config.ts", "services/gateway.service.ts"], {
-		cwd: ROOT,
-		env,
-		stdio: ["ignore", "pipe", "pipe"],
-	});
+	const child = spawn(
+		process.execPath,
+		["--import", "tsx", "node_modules/moleculer/bin/moleculer-runner.mjs", "--config", "moleculer.config.ts", "services/gateway.service.ts"],
+		{
+			cwd: ROOT,
+			env,
+			stdio: ["ignore", "pipe", "pipe"],
+		},
+	);
 	let output = "";
 	child.stdout.on("data", chunk => (output += chunk));
 	child.stderr.on("data", chunk => (output += chunk));
 	const code = await new Promise<number | null>(resolveExit => child.once("exit", resolveExit));
 	assert.equal(code, EXIT_CONFIG, output);
-	for (const line of ['PORT: "abc"', 'OFFLINE_AFTER: "soon"', 'AUTH_RATE_LIMIT: "-1"', 'TRUST_PROXY: "maybe"']) assert.ok(output.includes(line), `${line} in:\n${output}`);
+	for (const line of ['PORT: "abc"', 'OFFLINE_AFTER: "soon"', 'AUTH_RATE_LIMIT: "-1"', 'TRUST_PROXY: "maybe"'])
+		assert.ok(output.includes(line), `${line} in:\n${output}`);
 	assert.doesNotMatch(output, /^\s+at /m, "no stack trace");
 	assert.doesNotMatch(output, /ServiceBroker/, "stopped before a broker was made");
 });

@@ -26,7 +26,10 @@ test("every projection subscribes to every membership event; notification also t
 	for (const service of ["location", "chat", "notification"] as const) {
 		for (const type of MembershipEvents) assert.ok((Subscriptions[service] as readonly string[]).includes(type), `${service} reads ${type}`);
 	}
-	assert.deepEqual(Subscriptions.notification.filter(type => !(MembershipEvents as readonly string[]).includes(type)), [DomainEvents.notificationSend]);
+	assert.deepEqual(
+		Subscriptions.notification.filter(type => !(MembershipEvents as readonly string[]).includes(type)),
+		[DomainEvents.notificationSend],
+	);
 	assert.deepEqual(Object.keys(Subscriptions).sort(), ["chat", "devices", "location", "notification"]);
 });
 

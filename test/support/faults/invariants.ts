@@ -63,7 +63,8 @@ export async function projectionDiffs(probe: ServiceBroker, groups: { id: string
 		for (const service of services) {
 			const copy = (await probe.call(`${service}.projectedGroup`, { groupId: id })) as ProjectionRow | null;
 			const actual = copy && { version: copy.version, name: copy.name, memberIds: sorted(copy.memberIds), deleted: Boolean(copy.deleted) };
-			if (JSON.stringify(actual) !== JSON.stringify(expected)) diffs.push(`${service} ${id}: has ${JSON.stringify(actual)}, users has ${JSON.stringify(expected)}`);
+			if (JSON.stringify(actual) !== JSON.stringify(expected))
+				diffs.push(`${service} ${id}: has ${JSON.stringify(actual)}, users has ${JSON.stringify(expected)}`);
 		}
 	}
 	return diffs;
@@ -128,7 +129,10 @@ export async function historyOf(client: ApiClient, groupId: string): Promise<{ i
 }
 
 /** Notification inbox differences against the expectation (empty when every expected one is there once, and nothing else). */
-export async function notificationDiffs(expected: Map<string, Set<string>>, clients: ApiClient[]): Promise<{ diffs: string[]; found: number; expected: number }> {
+export async function notificationDiffs(
+	expected: Map<string, Set<string>>,
+	clients: ApiClient[],
+): Promise<{ diffs: string[]; found: number; expected: number }> {
 	const diffs: string[] = [];
 	let found = 0;
 	let total = 0;
@@ -172,7 +176,8 @@ export async function chatDiffs(log: PublishedLog, crews: Crew[], acked: AckedMe
 		for (const envelope of log.byId.values()) {
 			const p = envelope.payload as { groupId?: string };
 			if (p.groupId !== crew.group.id) continue;
-			if (envelope.type === DomainEvents.groupCreated || envelope.type === DomainEvents.memberAdded || envelope.type === DomainEvents.memberRemoved) expectedLines++;
+			if (envelope.type === DomainEvents.groupCreated || envelope.type === DomainEvents.memberAdded || envelope.type === DomainEvents.memberRemoved)
+				expectedLines++;
 		}
 		const lines = history.filter(m => m.kind === "system").length;
 		systemLines += lines;
@@ -180,7 +185,6 @@ export async function chatDiffs(log: PublishedLog, crews: Crew[], acked: AckedMe
 	}
 	return { diffs, messages, systemLines };
 }
-
 
 /**
  * Producer-side exactness: per group, one command for each acknowledged step (an ambiguous
@@ -223,7 +227,14 @@ export function commandDiffs(log: PublishedLog, crews: Crew[], steps: Map<string
  */
 export async function presenceDiffs(probe: ServiceBroker, pool: SocketPool, crews: Crew[]): Promise<string[]> {
 	const diffs: string[] = [];
-	const gateways = [...new Set(probe.registry.getServiceList({ onlyAvailable: true }).filter(s => s.name === "gateway").map(s => s.nodeID))];
+	const gateways = [
+		...new Set(
+			probe.registry
+				.getServiceList({ onlyAvailable: true })
+				.filter(s => s.name === "gateway")
+				.map(s => s.nodeID),
+		),
+	];
 	const stats = (await probe.call("chat.presenceStats")) as { sockets: number; perGateway: Record<string, number> };
 	if (stats.sockets !== pool.open.size) diffs.push(`chat counts ${stats.sockets} open sockets, ${pool.open.size} are open`);
 	const elsewhere = Object.keys(stats.perGateway).filter(id => !gateways.includes(id));
@@ -236,7 +247,8 @@ export async function presenceDiffs(probe: ServiceBroker, pool: SocketPool, crew
 		}
 		for (const entry of res.body as { userId: string; online: boolean }[]) {
 			const holder = [...pool.open.keys()].some(c => c.user!.id === entry.userId);
-			if (entry.online !== holder) diffs.push(`${entry.userId} shows ${entry.online ? "online" : "offline"} in ${crew.group.id}, holds ${holder ? "a" : "no"} socket`);
+			if (entry.online !== holder)
+				diffs.push(`${entry.userId} shows ${entry.online ? "online" : "offline"} in ${crew.group.id}, holds ${holder ? "a" : "no"} socket`);
 		}
 	}
 	return diffs;
@@ -284,29 +296,48 @@ export async function verifyNothingLost(v: Verification): Promise<{ problems: st
 	let log = await readPublished(v.nats, ns);
 	let counts: DeliveryCounts[] = [];
 	problems.push(
-		...(await settle(async () => {
-			log = await readPublished(v.nats, ns, log);
-			// Consumers of the services this system runs (events for one that is not running wait for it in JetStream).
-			counts = await deliveryCounts(v.nats, v.mongoUrl, ns, log, v.system.services);
-			return counts.filter(c => c.lost).map(c => `${c.service}: ${c.lost} events never processed (${c.lostIds.slice(0, 3).join(", ")}…)`);
-		}, left(), 1_000)),
+		...(await settle(
+			async () => {
+				log = await readPublished(v.nats, ns, log);
+				// Consumers of the services this system runs (events for one that is not running wait for it in JetStream).
+				counts = await deliveryCounts(v.nats, v.mongoUrl, ns, log, v.system.services);
+				return counts.filter(c => c.lost).map(c => `${c.service}: ${c.lost} events never processed (${c.lostIds.slice(0, 3).join(", ")}…)`);
+			},
+			left(),
+			1_000,
+		)),
 	);
 
-	problems.push(...(await settle(() => projectionDiffs(v.probe, crewGroups(v.crews), projectionServices().filter(s => (v.system.services as string[]).includes(s))), left())));
+	problems.push(
+		...(await settle(
+			() =>
+				projectionDiffs(
+					v.probe,
+					crewGroups(v.crews),
+					projectionServices().filter(s => (v.system.services as string[]).includes(s)),
+				),
+			left(),
+		)),
+	);
 
 	const expected = expectedNotifications(log);
 	problems.push(...expected.problems);
 	let inbox = { diffs: [] as string[], found: 0, expected: 0 };
 	problems.push(
-		...(await settle(async () => {
-			inbox = await notificationDiffs(expected.byUser, crewClients(v.crews));
-			return inbox.diffs;
-		}, left(), 1_000)),
+		...(await settle(
+			async () => {
+				inbox = await notificationDiffs(expected.byUser, crewClients(v.crews));
+				return inbox.diffs;
+			},
+			left(),
+			1_000,
+		)),
 	);
 
 	// The operators' view agrees with the inboxes.
 	let stored = 0;
-	for (const client of crewClients(v.crews)) stored += ((await v.probe.call("notification.stats", { userId: client.user!.id })) as { notifications: number }).notifications;
+	for (const client of crewClients(v.crews))
+		stored += ((await v.probe.call("notification.stats", { userId: client.user!.id })) as { notifications: number }).notifications;
 	if (stored !== inbox.found) problems.push(`notification.stats counts ${stored} notifications, the inboxes hold ${inbox.found}`);
 
 	if (v.sockets) problems.push(...(await settle(() => presenceDiffs(v.probe, v.sockets!, v.crews), left())));
@@ -324,4 +355,3 @@ export async function verifyNothingLost(v: Verification): Promise<{ problems: st
 	);
 	return { problems, counts };
 }
-

@@ -43,7 +43,6 @@ export async function readPublished(nats: NatsConnection, namespace: string, pre
 	return log;
 }
 
-
 export interface DeliveryCounts {
 	service: string;
 	/** Distinct events on the streams this service consumes. */
@@ -62,7 +61,13 @@ export interface DeliveryCounts {
 }
 
 /** Per consuming service: what was sent, delivered, processed once, skipped as a duplicate, lost. */
-export async function deliveryCounts(nats: NatsConnection, mongoUrl: string, namespace: string, log: PublishedLog, services?: readonly string[]): Promise<DeliveryCounts[]> {
+export async function deliveryCounts(
+	nats: NatsConnection,
+	mongoUrl: string,
+	namespace: string,
+	log: PublishedLog,
+	services?: readonly string[],
+): Promise<DeliveryCounts[]> {
 	const jsm = await nats.jetstreamManager();
 	const rows: DeliveryCounts[] = [];
 	for (const [service, types] of Object.entries(Subscriptions)) {
