@@ -4,6 +4,7 @@ import { ROOT } from "../test/support/system.js";
 import { runAuthFlow } from "./auth-flow.js";
 import { runFanout } from "./fanout.js";
 import { runIdleSockets } from "./idle-sockets.js";
+import { runOwnTracks } from "./owntracks.js";
 import { runProjectionLag } from "./projection-lag.js";
 import { runRest } from "./rest.js";
 import { numberOption, stringOption } from "./lib/options.js";
@@ -14,11 +15,11 @@ import { machineDescription, summaryTable, type BenchResult, type SummaryRow } f
  * 7 minutes in all), then one summary table. Each benchmark also runs alone (`tsx bench/<name>.ts`,
  * flags without the prefix). Parameters here: `--only=fanout,rest,auth,idle,lag` and prefixed
  * flags, e.g. `--fanout-clients=2000 --rest-seconds=30 --auth-seconds=60 --idle-sockets=20000
- * --lag-changes=300` (or BENCH_FANOUT_CLIENTS=2000 …).
+ * --lag-changes=300 --owntracks-devices=300` (or BENCH_FANOUT_CLIENTS=2000 …); `--only=…,owntracks` too.
  */
 
 const only = new Set(
-	stringOption("only", "fanout,rest,auth,idle,lag")
+	stringOption("only", "fanout,rest,auth,idle,lag,owntracks")
 		.split(",")
 		.map(s => s.trim()),
 );
@@ -72,6 +73,17 @@ const benches: [string, () => Promise<BenchResult>][] = [
 	[
 		"lag",
 		() => runProjectionLag({ changes: numberOption("lag-changes", 100), parallel: numberOption("lag-parallel", 2), pollMs: numberOption("lag-poll-ms", 5) }),
+	],
+	[
+		"owntracks",
+		() =>
+			runOwnTracks({
+				devices: numberOption("owntracks-devices", 300),
+				rate: numberOption("owntracks-rate", 1),
+				seconds: numberOption("owntracks-seconds", 15),
+				warmupSeconds: numberOption("owntracks-warmup-seconds", 5),
+				maxSeconds: numberOption("owntracks-max-seconds", 10),
+			}),
 	],
 ];
 

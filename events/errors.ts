@@ -11,6 +11,8 @@ export const ErrorTypes = {
 	INVALID_STATE: "INVALID_STATE",
 	VALIDATION_ERROR: "VALIDATION_ERROR",
 	RATE_LIMITED: "RATE_LIMITED",
+	/** 422 for a well-formed request PositionPal cannot take (an OwnTracks message encrypted with a key it never sees, API.md §6.2). */
+	UNSUPPORTED: "UNSUPPORTED",
 	SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
 	INTERNAL_ERROR: "INTERNAL_ERROR",
 } as const;
@@ -32,5 +34,6 @@ export const validationError = (message: string, fields: { field: string; messag
 /** `data.retryAfter` (whole seconds), when given, becomes the response's `Retry-After`. */
 export const rateLimited = (message = "Too many requests, try again later", data?: { retryAfter: number }) =>
 	clientError(message, 429, ErrorTypes.RATE_LIMITED, data);
+export const unsupported = (message: string, data?: unknown) => clientError(message, 422, ErrorTypes.UNSUPPORTED, data);
 export const serviceUnavailable = (message = "Service temporarily unavailable", data?: unknown) =>
 	new Errors.MoleculerRetryableError(message, 503, ErrorTypes.SERVICE_UNAVAILABLE, data);

@@ -12,6 +12,7 @@ export const LiveEvents = {
 	group: "live.group",
 	revoked: "live.revoked",
 	invitation: "live.invitation",
+	locate: "live.locate",
 } as const;
 
 export interface LiveLocation {
@@ -63,5 +64,11 @@ export interface LiveRevoked {
 	userId: string;
 	jti?: string;
 	before?: number;
+}
+/** "Where are you now?" (API.md §6.3): the member's open sockets get `location:request { groupId, byUserId }`. */
+export interface LiveLocate {
+	userId: string;
+	groupId: string;
+	byUserId: string;
 }
 export type { User };

@@ -24,6 +24,8 @@ export const Subscriptions = {
 	location: MembershipEvents,
 	chat: MembershipEvents,
 	notification: [...MembershipEvents, DomainEvents.notificationSend],
+	/** A deleted account's devices go with it. */
+	devices: [DomainEvents.userDeleted],
 } as const satisfies Record<string, readonly DomainEventType[]>;
 export type ConsumerGroup = keyof typeof Subscriptions;
 

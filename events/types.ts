@@ -54,10 +54,30 @@ export type JourneyMode = (typeof JourneyModes)[number];
 export const AlertKinds = ["LATE", "STUCK", "OFFLINE"] as const;
 export type AlertKind = (typeof AlertKinds)[number];
 
+/** Where a position came from (API.md §6.3): a browser, or a phone app registered as a device. */
+export const PositionSources = ["web", "owntracks", "osmand"] as const;
+export type PositionSource = (typeof PositionSources)[number];
+
+/**
+ * A position (API.md §3, with the optional fields of §6.3). Optional fields are absent when the
+ * sender did not know them (never zero or -1 stand-ins), so a stored point holds only what is known.
+ */
 export interface Point {
 	latitude: number;
 	longitude: number;
 	timestamp: string;
+	/** Horizontal accuracy radius, metres. */
+	accuracy?: number;
+	/** Metres above sea level. */
+	altitude?: number;
+	/** Metres per second. */
+	speed?: number;
+	/** Degrees clockwise from true north, 0 ≤ heading < 360. */
+	heading?: number;
+	/** Percent, 0–100. */
+	battery?: number;
+	charging?: boolean;
+	source?: PositionSource;
 }
 
 export interface Destination {
@@ -108,6 +128,8 @@ export const NotificationKinds = [
 	"MEMBER_REMOVED",
 	"INVITED",
 	"INVITATION_ACCEPTED",
+	// API.md §6.3: someone asked where the recipient is.
+	"LOCATE_REQUESTED",
 ] as const;
 export type NotificationKind = (typeof NotificationKinds)[number];
 
@@ -122,6 +144,9 @@ export interface Notification {
 	read: boolean;
 }
 
+export const DeviceProtocols = ["owntracks", "osmand"] as const;
+export type DeviceProtocol = (typeof DeviceProtocols)[number];
+
 /** The authenticated caller, put in `ctx.meta` by the gateway and passed along every call. */
 export interface AuthToken {
 	jti: string;
@@ -135,6 +160,17 @@ export interface Meta {
 	token?: AuthToken;
 	/** Client address, for rate limiting register and login. */
 	clientAddress?: string;
+	/**
+	 * The phone app a position came from (API.md §6.2), set by the devices service when it passes a
+	 * device's report on as a sample of its user; never taken from a client. Marks the sample's
+	 * `source`, and makes the location service store it before answering.
+	 */
+	device?: { id: string; protocol: DeviceProtocol };
+	/**
+	 * The origin (scheme://host[:port]) the client reached the gateway at, for links a service hands
+	 * out (a new device's server URL); PUBLIC_URL wins when set. Set by the gateway for those calls only.
+	 */
+	origin?: string;
 	/** Set by moleculer-web when an action answers with a status other than 200. */
 	$statusCode?: number;
 }

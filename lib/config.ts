@@ -182,6 +182,19 @@ const corsOrigins = (text: string): string => {
 	return text;
 };
 
+/** PUBLIC_URL: an http(s) URL without query or fragment; stored without a trailing slash. */
+const publicUrl = (text: string): string => {
+	let url: URL;
+	try {
+		url = new URL(text);
+	} catch {
+		throw new Invalid("is not a URL such as https://positionpal.example.org");
+	}
+	if (url.protocol !== "https:" && url.protocol !== "http:") throw new Invalid("is not an http:// or https:// URL");
+	if (url.search || url.hash || url.username || url.password) throw new Invalid("must not hold a query, a fragment or credentials");
+	return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
+};
+
 /** "lat,lng" of the web client's empty map. */
 const mapCenter = (text: string): [number, number] => {
 	const parts = text.split(",").map(s => Number(s.trim()));
@@ -221,7 +234,7 @@ const SETTINGS = {
 	/** Open sockets one user may hold on one gateway; the next handshake fails with RATE_LIMITED. */
 	maxSocketsPerUser: r => r.value("MAX_SOCKETS_PER_USER", 20, integer(1)),
 	/** Services whose readiness `GET /health` reports; set but blank: none. */
-	healthServices: r => r.list("HEALTH_SERVICES", ["users", "location", "chat", "notification"], matching(/^[\w.-]+$/, "a service name")),
+	healthServices: r => r.list("HEALTH_SERVICES", ["users", "location", "chat", "notification", "devices"], matching(/^[\w.-]+$/, "a service name")),
 	/** The built web client; undefined: web/dist beside the sources (services/gateway/static-files). */
 	webRoot: r => r.value("WEB_ROOT", undefined as string | undefined, text => resolve(text)),
 	webClient: (r): WebClientSettings => ({
@@ -249,6 +262,15 @@ const SETTINGS = {
 	stuckRadiusM: r => r.value("STUCK_RADIUS", 30, positiveNumber),
 	arrivalRadiusM: r => r.value("ARRIVAL_RADIUS", 50, positiveNumber),
 	trackingCheckEveryMs: r => r.value("TRACKING_CHECK_EVERY", 5000, duration()),
+
+	// Devices (phones, API.md §6.2)
+	/**
+	 * The address phones and links use to reach the gateway (`https://positionpal.example.org`, a
+	 * path prefix allowed), in the credentials a device gets; unset: the address the request came to.
+	 */
+	publicUrl: r => r.value("PUBLIC_URL", undefined as string | undefined, publicUrl),
+	/** Failed device logins (unknown OsmAnd ids, wrong OwnTracks passwords) per minute per client address; 0 turns the limit off. */
+	deviceAuthRateLimit: r => r.value("DEVICE_AUTH_RATE_LIMIT", 20, integer(0)),
 
 	// Chat
 	presenceSweepEveryMs: r => r.value("PRESENCE_SWEEP_EVERY", 10_000, duration()),

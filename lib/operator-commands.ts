@@ -9,6 +9,8 @@ import type { ServiceBroker } from "moleculer";
 export interface OperatorCommand {
 	command: string;
 	description: string;
+	/** Services the command asks (waited for before it runs non-interactively); users when unset. */
+	needs?: string[];
 	run(broker: ServiceBroker, args: string[]): Promise<unknown>;
 }
 
@@ -71,13 +73,24 @@ export const operatorCommands: OperatorCommand[] = [
 		description: "Domain events written but not yet published, per service",
 		async run(broker) {
 			const result: Record<string, unknown> = {};
-			for (const service of ["users", "location"]) {
+			for (const service of ["users", "location", "devices"]) {
 				const nodes = nodesRunning(broker, service);
 				if (nodes.length === 0) continue;
 				// Every instance shares the service's database: one answer is the whole count.
 				result[service] = await broker.call(`${service}.outboxStatus`, {}, { nodeID: nodes[0] });
 			}
 			return result;
+		},
+	},
+	{
+		command: "devices <emailOrUserId>",
+		description: "A user's phones: protocol, when each was created and last seen (no secrets)",
+		needs: ["users", "devices"],
+		async run(broker, args) {
+			const who = required(args, "emailOrUserId");
+			const user = who.includes("@") ? ((await broker.call("users.findByEmail", { email: who })) as { id: string; email: string }) : { id: who };
+			const devices = await broker.call("devices.ofUser", { userId: user.id });
+			return { userId: user.id, ...("email" in user ? { email: user.email } : {}), devices };
 		},
 	},
 	{

@@ -50,7 +50,7 @@ if (interactive) {
 	try {
 		if (!command) throw new Error(`unknown command "${name}"; known: ${operatorCommands.map(c => c.command).join(", ")}`);
 		// Wait until the services this command asks have been discovered.
-		await broker.waitForServices(["users"], 10_000);
+		await broker.waitForServices(command.needs ?? ["users"], 10_000);
 		console.log(JSON.stringify(await command.run(broker, rest), null, 2));
 	} catch (err) {
 		console.error((err as Error).message);

@@ -8,6 +8,7 @@ import {
 	type LiveChat,
 	type LiveGroup,
 	type LiveInvitation,
+	type LiveLocate,
 	type LiveLocationEvent,
 	type LiveNotification,
 	type LivePresence,
@@ -22,6 +23,8 @@ import { webClientMiddleware } from "./gateway/static-files.js";
 import { TokenCache, type ResolvedToken } from "./gateway/token-cache.js";
 import { LiveSockets } from "./gateway/sockets.js";
 import { PresenceSync } from "./gateway/presence-sync.js";
+import { PhoneEndpoints, type PhoneRequest } from "./gateway/phones.js";
+import { DeviceAuthLimiter } from "./gateway/device-auth-limit.js";
 import { PRESENCE_RESYNC_EVENT, type PresenceResync } from "./chat/presence.js";
 
 /**
@@ -52,6 +55,33 @@ function clientAddress(req: IncomingMessage): string {
  */
 const NO_STORE = "no-store";
 
+/**
+ * The origin the client reached us at (scheme://host[:port]), for links handed out: behind a proxy
+ * (TRUST_PROXY=1) the last X-Forwarded-Proto/-Host entries, which our proxy set; a Host that is not
+ * a plain host name and port is not echoed.
+ */
+function requestOrigin(req: IncomingMessage): string | undefined {
+	const last = (header: string | string[] | undefined) => (Array.isArray(header) ? header.join(",") : header)?.split(",").at(-1)?.trim() || undefined;
+	const proxied = config.trustProxy();
+	const proto = (proxied && last(req.headers["x-forwarded-proto"])) || ((req.socket as { encrypted?: boolean }).encrypted ? "https" : "http");
+	const host = (proxied && last(req.headers["x-forwarded-host"])) || req.headers.host;
+	if (!host || !/^(?:[\w.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(host) || !/^https?$/.test(proto)) return undefined;
+	return `${proto}://${host}`;
+}
+
+/** The phone apps' routes (gateway/phones.ts): raw bodies, their own credentials and status codes, no bearer token. */
+const phoneRoute = (path: string, aliases: Record<string, (this: GatewayThis, req: PhoneRequest, res: ServerResponse) => Promise<void>>) => ({
+	path,
+	mappingPolicy: "restrict" as const,
+	autoAliases: false,
+	// Any content type, parsed by the endpoint itself: OwnTracks sends JSON (possibly empty), OsmAnd clients query strings, forms or JSON.
+	bodyParsers: { json: false, urlencoded: false, raw: { type: () => true, limit: config.bodyLimit() } },
+	aliases,
+	onError: sendError,
+	// No request line at debug level: an OsmAnd query string is the device's credential.
+	logging: false,
+});
+
 /** How long socket reports to chat are collected into one call. */
 const PRESENCE_BATCH_MS = 25;
 const MAX_TOKEN_LENGTH = 4096;
@@ -70,6 +100,8 @@ interface GatewayVars {
 	tokenCache: TokenCache;
 	sockets: LiveSockets;
 	presence: PresenceSync;
+	/** The phone apps' endpoints (gateway/phones.ts). */
+	phones: PhoneEndpoints;
 }
 
 interface GatewayMethods {
@@ -120,12 +152,14 @@ const routeDefaults = {
 		urlencoded: false,
 	},
 	mergeParams: true,
-	onBeforeCall(ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage, res: ServerResponse) {
+	onBeforeCall(ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage, res: ServerResponse, alias?: unknown) {
 		// The request id follows the call through every service's logs and traces; clients can quote it.
 		res.setHeader("X-Request-ID", ctx.requestID ?? ctx.id);
 		res.setHeader("Cache-Control", NO_STORE);
 		requireJsonBody(req);
 		ctx.meta.clientAddress = clientAddress(req);
+		// A new device's credentials name the server URL the phone should use (PUBLIC_URL wins when set).
+		if ((alias as { action?: string } | undefined)?.action === "devices.create") ctx.meta.origin = requestOrigin(req);
 	},
 	onAfterCall(ctx: Context<unknown, Meta & { $location?: string }>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: unknown) {
 		if (ctx.meta.$statusCode === 201 && !ctx.meta.$location) ctx.meta.$location = createdLocation(req.originalUrl ?? req.url ?? "/", data);
@@ -196,6 +230,19 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				authentication: true,
 				aliases: authenticatedAliases,
 			},
+			phoneRoute("/api/owntracks", {
+				"POST /"(req, res) {
+					return this.phones.ownTracks(req, res);
+				},
+			}),
+			phoneRoute("/api/osmand", {
+				"GET /"(req, res) {
+					return this.phones.osmAnd(req, res);
+				},
+				"POST /"(req, res) {
+					return this.phones.osmAnd(req, res);
+				},
+			}),
 		],
 	},
 
@@ -277,6 +324,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		},
 		[LiveEvents.invitation](ctx: Context<LiveInvitation>) {
 			this.sockets.invitation(ctx.params);
+		},
+		[LiveEvents.locate](ctx: Context<LiveLocate>) {
+			this.sockets.locateRequest(ctx.params);
 		},
 		[LiveEvents.revoked](ctx: Context<LiveRevoked>) {
 			const { userId, jti, before } = ctx.params;
@@ -361,6 +411,12 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			corsOrigin: corsOrigin(),
 			socketChanged: change => this.presence.report(change),
 			maxSocketsPerUser: config.maxSocketsPerUser(),
+		});
+		this.phones = new PhoneEndpoints({
+			limiter: new DeviceAuthLimiter(config.deviceAuthRateLimit()),
+			addressOf: clientAddress,
+			logResponse: (req, res) => this.logResponse(req, res),
+			logFailure: (req, err) => this.logger.error(`${req.method} ${(req as GatewayRequest).originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err),
 		});
 		this.presence = new PresenceSync({
 			call,

@@ -17,6 +17,8 @@ import { MongoSessionRepository, type SessionRepository } from "./location/sessi
 import { createTracking, type Tracking } from "./location/tracking.js";
 import type { LocationEvent } from "./location/state-machine.js";
 import { etaProblem, samplePoint, sampleTimestampProblem } from "./location/validation.js";
+import { positionDetailRules, type PositionDetails } from "./location/point.js";
+import { GroupLists, visiblePeople, type GroupView, type VisiblePerson } from "./location/visible-people.js";
 import { liveLocations } from "./location/live-batch.js";
 
 /**
@@ -44,17 +46,17 @@ interface MemberParams {
 	userId: string;
 }
 
-const sampleParams = {
+/** A position with the details of API.md §6.3 (accuracy, altitude, speed, heading, battery, charging); `source` is never a client's to say. */
+const sampleParams = () => ({
 	...strict,
 	latitude: rules.latitude,
 	longitude: rules.longitude,
-	accuracy: { type: "number", min: 0, max: 1_000_000, finite: true, optional: true },
+	...positionDetailRules(),
 	timestamp: { ...rules.isoDate, optional: true },
-};
-interface SampleParams {
+});
+interface SampleParams extends PositionDetails {
 	latitude: number;
 	longitude: number;
-	accuracy?: number;
 	timestamp?: string;
 }
 
@@ -76,11 +78,9 @@ interface JourneyParams {
 	mode: JourneyMode;
 }
 
-const sosParams = { ...strict, latitude: rules.latitude, longitude: rules.longitude };
-interface SosParams {
-	latitude: number;
-	longitude: number;
-}
+/** Where the SOS is raised, with the same optional details and time as a sample (a phone's alarm carries them). */
+const sosParams = sampleParams;
+type SosParams = SampleParams;
 
 /** Every command of a user goes to the instance owning that user (consistent hashing on `meta.user.id`). */
 const OWNED_BY_CALLER = { strategy: "Shard", strategyOptions: { shardKey: "#user.id" } };
@@ -102,6 +102,8 @@ interface LocationSettings {
 interface LocationVars extends Tracking {
 	models: LocationModels;
 	sessions: SessionRepository;
+	/** The ids of users' groups, for the people a phone's answer shows (location/visible-people.ts). */
+	groupLists: GroupLists;
 	checkTimer?: NodeJS.Timeout;
 	flushTimer?: NodeJS.Timeout;
 }
@@ -113,8 +115,10 @@ interface LocationMethods {
 	groupProjection(): Model<GroupProjectionDoc>;
 	groupsOfUser(userId: string): Promise<GroupProjectionDoc[]>;
 	// Own.
+	pointOf(ctx: Context<SampleParams, Meta>, now: number): Point;
 	applyInGroup(ctx: Context<unknown, Meta>, groupId: string, event: LocationEvent, options?: { admit?: boolean }): Promise<Session>;
 	readableGroup(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupProjectionDoc>;
+	groupView(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupView | null>;
 	requireTargetMember(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, userId: string): Promise<void>;
 	sosGroups(ctx: Context<unknown, Meta>, caller: User): Promise<string[]>;
 	checkOwnership(): Promise<void>;
@@ -164,16 +168,17 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			},
 		},
 
-		/** Records the caller's position in every group where they share (every group during an SOS). */
+		/**
+		 * Records the caller's position in every group where they share (every group during an SOS).
+		 * A phone's report (`meta.device`, set by the devices service) is stored before the answer.
+		 */
 		addSample: {
 			...OWNED_BY_CALLER,
-			params: sampleParams,
+			params: sampleParams(),
 			async handler(ctx: Context<SampleParams, Meta>): Promise<{ sessions: Session[] }> {
 				const caller = callerOf(ctx);
 				const now = Date.now();
-				const problem = ctx.params.timestamp === undefined ? null : sampleTimestampProblem(ctx.params.timestamp, now);
-				if (problem) throw validationError("Parameters validation error!", [problem]);
-				const sample = { type: "sample", point: samplePoint(ctx.params, now) } as const;
+				const sample = { type: "sample", point: this.pointOf(ctx, now) } as const;
 				// From memory (this instance owns the caller's sessions), in the groups the caller is in now.
 				const groupIds = await this.membership.groupsWithMember(await this.store.sharingGroupsOf(caller.id), caller.id);
 				if (!groupIds.length) throw invalidState("You are not sharing your location in any group");
@@ -181,6 +186,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const sessions = await Promise.all(
 					groupIds.map(async groupId => (await this.store.tryApply(groupId, caller.id, sample, { origin: ctx, caller })) ?? this.store.get(groupId, caller.id)),
 				);
+				if (ctx.meta.device) await Promise.all(groupIds.map(groupId => this.store.persist(groupId, caller.id)));
 				ctx.meta.$statusCode = 202;
 				return { sessions: sessions.map(toApiSession) };
 			},
@@ -218,13 +224,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		/** Raises an SOS in every group of the caller; everyone sharing a group with them is alerted once. */
 		startSos: {
 			...OWNED_BY_CALLER,
-			params: sosParams,
+			params: sosParams(),
 			async handler(ctx: Context<SosParams, Meta>): Promise<{ sessions: Session[] }> {
 				const caller = callerOf(ctx);
 				const groupIds = await this.sosGroups(ctx, caller);
 				if (!groupIds.length) throw invalidState("You are in no group: there is nobody to alert");
-				const point: Point = { latitude: ctx.params.latitude, longitude: ctx.params.longitude, timestamp: new Date().toISOString() };
-				const sessions = await this.sos.raise(groupIds, caller, point, ctx);
+				const sessions = await this.sos.raise(groupIds, caller, this.pointOf(ctx, Date.now()), ctx);
 				ctx.meta.$statusCode = 201;
 				return { sessions: sessions.map(toApiSession) };
 			},
@@ -237,6 +242,26 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			async handler(ctx: Context<Record<string, never>, Meta>): Promise<{ sessions: Session[] }> {
 				const sessions = await this.sos.stop(callerOf(ctx), ctx);
 				return { sessions: sessions.map(toApiSession) };
+			},
+		},
+
+		/**
+		 * The people the caller may see now, the caller included, each at their newest visible position
+		 * (who counts is decided in location/visible-people.ts): the friends an OwnTracks answer puts on
+		 * the phone's map. Runs where the caller's own sessions are held, so their own position is the newest.
+		 */
+		visiblePeople: {
+			...OWNED_BY_CALLER,
+			visibility: "public",
+			params: { ...strict },
+			async handler(ctx: Context<Record<string, never>, Meta>): Promise<VisiblePerson[]> {
+				const caller = callerOf(ctx);
+				const groupIds = await this.membership.groupsWithMember(await this.groupLists.of(caller.id), caller.id);
+				const groups = await Promise.all(groupIds.map(groupId => this.groupView(ctx, groupId)));
+				return visiblePeople(
+					caller.id,
+					groups.filter((group): group is GroupView => group !== null),
+				);
 			},
 		},
 
@@ -305,10 +330,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		/** A member who left (or whose group went) is no longer admitted from memory; their sessions here are dropped. */
 		[LiveEvents.group](ctx: Context<LiveGroup>) {
 			this.membership.broadcast(ctx.params);
+			this.groupLists.broadcast(ctx.params);
 		},
 		// A reconnect to NATS may have missed membership broadcasts: read the projection again.
 		"$transporter.connected"() {
 			this.membership?.reconnected();
+			this.groupLists?.clear();
 		},
 		// Another location instance came or went: users may have changed owner.
 		"$services.changed"() {
@@ -317,6 +344,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 	},
 
 	methods: {
+		/** The position a sample or an SOS carries: its time checked (422 when in the future), its source the device it came from, else the web. */
+		pointOf(ctx: Context<SampleParams, Meta>, now: number): Point {
+			const problem = ctx.params.timestamp === undefined ? null : sampleTimestampProblem(ctx.params.timestamp, now);
+			if (problem) throw validationError("Parameters validation error!", [problem]);
+			return samplePoint(ctx.params, now, ctx.meta.device?.protocol ?? "web");
+		},
+
 		/** The caller's command in one of their groups: the member check, then the store; `admit` records the confirmed membership for their samples. */
 		async applyInGroup(ctx: Context<unknown, Meta>, groupId: string, event: LocationEvent, { admit = false } = {}) {
 			const caller = callerOf(ctx);
@@ -328,6 +362,20 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		/** The group, for a read by one of its members (from memory when recently confirmed). */
 		readableGroup(ctx: Context<unknown, Meta>, groupId: string) {
 			return this.membership.readableGroup(groupId, callerOf(ctx).id, () => this.requireMember(ctx, groupId));
+		},
+
+		/** A group's members and their sessions, for a read by one of them; null when the caller is no longer in it. */
+		async groupView(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupView | null> {
+			let group: GroupProjectionDoc;
+			try {
+				group = await this.readableGroup(ctx, groupId);
+			} catch (err) {
+				const type = (err as { type?: string }).type;
+				if (type === ErrorTypes.FORBIDDEN || type === ErrorTypes.NOT_FOUND) return null;
+				throw err;
+			}
+			const members = group.members.filter(member => isMember(group, member.id));
+			return { members, sessions: await Promise.all(members.map(member => this.store.get(group._id, member.id))) };
 		},
 
 		/** 404 unless `userId` is a member of the group (asking the users service when our copy may be behind). */
@@ -390,6 +438,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			groupIdsOf: async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[],
 			logger: this.logger,
 		}));
+		this.groupLists = new GroupLists(async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[]);
 	},
 
 	started() {

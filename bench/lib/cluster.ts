@@ -11,7 +11,7 @@ import { pidListeningOn } from "./procs.js";
  * server (test/support/system.ts), plus the accounts and groups a benchmark needs.
  */
 
-export const ALL_SERVICES: ServiceName[] = ["users", "location", "chat", "notification", "gateway"];
+export const ALL_SERVICES: ServiceName[] = ["users", "location", "chat", "notification", "devices", "gateway"];
 
 export interface BenchUser {
 	id: string;

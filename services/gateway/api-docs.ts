@@ -1,4 +1,4 @@
-import { authenticatedAliases, publicAuthAliases, publicInviteLinkAliases } from "./routes.js";
+import { authenticatedAliases, phoneEndpoints, publicAuthAliases, publicInviteLinkAliases } from "./routes.js";
 import { SocketCommands } from "./socket-events.js";
 
 /**
@@ -10,12 +10,12 @@ import { SocketCommands } from "./socket-events.js";
 
 export interface RouteDoc {
 	summary: string;
+	/** What a client needs to know beyond the summary: the choices behind the route (OpenAPI `description`). */
+	description?: string;
 	/** HTTP status of a success. */
 	status: number;
 	/** What a success returns (a type of API.md §3), or "" for an empty body. */
 	returns: string;
-	/** The choices this server made where the contract leaves them open (OpenAPI `description`). */
-	description?: string;
 }
 
 const LIMITS =
@@ -134,6 +134,48 @@ export const routeDocs: Record<string, RouteDoc> = {
 	},
 	"POST /api/groups/{groupId}/messages": { summary: "Send a chat message (clientMessageId makes resends idempotent)", status: 201, returns: "Message" },
 	"GET /api/groups/{groupId}/presence": { summary: "Which members are online", status: 200, returns: "[{ userId, online, lastSeenAt }]" },
+	"POST /api/devices": {
+		summary: "Register a phone (OwnTracks or OsmAnd/Traccar); its credentials are in this answer only",
+		description:
+			"At most 10 devices per user (409 beyond). owntracks credentials: { url, username, password, deviceId, tid, configUrl } — configUrl is owntracks:///config?inline=<base64 .otrc> (mode 3 HTTP, auth, monitoring 1 'significant changes', cmd and allowRemoteLocation on, remoteConfiguration on so iOS applies waypoints); show it as a QR code. osmand credentials: { url, id } — the server URL and device id for Traccar Client or OsmAnd (id: 34 base62 characters, ≥ 128 random bits). url is PUBLIC_URL (else the address this request came to) + /api/owntracks or /api/osmand. Secrets are stored as SHA-256 hashes and never shown again.",
+		status: 201,
+		returns: "Device & { credentials }",
+	},
+	"GET /api/devices": {
+		summary: "The caller's devices, oldest first, without secrets",
+		description: "lastSeenAt is written at most once a minute per device, so it may be up to a minute behind.",
+		status: 200,
+		returns: "Device[]",
+	},
+	"DELETE /api/devices/{id}": { summary: "Remove a device: its next report is refused with 401", status: 204, returns: "" },
+	"POST /api/groups/{groupId}/members/{userId}/locate": {
+		summary: "Where are you now? Ask a member's phones and browsers for a fresh position",
+		description:
+			"Members of the group only (403), about a member of it (404). The member's OwnTracks devices get a reportLocation command in their next answer, their open sockets get location:request { groupId, byUserId }, and they get a LOCATE_REQUESTED notification (not when asking about yourself). At most once a minute per asker and member: 429 with Retry-After sooner.",
+		status: 202,
+		returns: "{ groupId, userId, devices }",
+	},
+	"POST /api/owntracks": {
+		summary: "OwnTracks HTTP mode: one message from a registered phone",
+		description:
+			"HTTP Basic auth with the device's username and password (401 with WWW-Authenticate: Basic for missing, wrong or removed credentials; X-Limit-U/X-Limit-D are ignored). Body: one JSON object, or empty. location (lat, lon, tst; acc, alt, vel km/h, cog, batt, bs) is a position sample of the device's user under the usual rules, stored before the answer; transition with the rid of a place is taken (places: issue 16); other types and an empty body → 200 []; _type encrypted → 422 UNSUPPORTED. Answer to a location or transition: a card and a location per person the user may see now (members of the user's groups who share there now — not INACTIVE — and the user), tids unique within the answer, then reportLocation when someone asked and setWaypoints when the user's places changed. 400 malformed JSON, 422 invalid values (a time more than 30 s ahead included), 429 after too many failed logins from the address, 503 while a dependency is down; never 500 (the iOS app drops a message on any 4xx).",
+		status: 200,
+		returns: "OwnTracks messages: [card, location, …, cmd…]",
+	},
+	"GET /api/osmand": {
+		summary: "OsmAnd protocol (Traccar Client, OsmAnd): one position in the query string",
+		description:
+			"id or deviceid (the device's id), lat + lon or location=lat,lon, timestamp (epoch s, epoch ms or ISO-8601; absent: now), speed (knots), bearing, altitude, accuracy (or hdop), batt, charge, alarm (sos raises an SOS at that position). 200 empty body; 400 invalid values or no id; 401 unknown or removed id; 429 after too many unknown ids from the client address (refused without a database lookup); 503 while a dependency is down.",
+		status: 200,
+		returns: "",
+	},
+	"POST /api/osmand": {
+		summary: "OsmAnd protocol: the same as GET, as a form body or Traccar Client 9's JSON",
+		description:
+			"application/x-www-form-urlencoded parameters (merged over the query string), or Traccar Client 9's JSON { device_id, location: { timestamp, coords: { latitude, longitude, accuracy, speed (m/s), heading, altitude }, battery: { level (0–1), is_charging }, extras: { alarm } } }. Statuses as for GET.",
+		status: 200,
+		returns: "",
+	},
 	"GET /api/notifications": {
 		summary: "The caller's inbox, newest first, with the unread count",
 		status: 200,
@@ -168,6 +210,7 @@ export const serverEventDocs: Record<string, string> = {
 	notification: "A Notification for this user",
 	"group:changed": "{ groupId, change, userId? }: created, renamed, memberAdded, memberRemoved or deleted",
 	invitation: "An Invitation addressed to this user (sent once their account is known; never from an inviter they blocked)",
+	"location:request": "{ groupId, byUserId }: a member of groupId asks where you are (answer with a fresh location:sample)",
 };
 
 export interface RouteEntry {
@@ -176,6 +219,8 @@ export interface RouteEntry {
 	path: string;
 	action: string;
 	authenticated: boolean;
+	/** A phone app's endpoint (gateway/phones.ts): its own credentials and body, no action params to show. */
+	phone?: boolean;
 }
 
 const toOpenApiPath = (path: string) => path.replace(/:(\w+)/g, "{$1}");
@@ -192,6 +237,7 @@ export function routeTable(): RouteEntry[] {
 	add("/api/auth", publicAuthAliases, false);
 	add("/api/invite-links", publicInviteLinkAliases, false);
 	add("/api", authenticatedAliases, true);
+	for (const { method, path, handler } of phoneEndpoints) entries.push({ method, path, action: handler, authenticated: false, phone: true });
 	return entries;
 }
 
@@ -248,6 +294,10 @@ export function openApiDocument(paramsOf: (action: string) => Record<string, Rul
 		const params = paramsOf(route.action) ?? {};
 		const bodyProps = Object.fromEntries(Object.entries(params).filter(([name]) => !pathParams.includes(name)));
 		const inQuery = route.method === "GET";
+		if (route.phone) {
+			(paths[route.path] ??= {})[route.method.toLowerCase()] = phoneOperation(route, doc);
+			continue;
+		}
 		const operation: Record<string, unknown> = {
 			summary: doc?.summary ?? "",
 			...(doc?.description ? { description: doc.description } : {}),
@@ -274,8 +324,39 @@ export function openApiDocument(paramsOf: (action: string) => Record<string, Rul
 	return {
 		openapi: "3.0.3",
 		info: { title: "PositionPal API", version: "1.0.0", description: "REST contract of API.md §3; errors per §2." },
-		components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" } } },
+		components: {
+			securitySchemes: {
+				bearer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+				deviceBasic: { type: "http", scheme: "basic", description: "An OwnTracks device's username and password (POST /api/devices)" },
+			},
+		},
 		paths,
+	};
+}
+
+/** A phone app's endpoint: its body is the app's own format, described in words (API.md §6.2). */
+function phoneOperation(route: RouteEntry, doc: RouteDoc | undefined): Record<string, unknown> {
+	const ownTracks = route.path === "/api/owntracks";
+	return {
+		summary: doc?.summary ?? "",
+		...(doc?.description ? { description: doc.description } : {}),
+		operationId: ownTracks ? "owntracks" : `osmand${route.method === "GET" ? "Query" : "Body"}`,
+		...(ownTracks ? { security: [{ deviceBasic: [] }] } : {}),
+		parameters: [],
+		...(route.method === "POST"
+			? {
+					requestBody: {
+						required: !ownTracks,
+						content: ownTracks
+							? { "application/json": { schema: { type: "object", properties: { _type: { type: "string" } } } } }
+							: { "application/x-www-form-urlencoded": { schema: { type: "object" } }, "application/json": { schema: { type: "object" } } },
+					},
+				}
+			: {}),
+		responses: {
+			[String(doc?.status ?? 200)]: { description: doc?.returns || "Empty body" },
+			default: { description: "Error { name, message, code, type, data? } (API.md §2); 401, 400, 422, 429 or 503, never 500" },
+		},
 	};
 }
 

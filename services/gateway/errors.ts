@@ -41,6 +41,7 @@ const NAME_BY_TYPE: Record<string, string> = {
 	INVALID_STATE: "ConflictError",
 	VALIDATION_ERROR: "ValidationError",
 	RATE_LIMITED: "RateLimitExceeded",
+	UNSUPPORTED: "UnsupportedError",
 	SERVICE_UNAVAILABLE: "ServiceUnavailableError",
 	INTERNAL_ERROR: "InternalServerError",
 };

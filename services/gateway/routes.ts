@@ -58,12 +58,27 @@ export const authenticatedAliases: Record<string, string> = {
 	"POST /groups/:groupId/messages": "chat.send",
 	"GET /groups/:groupId/presence": "chat.presence",
 
+	"POST /devices": "devices.create",
+	"GET /devices": "devices.list",
+	"DELETE /devices/:id": "devices.remove",
+	"POST /groups/:groupId/members/:userId/locate": "devices.locate",
+
 	"GET /notifications": "notification.list",
 	"POST /notifications/read": "notification.markRead",
 	"GET /notifications/push-key": "notification.pushKey",
 	"POST /notifications/subscriptions": "notification.subscribe",
 	"DELETE /notifications/subscriptions": "notification.unsubscribe",
 };
+
+/**
+ * The phone apps' endpoints (API.md §6.2), outside the table above: their own credentials (HTTP Basic,
+ * the device id) and status codes (services/gateway/phones.ts). Listed for the API documentation.
+ */
+export const phoneEndpoints: { method: string; path: string; handler: string }[] = [
+	{ method: "POST", path: "/api/owntracks", handler: "gateway (OwnTracks HTTP mode) → devices.ownTracks" },
+	{ method: "GET", path: "/api/osmand", handler: "gateway (OsmAnd protocol) → devices.osmAnd" },
+	{ method: "POST", path: "/api/osmand", handler: "gateway (OsmAnd protocol) → devices.osmAnd" },
+];
 
 /** `Location` of a 201: the created resource where it has its own URL, else the collection posted to. */
 export function createdLocation(url: string, data: unknown): string {

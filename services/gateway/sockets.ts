@@ -1,7 +1,17 @@
 import type { Server as HttpServer } from "node:http";
 import { Server as SocketServer, type Socket } from "socket.io";
 import { rateLimited, unauthorized } from "../../events/errors.js";
-import type { GroupChange, LiveChat, LiveGroup, LiveInvitation, LiveLocationEvent, LiveNotification, LivePresence, LiveRevoked } from "../../events/live.js";
+import type {
+	GroupChange,
+	LiveChat,
+	LiveGroup,
+	LiveInvitation,
+	LiveLocate,
+	LiveLocationEvent,
+	LiveNotification,
+	LivePresence,
+	LiveRevoked,
+} from "../../events/live.js";
 import type { Invitation, Message, Meta, Notification, Session } from "../../events/types.js";
 import { toErrorBody } from "./errors.js";
 import { groupIdsOfRooms, groupRoom, HandshakeLog, replayGroups, revokedDuring, unverifiedSubject, userRoom, type PendingHandshake } from "./handshakes.js";
@@ -31,6 +41,8 @@ export interface ServerEvents {
 	notification: (notification: Notification) => void;
 	"group:changed": (change: { groupId: string; change: GroupChange; userId?: string }) => void;
 	invitation: (invitation: Invitation) => void;
+	/** "Where are you now?" (API.md §6.3): a member of `groupId` asks for a fresh sample. */
+	"location:request": (request: { groupId: string; byUserId: string }) => void;
 }
 
 /** Client → server events: any name (unknown ones are ignored), a payload and an acknowledgement in any number. */
@@ -183,6 +195,11 @@ export class LiveSockets {
 	/** A new invitation, to every socket of its addressee (API.md §6.1). */
 	invitation({ userId, invitation }: LiveInvitation): void {
 		this.io?.to(userRoom(userId)).emit("invitation", invitation);
+	}
+
+	/** "Where are you now?": every open socket of the member asked. */
+	locateRequest({ userId, groupId, byUserId }: LiveLocate): void {
+		this.io?.to(userRoom(userId)).emit("location:request", { groupId, byUserId });
 	}
 
 	group({ groupId, change, userId }: LiveGroup): void {

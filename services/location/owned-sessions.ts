@@ -31,7 +31,7 @@ export interface OwnedSession {
 	/** Route points applied in memory, not yet stored. */
 	pendingRoute: Point[];
 	/** Samples applied since the last write, to apply again if that write loses to another writer. */
-	pendingSamples: (Point & { accuracy?: number })[];
+	pendingSamples: Point[];
 	/** When the entry first got changes not yet stored (ms), or null when clean. */
 	dirtySince: number | null;
 	usedAt: number;

@@ -4,6 +4,7 @@ import type { Point, User } from "../../events/types.js";
 import { BatchedLookups } from "../../lib/batched-lookups.js";
 import { ExclusiveRun, mapLimit } from "../../lib/concurrency.js";
 import { toSessionData, type SessionRow } from "./models.js";
+import { compactPoint } from "./point.js";
 import type { NoticeEnvelopes } from "./notice-envelopes.js";
 import { canDefer, carryOver, KeyedLock, ownedEntry, OwnedSessions, priorityWindowMs, SessionViews, type OwnedSession } from "./owned-sessions.js";
 import { capRoute, MAX_ROUTE_POINTS, newSession, recordsRoute, sessionId, type SessionData, type Thresholds } from "./session.js";
@@ -83,7 +84,6 @@ const WRITE_BEHIND: WriteBehind = {
 
 const MAX_VERSION_RETRIES = 8;
 
-type Sample = Point & { accuracy?: number };
 /** The request a change answers (its live update goes out as that request's child), or null for the store's own work. */
 export type Origin = Context | null;
 export interface ApplyOptions {
@@ -173,7 +173,7 @@ export class SessionStore {
 		if (!row || row.removed || !recordsRoute(row.state)) return [];
 		const owned = this.owned.get(groupId, userId);
 		const pending = owned && owned.data.version === row.version && recordsRoute(owned.data.state) ? owned.pendingRoute : [];
-		return [...(row.route ?? []), ...pending].map(({ latitude, longitude, timestamp }) => ({ latitude, longitude, timestamp }));
+		return [...(row.route ?? []), ...pending].map(compactPoint);
 	}
 
 	/**
@@ -258,6 +258,23 @@ export class SessionStore {
 		await this.flushing.runIfIdle(() => this.writeBehind(all));
 	}
 
+	/**
+	 * Writes now what this instance holds unwritten of one session, after any change queued before
+	 * it. A phone's report is answered only once stored: the app deletes it on a 200 and keeps no
+	 * other copy (a browser sends its next sample within seconds, so its samples are written behind).
+	 * When another writer got there first, the samples are applied again on the stored session and
+	 * written then. Throws when the database cannot be written (the caller answers 503, the phone
+	 * sends again, and the copy here is written with the retry or the next flush).
+	 */
+	async persist(groupId: string, userId: string): Promise<void> {
+		for (let attempt = 0; attempt < MAX_VERSION_RETRIES; attempt++) {
+			const entry = this.owned.get(groupId, userId);
+			if (!entry || entry.dirtySince === null) return;
+			await this.flushOne(groupId, userId);
+		}
+		throw conflict("Your session is changing too fast, try again");
+	}
+
 	/** Graceful stop: writes everything applied in memory (within `timeoutMs`), after any flush running. */
 	async close(timeoutMs = 8_000): Promise<void> {
 		if (!this.repository.ready) return;
@@ -323,7 +340,7 @@ export class SessionStore {
 	}
 
 	/** Applies a deferrable sample's outcome to the owned copy (written behind later) and pushes it live. */
-	private async defer(entry: OwnedSession, outcome: Transition, point: Sample, now: number, origin: Origin): Promise<SessionData> {
+	private async defer(entry: OwnedSession, outcome: Transition, point: Point, now: number, origin: Origin): Promise<SessionData> {
 		const before = entry.data;
 		// A stale sample changes nothing at all.
 		if (outcome.session === before) return before;
@@ -367,7 +384,9 @@ export class SessionStore {
 			this.owned.set(
 				this.owned.get(session.groupId, session.userId) === entry ? carryOver(entry, before, next, pending.length, pendingSamples, now) : ownedEntry(next, now),
 			);
-		this.views.drop(session.groupId, session.userId);
+		// What was just stored is what a read would find now: members' reads (and the people of phones'
+		// answers, one write per report) are served from it instead of reading it back.
+		this.views.set(session.groupId, session.userId, next);
 		return next;
 	}
 

@@ -40,7 +40,7 @@ export interface SessionData {
 	state: SessionState;
 	/** Sharing switched on in this group; an INACTIVE session that still shares has gone silent. */
 	sharing: boolean;
-	position: (Point & { accuracy?: number }) | null;
+	position: Point | null;
 	/** Server time (ms) of the last sign of life: a sample, or switching sharing, a journey or an SOS on. */
 	lastSeenAt: number | null;
 	journey: JourneyData | null;

@@ -1,6 +1,7 @@
 import { invalidState } from "../../events/errors.js";
 import type { AlertKind, Journey, NotificationKind, Point } from "../../events/types.js";
 import { hasArrived, isStale, lateDue, leftStuckCircle, nextCheckAt, offlineDue, stuckDue } from "./rules.js";
+import { compactPoint } from "./point.js";
 import type { JourneyData, NewJourney, SessionData, Thresholds } from "./session.js";
 
 /**
@@ -13,7 +14,7 @@ import type { JourneyData, NewJourney, SessionData, Thresholds } from "./session
 export type LocationEvent =
 	| { type: "sharingStarted" }
 	| { type: "sharingStopped" }
-	| { type: "sample"; point: Point & { accuracy?: number } }
+	| { type: "sample"; point: Point }
 	| { type: "journeyStarted"; journey: NewJourney }
 	| { type: "journeyStopped" }
 	/** `lead`: this session announces the SOS (and later its going offline) for all the user's groups. */
@@ -47,7 +48,8 @@ const KEEP: RouteChange = { kind: "keep" };
 const RESET: RouteChange = { kind: "reset", points: [] };
 
 const publicJourney = ({ notified: _notified, ...journey }: JourneyData): Journey => journey;
-const toPoint = ({ latitude, longitude, timestamp }: Point): Point => ({ latitude, longitude, timestamp });
+/** Positions and route points keep what the sender knew (accuracy, battery, source…), and nothing else. */
+const toPoint = compactPoint;
 const without = (alerts: AlertKind[], kind: AlertKind) => alerts.filter(alert => alert !== kind);
 
 function reject(session: SessionData, event: LocationEvent, why: string): never {
@@ -155,9 +157,8 @@ function applyEvent(s: SessionData, event: LocationEvent, now: number, t: Thresh
 function applySample(s: SessionData, event: Extract<LocationEvent, { type: "sample" }>, now: number, t: Thresholds): Step | null {
 	if (!s.sharing && s.state !== "SOS") reject(s, event, "Sharing is not on in this group");
 	if (isStale(event.point, s.position)) return null;
-	const position = { ...event.point };
-	const point = toPoint(position);
-	const seen: SessionData = { ...s, position, lastSeenAt: now };
+	const point = toPoint(event.point);
+	const seen: SessionData = { ...s, position: point, lastSeenAt: now };
 
 	switch (s.state) {
 		case "INACTIVE":

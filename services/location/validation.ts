@@ -1,4 +1,5 @@
-import type { Point } from "../../events/types.js";
+import type { Point, PositionSource } from "../../events/types.js";
+import { pointOf, type PositionDetails } from "./point.js";
 
 /**
  * Checks on times that the broker's validator cannot express (they depend on the clock).
@@ -30,16 +31,15 @@ export function etaProblem(eta: string, now: number): FieldProblem | null {
 	return null;
 }
 
-/** A sample as sent (its timestamp already checked): stored in UTC whatever offset the device used (API.md: all times in UTC), at `now` when it has none. */
+/**
+ * A sample as sent (its timestamp already checked): stored in UTC whatever offset the device used
+ * (API.md: all times in UTC), at `now` when it has none, with the details the sender knew.
+ */
 export function samplePoint(
-	sample: { latitude: number; longitude: number; accuracy?: number; timestamp?: string },
+	sample: { latitude: number; longitude: number; timestamp?: string } & PositionDetails,
 	now: number,
-): Point & { accuracy?: number } {
-	const { latitude, longitude, accuracy, timestamp } = sample;
-	return {
-		latitude,
-		longitude,
-		timestamp: new Date(timestamp === undefined ? now : Date.parse(timestamp)).toISOString(),
-		...(accuracy !== undefined ? { accuracy } : {}),
-	};
+	source: PositionSource = "web",
+): Point {
+	const timestamp = new Date(sample.timestamp === undefined ? now : Date.parse(sample.timestamp)).toISOString();
+	return pointOf(sample, timestamp, source);
 }

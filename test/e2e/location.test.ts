@@ -95,7 +95,8 @@ describe("location tracking end to end", () => {
 		const seen = adaUpdates(bob.socket, family).filter(s => s.position);
 		assert.deepEqual(
 			seen.map(s => s.position),
-			sent.map(p => ({ latitude: p.latitude, longitude: p.longitude, timestamp: p.timestamp })),
+			// API.md §6.3: a browser's sample is marked as coming from the web.
+			sent.map(p => ({ latitude: p.latitude, longitude: p.longitude, timestamp: p.timestamp, source: "web" })),
 		);
 		assert.ok(seen.every(s => s.state === "ACTIVE"));
 		// Ada's own devices hear it too; Carl, not in that group, does not.

@@ -9,6 +9,8 @@ import { storedDataFingerprint } from "../support/fuzz.js";
 import { authenticatedAliases, publicAuthAliases, publicInviteLinkAliases } from "../../services/gateway/routes.js";
 import { SocketCommands } from "../../services/gateway/socket-events.js";
 import type { Group } from "../../events/types.js";
+import { basic, postOwnTracks, sendOsmAnd } from "../support/phones.js";
+import * as ownTracksWire from "../fixtures/owntracks/messages.js";
 
 /**
  * The authorization and token matrix (issue 6): every protected REST route and every Socket.IO
@@ -20,7 +22,7 @@ import type { Group } from "../../events/types.js";
  * itself the permission to join (N/A).
  */
 
-const SERVICES: ServiceName[] = ["users", "location", "chat", "notification", "gateway"];
+const SERVICES: ServiceName[] = ["users", "location", "chat", "notification", "devices", "gateway"];
 const VOLATILE = ["chat.sockets", "chat.presences"];
 
 const CASES = [
@@ -61,6 +63,7 @@ let declinedByYan: string; // Yan's invitation to the doomed group (declined)
 let withdrawn: string; // an invitation of the group, withdrawn by a member
 let revokedLink: string; // an invite link of the group, revoked by a member
 let joinCode: string; // an invite link's code, for Jon to join with
+let miaDevice: string; // removed by the valid cell of DELETE /devices/:id
 const forged = {} as Record<"wrong signature" | "alg none" | "RS256 confusion" | "expired" | "HS256 with the public key", string>;
 const grid: { target: string; cells: Partial<Record<Case, string>> }[] = [];
 
@@ -406,6 +409,25 @@ function restTargets(): RestTarget[] {
 			grouped: true,
 		},
 		{
+			method: "POST",
+			route: "POST /devices",
+			path: "/api/devices",
+			body: { name: "Mia's phone", protocol: "owntracks" },
+			member: () => mia,
+			expect: 201,
+			grouped: false,
+		},
+		{ method: "GET", route: "GET /devices", path: "/api/devices", member: () => mia, expect: 200, grouped: false },
+		{ method: "DELETE", route: "DELETE /devices/:id", path: `/api/devices/${miaDevice}`, member: () => mia, expect: 204, grouped: false },
+		{
+			method: "POST",
+			route: "POST /groups/:groupId/members/:userId/locate",
+			path: `/api/groups/${g()}/members/${pat.user!.id}/locate`,
+			member: () => mia,
+			expect: 202,
+			grouped: true,
+		},
+		{
 			method: "GET",
 			route: "GET /notifications",
 			path: "/api/notifications",
@@ -507,6 +529,7 @@ async function snapshot() {
 		messages: (await mia.get(`/api/groups/${group.id}/messages?limit=200`)).body,
 		notifications: (await mia.get("/api/notifications?limit=200")).body,
 		dan: (await dan.get("/api/users/me")).body,
+		devices: (await mia.get("/api/devices")).body,
 		oli: (await oli.get("/api/groups")).body,
 	};
 	return {
@@ -520,10 +543,8 @@ async function snapshot() {
 }
 
 before(async () => {
-	system = await startSystem({
-		services: SERVICES,
-		env: { AUTH_RATE_LIMIT: "0", OFFLINE_AFTER: "3600", STUCK_AFTER: "3600" },
-	});
+	// DEVICE_AUTH_RATE_LIMIT=0: the phone matrix below refuses many credentials from one address (the limit has its own test).
+	system = await startSystem({ services: SERVICES, env: { AUTH_RATE_LIMIT: "0", DEVICE_AUTH_RATE_LIMIT: "0", OFFLINE_AFTER: "3600", STUCK_AFTER: "3600" } });
 	const client = () => new ApiClient(system.url);
 	[mia, pat, xav, lev, dan, yan, oli, jon] = [client(), client(), client(), client(), client(), client(), client(), client()];
 	await Promise.all([
@@ -581,6 +602,9 @@ before(async () => {
 	);
 
 	forgeTokens(mia.user!.id);
+	const device = await mia.post("/api/devices", { name: "Mia's old phone", protocol: "osmand" });
+	assert.equal(device.status, 201);
+	miaDevice = device.body.id;
 });
 
 after(async () => {
@@ -786,6 +810,53 @@ test("Socket.IO: a token that expires or is revoked while connected stops workin
 	await waitFor(() => !live.socket.connected, {
 		what: "the socket of a logged-out token to be disconnected",
 	});
+});
+
+test("phone endpoints: only a registered, current device's own credentials get through (401 otherwise, nothing stored)", async () => {
+	const owntracks = (await mia.post("/api/devices", { name: "Matrix iPhone", protocol: "owntracks" })).body;
+	const osmand = (await mia.post("/api/devices", { name: "Matrix Traccar", protocol: "osmand" })).body;
+	const removedOt = (await mia.post("/api/devices", { name: "Removed iPhone", protocol: "owntracks" })).body;
+	const removedOs = (await mia.post("/api/devices", { name: "Removed Traccar", protocol: "osmand" })).body;
+	assert.equal((await mia.delete(`/api/devices/${removedOt.id}`)).status, 204);
+	assert.equal((await mia.delete(`/api/devices/${removedOs.id}`)).status, 204);
+	const ot = owntracks.credentials;
+	const otCells: [string, string | null][] = [
+		["no credentials", null],
+		["malformed", "Basic !!notbase64"],
+		["the user's bearer token", `Bearer ${mia.token}`],
+		["the user's email and password", basic(mia.user!.email, "mia's long password")],
+		["wrong password", basic(ot.username, `${ot.password.slice(0, -1)}${ot.password.endsWith("A") ? "B" : "A"}`)],
+		["another device's id", basic(removedOt.credentials.username, ot.password)],
+		["removed device", basic(removedOt.credentials.username, removedOt.credentials.password)],
+		["OsmAnd id as Basic", basic(osmand.credentials.id.slice(0, 12), osmand.credentials.id.slice(12))],
+	];
+	const osCells: [string, string][] = [
+		["no id", "lat=45&lon=7"],
+		["someone else's server's id", `id=${"x".repeat(34)}&lat=45&lon=7`],
+		["wrong secret", `id=${osmand.credentials.id.slice(0, 12)}${"A".repeat(22)}&lat=45&lon=7`],
+		["removed device", `id=${removedOs.credentials.id}&lat=45&lon=7`],
+		["OwnTracks credentials as an id", `id=${ot.username}${ot.password}&lat=45&lon=7`],
+		["the user's id", `id=${mia.user!.id}&lat=45&lon=7`],
+	];
+	const beforeState = await snapshot();
+	const problems: string[] = [];
+	for (const [kase, authorization] of otCells) {
+		const res = await postOwnTracks(system.url, ot, ownTracksWire.LWT, { authorization });
+		if (res.status !== 401 || res.json?.type !== "UNAUTHORIZED" || !/^Basic /.test(res.headers.get("www-authenticate") ?? ""))
+			problems.push(`POST /api/owntracks, ${kase}: ${res.status} ${res.text.slice(0, 120)}`);
+	}
+	for (const [kase, query] of osCells) {
+		const res = await sendOsmAnd(system.url, { query });
+		const expected = kase === "no id" ? 400 : 401;
+		if (res.status !== expected) problems.push(`GET /api/osmand, ${kase}: ${res.status} ${res.text.slice(0, 120)}`);
+	}
+	assert.deepEqual(problems, [], "every refused phone request is 401 (400 without an id)");
+	const afterState = await snapshot();
+	assert.deepEqual(afterState.stored, beforeState.stored, "refused phone requests changed stored data");
+	console.log(`phone endpoints: ${otCells.length} OwnTracks and ${osCells.length} OsmAnd refused credentials, then the valid ones`);
+
+	assert.equal((await postOwnTracks(system.url, ot, ownTracksWire.LWT)).status, 200);
+	assert.equal((await sendOsmAnd(system.url, { query: `id=${osmand.credentials.id}&lat=45.07&lon=7.68` })).status, 200);
 });
 
 test("repeated wrong passwords slow that account's logins down end to end (then lock out their address: see e2e/users-groups)", async () => {

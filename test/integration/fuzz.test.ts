@@ -42,7 +42,7 @@ import type { Group } from "../../events/types.js";
 
 const SEED = fuzzSeed();
 const CONCURRENCY = 20;
-const SERVICES: ServiceName[] = ["users", "location", "chat", "notification", "gateway"];
+const SERVICES: ServiceName[] = ["users", "location", "chat", "notification", "devices", "gateway"];
 /** Collections that change by themselves while sockets connect and disconnect (presence). */
 const VOLATILE = ["chat.sockets", "chat.presences"];
 const REST_REJECT_INPUTS = 7_000;

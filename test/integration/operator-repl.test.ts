@@ -9,7 +9,7 @@ import { ROOT, startSystem, type System } from "../support/system.js";
 let system: System;
 
 before(async () => {
-	system = await startSystem({ services: ["users", "gateway"] });
+	system = await startSystem({ services: ["users", "devices", "gateway"] });
 });
 
 after(async () => {
@@ -100,6 +100,24 @@ test("`sockets` counts open sockets per gateway; `revoke <userId>` logs a user o
 		await disconnected;
 	} finally {
 		socket.close();
+	}
+});
+
+test("`devices <email|userId>` lists a user's phones with when each was last seen, and no secret", async () => {
+	const cy = new ApiClient(system.url);
+	const user = await cy.signUp("Cy", "Phones");
+	const created = await cy.post("/api/devices", { name: "Cy's iPhone", protocol: "owntracks" });
+	assert.equal(created.status, 201);
+	for (const who of [user.email, user.id]) {
+		const shown = await repl("devices", who);
+		assert.equal(shown.code, 0, shown.err);
+		const answer = JSON.parse(shown.out);
+		assert.equal(answer.userId, user.id);
+		assert.deepEqual(
+			answer.devices.map((d: { id: string; name: string; protocol: string; lastSeenAt: null }) => [d.id, d.name, d.protocol, d.lastSeenAt]),
+			[[created.body.id, "Cy's iPhone", "owntracks", null]],
+		);
+		assert.ok(!shown.out.includes(created.body.credentials.password), "no secret");
 	}
 });
 

@@ -21,7 +21,7 @@ export const TEST_JWT_SECRET = "test-only-secret-0123456789abcdef0123456789abcde
  */
 export const GATEWAY_NODE_OPTIONS = "--max-semi-space-size=16";
 
-export type ServiceName = "users" | "gateway" | "location" | "chat" | "notification";
+export type ServiceName = "users" | "gateway" | "location" | "chat" | "notification" | "devices";
 /** A process: a service, or another instance of it as `name#suffix` (e.g. "location#2"). */
 export type ProcessName = ServiceName | `${ServiceName}#${string}`;
 const serviceOf = (name: ProcessName) => name.split("#")[0] as ServiceName;

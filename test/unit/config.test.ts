@@ -96,7 +96,7 @@ describe("loadConfig", () => {
 				passwordHashMaxWaitMs: 1_000,
 				loginLockAfter: 10,
 				presenceSweep: [10_000, 15_000],
-				healthServices: ["users", "location", "chat", "notification"],
+				healthServices: ["users", "location", "chat", "notification", "devices"],
 				mongoDbPrefix: "positionpal",
 				uvThreadpoolSize: 4,
 				webRoot: undefined,

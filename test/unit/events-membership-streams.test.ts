@@ -30,5 +30,9 @@ test("every projection subscribes to every membership event; notification also t
 		Subscriptions.notification.filter(type => !(MembershipEvents as readonly string[]).includes(type)),
 		[DomainEvents.notificationSend],
 	);
-	assert.deepEqual(Object.keys(Subscriptions).sort(), ["chat", "location", "notification"]);
+	assert.deepEqual(Object.keys(Subscriptions).sort(), ["chat", "devices", "location", "notification"]);
+});
+
+test("the devices service reads only account deletions: a deleted account's phones go with it", () => {
+	assert.deepEqual(Subscriptions.devices, [DomainEvents.userDeleted]);
 });

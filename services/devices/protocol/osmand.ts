@@ -324,3 +324,19 @@ function offsetMinutes(zone: string): number {
 	const digits = zone.slice(1).replace(":", "");
 	return sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || "0"));
 }
+
+/**
+ * The device id a request names (the same merge as `parseOsmAnd`: query < form < JSON body), before the
+ * rest of it is read: the route needs it to authenticate and rate-limit first. Undefined when there is
+ * none, or it is not one string.
+ */
+export function osmAndDeviceId(request: OsmAndRequest): string | undefined {
+	const ignored: FieldIssue[] = [];
+	const values: RawValues = new Map([
+		...fromParameters(ignored, "query", request.query),
+		...fromParameters(ignored, "form", request.form),
+		...fromTraccarClientJson(ignored, request.json),
+	]);
+	const id = values.get("id")?.value;
+	return typeof id === "string" && id !== "" ? id : undefined;
+}

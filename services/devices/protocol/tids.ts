@@ -34,8 +34,27 @@ function letters(text: string): string[] {
 	return out;
 }
 
+/**
+ * Candidates by name, remembered: splitting names into grapheme clusters (ICU, through Intl.Segmenter)
+ * costs ~0.1 ms per person, and every OwnTracks answer names the same few people again — without
+ * this, tids were most of a busy devices service's CPU (bench/owntracks.ts).
+ */
+const candidatesByName = new Map<string, readonly string[]>();
+const MAX_REMEMBERED_NAMES = 10_000;
+
 /** Preferred tids first: initials, the first two letters, then the first letter with each later letter, then with a digit. */
 export function tidCandidates(person: Pick<TidPerson, "name" | "surname">): string[] {
+	const key = `${person.name}\u0000${person.surname}`;
+	let known = candidatesByName.get(key);
+	if (!known) {
+		if (candidatesByName.size >= MAX_REMEMBERED_NAMES) candidatesByName.delete(candidatesByName.keys().next().value!);
+		known = computeTidCandidates(person);
+		candidatesByName.set(key, known);
+	}
+	return [...known];
+}
+
+function computeTidCandidates(person: Pick<TidPerson, "name" | "surname">): string[] {
 	let first = letters(person.name);
 	let last = letters(person.surname);
 	if (first.length === 0) [first, last] = [last, []];

@@ -61,10 +61,17 @@ export interface DeliveryCounts {
 }
 
 /** Per consuming service: what was sent, delivered, processed once, skipped as a duplicate, lost. */
-export async function deliveryCounts(nats: NatsConnection, mongoUrl: string, namespace: string, log: PublishedLog): Promise<DeliveryCounts[]> {
+export async function deliveryCounts(
+	nats: NatsConnection,
+	mongoUrl: string,
+	namespace: string,
+	log: PublishedLog,
+	services?: readonly string[],
+): Promise<DeliveryCounts[]> {
 	const jsm = await nats.jetstreamManager();
 	const rows: DeliveryCounts[] = [];
 	for (const [service, types] of Object.entries(Subscriptions)) {
+		if (services && !services.includes(service)) continue;
 		const sentIds = new Set<string>();
 		let delivered = 0;
 		let firstDeliveries = 0;

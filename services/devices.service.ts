@@ -1,0 +1,389 @@
+import type { Context, Service, ServiceSchema } from "moleculer";
+import { MongooseMixin, type MongooseVars } from "../mixins/mongoose.mixin.js";
+import { newEnvelope, OutboxRelay } from "../mixins/outbox-relay.mixin.js";
+import { IdempotentConsumer } from "../mixins/idempotent-consumer.mixin.js";
+import { config } from "../lib/config.js";
+import { isDuplicateKey } from "../lib/mongo-errors.js";
+import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
+import { conflict, notFound, rateLimited } from "../events/errors.js";
+import { DomainEvents } from "../events/domain.js";
+import type { MembershipAnswer } from "../events/membership.js";
+import { Subscriptions } from "../events/streams.js";
+import { LiveEvents, type LiveLocate } from "../events/live.js";
+import { DeviceProtocols, type DeviceProtocol, type Meta, type User } from "../events/types.js";
+import type { OsmAndRequest } from "./devices/protocol/osmand.js";
+import type { OwnTracksOutbound } from "./devices/protocol/owntracks.js";
+import { devicesModels, type DeviceDoc, type DevicesModels } from "./devices/models.js";
+import { hashSecret, newDeviceId, newSecret } from "./devices/credentials.js";
+import { credentialsOf, MAX_DEVICES_PER_USER, publicBaseUrl, toDevice, type Device, type DeviceCredentials } from "./devices/registry.js";
+import { DeviceCache, type KnownDevice } from "./devices/device-cache.js";
+import { LastSeen } from "./devices/last-seen.js";
+import { ignoreTransitions, noPlaces } from "./devices/commands.js";
+import { PhoneReports, type Call } from "./devices/phone-reports.js";
+import { LOCATE_EVERY_MS, locateKey, locateNotification, locateParties, locateWaitMs } from "./devices/locate.js";
+
+/**
+ * Phones (API.md §6.2, §6.3): the devices users register for OwnTracks and OsmAnd/Traccar apps, their
+ * reports (devices/phone-reports.ts: authenticated by split-token credentials, devices/credentials.ts,
+ * and passed on to the location service as samples of their owner), and "where are you now?".
+ *
+ * A device's reports and its removal go to one instance (Shard strategy on the device id), which holds
+ * the device in memory (devices/device-cache.ts) and writes its lastSeenAt at most once a minute
+ * (devices/last-seen.ts); a removal also tells every other instance, so a removed device is refused at
+ * once wherever its next report lands.
+ */
+
+// ---- params
+
+const createParams = { ...strict, name: rules.name, protocol: { type: "enum", values: [...DeviceProtocols] } };
+interface CreateParams {
+	name: string;
+	protocol: DeviceProtocol;
+}
+
+const removeParams = { ...strict, id: rules.id };
+interface RemoveParams {
+	id: string;
+}
+
+/** What the gateway passes on of a phone's request: the device's id and secret from its credentials, and the message. */
+const reportRule = () => ({ deviceId: { type: "string", min: 1, max: 64 }, secret: { type: "string", min: 1, max: 1024 } });
+const ownTracksParams = { ...strict, ...reportRule(), message: { type: "any", optional: true } };
+interface OwnTracksParams {
+	deviceId: string;
+	secret: string;
+	message?: unknown;
+}
+const osmAndParams = {
+	...strict,
+	...reportRule(),
+	request: {
+		type: "object",
+		strict: "remove",
+		props: { query: { type: "any", optional: true }, form: { type: "any", optional: true }, json: { type: "any", optional: true } },
+	},
+};
+interface OsmAndParams {
+	deviceId: string;
+	secret: string;
+	request: OsmAndRequest;
+}
+
+const locateParams = { ...strict, groupId: rules.id, userId: rules.id };
+interface LocateParams {
+	groupId: string;
+	userId: string;
+}
+
+const ofUserParams = { ...strict, userId: rules.id };
+
+/** Reports of one device go to the instance owning it (consistent hashing on the device id). */
+const OWNED_BY_DEVICE = (key: string) => ({ strategy: "Shard", strategyOptions: { shardKey: key } });
+
+/** Broadcast to every devices instance: forget these devices (removed, or given a command to send). */
+const FORGET_EVENT = "devices.forget";
+interface Forget {
+	deviceIds: string[];
+}
+
+/** Owners are re-read this often (a renamed user's name, an account deleted while its event is on its way). */
+const DEVICE_CACHE_TTL_MS = 60_000;
+
+// ---- this
+
+interface DevicesVars extends MongooseVars<DevicesModels> {
+	cache: DeviceCache;
+	lastSeen: LastSeen;
+	reports: PhoneReports;
+	/** The devices instances last seen (a change moves devices to another owner). */
+	owners?: string;
+}
+
+interface DevicesMethods {
+	kickOutbox(modelName?: string, docId?: string): void;
+	loadDevice(deviceId: string): Promise<KnownDevice | null>;
+	callAs(ctx: Context): Call;
+	forget(ctx: Context | null, deviceIds: string[]): Promise<void>;
+	removeDevicesOf(ctx: Context, userId: string): Promise<void>;
+	writeUnwrittenLastSeen(): Promise<void>;
+}
+
+type DevicesThis = Service & DevicesVars & DevicesMethods;
+
+const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, DevicesThis> = {
+	name: "devices",
+	mixins: [
+		MongooseMixin({ db: "devices", models: devicesModels }),
+		OutboxRelay<DevicesModels>({ models: ["LocateRequest"] }),
+		IdempotentConsumer<DevicesThis>({
+			events: Subscriptions.devices,
+			consume: {
+				[DomainEvents.userDeleted](envelope, ctx) {
+					return this.removeDevicesOf(ctx, envelope.payload.userId);
+				},
+			},
+		}),
+	],
+
+	actions: {
+		/** Registers a phone for the caller; its credentials are in this answer only (API.md §6.2). */
+		create: {
+			params: createParams,
+			async handler(ctx: Context<CreateParams, Meta>): Promise<Device & { credentials: DeviceCredentials }> {
+				const caller = callerOf(ctx);
+				const { Device } = this.models;
+				const tooMany = () => conflict(`You have ${MAX_DEVICES_PER_USER} devices already: remove one first`);
+				if ((await Device.countDocuments({ userId: caller.id })) >= MAX_DEVICES_PER_USER) throw tooMany();
+				const secret = newSecret();
+				const doc: DeviceDoc = {
+					_id: newDeviceId(),
+					userId: caller.id,
+					name: ctx.params.name,
+					protocol: ctx.params.protocol,
+					secretHash: hashSecret(secret),
+					createdAt: new Date(),
+					lastSeenAt: null,
+					reportRequestedAt: null,
+					waypointsVersion: "",
+				};
+				await Device.create(doc);
+				// Two creations at once may both have counted 9: the later one (by count) goes again.
+				if ((await Device.countDocuments({ userId: caller.id })) > MAX_DEVICES_PER_USER) {
+					await Device.deleteOne({ _id: doc._id });
+					throw tooMany();
+				}
+				ctx.meta.$statusCode = 201;
+				return { ...toDevice(doc), credentials: credentialsOf(doc, secret, publicBaseUrl(config.publicUrl(), ctx.meta.origin), caller) };
+			},
+		},
+
+		/** The caller's devices, oldest first, without secrets; lastSeenAt is at most a minute behind. */
+		list: {
+			params: { ...strict },
+			async handler(ctx: Context<unknown, Meta>): Promise<Device[]> {
+				const docs = await this.models.Device.find({ userId: callerOf(ctx).id }).lean();
+				return docs.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a._id < b._id ? -1 : 1)).map(toDevice);
+			},
+		},
+
+		/** Removes one of the caller's devices: its next report is refused (401), on every instance. */
+		remove: {
+			...OWNED_BY_DEVICE("id"),
+			params: removeParams,
+			async handler(ctx: Context<RemoveParams, Meta>) {
+				const caller = callerOf(ctx);
+				const { deletedCount } = await this.models.Device.deleteOne({ _id: ctx.params.id, userId: caller.id });
+				if (!deletedCount) throw notFound("Device");
+				await this.forget(ctx, [ctx.params.id]);
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		/** One OwnTracks HTTP-mode POST, from the gateway: the answer array (API.md §6.2). */
+		ownTracks: {
+			...OWNED_BY_DEVICE("deviceId"),
+			visibility: "public",
+			tracing: traceOnly("deviceId"),
+			params: ownTracksParams,
+			handler(ctx: Context<OwnTracksParams, Meta>): Promise<OwnTracksOutbound[]> {
+				const { deviceId, secret, message } = ctx.params;
+				return this.reports.ownTracks({ deviceId, secret, message }, this.callAs(ctx));
+			},
+		},
+
+		/** One OsmAnd-protocol request, from the gateway (API.md §6.2). */
+		osmAnd: {
+			...OWNED_BY_DEVICE("deviceId"),
+			visibility: "public",
+			tracing: traceOnly("deviceId"),
+			params: osmAndParams,
+			async handler(ctx: Context<OsmAndParams, Meta>): Promise<null> {
+				const { deviceId, secret, request } = ctx.params;
+				await this.reports.osmAnd({ deviceId, secret, request }, this.callAs(ctx));
+				return null;
+			},
+		},
+
+		/**
+		 * "Where are you now?" (API.md §6.3): the member's OwnTracks devices get `reportLocation` in their
+		 * next answer, their open sockets `location:request`, and they a notification. Members of the group
+		 * only, about a member of it; once a minute per asker and member.
+		 */
+		locate: {
+			params: locateParams,
+			async handler(ctx: Context<LocateParams, Meta>) {
+				const caller = callerOf(ctx);
+				const { groupId, userId } = ctx.params;
+				const answer = (await ctx.call("users.membership", { groupId, userId: caller.id })) as MembershipAnswer;
+				const parties = locateParties(answer, caller.id, userId);
+				const now = Date.now();
+				const notification = locateNotification(groupId, parties);
+				const outbox = notification ? [newEnvelope(DomainEvents.notificationSend, notification)] : [];
+				const key = locateKey(caller.id, userId);
+				const { LocateRequest, Device } = this.models;
+				// One conditional write claims the minute and carries the notification: both or neither.
+				const claimed = await LocateRequest.findOneAndUpdate(
+					{ _id: key, at: { $lte: new Date(now - LOCATE_EVERY_MS) } },
+					{ $set: { at: new Date(now) }, ...(outbox.length ? { $push: { outbox: outbox[0] } } : {}) },
+					{ new: true },
+				).lean();
+				if (!claimed) {
+					try {
+						await LocateRequest.create({ _id: key, askerId: caller.id, memberId: userId, at: new Date(now), outbox });
+					} catch (err) {
+						if (!isDuplicateKey(err)) throw err;
+						const last = await LocateRequest.findById(key, { at: 1 }).lean();
+						const retryAfter = Math.max(1, Math.ceil(locateWaitMs(last?.at, now) / 1000));
+						throw rateLimited("You asked where this member is less than a minute ago", { retryAfter });
+					}
+				}
+				if (outbox.length) this.kickOutbox("LocateRequest", key);
+				const devices = await Device.find({ userId, protocol: "owntracks" }, { _id: 1 }).lean();
+				if (devices.length) {
+					await Device.updateMany({ _id: { $in: devices.map(d => d._id) } }, { $set: { reportRequestedAt: new Date(now) } });
+					await this.forget(
+						ctx,
+						devices.map(d => d._id),
+					);
+				}
+				await ctx.broadcast(LiveEvents.locate, { userId, groupId, byUserId: caller.id } satisfies LiveLocate);
+				ctx.meta.$statusCode = 202;
+				return { groupId, userId, devices: devices.length };
+			},
+		},
+
+		/** Operators: a user's devices with when each was last seen (no secrets). */
+		ofUser: {
+			visibility: "public",
+			params: ofUserParams,
+			async handler(ctx: Context<{ userId: string }>) {
+				const docs = await this.models.Device.find({ userId: ctx.params.userId }).lean();
+				return docs.map(doc => ({ ...toDevice(doc), reportRequested: doc.reportRequestedAt !== null }));
+			},
+		},
+	},
+
+	events: {
+		[FORGET_EVENT](ctx: Context<Forget>) {
+			for (const deviceId of ctx.params.deviceIds) {
+				this.cache.forget(deviceId);
+				this.lastSeen.forget(deviceId);
+			}
+		},
+		// A reconnect to NATS may have missed a removal: read every device again.
+		"$transporter.connected"() {
+			this.cache?.clear();
+		},
+		// Another devices instance came or went: devices may have changed owner, and the new owner's copy is the one kept current.
+		"$services.changed"() {
+			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
+			const owners = services
+				.filter(service => service.name === "devices")
+				.map(service => service.nodeID)
+				.sort()
+				.join(",");
+			if (this.owners !== undefined && owners !== this.owners) this.cache.clear();
+			this.owners = owners;
+		},
+	},
+
+	methods: {
+		/** A device and its owner, as reports need them; null when there is no such device or its owner is gone. */
+		async loadDevice(deviceId: string): Promise<KnownDevice | null> {
+			const doc = await this.models.Device.findById(deviceId).lean();
+			if (!doc) return null;
+			let owner: User;
+			try {
+				owner = (await this.broker.call("users.me", {}, { meta: { user: { id: doc.userId } } })) as User;
+			} catch (err) {
+				// A deleted account: its devices are removed when its event arrives; refused until then.
+				const code = (err as { code?: number }).code;
+				if (code === 401 || code === 404) return null;
+				throw err;
+			}
+			return {
+				id: doc._id,
+				protocol: doc.protocol,
+				secretHash: doc.secretHash,
+				owner,
+				lastSeenAt: doc.lastSeenAt ? new Date(doc.lastSeenAt).getTime() : null,
+				reportRequestedAt: doc.reportRequestedAt ? new Date(doc.reportRequestedAt).getTime() : null,
+				waypointsVersion: doc.waypointsVersion ?? "",
+			};
+		},
+
+		/** Calls made for a report: as the device's owner, children of the gateway's request. */
+		callAs(ctx: Context): Call {
+			return (action, params, meta) => ctx.call(action, params, { meta });
+		},
+
+		/** Devices forgotten here at once, and on every other instance. */
+		async forget(ctx: Context | null, deviceIds: string[]) {
+			for (const deviceId of deviceIds) {
+				this.cache.forget(deviceId);
+				this.lastSeen.forget(deviceId);
+			}
+			const payload: Forget = { deviceIds };
+			await (ctx ? ctx.broadcast(FORGET_EVENT, payload, { groups: ["devices"] }) : this.broker.broadcast(FORGET_EVENT, payload, { groups: ["devices"] }));
+		},
+
+		/** users.deleted: the account's devices go, and its "where are you now?" records. */
+		async removeDevicesOf(ctx: Context, userId: string) {
+			const { Device, LocateRequest } = this.models;
+			const devices = await Device.find({ userId }, { _id: 1 }).lean();
+			await Device.deleteMany({ userId });
+			if (devices.length)
+				await this.forget(
+					ctx,
+					devices.map(d => d._id),
+				);
+			// Records still carrying a notification stay until it is relayed (the next deletion or the purge takes them).
+			await LocateRequest.deleteMany({ $or: [{ askerId: userId }, { memberId: userId }], "outbox.0": { $exists: false } });
+		},
+
+		/** A graceful stop writes the lastSeenAt values held back (one write per device at most a minute behind otherwise). */
+		async writeUnwrittenLastSeen() {
+			const pending = this.lastSeen.takeUnwritten();
+			await Promise.all(
+				pending.map(([deviceId, at]) =>
+					this.models.Device.updateOne(
+						{ _id: deviceId, $or: [{ lastSeenAt: null }, { lastSeenAt: { $lt: new Date(at) } }] },
+						{ $set: { lastSeenAt: new Date(at) } },
+					).catch(() => undefined),
+				),
+			);
+		},
+	},
+
+	created() {
+		this.cache = new DeviceCache(deviceId => this.loadDevice(deviceId), DEVICE_CACHE_TTL_MS);
+		this.lastSeen = new LastSeen();
+		this.reports = new PhoneReports({
+			devices: this.cache,
+			lastSeen: this.lastSeen,
+			writeLastSeen: async (deviceId, at) => {
+				await this.models.Device.updateOne({ _id: deviceId }, { $set: { lastSeenAt: new Date(at) } });
+			},
+			writeSent: async (deviceId, { reportRequestedAt, waypointsVersion }) => {
+				const { Device } = this.models;
+				// Only the request that was answered: one asked meanwhile stays pending for the next answer.
+				if (reportRequestedAt !== undefined)
+					await Device.updateOne({ _id: deviceId, reportRequestedAt: new Date(reportRequestedAt) }, { $set: { reportRequestedAt: null } });
+				if (waypointsVersion !== undefined) await Device.updateOne({ _id: deviceId }, { $set: { waypointsVersion } });
+			},
+			// Issue 16 ("places") plugs in here: the user's places as waypoints, and what a transition means.
+			places: noPlaces,
+			transition: ignoreTransitions,
+			now: Date.now,
+			logger: this.logger,
+		});
+	},
+
+	async stopped() {
+		// Runs before MongooseMixin closes the connection (a service's own `stopped` runs first).
+		await this.writeUnwrittenLastSeen();
+	},
+};
+
+export default DevicesService;

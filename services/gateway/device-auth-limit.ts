@@ -1,0 +1,66 @@
+import { createHash } from "node:crypto";
+import { TtlCache } from "../../lib/ttl-cache.js";
+
+/**
+ * Failed device logins per client address, counted in the gateway (API.md §6.2: unknown OsmAnd ids are
+ * rate-limited per client address). Once an address has failed `limit` times within a window, its
+ * device requests are refused with 429 right here: a flood of guessed ids never reaches the devices
+ * service, let alone its database. A credential that worked recently still goes through from a
+ * blocked address — phones behind one carrier-grade NAT share their address with whoever floods it.
+ * Credentials are remembered by a hash, never as given.
+ */
+export class DeviceAuthLimiter {
+	private readonly windows = new Map<string, { failures: number; endsAt: number }>();
+	private readonly working: TtlCache<string, true>;
+
+	constructor(
+		/** Failures allowed per address and window; 0 turns the limit off. */
+		private readonly limit: number,
+		private readonly windowMs = 60_000,
+		private readonly now: () => number = Date.now,
+		private readonly maxAddresses = 100_000,
+		workingTtlMs = 3_600_000,
+	) {
+		this.working = new TtlCache(workingTtlMs, 100_000, now);
+	}
+
+	/** A credential as this limiter remembers it (protocol and credential, hashed). */
+	static fingerprint(protocol: string, credential: string): string {
+		return createHash("sha256").update(`${protocol}\u0000${credential}`).digest("base64url");
+	}
+
+	/** 0 when a request from `address` with this credential may go on; else ms until the address may try again. */
+	blockedFor(address: string, fingerprint: string): number {
+		if (this.limit <= 0) return 0;
+		const window = this.windows.get(address);
+		const now = this.now();
+		if (!window || window.endsAt <= now || window.failures < this.limit) return 0;
+		if (this.working.get(fingerprint)) return 0;
+		return window.endsAt - now;
+	}
+
+	/** A request from `address` was refused for its credentials (unknown, removed, wrong). */
+	failed(address: string, fingerprint: string): void {
+		this.working.delete(fingerprint);
+		if (this.limit <= 0) return;
+		const now = this.now();
+		let window = this.windows.get(address);
+		if (!window || window.endsAt <= now) {
+			if (!window && this.windows.size >= this.maxAddresses) this.prune(now);
+			window = { failures: 0, endsAt: now + this.windowMs };
+			this.windows.set(address, window);
+		}
+		window.failures += 1;
+	}
+
+	/** The credential worked. */
+	succeeded(fingerprint: string): void {
+		this.working.set(fingerprint, true);
+	}
+
+	/** Ended windows go first; if none has ended, the oldest (a Map iterates in insertion order). */
+	private prune(now: number): void {
+		for (const [address, window] of this.windows) if (window.endsAt <= now) this.windows.delete(address);
+		if (this.windows.size >= this.maxAddresses) this.windows.delete(this.windows.keys().next().value!);
+	}
+}
