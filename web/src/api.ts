@@ -1,4 +1,4 @@
-import type { Group, LoginResult, Message, NotificationPage, Point, Presence, Session, User } from "./types";
+import type { Group, GroupInvitation, LoginResult, Message, NotificationPage, Point, Presence, Session, User } from "./types";
 
 /**
  * The REST half of the public contract (API.md §3). Every failure becomes an ApiError that
@@ -94,7 +94,8 @@ export class Api {
 	createGroup = (name: string, memberEmails: string[]) => this.request<Group>("POST", "/groups", { name, memberEmails });
 	renameGroup = (groupId: string, name: string) => this.request<Group>("PATCH", `/groups/${enc(groupId)}`, { name });
 	deleteGroup = (groupId: string) => this.request<void>("DELETE", `/groups/${enc(groupId)}`);
-	addMember = (groupId: string, email: string) => this.request<Group>("POST", `/groups/${enc(groupId)}/members`, { email });
+	/** Adding by email invites (API.md §6.1): 202 with the invitation, whether or not the email has an account. */
+	invite = (groupId: string, email: string) => this.request<{ invitation: GroupInvitation }>("POST", `/groups/${enc(groupId)}/members`, { email });
 	removeMember = (groupId: string, userId: string) => this.request<Group>("DELETE", `/groups/${enc(groupId)}/members/${enc(userId)}`);
 	leaveGroup = (groupId: string) => this.request<void>("POST", `/groups/${enc(groupId)}/leave`);
 

@@ -408,6 +408,19 @@ export class App {
 		for (const m of group.members) {
 			if (!this.sessions.has(m.id)) void this.api.session(group.id, m.id).then(s => this.showSession(s, true), () => undefined);
 		}
+		// And whether they are online: someone who joins (accepts an invitation) while online flips nothing.
+		if (group.members.some(m => !this.online.has(m.id))) void this.refreshPresence(group.id);
+	}
+
+	private async refreshPresence(groupId: string) {
+		const presence = await this.api.presence(groupId).catch(() => []);
+		if (groupId !== this.groupId) return;
+		for (const p of presence) {
+			this.online.set(p.userId, p.online);
+			this.members.setPresence(p);
+		}
+		const group = this.group();
+		if (group) this.renderGroupHead(group);
 	}
 
 	private groupGone(groupId: string) {

@@ -4,6 +4,8 @@
  */
 export type {
 	Group,
+	GroupInvitation,
+	Invitation,
 	Journey,
 	JourneyMode,
 	Message,

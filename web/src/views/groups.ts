@@ -28,7 +28,7 @@ export class GroupList {
 			{ class: "stack new-group", "aria-labelledby": "new-group-title" },
 			h("h3", { id: "new-group-title" }, "New group"),
 			field("Name", h("input", { name: "name", required: true, maxlength: 100, placeholder: "Family" })),
-			field("Invite (optional)", h("input", { name: "emails", type: "text", inputmode: "email", placeholder: "bob@example.com, …" }), "Emails of people with an account, separated by commas."),
+			field("Invite (optional)", h("input", { name: "emails", type: "text", inputmode: "email", placeholder: "bob@example.com, …" }), "Emails separated by commas: each gets an invitation, and joins by accepting it."),
 			error,
 			h("button", { type: "submit", class: "btn btn-primary" }, "Create group"),
 		);
@@ -65,7 +65,7 @@ export class GroupList {
 				),
 			),
 		);
-		if (groups.length === 0) this.list.append(h("li", { class: "empty" }, "No groups yet. Create one below, or ask someone to add you by email."));
+		if (groups.length === 0) this.list.append(h("li", { class: "empty" }, "No groups yet. Create one below, or ask someone to invite you by email."));
 	}
 }
 
@@ -129,18 +129,20 @@ export function manageGroup(actions: GroupActions, group: Group): void {
 	const memberError = formError();
 	const add = h(
 		"form",
-		{ class: "inline-form", "aria-label": "Add a member" },
-		field("Add a member by email", h("input", { name: "email", type: "email", required: true, autocomplete: "off" })),
-		h("button", { type: "submit", class: "btn" }, "Add"),
+		{ class: "inline-form", "aria-label": "Invite someone" },
+		field("Invite by email", h("input", { name: "email", type: "email", required: true, autocomplete: "off" })),
+		h("button", { type: "submit", class: "btn" }, "Invite"),
 	);
 	add.addEventListener("submit", async event => {
 		event.preventDefault();
 		showFormError(memberError, null);
 		const email = formValues(add).email ?? "";
 		try {
-			update(await busy(add.querySelector("button"), () => actions.api.addMember(current.id, email), "Adding…"));
+			// An invitation, not a membership: they join when they accept it.
+			await busy(add.querySelector("button"), () => actions.api.invite(current.id, email), "Inviting…");
 			add.reset();
-			toast({ title: `${email} was added`, kind: "success" });
+			update(await actions.api.group(current.id));
+			toast({ title: `Invitation sent to ${email}`, body: "They join the group when they accept it.", kind: "success" });
 		} catch (err) {
 			showFormError(memberError, err);
 		}
