@@ -1,7 +1,7 @@
 import { ServiceBroker, type Context } from "moleculer";
 import { brokerOptions } from "../moleculer.config.js";
 import { testNamespace } from "../test/support/system.js";
-import { clientFor, clusterPids, createGroups, provisionUsers, sleep, startCluster, waitQuiet, type BenchUser } from "./lib/cluster.js";
+import { clientFor, clusterPids, createGroups, joinByInvitation, provisionUsers, sleep, startCluster, waitQuiet, type BenchUser } from "./lib/cluster.js";
 import { isMain, numberOption } from "./lib/options.js";
 import { heading, saveFigures, type BenchResult } from "./lib/report.js";
 import { fmtMs, fmtRatio, Histogram, table, type LatencySummary } from "./lib/stats.js";
@@ -77,9 +77,8 @@ async function measureSystem(opts: LagOptions) {
 				let inGroup = false;
 				while (remaining > 0) {
 					remaining--;
-					const res = inGroup
-						? await owner.delete(`/api/groups/${groupId}/members/${spare.id}`)
-						: await owner.post(`/api/groups/${groupId}/members`, { email: spare.email });
+					// Joining is an invitation and its acceptance; the lag is measured from the accept's answer.
+					const res = inGroup ? await owner.delete(`/api/groups/${groupId}/members/${spare.id}`) : await joinByInvitation(system, owner, spare, groupId);
 					const t0 = performance.now();
 					if (res.status !== 200) throw new Error(`membership change failed: ${res.status} ${JSON.stringify(res.body)}`);
 					inGroup = !inGroup;

@@ -11,7 +11,7 @@ import { pidListeningOn } from "./procs.js";
  * server (test/support/system.ts), plus the accounts and groups a benchmark needs.
  */
 
-export const ALL_SERVICES: ServiceName[] = ["users", "location", "chat", "notification", "devices", "gateway"];
+export const ALL_SERVICES: ServiceName[] = ["users", "location", "chat", "notification", "gateway"];
 
 export interface BenchUser {
 	id: string;
@@ -96,6 +96,16 @@ export function clientFor(system: System, user: BenchUser): ApiClient {
 	return client;
 }
 
+/** `owner` invites `member` to a group and the member accepts; the accept's answer (the group). */
+export async function joinByInvitation(system: System, owner: ApiClient, member: BenchUser, groupId: string) {
+	const invited = await owner.post(`/api/groups/${groupId}/members`, { email: member.email });
+	if (invited.status !== 202) throw new Error(`invite failed: ${invited.status} ${JSON.stringify(invited.body)}`);
+	const invitee = clientFor(system, member);
+	const invitation = await invitee.invitationTo(groupId);
+	if (!invitation) throw new Error(`${member.email} has no invitation to ${groupId}`);
+	return invitee.post(`/api/invitations/${invitation.id}/accept`);
+}
+
 /** Runs `fn` over `items` with at most `limit` in flight; results in order. */
 export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
 	const results = new Array<R>(items.length);
@@ -111,16 +121,18 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, in
 	return results;
 }
 
-/** Groups of `size` consecutive users, created through the API by their first member (so every projection hears of them). */
+/**
+ * Groups of `size` consecutive users, created through the API by their first member (so every
+ * projection hears of them); the others are invited and accept (nobody joins without consent).
+ */
 export async function createGroups(system: System, users: BenchUser[], size: number): Promise<{ groupId: string; members: BenchUser[] }[]> {
 	const chunks: BenchUser[][] = [];
 	for (let i = 0; i < users.length; i += size) chunks.push(users.slice(i, i + size));
 	return mapLimit(chunks, 4, async (members, index) =>
 		retrying(async () => {
-			const group = await clientFor(system, members[0]!).createGroup(
-				`Bench group ${index}`,
-				members.slice(1).map(m => m.email),
-			);
+			const owner = clientFor(system, members[0]!);
+			const group = await owner.createGroup(`Bench group ${index}`);
+			for (const member of members.slice(1)) await joinByInvitation(system, owner, member, group.id);
 			return { groupId: group.id, members };
 		}),
 	);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { memberAddedNotice, memberRemovedNotice } from "../../services/users/group-notices.js";
+import { invitedNotice, memberAddedNotice, memberRemovedNotice } from "../../services/users/group-notices.js";
 import { outcomeEvents } from "../../services/users/group-events.js";
 import type { GroupState } from "../../services/users/groups.js";
 import type { NamedSnapshot } from "../../services/users/members.js";
@@ -110,4 +110,46 @@ test("a creation names its creator", () => {
 		["groups.created", "groups.memberAdded", "notifications.send"],
 	);
 	assert.deepEqual((events[0]!.payload as { createdBy: unknown }).createdBy, ann);
+});
+
+test("a member who accepted an invitation is announced as added by the inviter, and the inviter is told it was accepted", () => {
+	const after = state({ memberIds: ["ann", "bob"] });
+	const events = outcomeEvents(after, [{ change: "memberAdded", userId: "bob", by: "ann", via: "invitation" }], "bob", snapshotOf(after));
+	assert.deepEqual(
+		events.map(e => e.type),
+		["groups.memberAdded", "notifications.send", "notifications.send"],
+	);
+	assert.equal((events[0]!.payload as { by: string }).by, "ann", "added by the inviter, not by themself");
+	assert.equal((events[1]!.payload as { body: string }).body, 'Ann Lee added Bob Stone to the group "Family".', "the group hears it as before");
+	assert.deepEqual(events[2]!.payload, {
+		target: { userIds: ["ann"] },
+		kind: "INVITATION_ACCEPTED",
+		title: "Bob Stone accepted your invitation",
+		body: 'Bob Stone is now a member of "Family".',
+		groupId: "g1",
+		subjectUserId: "bob",
+	});
+});
+
+test("a member who came by an invite link is announced as such, with no acceptance notice", () => {
+	const after = state({ memberIds: ["ann", "bob"] });
+	const events = outcomeEvents(after, [{ change: "memberAdded", userId: "bob", by: "ann", via: "link" }], "bob", snapshotOf(after));
+	assert.deepEqual(
+		events.map(e => e.type),
+		["groups.memberAdded", "notifications.send"],
+	);
+	const notice = events[1]!.payload as { title: string; body: string; alsoUserIds: string[] };
+	assert.equal(notice.title, "Bob Stone joined Family");
+	assert.equal(notice.body, 'Bob Stone joined the group "Family" with an invite link from Ann Lee.');
+	assert.deepEqual(notice.alsoUserIds, ["bob"]);
+});
+
+test("an invitation is told to the invitee alone, naming the inviter, without a group they cannot open yet", () => {
+	assert.deepEqual(invitedNotice({ name: "Family" }, ann, "bob"), {
+		target: { userIds: ["bob"] },
+		kind: "INVITED",
+		title: "Ann Lee invited you to Family",
+		body: 'Accept to join the group "Family", or decline. Nobody in it sees your location unless you accept.',
+		subjectUserId: "ann",
+	});
 });
