@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import jsQR from "jsqr";
+import jsQRModule from "jsqr";
 import { PNG } from "pngjs";
 import type { BrowserContext, Locator, Page } from "playwright-core";
 import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, type TestBrowser } from "../support/browser.js";
@@ -18,6 +18,9 @@ import { startSystem, type System } from "../support/system.js";
 // The steps build on each other. Screenshots go to test-output/devices-web/.
 
 const SHOTS = screenshotsFolder("devices-web");
+// jsqr is CommonJS whose types declare `export default`: under NodeNext the default import is the
+// module, and its `default` the decoder (at run time both are the function).
+const jsQR = jsQRModule.default;
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true };
 
 let system: System;
@@ -88,7 +91,9 @@ before(async () => {
 	browser = await launchBrowser(system.url);
 	({ page: desk, context: deskContext } = await browser.newPage("ada-desktop"));
 	phone = (await browser.newPage("ada-phone", PHONE)).page;
-	await Promise.all([logIn(desk), logIn(phone)]);
+	// One after the other: two password checks at once can wait for a hashing slot on a busy machine.
+	await logIn(desk);
+	await logIn(phone);
 });
 
 after(async () => {
