@@ -1,4 +1,6 @@
 import type {
+	Device,
+	DeviceProtocol,
 	Group,
 	GroupInvitation,
 	Invitation,
@@ -6,6 +8,7 @@ import type {
 	InviteLinkPreview,
 	LoginResult,
 	Message,
+	NewDevice,
 	NotificationPage,
 	Point,
 	Presence,
@@ -147,6 +150,11 @@ export class Api {
 	sendMessage = (groupId: string, text: string, clientMessageId?: string) =>
 		this.request<Message>("POST", `/groups/${enc(groupId)}/messages`, { text, clientMessageId });
 	presence = (groupId: string) => this.request<Presence[]>("GET", `/groups/${enc(groupId)}/presence`);
+
+	// ---- phones (API.md §6.2): the credentials are in the answer to create only
+	devices = () => this.request<Device[]>("GET", "/devices");
+	createDevice = (name: string, protocol: DeviceProtocol) => this.request<NewDevice>("POST", "/devices", { name, protocol });
+	deleteDevice = (id: string) => this.request<void>("DELETE", `/devices/${enc(id)}`);
 
 	// ---- notifications
 	notifications = (opts: { limit?: number; before?: string } = {}) => this.request<NotificationPage>("GET", `/notifications${query(opts)}`);

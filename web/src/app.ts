@@ -7,6 +7,7 @@ import { Tracker, type Fix, type SourceKind, type Target } from "./tracker";
 import type { ChatPresence, Group, GroupChanged, Invitation, LoginResult, Message, Notification, Point, Session, User } from "./types";
 import { confirmAction, hasToast, toast, toastError } from "./ui";
 import { ChatView } from "./views/chat";
+import { openDevices, phoneIcon } from "./views/devices";
 import { GroupList, manageGroup, type GroupActions } from "./views/groups";
 import { Inbox } from "./views/inbox";
 import { invitePeople } from "./views/invite";
@@ -200,6 +201,11 @@ export class App {
 			{ type: "button", class: "btn btn-quiet profile-btn", title: "Your profile", onclick: () => this.openProfile() },
 			h("span", {}, fullName(this.me)),
 		);
+		const phones = h(
+			"button",
+			{ type: "button", class: "icon-btn devices-btn", "aria-label": "Your phones", title: "Your phones", onclick: this.openPhones },
+			phoneIcon(),
+		);
 		const logout = h("button", { type: "button", class: "btn btn-quiet" }, "Log out");
 		logout.addEventListener("click", () => void busy(logout, () => this.logout(), "Logging out…"));
 
@@ -331,7 +337,7 @@ export class App {
 				{ class: "topbar" },
 				h("div", { class: "brand" }, h("span", { class: "brand-mark", "aria-hidden": "true" }), h("span", { class: "brand-text" }, "PositionPal")),
 				this.conn,
-				h("div", { class: "topbar-actions" }, this.inbox.button, this.profileButton, logout),
+				h("div", { class: "topbar-actions" }, this.inbox.button, phones, this.profileButton, logout),
 			),
 			this.banner,
 			this.layout,
@@ -598,8 +604,11 @@ export class App {
 		this.invitationsHint.firstElementChild!.textContent = count === 1 ? "See your invitation" : `See your ${count} invitations`;
 	}
 
+	/** My phones (OwnTracks, Traccar Client, OsmAnd): from the top bar and from the profile dialog. */
+	private openPhones = () => openDevices(this.api);
+
 	private openProfile() {
-		editProfile(this.me, async changes => {
+		editProfile(this.me, this.openPhones, async changes => {
 			// A new password revokes every token, this one too: the socket is closed by the server
 			// while we log in again with it, which must not count as "signed out".
 			this.relogging = changes.password !== undefined;

@@ -3,6 +3,7 @@
  * client and the services cannot disagree on them. Type-only: nothing server-side is bundled.
  */
 export type {
+	DeviceProtocol,
 	Group,
 	GroupInvitation,
 	Invitation,
@@ -18,7 +19,7 @@ export type {
 	UserRef,
 } from "../../events/types.js";
 
-import type { Notification, User } from "../../events/types.js";
+import type { DeviceProtocol, Notification, User } from "../../events/types.js";
 
 export interface LoginResult {
 	token: string;
@@ -73,3 +74,34 @@ export interface InviteLinkPreview {
 	memberCount: number;
 	expiresAt: string;
 }
+
+// ---- phones (API.md §6.2)
+
+/** A registered phone app, as every read shows it: no secrets. */
+export interface Device {
+	id: string;
+	name: string;
+	protocol: DeviceProtocol;
+	createdAt: string;
+	lastSeenAt: string | null;
+}
+
+/** What OwnTracks needs; `configUrl` (owntracks:///config?inline=…) sets the app up in one step. */
+export interface OwnTracksCredentials {
+	url: string;
+	username: string;
+	password: string;
+	deviceId: string;
+	tid: string;
+	configUrl: string;
+}
+
+/** What Traccar Client and OsmAnd need: the server's address and the device's id (its secret). */
+export interface OsmAndCredentials {
+	url: string;
+	id: string;
+}
+
+/** The answer that creates a device: the only one that holds its credentials (the server keeps hashes). */
+export type NewDevice =
+	(Device & { protocol: "owntracks"; credentials: OwnTracksCredentials }) | (Device & { protocol: "osmand"; credentials: OsmAndCredentials });

@@ -8,7 +8,7 @@ import { field, formError, modal, showFormError, toast } from "../ui";
  * revokes every token (API: tokens issued before it stop working), so the app logs in again
  * with it at once.
  */
-export function editProfile(me: User, save: (changes: Parameters<Api["updateMe"]>[0]) => Promise<void>): void {
+export function editProfile(me: User, openPhones: () => void, save: (changes: Parameters<Api["updateMe"]>[0]) => Promise<void>): void {
 	const error = formError();
 	const form = h(
 		"form",
@@ -33,7 +33,14 @@ export function editProfile(me: User, save: (changes: Parameters<Api["updateMe"]
 		error,
 		h("div", { class: "actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Save")),
 	);
-	const dialog = modal("Your profile", () => form);
+	const phones = h(
+		"section",
+		{ class: "profile-phones", "aria-labelledby": "profile-phones-title" },
+		h("h3", { id: "profile-phones-title" }, "Your phones"),
+		h("p", { class: "hint" }, "Share from your pocket with OwnTracks, Traccar Client or OsmAnd: they keep reporting when this page cannot."),
+		h("button", { type: "button", class: "btn", onclick: () => (dialog.close(), openPhones()) }, "Manage your phones"),
+	);
+	const dialog = modal("Your profile", () => [form, phones]);
 	form.addEventListener("submit", async event => {
 		event.preventDefault();
 		const v = formValues(form);
