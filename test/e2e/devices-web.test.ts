@@ -156,7 +156,7 @@ test("Ada adds a Traccar/OsmAnd phone: the server URL and id shown are the API's
 	assert.equal(await dialog.getByRole("textbox", { name: "Device id" }).inputValue(), id);
 	assert.equal(
 		await dialog.getByRole("textbox", { name: "OsmAnd web address" }).inputValue(),
-		`${url}?id=${id}&lat={0}&lon={1}&timestamp={2}&hdop={3}&altitude={4}&speed={5}`,
+		`${url}?id=${id}&lat={0}&lon={1}&timestamp={2}&hdop={3}&altitude={4}&bearing={6}`,
 	);
 	await dialog.getByText("This is shown only once.").waitFor();
 	await deskContext.grantPermissions(["clipboard-read", "clipboard-write"], { origin: system.url });

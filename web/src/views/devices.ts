@@ -25,11 +25,11 @@ const REFRESH_MS = 30_000;
  * OsmAnd/src/net/osmand/plus/plugins/monitoring/LiveMonitoringHelper.java) with MessageFormat:
  * {0} latitude, {1} longitude, {2} the time in epoch ms, {3} "hdop" (Location.getAccuracy(), in
  * metres), {4} altitude, {5} speed (Location.getSpeed(), in m/s), {6} bearing. The server reads
- * `speed` in knots as Traccar does (its documented OsmAnd address is this same one), so OsmAnd's
- * speeds arrive about half what they were.
+ * `speed` in knots as Traccar does, and OsmAnd would send m/s: the address leaves speed out rather
+ * than show half the real speed (the web client derives none from it anyway).
  */
 export function osmAndTrackingUrl(c: OsmAndCredentials): string {
-	return `${c.url}${c.url.includes("?") ? "&" : "?"}id=${encodeURIComponent(c.id)}&lat={0}&lon={1}&timestamp={2}&hdop={3}&altitude={4}&speed={5}`;
+	return `${c.url}${c.url.includes("?") ? "&" : "?"}id=${encodeURIComponent(c.id)}&lat={0}&lon={1}&timestamp={2}&hdop={3}&altitude={4}&bearing={6}`;
 }
 
 /** "Last seen 3 min ago" / "Never seen". */
