@@ -260,9 +260,11 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 							if (answer?.status === "discovering") failing[name] = "discovering this gateway";
 						} catch (err) {
 							const errorName = (err as Error).name;
-							failing[name] = ["ServiceNotFoundError", "ServiceNotAvailableError", "RequestTimeoutError"].includes(errorName)
+							failing[name] = ["ServiceNotFoundError", "ServiceNotAvailableError"].includes(errorName)
 								? "not running"
-								: "database unavailable";
+								: errorName === "RequestTimeoutError"
+									? "no answer within 2 s"
+									: "database unavailable";
 						}
 					}),
 				);

@@ -95,6 +95,9 @@ function judge(outcome: Outcome) {
 		if (expect === "reject") failures.push(`${input} → ${status} but must be refused: ${JSON.stringify(body)?.slice(0, 200)}`);
 		return;
 	}
+	// API.md §1: GET /health answers 503 with the failing parts while one is not ready (a probe that
+	// took too long on a loaded machine): that is its documented answer, not a broken contract.
+	if (status === 503 && input.includes("GET /health") && (body as { status?: string } | undefined)?.status === "unavailable") return;
 	const violation = contractViolation(status, body);
 	if (violation) failures.push(`${input} → ${status} ${violation}: ${JSON.stringify(body)?.slice(0, 300)}`);
 }
