@@ -9,10 +9,26 @@ import type { JourneyMode } from "./types";
 
 export type SourceKind = "device" | "simulate";
 
+/** A position with what the source knew about it (API.md §6.3); unknown details are absent. */
 export interface Fix extends LatLng {
 	accuracy?: number;
+	altitude?: number;
+	/** Metres per second. */
+	speed?: number;
+	/** Degrees clockwise from north. */
+	heading?: number;
+	/** Percent, 0–100, and whether it is charging: from the Battery Status API where the browser has it. */
+	battery?: number;
+	charging?: boolean;
 	timestamp: string;
 }
+
+/** The Battery Status API (Chromium-based browsers; not in TypeScript's DOM types). */
+interface BatteryManager {
+	level: number;
+	charging: boolean;
+}
+type WithBattery = Navigator & { getBattery?: () => Promise<BatteryManager> };
 
 export interface Target extends LatLng {
 	mode: JourneyMode;
@@ -49,12 +65,19 @@ export class Tracker {
 	/** The simulated idle walk goes round a square of this side, corner by corner. */
 	private loop: LatLng[] = [];
 	private corner = 0;
+	/** Live battery readings, when the browser offers them (it updates the object in place). */
+	private battery: BatteryManager | null = null;
 
 	constructor(
 		private readonly opts: TrackerOptions,
 		kind: SourceKind,
 	) {
 		this.kind = kind;
+		// Not every browser has it, and some refuse it: then positions simply carry no battery.
+		(navigator as WithBattery).getBattery?.().then(
+			b => (this.battery = b),
+			() => undefined,
+		);
 	}
 
 	get running(): boolean {
@@ -96,6 +119,31 @@ export class Tracker {
 		});
 	}
 
+	/**
+	 * Someone asked where I am (API.md §6.3 `location:request`): a fix to send at once, whatever the
+	 * throttle says; it counts as sent (the heartbeat waits from now). From the device a fresh
+	 * reading (no cached one); if it cannot give one in time, or in a simulation, the last position
+	 * with the time of now, like the heartbeat.
+	 */
+	async fixNow(): Promise<Fix> {
+		let fix: Fix | null = null;
+		if (this.kind === "device" && "geolocation" in navigator)
+			fix = await new Promise<Fix | null>(resolve =>
+				navigator.geolocation.getCurrentPosition(
+					p => resolve(fromPosition(p)),
+					() => resolve(null),
+					{ enableHighAccuracy: true, timeout: 10_000, maximumAge: 0 },
+				),
+			);
+		if (!fix) {
+			if (this.kind === "device" && !this.last) throw new Error("Your position is not available right now.");
+			fix = { ...(this.last ?? this.opts.start()), timestamp: new Date().toISOString() };
+		}
+		this.remember(fix);
+		this.lastSentAt = Date.now();
+		return this.withBattery(fix);
+	}
+
 	private remember(fix: Fix): Fix {
 		this.last = fix;
 		return fix;
@@ -104,7 +152,14 @@ export class Tracker {
 	private emit(fix: Fix) {
 		this.remember(fix);
 		this.lastSentAt = Date.now();
-		this.opts.onFix(fix);
+		this.opts.onFix(this.withBattery(fix));
+	}
+
+	/** The battery at the time of sending (a repeated fix must not repeat an old level). */
+	private withBattery(fix: Fix): Fix {
+		const b = this.battery;
+		if (!b || !Number.isFinite(b.level)) return fix;
+		return { ...fix, battery: Math.round(b.level * 100), charging: b.charging };
 	}
 
 	private startDevice() {
@@ -159,11 +214,23 @@ export class Tracker {
 
 const round = (value: number) => Math.round(value * 1e7) / 1e7;
 
+/**
+ * A number the device knows, within the range the server accepts (services/location/point.ts);
+ * else absent. The Geolocation API gives null or NaN for what it does not know, and one odd
+ * reading must not get the whole position refused.
+ */
+const known = (value: number | null | undefined, min: number, max: number): number | undefined =>
+	typeof value === "number" && Number.isFinite(value) && value >= min && value <= max ? value : undefined;
+
 function fromPosition(p: GeolocationPosition): Fix {
+	const { coords } = p;
 	return {
-		latitude: p.coords.latitude,
-		longitude: p.coords.longitude,
-		accuracy: Number.isFinite(p.coords.accuracy) ? p.coords.accuracy : undefined,
+		latitude: coords.latitude,
+		longitude: coords.longitude,
+		accuracy: known(coords.accuracy, 0, 1_000_000),
+		altitude: known(coords.altitude, -12_000, 100_000),
+		speed: known(coords.speed, 0, 1_000),
+		heading: known(coords.heading, 0, 360),
 		timestamp: new Date(p.timestamp || Date.now()).toISOString(),
 	};
 }
