@@ -5,7 +5,7 @@ import { ago, fullName, plural, STATE_LABELS } from "./format";
 import { Live, type ConnectionState, type LocationRequest } from "./live";
 import { Tracker, type Fix, type SourceKind, type Target } from "./tracker";
 import type { ChatPresence, Group, GroupChanged, Invitation, LoginResult, Message, Notification, Point, Session, User } from "./types";
-import { confirmAction, hasToast, toast, toastError } from "./ui";
+import { confirmAction, dismissToast, hasToast, toast, toastError } from "./ui";
 import { ChatView } from "./views/chat";
 import { openDevices, phoneIcon } from "./views/devices";
 import { GroupList, manageGroup, type GroupActions } from "./views/groups";
@@ -90,7 +90,11 @@ export class App {
 			stored === "device" || stored === "simulate" ? stored : "geolocation" in navigator && window.isSecureContext ? "device" : "simulate";
 		this.tracker = new Tracker(
 			{
-				onFix: fix => void this.sendSample(fix),
+				onFix: fix => {
+					// A fix after a passing failure (no signal for a moment): the failure is over.
+					dismissToast("location-error");
+					void this.sendSample(fix);
+				},
 				onError: message => toast({ title: "Location unavailable", body: message, kind: "error", key: "location-error" }),
 				target: () => this.simulationTarget(),
 				start: () => this.simulationStart(),
@@ -821,7 +825,8 @@ export class App {
 		}
 		try {
 			const sent = await this.sendSample(await this.tracker.fixNow());
-			if (sent) toast({ title: `${who} asked where you are — sent`, body: `Your current position went to “${group.name}”.`, kind: "success", key });
+			if (sent)
+				toast({ title: `${who} asked where you are — sent`, body: `Your current position went to “${group.name}”.`, kind: "success", key, timeoutMs: 10_000 });
 		} catch (err) {
 			toastError(`${who} asked where you are — not sent`, err);
 		}

@@ -62,6 +62,9 @@ export class Tracker {
 	private watchId: number | null = null;
 	private timer: number | null = null;
 	private lastSentAt = 0;
+	private lastSent: Fix | null = null;
+	/** A move that came too soon after the last send goes when the interval is over (not at the next heartbeat). */
+	private pending: number | null = null;
 	/** The simulated idle walk goes round a square of this side, corner by corner. */
 	private loop: LatLng[] = [];
 	private corner = 0;
@@ -93,8 +96,14 @@ export class Tracker {
 	stop(): void {
 		if (this.watchId !== null) navigator.geolocation.clearWatch(this.watchId);
 		if (this.timer !== null) window.clearInterval(this.timer);
+		this.clearPending();
 		this.watchId = null;
 		this.timer = null;
+	}
+
+	private clearPending() {
+		if (this.pending !== null) window.clearTimeout(this.pending);
+		this.pending = null;
 	}
 
 	/** Switches the source; keeps running if it was. */
@@ -121,25 +130,29 @@ export class Tracker {
 
 	/**
 	 * Someone asked where I am (API.md §6.3 `location:request`): a fix to send at once, whatever the
-	 * throttle says; it counts as sent (the heartbeat waits from now). From the device a fresh
-	 * reading (no cached one); if it cannot give one in time, or in a simulation, the last position
-	 * with the time of now, like the heartbeat.
+	 * throttle says; it counts as sent (the heartbeat waits from now). While the device is watched,
+	 * its latest fix is what it knows now (it reports every move), stamped now like the heartbeat;
+	 * waiting for a brand-new reading could take many seconds on a phone lying still. Otherwise the
+	 * device is asked (a reading up to 10 s old will do); failing that, or in a simulation, the last
+	 * position, stamped now.
 	 */
 	async fixNow(): Promise<Fix> {
 		let fix: Fix | null = null;
-		if (this.kind === "device" && "geolocation" in navigator)
+		if (this.kind === "device" && (this.watchId === null || !this.last) && "geolocation" in navigator)
 			fix = await new Promise<Fix | null>(resolve =>
 				navigator.geolocation.getCurrentPosition(
 					p => resolve(fromPosition(p)),
 					() => resolve(null),
-					{ enableHighAccuracy: true, timeout: 10_000, maximumAge: 0 },
+					{ enableHighAccuracy: true, timeout: 10_000, maximumAge: 10_000 },
 				),
 			);
 		if (!fix) {
 			if (this.kind === "device" && !this.last) throw new Error("Your position is not available right now.");
 			fix = { ...(this.last ?? this.opts.start()), timestamp: new Date().toISOString() };
 		}
+		this.clearPending();
 		this.remember(fix);
+		this.lastSent = fix;
 		this.lastSentAt = Date.now();
 		return this.withBattery(fix);
 	}
@@ -151,6 +164,7 @@ export class Tracker {
 
 	private emit(fix: Fix) {
 		this.remember(fix);
+		this.lastSent = fix;
 		this.lastSentAt = Date.now();
 		this.opts.onFix(this.withBattery(fix));
 	}
@@ -169,10 +183,8 @@ export class Tracker {
 		}
 		this.watchId = navigator.geolocation.watchPosition(
 			p => {
-				const fix = fromPosition(p);
-				const moved = !this.last || distanceM(this.last, fix) > 5;
-				if (Date.now() - this.lastSentAt >= MIN_INTERVAL_MS && (moved || Date.now() - this.lastSentAt >= HEARTBEAT_MS)) this.emit(fix);
-				else this.remember(fix);
+				this.remember(fromPosition(p));
+				this.sendSoon();
 			},
 			e => {
 				this.opts.onError(geolocationMessage(e));
@@ -184,6 +196,22 @@ export class Tracker {
 		this.timer = window.setInterval(() => {
 			if (this.last && Date.now() - this.lastSentAt >= HEARTBEAT_MS) this.emit({ ...this.last, timestamp: new Date().toISOString() });
 		}, 5_000);
+	}
+
+	/**
+	 * Sends the latest device fix when it moved from the last one sent (or the heartbeat is due), but
+	 * not sooner than MIN_INTERVAL_MS after the last send: then when that interval is over.
+	 */
+	private sendSoon() {
+		if (this.pending !== null || !this.last) return;
+		const moved = !this.lastSent || distanceM(this.lastSent, this.last) > 5;
+		if (!moved && Date.now() - this.lastSentAt < HEARTBEAT_MS) return;
+		const wait = this.lastSentAt + MIN_INTERVAL_MS - Date.now();
+		if (wait <= 0) return this.emit(this.last);
+		this.pending = window.setTimeout(() => {
+			this.pending = null;
+			if (this.running && this.last) this.emit(this.last);
+		}, wait);
 	}
 
 	private startSimulation() {
