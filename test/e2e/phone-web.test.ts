@@ -160,7 +160,7 @@ test("Cy's OwnTracks report with accuracy 80 and battery 15: Ada sees the low ba
 		/accurate to ±80 m · moving at 18 km\/h · heading W \(270°\) · 27 m above sea level/,
 	);
 	await shot(ada, "cy-battery-and-accuracy-desktop");
-	await ada.keyboard.press("Escape");
+	await ada.locator(".leaflet-popup-close-button").click();
 
 	// Bob's phone-sized page shows the same on the members tab.
 	await bob.locator(".tabbar").getByRole("button", { name: "Members" }).click();
@@ -253,7 +253,7 @@ test("asking again within the minute shows the server's message with the time le
 		`${refused.message.replace(/[^.!?]$/, "$&.")} You can ask again in ${refused.data.retryAfter} s.`,
 	);
 	await shot(ada, "ada-asked-too-soon-desktop");
-	await ada.keyboard.press("Escape");
+	await ada.locator(".leaflet-popup-close-button").click();
 });
 
 test("someone who is not sharing is asked: nothing is sent, and the page offers to share", async () => {

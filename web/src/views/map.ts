@@ -42,6 +42,8 @@ export class MapView {
 	private meId = "";
 	private fitted = false;
 	private grid: L.LayerGroup | null = null;
+	/** Where the map looks while it is hidden (no size, so Leaflet cannot say). */
+	private keptCenter: L.LatLng | null = null;
 	private empty: HTMLElement;
 
 	constructor(
@@ -71,7 +73,11 @@ export class MapView {
 		el.append(this.empty);
 		this.map.on("click", (e: L.LeafletMouseEvent) => this.onClick(e));
 		// Leaflet measures its container once; panels, banners and tabs change its size later.
-		new ResizeObserver(() => this.map.invalidateSize({ pan: false })).observe(el);
+		new ResizeObserver(() => this.resized()).observe(el);
+		// While hidden (another tab on a phone) the view has no size: remember where it looks.
+		this.map.on("moveend", () => {
+			if (this.hidden()) this.keptCenter = this.map.getCenter();
+		});
 	}
 
 	/** Starts over for another group. */
@@ -179,9 +185,22 @@ export class MapView {
 		else this.map.fitBounds(L.latLngBounds(points), { padding: [48, 48], maxZoom: 16 });
 	}
 
-	/** Leaflet measures its container once; a container that changed size must say so. */
+	/**
+	 * Leaflet measures its container once; a container that changed size must say so. The map keeps
+	 * looking at the same place: on its own Leaflet would keep the top left corner (or, panning,
+	 * put the hidden map's corner in the middle), and a phone switching tabs would lose its members.
+	 */
 	resized(): void {
-		this.map.invalidateSize();
+		const center = this.hidden() ? this.keptCenter : this.map.getCenter();
+		this.map.invalidateSize({ pan: false });
+		if (this.hidden()) this.keptCenter = center;
+		else if (center && !center.equals(this.map.getCenter())) this.map.setView(center, this.map.getZoom(), { animate: false });
+	}
+
+	/** Whether the map has no size now, as Leaflet last measured it. */
+	private hidden(): boolean {
+		const size = this.map.getSize();
+		return size.x === 0 || size.y === 0;
 	}
 
 	private removeMember(userId: string) {
