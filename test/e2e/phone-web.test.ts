@@ -235,9 +235,8 @@ test("Ada asks Bob 'Where are you now?': his sharing page sends a fresh position
 
 test("asking again within the minute shows the server's message with the time left", async () => {
 	const { bob: bobId } = ids();
-	// From the popup this time.
-	await ada.getByRole("button", { name: "Show everyone" }).click();
-	await pinOf(ada, bobId).click();
+	// From the popup this time ("Show on map" centres Bob and opens it, clear of the toasts).
+	await memberRow(ada, bobId).getByRole("button", { name: "Show Bob Noyce on the map" }).click();
 	const popup = ada.locator(`.popup[data-user-id="${bobId}"]`);
 	const [answer] = await Promise.all([
 		ada.waitForResponse(res => res.url().endsWith(`/api/groups/${groupId}/members/${bobId}/locate`)),
@@ -277,6 +276,19 @@ test("someone who is not sharing is asked: nothing is sent, and the page offers 
 	await offer.getByRole("button", { name: "Share now" }).click();
 	await bob.getByRole("button", { name: "Stop sharing" }).waitFor();
 	await waitFor(async () => (await api.ada.get(`/api/groups/${groupId}/sessions/${bobId}`)).body.state === "ACTIVE", { what: "Bob sharing again" });
+});
+
+test("when Cy's position goes (he leaves the group), his circle goes with his marker", async () => {
+	const { cy } = ids();
+	await cyReports({ acc: 50, batt: 40, bs: 1 });
+	await circleOf(ada, cy).waitFor({ state: "attached" });
+	assert.equal((await api.cy.post(`/api/groups/${groupId}/leave`)).status, 204);
+	await memberRow(ada, cy).waitFor({ state: "detached" });
+	await waitFor(async () => (await circleOf(ada, cy).count()) === 0 && (await pinOf(ada, cy).count()) === 0, { what: "Cy's marker and circle to go" });
+	assert.equal(await ada.locator("path.accuracy-circle").count(), 1, "Bob's circle stays");
+});
+
+test("nothing was fetched from outside, and the pages logged no errors", () => {
 	assert.deepEqual(browser.errors, []);
 	assert.deepEqual(browser.blocked, []);
 });
