@@ -51,6 +51,9 @@ export class ApiError extends Error {
 	}
 }
 
+/** A position sample (API.md §3, with the details of §6.3; the server says the source). */
+export type SampleBody = Omit<Point, "timestamp" | "source"> & { timestamp?: string };
+
 /** An error of the network, not of the API: the request may not have reached the server. */
 export const NETWORK_ERROR = "NETWORK_ERROR";
 
@@ -133,8 +136,10 @@ export class Api {
 	// ---- location
 	startSharing = (groupId: string) => this.request<Session>("POST", `/groups/${enc(groupId)}/sharing`);
 	stopSharing = (groupId: string) => this.request<Session>("DELETE", `/groups/${enc(groupId)}/sharing`);
-	sample = (body: { latitude: number; longitude: number; accuracy?: number; timestamp?: string }) =>
-		this.request<{ sessions: Session[] }>("POST", "/location/samples", body);
+	sample = (body: SampleBody) => this.request<{ sessions: Session[] }>("POST", "/location/samples", body);
+	/** "Where are you now?" (API.md §6.3): 202; 429 with `data.retryAfter` (s) within a minute of the last ask. */
+	locate = (groupId: string, userId: string) =>
+		this.request<{ groupId: string; userId: string; devices: number }>("POST", `/groups/${enc(groupId)}/members/${enc(userId)}/locate`);
 	startJourney = (groupId: string, body: { destination: { name: string; latitude: number; longitude: number }; eta: string; mode: string }) =>
 		this.request<Session>("POST", `/groups/${enc(groupId)}/journey`, body);
 	stopJourney = (groupId: string) => this.request<Session>("DELETE", `/groups/${enc(groupId)}/journey`);

@@ -1,11 +1,11 @@
-import { ApiError, errorText, type Api } from "./api";
+import { ApiError, errorText, type Api, type SampleBody } from "./api";
 import type { ClientConfig } from "./config";
 import { busy, h } from "./dom";
 import { ago, fullName, plural, STATE_LABELS } from "./format";
-import { Live, type ConnectionState } from "./live";
+import { Live, type ConnectionState, type LocationRequest } from "./live";
 import { Tracker, type Fix, type SourceKind, type Target } from "./tracker";
 import type { ChatPresence, Group, GroupChanged, Invitation, LoginResult, Message, Notification, Point, Session, User } from "./types";
-import { confirmAction, hasToast, toast, toastError } from "./ui";
+import { confirmAction, dismissToast, hasToast, toast, toastError } from "./ui";
 import { ChatView } from "./views/chat";
 import { openDevices, phoneIcon } from "./views/devices";
 import { GroupList, manageGroup, type GroupActions } from "./views/groups";
@@ -90,7 +90,11 @@ export class App {
 			stored === "device" || stored === "simulate" ? stored : "geolocation" in navigator && window.isSecureContext ? "device" : "simulate";
 		this.tracker = new Tracker(
 			{
-				onFix: fix => void this.sendSample(fix),
+				onFix: fix => {
+					// A fix after a passing failure (no signal for a moment): the failure is over.
+					dismissToast("location-error");
+					void this.sendSample(fix);
+				},
 				onError: message => toast({ title: "Location unavailable", body: message, kind: "error", key: "location-error" }),
 				target: () => this.simulationTarget(),
 				start: () => this.simulationStart(),
@@ -153,6 +157,7 @@ export class App {
 			notification: notification => this.onNotification(notification),
 			groupChanged: change => void this.onGroupChanged(change),
 			invitation: invitation => this.onInvitation(invitation),
+			locationRequest: request => void this.onLocationRequest(request),
 		});
 	}
 
@@ -218,9 +223,12 @@ export class App {
 		};
 		this.groupList = new GroupList(actions);
 		this.invitations = new InvitationList({ api: this.api, accepted: group => this.joined(group), counted: count => this.showInvitationCount(count) });
-		this.members = new MemberList(id => {
-			this.showTab("map");
-			this.map.focus(id);
+		this.members = new MemberList({
+			locate: id => {
+				this.showTab("map");
+				this.map.focus(id);
+			},
+			ask: (id, button) => void this.askWhere(id, button),
 		});
 		this.chat = new ChatView({ api: this.api, live: () => this.live, meId: () => this.me.id, memberName: id => this.memberName(id) });
 
@@ -348,6 +356,7 @@ export class App {
 		this.map = new MapView(mapEl, this.config, {
 			pick: (latitude, longitude) => this.openJourney({ latitude, longitude }),
 			canPick: () => this.canStartJourney(),
+			ask: (id, button) => void this.askWhere(id, button),
 		});
 		this.showTab("map");
 		this.renderControls();
@@ -701,6 +710,11 @@ export class App {
 			void this.onInvitedNotification(notification);
 			return;
 		}
+		// A live page hears "where are you?" as location:request and answers it with its own note.
+		if (notification.kind === "LOCATE_REQUESTED" && this.live?.connected) {
+			this.inbox.receive(notification, false);
+			return;
+		}
 		// About something I did myself (my journey, my SOS): into the inbox, without a toast.
 		this.inbox.receive(notification, notification.subjectUserId !== this.me.id);
 	}
@@ -743,8 +757,10 @@ export class App {
 		else if (!needed && this.tracker.running) this.tracker.stop();
 	}
 
-	private async sendSample(fix: Fix) {
-		const body = { latitude: fix.latitude, longitude: fix.longitude, accuracy: fix.accuracy, timestamp: fix.timestamp };
+	/** Sends a fix as a location sample (over the socket when it is up); false when it was not sent. */
+	private async sendSample(fix: Fix): Promise<boolean> {
+		const { latitude, longitude, accuracy, altitude, speed, heading, battery, charging, timestamp } = fix;
+		const body: SampleBody = { latitude, longitude, accuracy, altitude, speed, heading, battery, charging, timestamp };
 		try {
 			const live = this.live;
 			const { sessions } = live?.connected ? await live.command<{ sessions: Session[] }>("location:sample", body) : await this.api.sample(body);
@@ -757,8 +773,74 @@ export class App {
 				this.lastSessionsRefresh = Date.now();
 				await this.loadMine();
 			}
+			return true;
 		} catch (err) {
 			toast({ title: "Your position was not sent", body: errorText(err), kind: "error", key: "sample-error" });
+			return false;
+		}
+	}
+
+	// ---------------------------------------------------------------- where are you now? (API.md §6.3)
+
+	/** Asks a member's phones and open pages for a fresh position; a minute apart at most (429). */
+	private async askWhere(userId: string, button: HTMLButtonElement) {
+		const groupId = this.groupId;
+		if (!groupId) return;
+		const member = this.group()?.members.find(m => m.id === userId);
+		const name = member?.name || "this member";
+		try {
+			await busy(button, () => this.api.locate(groupId, userId), "Asking…");
+			toast({
+				title: `Asked ${name} for their position`,
+				body: "Their phones and open PositionPal pages were asked to report now.",
+				kind: "success",
+				key: `ask-${userId}`,
+			});
+		} catch (err) {
+			if (err instanceof ApiError && err.code === 429) {
+				const retryAfter = (err.data as { retryAfter?: unknown } | undefined)?.retryAfter;
+				const wait = typeof retryAfter === "number" && retryAfter > 0 ? ` You can ask again in ${retryAfter} s.` : "";
+				toast({ title: `Could not ask ${name} again yet`, body: `${err.message.replace(/[^.!?]$/, "$&.")}${wait}`, kind: "warning", key: `ask-${userId}` });
+			} else toastError(`Could not ask ${name}`, err);
+		}
+	}
+
+	/** A member asks where I am: while I share with their group, a fresh sample goes at once; else an offer to share. */
+	private async onLocationRequest({ groupId, byUserId }: LocationRequest) {
+		const group = this.groups.find(g => g.id === groupId);
+		if (!group) return;
+		const who = byUserId === this.me.id ? "You" : group.members.find(m => m.id === byUserId)?.name || "A member";
+		const key = `locate-request-${groupId}`;
+		const state = this.mine.get(groupId)?.state ?? "INACTIVE";
+		if (state === "INACTIVE") {
+			toast({
+				title: `${who} asked where you are`,
+				body: `You are not sharing your location with “${group.name}”, so nothing was sent.`,
+				kind: "info",
+				key,
+				timeoutMs: 20_000,
+				action: { label: "Share now", run: () => void this.shareWith(groupId) },
+			});
+			return;
+		}
+		try {
+			const sent = await this.sendSample(await this.tracker.fixNow());
+			if (sent)
+				toast({ title: `${who} asked where you are — sent`, body: `Your current position went to “${group.name}”.`, kind: "success", key, timeoutMs: 10_000 });
+		} catch (err) {
+			toastError(`${who} asked where you are — not sent`, err);
+		}
+	}
+
+	/** Starts sharing with one group (from the offer above). */
+	private async shareWith(groupId: string) {
+		try {
+			const session = await this.api.startSharing(groupId);
+			this.setMine(session);
+			this.showSession(session, false);
+			toast({ title: "You are sharing your location", body: this.groups.find(g => g.id === groupId)?.name, kind: "success", key: "sharing" });
+		} catch (err) {
+			toastError("Could not start sharing", err);
 		}
 	}
 

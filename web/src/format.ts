@@ -57,3 +57,29 @@ export function until(iso: string, now = Date.now()): string {
 }
 
 export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+// ---- the details of a position (API.md §6.3); each is absent when the sender did not know it
+
+/** Below this a battery is shown as low (the phone may soon stop reporting). */
+export const LOW_BATTERY = 20;
+
+/** "34 %". */
+export const batteryLevel = (battery: number) => `${Math.round(battery)} %`;
+
+/** The app a position came from, when it is a phone app; nothing for the web client. */
+export const SOURCE_LABELS: Record<string, string> = { owntracks: "OwnTracks", osmand: "Traccar/OsmAnd" };
+
+/** "±80 m", "±1.2 km" (an accuracy radius). */
+export function accuracyText(metres: number): string {
+	return metres < 1000 ? `±${Math.round(metres)} m` : `±${(metres / 1000).toFixed(1)} km`;
+}
+
+/** "12 km/h" from metres per second. */
+export const speedText = (metresPerSecond: number) => `${Math.round(metresPerSecond * 3.6)} km/h`;
+
+const COMPASS = ["N", "NE", "E", "SE", "S", "SW", "W", "NW"];
+/** "NE (45°)" from degrees clockwise from north. */
+export const headingText = (degrees: number) => `${COMPASS[Math.round(degrees / 45) % 8]} (${Math.round(degrees)}°)`;
+
+/** "35 m above sea level". */
+export const altitudeText = (metres: number) => `${Math.round(metres)} m above sea level`;

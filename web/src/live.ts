@@ -26,6 +26,13 @@ export interface LiveHandlers {
 	groupChanged(change: GroupChanged): void;
 	/** Someone invited me to a group (API.md §6.1). */
 	invitation(invitation: Invitation): void;
+	/** A member of a group asks where I am (API.md §6.3). */
+	locationRequest(request: LocationRequest): void;
+}
+
+export interface LocationRequest {
+	groupId: string;
+	byUserId: string;
 }
 
 type Ack = { ok: true; [key: string]: unknown } | { ok: false; error: { type: string; message: string; code: number; data?: unknown } };
@@ -73,6 +80,7 @@ export class Live {
 		s.on("notification", (notification: Notification) => handlers.notification(notification));
 		s.on("group:changed", (change: GroupChanged) => handlers.groupChanged(change));
 		s.on("invitation", (invitation: Invitation) => handlers.invitation(invitation));
+		s.on("location:request", (request: LocationRequest) => handlers.locationRequest(request));
 
 		// The browser knows first when the network is back: try at once instead of waiting out the back-off.
 		window.addEventListener("online", this.retryNow);

@@ -9,10 +9,26 @@ import type { JourneyMode } from "./types";
 
 export type SourceKind = "device" | "simulate";
 
+/** A position with what the source knew about it (API.md §6.3); unknown details are absent. */
 export interface Fix extends LatLng {
 	accuracy?: number;
+	altitude?: number;
+	/** Metres per second. */
+	speed?: number;
+	/** Degrees clockwise from north. */
+	heading?: number;
+	/** Percent, 0–100, and whether it is charging: from the Battery Status API where the browser has it. */
+	battery?: number;
+	charging?: boolean;
 	timestamp: string;
 }
+
+/** The Battery Status API (Chromium-based browsers; not in TypeScript's DOM types). */
+interface BatteryManager {
+	level: number;
+	charging: boolean;
+}
+type WithBattery = Navigator & { getBattery?: () => Promise<BatteryManager> };
 
 export interface Target extends LatLng {
 	mode: JourneyMode;
@@ -46,15 +62,25 @@ export class Tracker {
 	private watchId: number | null = null;
 	private timer: number | null = null;
 	private lastSentAt = 0;
+	private lastSent: Fix | null = null;
+	/** A move that came too soon after the last send goes when the interval is over (not at the next heartbeat). */
+	private pending: number | null = null;
 	/** The simulated idle walk goes round a square of this side, corner by corner. */
 	private loop: LatLng[] = [];
 	private corner = 0;
+	/** Live battery readings, when the browser offers them (it updates the object in place). */
+	private battery: BatteryManager | null = null;
 
 	constructor(
 		private readonly opts: TrackerOptions,
 		kind: SourceKind,
 	) {
 		this.kind = kind;
+		// Not every browser has it, and some refuse it: then positions simply carry no battery.
+		(navigator as WithBattery).getBattery?.().then(
+			b => (this.battery = b),
+			() => undefined,
+		);
 	}
 
 	get running(): boolean {
@@ -70,8 +96,14 @@ export class Tracker {
 	stop(): void {
 		if (this.watchId !== null) navigator.geolocation.clearWatch(this.watchId);
 		if (this.timer !== null) window.clearInterval(this.timer);
+		this.clearPending();
 		this.watchId = null;
 		this.timer = null;
+	}
+
+	private clearPending() {
+		if (this.pending !== null) window.clearTimeout(this.pending);
+		this.pending = null;
 	}
 
 	/** Switches the source; keeps running if it was. */
@@ -96,6 +128,35 @@ export class Tracker {
 		});
 	}
 
+	/**
+	 * Someone asked where I am (API.md §6.3 `location:request`): a fix to send at once, whatever the
+	 * throttle says; it counts as sent (the heartbeat waits from now). While the device is watched,
+	 * its latest fix is what it knows now (it reports every move), stamped now like the heartbeat;
+	 * waiting for a brand-new reading could take many seconds on a phone lying still. Otherwise the
+	 * device is asked (a reading up to 10 s old will do); failing that, or in a simulation, the last
+	 * position, stamped now.
+	 */
+	async fixNow(): Promise<Fix> {
+		let fix: Fix | null = null;
+		if (this.kind === "device" && (this.watchId === null || !this.last) && "geolocation" in navigator)
+			fix = await new Promise<Fix | null>(resolve =>
+				navigator.geolocation.getCurrentPosition(
+					p => resolve(fromPosition(p)),
+					() => resolve(null),
+					{ enableHighAccuracy: true, timeout: 10_000, maximumAge: 10_000 },
+				),
+			);
+		if (!fix) {
+			if (this.kind === "device" && !this.last) throw new Error("Your position is not available right now.");
+			fix = { ...(this.last ?? this.opts.start()), timestamp: new Date().toISOString() };
+		}
+		this.clearPending();
+		this.remember(fix);
+		this.lastSent = fix;
+		this.lastSentAt = Date.now();
+		return this.withBattery(fix);
+	}
+
 	private remember(fix: Fix): Fix {
 		this.last = fix;
 		return fix;
@@ -103,8 +164,16 @@ export class Tracker {
 
 	private emit(fix: Fix) {
 		this.remember(fix);
+		this.lastSent = fix;
 		this.lastSentAt = Date.now();
-		this.opts.onFix(fix);
+		this.opts.onFix(this.withBattery(fix));
+	}
+
+	/** The battery at the time of sending (a repeated fix must not repeat an old level). */
+	private withBattery(fix: Fix): Fix {
+		const b = this.battery;
+		if (!b || !Number.isFinite(b.level)) return fix;
+		return { ...fix, battery: Math.round(b.level * 100), charging: b.charging };
 	}
 
 	private startDevice() {
@@ -114,10 +183,8 @@ export class Tracker {
 		}
 		this.watchId = navigator.geolocation.watchPosition(
 			p => {
-				const fix = fromPosition(p);
-				const moved = !this.last || distanceM(this.last, fix) > 5;
-				if (Date.now() - this.lastSentAt >= MIN_INTERVAL_MS && (moved || Date.now() - this.lastSentAt >= HEARTBEAT_MS)) this.emit(fix);
-				else this.remember(fix);
+				this.remember(fromPosition(p));
+				this.sendSoon();
 			},
 			e => {
 				this.opts.onError(geolocationMessage(e));
@@ -129,6 +196,22 @@ export class Tracker {
 		this.timer = window.setInterval(() => {
 			if (this.last && Date.now() - this.lastSentAt >= HEARTBEAT_MS) this.emit({ ...this.last, timestamp: new Date().toISOString() });
 		}, 5_000);
+	}
+
+	/**
+	 * Sends the latest device fix when it moved from the last one sent (or the heartbeat is due), but
+	 * not sooner than MIN_INTERVAL_MS after the last send: then when that interval is over.
+	 */
+	private sendSoon() {
+		if (this.pending !== null || !this.last) return;
+		const moved = !this.lastSent || distanceM(this.lastSent, this.last) > 5;
+		if (!moved && Date.now() - this.lastSentAt < HEARTBEAT_MS) return;
+		const wait = this.lastSentAt + MIN_INTERVAL_MS - Date.now();
+		if (wait <= 0) return this.emit(this.last);
+		this.pending = window.setTimeout(() => {
+			this.pending = null;
+			if (this.running && this.last) this.emit(this.last);
+		}, wait);
 	}
 
 	private startSimulation() {
@@ -159,11 +242,23 @@ export class Tracker {
 
 const round = (value: number) => Math.round(value * 1e7) / 1e7;
 
+/**
+ * A number the device knows, within the range the server accepts (services/location/point.ts);
+ * else absent. The Geolocation API gives null or NaN for what it does not know, and one odd
+ * reading must not get the whole position refused.
+ */
+const known = (value: number | null | undefined, min: number, max: number): number | undefined =>
+	typeof value === "number" && Number.isFinite(value) && value >= min && value <= max ? value : undefined;
+
 function fromPosition(p: GeolocationPosition): Fix {
+	const { coords } = p;
 	return {
-		latitude: p.coords.latitude,
-		longitude: p.coords.longitude,
-		accuracy: Number.isFinite(p.coords.accuracy) ? p.coords.accuracy : undefined,
+		latitude: coords.latitude,
+		longitude: coords.longitude,
+		accuracy: known(coords.accuracy, 0, 1_000_000),
+		altitude: known(coords.altitude, -12_000, 100_000),
+		speed: known(coords.speed, 0, 1_000),
+		heading: known(coords.heading, 0, 360),
 		timestamp: new Date(p.timestamp || Date.now()).toISOString(),
 	};
 }

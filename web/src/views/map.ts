@@ -3,10 +3,12 @@ import type { ClientConfig } from "../config";
 import { h } from "../dom";
 import { ago, ALERT_LABELS, clockTime, coords, fullName, initials, journeySummary, STATE_LABELS } from "../format";
 import type { Point, Session, UserRef } from "../types";
+import { positionFacts, positionSummary } from "./position";
 
 /**
- * The live map of one group: a marker per member coloured by state, with the last-seen time;
- * the route of members on a journey or in SOS; journey destinations. Map tiles come from the
+ * The live map of one group: a marker per member coloured by state, with the last-seen time and,
+ * when the position says how accurate it is, a faint circle of that radius around it; the route
+ * of members on a journey or in SOS; journey destinations. Map tiles come from the
  * configured tile URL; without one the map is a plain background with a coordinate grid, so it
  * stays usable offline and in tests (nothing is fetched from elsewhere).
  */
@@ -16,12 +18,16 @@ export interface MapHandlers {
 	pick(latitude: number, longitude: number): void;
 	/** Whether choosing a destination makes sense now (no journey or SOS going on). */
 	canPick(): boolean;
+	/** "Where are you now?" from a member's popup (the button shows it is busy meanwhile). */
+	ask(userId: string, button: HTMLButtonElement): void;
 }
 
 interface MemberMarker {
 	marker: L.Marker;
 	pin: HTMLElement;
 	label: HTMLElement;
+	/** The accuracy circle, while the position has an accuracy. */
+	circle: L.Circle | null;
 	session: Session;
 }
 
@@ -36,6 +42,8 @@ export class MapView {
 	private meId = "";
 	private fitted = false;
 	private grid: L.LayerGroup | null = null;
+	/** Where the map looks while it is hidden (no size, so Leaflet cannot say). */
+	private keptCenter: L.LatLng | null = null;
 	private empty: HTMLElement;
 
 	constructor(
@@ -65,7 +73,11 @@ export class MapView {
 		el.append(this.empty);
 		this.map.on("click", (e: L.LeafletMouseEvent) => this.onClick(e));
 		// Leaflet measures its container once; panels, banners and tabs change its size later.
-		new ResizeObserver(() => this.map.invalidateSize({ pan: false })).observe(el);
+		new ResizeObserver(() => this.resized()).observe(el);
+		// While hidden (another tab on a phone) the view has no size: remember where it looks.
+		this.map.on("moveend", () => {
+			if (this.hidden()) this.keptCenter = this.map.getCenter();
+		});
 	}
 
 	/** Starts over for another group. */
@@ -95,6 +107,7 @@ export class MapView {
 		if (existing) {
 			existing.session = session;
 			existing.marker.setLatLng(at);
+			this.showAccuracy(existing);
 			this.render(existing);
 		} else {
 			const pin = h("span", { class: "pin" });
@@ -109,9 +122,10 @@ export class MapView {
 			const marker = L.marker(at, { icon, keyboard: true, title: "", riseOnHover: true, zIndexOffset: session.userId === this.meId ? 1000 : 0 }).addTo(
 				this.map,
 			);
-			const entry = { marker, pin, label, session };
+			const entry: MemberMarker = { marker, pin, label, circle: null, session };
 			marker.bindPopup(() => this.popup(entry.session));
 			this.markers.set(session.userId, entry);
+			this.showAccuracy(entry);
 			this.render(entry);
 		}
 		this.showDestination(session);
@@ -171,13 +185,27 @@ export class MapView {
 		else this.map.fitBounds(L.latLngBounds(points), { padding: [48, 48], maxZoom: 16 });
 	}
 
-	/** Leaflet measures its container once; a container that changed size must say so. */
+	/**
+	 * Leaflet measures its container once; a container that changed size must say so. The map keeps
+	 * looking at the same place: on its own Leaflet would keep the top left corner (or, panning,
+	 * put the hidden map's corner in the middle), and a phone switching tabs would lose its members.
+	 */
 	resized(): void {
-		this.map.invalidateSize();
+		const center = this.hidden() ? this.keptCenter : this.map.getCenter();
+		this.map.invalidateSize({ pan: false });
+		if (this.hidden()) this.keptCenter = center;
+		else if (center && !center.equals(this.map.getCenter())) this.map.setView(center, this.map.getZoom(), { animate: false });
+	}
+
+	/** Whether the map has no size now, as Leaflet last measured it. */
+	private hidden(): boolean {
+		const size = this.map.getSize();
+		return size.x === 0 || size.y === 0;
 	}
 
 	private removeMember(userId: string) {
 		this.markers.get(userId)?.marker.remove();
+		this.markers.get(userId)?.circle?.remove();
 		this.markers.delete(userId);
 		this.destinations.get(userId)?.remove();
 		this.destinations.delete(userId);
@@ -205,6 +233,7 @@ export class MapView {
 			state: session.state,
 			lat: String(session.position?.latitude ?? ""),
 			lng: String(session.position?.longitude ?? ""),
+			at: session.position?.timestamp ?? "",
 		});
 		label.textContent = `${member?.name ?? "?"} · ${seen}`;
 		const el = marker.getElement();
@@ -215,15 +244,69 @@ export class MapView {
 		if (marker.isPopupOpen()) marker.setPopupContent(this.popup(session));
 	}
 
+	/**
+	 * The circle of the position's accuracy (radius in metres, so it scales with the zoom), in the
+	 * member's state colour and faint, under the markers; none when the accuracy is not known.
+	 */
+	private showAccuracy(entry: MemberMarker) {
+		const { session } = entry;
+		const accuracy = session.position?.accuracy;
+		if (!session.position || typeof accuracy !== "number" || accuracy <= 0) {
+			entry.circle?.remove();
+			entry.circle = null;
+			return;
+		}
+		const at = L.latLng(session.position.latitude, session.position.longitude);
+		const color = STATE_COLORS[session.state] ?? "#6e7781";
+		if (entry.circle) {
+			entry.circle.setLatLng(at).setRadius(accuracy).setStyle({ color, fillColor: color });
+		} else {
+			entry.circle = L.circle(at, {
+				radius: accuracy,
+				color,
+				fillColor: color,
+				weight: 1,
+				opacity: 0.45,
+				fillOpacity: 0.08,
+				interactive: false,
+				className: "accuracy-circle",
+			}).addTo(this.map);
+		}
+		// What the circle stands for, readable from the page (and by tests): whose, and how many metres.
+		const path = entry.circle.getElement();
+		if (path) {
+			path.setAttribute("data-user-id", session.userId);
+			path.setAttribute("data-radius", String(accuracy));
+		}
+	}
+
 	private popup(session: Session): HTMLElement {
 		const journey = session.journey;
+		const position = session.position;
+		const facts = position ? positionFacts(position) : [];
+		const name = this.members.get(session.userId);
+		let ask: HTMLButtonElement | null = null;
+		if (session.userId !== this.meId && name)
+			ask = h(
+				"button",
+				{
+					type: "button",
+					class: "btn btn-small",
+					"data-action": "ask-where",
+					"aria-label": `Where are you now? Ask ${fullName(name)}`,
+					onclick: () => this.handlers.ask(session.userId, ask!),
+				},
+				"Where are you now?",
+			);
 		return h(
 			"div",
-			{ class: "popup" },
+			{ class: "popup", "data-user-id": session.userId },
 			h("strong", {}, this.name(session.userId)),
 			h("div", {}, h("span", { class: `badge state-${session.state}` }, STATE_LABELS[session.state])),
-			session.position ? h("div", {}, `Seen ${ago(session.position.timestamp)} (${clockTime(session.position.timestamp)})`) : null,
-			session.position ? h("div", { class: "mono" }, coords(session.position.latitude, session.position.longitude)) : null,
+			position ? h("div", {}, `Seen ${ago(position.timestamp)} (${clockTime(position.timestamp)})`) : null,
+			position ? h("div", { class: "mono" }, coords(position.latitude, position.longitude)) : null,
+			positionSummary(position),
+			facts.length ? h("div", { class: "position-facts" }, facts.join(" · ")) : null,
 			journey ? h("div", {}, journeySummary(journey)) : null,
 			journey?.alerts.length
 				? h(
@@ -232,6 +315,7 @@ export class MapView {
 						journey.alerts.map(a => h("span", { class: "chip chip-warning" }, ALERT_LABELS[a] ?? a)),
 					)
 				: null,
+			ask,
 		);
 	}
 

@@ -1,10 +1,12 @@
 import { h } from "../dom";
 import { ago, ALERT_LABELS, coords, fullName, journeySummary, STATE_LABELS } from "../format";
 import type { Presence, Session, UserRef } from "../types";
+import { positionSummary } from "./position";
 
 /**
- * The member list beside the map: presence dot, state, last-seen time and position, journey and
- * alerts. Rows are updated in place (not rebuilt) so keyboard focus survives live updates.
+ * The member list beside the map: presence dot, state, last-seen time and position, the phone's
+ * battery and app, journey and alerts; "Show on map" and, for the others, "Where are you now?".
+ * Rows are updated in place (not rebuilt) so keyboard focus survives live updates.
  */
 
 interface Row {
@@ -13,8 +15,17 @@ interface Row {
 	name: HTMLElement;
 	badge: HTMLElement;
 	seen: HTMLElement;
+	details: HTMLElement;
 	journey: HTMLElement;
 	locate: HTMLButtonElement;
+	ask: HTMLButtonElement | null;
+}
+
+export interface MemberActions {
+	/** Show the member on the map. */
+	locate(userId: string): void;
+	/** Ask the member's phones and open pages for a fresh position (the button shows it is busy meanwhile). */
+	ask(userId: string, button: HTMLButtonElement): void;
 }
 
 export class MemberList {
@@ -25,7 +36,7 @@ export class MemberList {
 	private presence = new Map<string, Presence>();
 	private meId = "";
 
-	constructor(private readonly onLocate: (userId: string) => void) {
+	constructor(private readonly actions: MemberActions) {
 		this.el = h("ul", { class: "member-list", "aria-label": "Members" });
 	}
 
@@ -71,10 +82,28 @@ export class MemberList {
 		const name = h("span", { class: "member-name" });
 		const badge = h("span", { class: "badge" });
 		const seen = h("div", { class: "member-seen" });
+		const details = h("div", { class: "member-details" });
 		const journey = h("div", { class: "member-journey" });
-		const locate = h("button", { type: "button", class: "btn btn-small", onclick: () => this.onLocate(member.id) }, "Show on map");
-		const li = h("li", { class: "member", "data-user-id": member.id }, h("div", { class: "member-head" }, dot, name, badge), seen, journey, locate);
-		const row = { li, dot, name, badge, seen, journey, locate };
+		const locate = h("button", { type: "button", class: "btn btn-small", onclick: () => this.actions.locate(member.id) }, "Show on map");
+		// Asking oneself makes no sense here: one's own position is sent from this page already.
+		const ask: HTMLButtonElement | null =
+			member.id === this.meId
+				? null
+				: h(
+						"button",
+						{ type: "button", class: "btn btn-small", "data-action": "ask-where", onclick: () => this.actions.ask(member.id, ask!) },
+						"Where are you now?",
+					);
+		const li = h(
+			"li",
+			{ class: "member", "data-user-id": member.id },
+			h("div", { class: "member-head" }, dot, name, badge),
+			seen,
+			details,
+			journey,
+			h("div", { class: "member-actions" }, locate, ask),
+		);
+		const row = { li, dot, name, badge, seen, details, journey, locate, ask };
 		this.rows.set(member.id, row);
 		return row;
 	}
@@ -100,6 +129,10 @@ export class MemberList {
 		row.seen.textContent = position ? `Seen ${ago(position.timestamp)} · ${coords(position.latitude, position.longitude)}` : "No position shared yet";
 		row.locate.hidden = !position;
 		row.locate.setAttribute("aria-label", `Show ${fullName(member)} on the map`);
+		row.ask?.setAttribute("aria-label", `Where are you now? Ask ${fullName(member)}`);
+		const summary = positionSummary(position);
+		row.details.replaceChildren(...(summary ? [summary] : []));
+		row.details.hidden = !summary;
 
 		const journey = session?.journey;
 		row.journey.replaceChildren();
