@@ -262,6 +262,8 @@ const SETTINGS = {
 	stuckRadiusM: r => r.value("STUCK_RADIUS", 30, positiveNumber),
 	arrivalRadiusM: r => r.value("ARRIVAL_RADIUS", 50, positiveNumber),
 	trackingCheckEveryMs: r => r.value("TRACKING_CHECK_EVERY", 5000, duration()),
+	/** Position samples per user per minute, from every source together (web, sockets, phones); SOS is never limited; 0 turns the limit off. */
+	sampleRateLimit: r => r.value("SAMPLE_RATE_LIMIT", 120, integer(0)),
 
 	// Devices (phones, API.md §6.2)
 	/**
@@ -275,6 +277,8 @@ const SETTINGS = {
 	// Chat
 	presenceSweepEveryMs: r => r.value("PRESENCE_SWEEP_EVERY", 10_000, duration()),
 	presenceSweepGraceMs: r => r.value("PRESENCE_SWEEP_GRACE", 15_000, duration()),
+	/** Chat messages per user per minute, counted in chat's database (so across chat instances); 0 turns the limit off. */
+	chatRateLimit: r => r.value("CHAT_RATE_LIMIT", 60, integer(0)),
 
 	// Notification
 	vapid: (r): VapidSettings => ({
@@ -282,6 +286,12 @@ const SETTINGS = {
 		privateKey: r.secret("VAPID_PRIVATE_KEY"),
 		subject: r.raw("VAPID_SUBJECT"),
 	}),
+	/**
+	 * Push endpoints may be any http(s) URL, loopback and private addresses included (a local push
+	 * service in tests, an on-premises relay). Off by default in production: https endpoints of
+	 * public hosts only, checked after DNS resolution when registered and again at every send.
+	 */
+	pushAllowPrivateEndpoints: r => r.value("PUSH_ALLOW_PRIVATE_ENDPOINTS", r.raw("NODE_ENV") !== "production", flag),
 
 	// Databases
 	mongoUrl: r => r.value("MONGO_URL", "mongodb://127.0.0.1:27017", mongoUrl, { hideValue: true }),

@@ -9,6 +9,7 @@ import {
 	type MembershipMethods,
 } from "../mixins/membership.mixin.js";
 import { config } from "../lib/config.js";
+import { MongoAttempts } from "../lib/attempt-limits.js";
 import { isDuplicateKey } from "../lib/mongo-errors.js";
 import { callerOf, rules, strict } from "../lib/params.js";
 import { ErrorTypes, notFound } from "../events/errors.js";
@@ -18,6 +19,7 @@ import { Subscriptions } from "../events/streams.js";
 import { LiveEvents, type LiveChat, type LivePresence } from "../events/live.js";
 import type { Message, Meta, UserRef } from "../events/types.js";
 import { chatModels, socketsCollection, type ChatModels, type MessageDoc, type SocketDoc } from "./chat/models.js";
+import { MessageLimit } from "./chat/message-limit.js";
 import {
 	clientMessageIdOf,
 	DEFAULT_PAGE,
@@ -50,10 +52,13 @@ type ChatSettings = object;
 interface ChatVars {
 	clock: MessageClock;
 	startedAt: number;
+	/** CHAT_RATE_LIMIT, counted in this database (see `messageLimit`). */
+	messages?: MessageLimit;
 	sweepTimer?: NodeJS.Timeout;
 }
 
 interface ChatMethods {
+	messageLimit(): MessageLimit;
 	insertMessage(doc: MessageDoc): Promise<{ message: MessageDoc; created: boolean }>;
 	writeSystemLine(ctx: Context, change: MembershipChange, member: UserRef, line: SystemLine): Promise<void>;
 	onMembershipChange(change: MembershipChange, ctx: Context): Promise<void>;
@@ -118,6 +123,7 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 		/**
 		 * Sends a message to a group's chat (members only); every member's sockets receive it.
 		 * A resend with the same `clientMessageId` returns the first message instead of a copy.
+		 * At most CHAT_RATE_LIMIT messages a minute per user (429 RATE_LIMITED with Retry-After).
 		 */
 		send: {
 			params: {
@@ -133,6 +139,15 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 				const text = normalizeText(ctx.params.text);
 				await this.requireMember(ctx, groupId);
 				const _id = clientMessageId ? clientMessageIdOf(groupId, caller.id, clientMessageId) : randomMessageId();
+				try {
+					await this.messageLimit().reserve(caller.id);
+				} catch (err) {
+					// The resend of a message stored before the limit was reached (its answer was lost) is answered as the first time.
+					const stored = clientMessageId ? await this.models.Message.findById(_id).lean() : null;
+					if (!stored) throw err;
+					ctx.meta.$statusCode = 201;
+					return toMessage(stored);
+				}
 				const { at, seq } = this.clock.next();
 				const { message, created } = await this.insertMessage({
 					_id,
@@ -340,6 +355,16 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 	},
 
 	methods: {
+		/**
+		 * The per-user message count, in this database (collection `attempts`): one document per user
+		 * who chats, reused minute after minute (no purge needed). Made on first use, once the
+		 * connection exists (a membership event may come before this service's `started`).
+		 */
+		messageLimit() {
+			this.messages ??= new MessageLimit(new MongoAttempts(this.connection), config.chatRateLimit());
+			return this.messages;
+		},
+
 		/** Stores a message once; for an id already stored (a resend), returns the stored one. */
 		async insertMessage(doc: MessageDoc): Promise<{ message: MessageDoc; created: boolean }> {
 			try {
@@ -386,6 +411,7 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 			if (change.deletedUserId) {
 				await this.models.Socket.deleteMany({ userId: change.deletedUserId });
 				await this.models.Presence.deleteOne({ _id: change.deletedUserId });
+				await this.messageLimit().forget(change.deletedUserId);
 				return;
 			}
 			if (change.deleted) {

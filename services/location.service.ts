@@ -8,7 +8,7 @@ import { Subscriptions } from "../events/streams.js";
 import { isMember } from "../events/membership.js";
 import { config } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
-import { ErrorTypes, invalidState, notFound, validationError } from "../events/errors.js";
+import { ErrorTypes, invalidState, notFound, rateLimited, validationError } from "../events/errors.js";
 import { LiveEvents, type LiveGroup } from "../events/live.js";
 import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User } from "../events/types.js";
 import { locationModels, type LocationModels } from "./location/models.js";
@@ -20,6 +20,7 @@ import { etaProblem, samplePoint, sampleTimestampProblem } from "./location/vali
 import { positionDetailRules, type PositionDetails } from "./location/point.js";
 import { GroupLists, visiblePeople, type GroupView, type VisiblePerson } from "./location/visible-people.js";
 import { liveLocations } from "./location/live-batch.js";
+import { SampleLimit } from "./location/sample-limit.js";
 
 /**
  * Location tracking (SPEC §5): sharing, position samples, journeys and SOS per (user, group)
@@ -104,6 +105,8 @@ interface LocationVars extends Tracking {
 	sessions: SessionRepository;
 	/** The ids of users' groups, for the people a phone's answer shows (location/visible-people.ts). */
 	groupLists: GroupLists;
+	/** SAMPLE_RATE_LIMIT, per user, in this instance (it owns the users whose samples it gets). */
+	sampleLimit: SampleLimit;
 	checkTimer?: NodeJS.Timeout;
 	flushTimer?: NodeJS.Timeout;
 }
@@ -171,6 +174,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		/**
 		 * Records the caller's position in every group where they share (every group during an SOS).
 		 * A phone's report (`meta.device`, set by the devices service) is stored before the answer.
+		 * At most SAMPLE_RATE_LIMIT a minute per user from all sources (429), none refused during an SOS.
 		 */
 		addSample: {
 			...OWNED_BY_CALLER,
@@ -182,6 +186,15 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				// From memory (this instance owns the caller's sessions), in the groups the caller is in now.
 				const groupIds = await this.membership.groupsWithMember(await this.store.sharingGroupsOf(caller.id), caller.id);
 				if (!groupIds.length) throw invalidState("You are not sharing your location in any group");
+				const verdict = this.sampleLimit.take(caller.id);
+				if (!verdict.allowed) {
+					// Someone in an SOS is never slowed down: their position is what their groups need most.
+					const sessions = await Promise.all(groupIds.map(groupId => this.store.get(groupId, caller.id)));
+					if (!sessions.some(session => session.state === "SOS")) {
+						const retryAfter = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
+						throw rateLimited(`At most ${this.sampleLimit.perMinute} position samples a minute; try again in ${retryAfter} s`, { retryAfter });
+					}
+				}
 				// Sharing stopped in between: the sample simply does not apply there.
 				const sessions = await Promise.all(
 					groupIds.map(async groupId => (await this.store.tryApply(groupId, caller.id, sample, { origin: ctx, caller })) ?? this.store.get(groupId, caller.id)),
@@ -439,6 +452,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			logger: this.logger,
 		}));
 		this.groupLists = new GroupLists(async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[]);
+		this.sampleLimit = new SampleLimit(config.sampleRateLimit());
 	},
 
 	started() {

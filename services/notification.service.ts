@@ -6,7 +6,7 @@ import { config, isProduction } from "../lib/config.js";
 import { ExclusiveRun } from "../lib/concurrency.js";
 import { isDuplicateKey } from "../lib/mongo-errors.js";
 import { callerOf, rules, strict } from "../lib/params.js";
-import { notFound, validationError } from "../events/errors.js";
+import { conflict, notFound, validationError } from "../events/errors.js";
 import { DomainEvents, type Envelope, type GroupSnapshot, type NotificationSend } from "../events/domain.js";
 import { memberIdsOf } from "../events/membership.js";
 import { OUTLIVES_STREAMS_MS, Subscriptions } from "../events/streams.js";
@@ -26,17 +26,17 @@ import {
 	toNotification,
 } from "./notification/inbox.js";
 import {
-	buildPushRequest,
-	classifyPushStatus,
+	attemptPush,
 	MAX_PUSH_ATTEMPTS,
 	pushConfigFrom,
 	pushPayload,
 	pushRetryDelayMs,
-	sendPushRequest,
-	subscriptionErrors,
+	subscriptionProblems,
+	type EndpointPolicy,
 	type PushConfig,
 	type SubscriptionInput,
 } from "./notification/push.js";
+import { resolveAll } from "./notification/endpoint-policy.js";
 
 // ---- this
 
@@ -44,6 +44,8 @@ type NotificationSettings = object;
 
 interface NotificationVars {
 	push: PushConfig;
+	/** Public https endpoints only (production), or any http(s) URL (PUSH_ALLOW_PRIVATE_ENDPOINTS). */
+	endpointPolicy: EndpointPolicy;
 	pushTimer?: NodeJS.Timeout;
 	versionPurgeTimer?: NodeJS.Timeout;
 	/** One push worker run at a time on this instance. */
@@ -75,6 +77,15 @@ const GROUP_VERSION_KEEP_MS = OUTLIVES_STREAMS_MS;
 const PUSH_BATCH = 20;
 /** A claimed job is invisible to other instances this long: longer than one send may take. */
 const PUSH_LEASE_MS = 30_000;
+
+/** The host of an endpoint, for logs (its path identifies the subscription). */
+const hostOf = (endpoint: string) => {
+	try {
+		return new URL(endpoint).host;
+	} catch {
+		return "(not a URL)";
+	}
+};
 
 const NotificationService: ServiceSchema<NotificationSettings, NotificationMethods, NotificationVars, NotificationThis> = {
 	name: "notification",
@@ -152,7 +163,10 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 			},
 		},
 
-		/** Registers a browser PushSubscription for the caller (re-registering an endpoint moves it to the caller). */
+		/**
+		 * Registers a browser PushSubscription for the caller; registering it again refreshes its keys.
+		 * An endpoint registered by another account stays theirs: 409, without saying whose.
+		 */
 		subscribe: {
 			params: {
 				...strict,
@@ -166,16 +180,23 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 			async handler(ctx: Context<SubscriptionInput, Meta>) {
 				const caller = callerOf(ctx);
 				const { endpoint, keys } = ctx.params;
-				// Production talks to browsers' push services only, all https; http serves local test push services.
-				const errors = subscriptionErrors({ endpoint, keys }, { allowHttp: !isProduction() });
+				// The server will POST to this URL: under the policy, an https URL of a public host only.
+				const errors = await subscriptionProblems({ endpoint, keys }, this.endpointPolicy);
 				if (errors.length) throw validationError("Invalid push subscription", errors);
 				const _id = subscriptionId(endpoint);
-				await this.models.PushSubscription.updateOne(
-					{ _id },
-					{ $set: { userId: caller.id, endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth }, createdAt: new Date() } },
-					{ upsert: true },
-				);
-				// The endpoint moved to another account: the previous owner's pending messages must not follow it.
+				try {
+					// Matches only the caller's own record: another account's makes the upsert's insert a duplicate.
+					await this.models.PushSubscription.updateOne(
+						{ _id, userId: caller.id },
+						{ $set: { endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth }, createdAt: new Date() } },
+						{ upsert: true },
+					);
+				} catch (err) {
+					if (!isDuplicateKey(err)) throw err;
+					// Moving it would let anyone who learns an endpoint silence its owner's alerts and push into their browser.
+					throw conflict("This push subscription is registered to another account: unsubscribe it in the browser and subscribe again");
+				}
+				// Messages queued for an earlier owner (their unsubscribe racing a send) must not follow the endpoint.
 				await this.models.PushJob.deleteMany({ subscriptionId: _id, userId: { $ne: caller.id } });
 				ctx.meta.$statusCode = 201;
 				return { endpoint };
@@ -387,16 +408,16 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 
 		async sendPushJob(job: PushJobDoc) {
 			if (!this.push.enabled) return;
-			let status: number | undefined;
-			let failure = "";
-			try {
-				status = await sendPushRequest(buildPushRequest({ endpoint: job.endpoint, keys: job.keys }, job.payload, this.push.vapid));
-			} catch (err) {
-				failure = (err as Error).message;
-			}
-			const outcome = classifyPushStatus(status);
-			switch (outcome) {
+			const attempt = await attemptPush({ endpoint: job.endpoint, keys: job.keys }, job.payload, this.push.vapid, this.endpointPolicy);
+			const status = "status" in attempt ? attempt.status : undefined;
+			switch (attempt.outcome) {
 				case "sent":
+					await this.models.PushJob.deleteOne({ _id: job._id });
+					return;
+				case "refused":
+					// Its host now resolves to a private address (or it was registered before the policy): not sent.
+					// The host only: the rest of an endpoint is its owner's secret.
+					this.logger.warn(`Push to ${job.userId} skipped: ${hostOf(job.endpoint)} ${attempt.reason}; dropping this message`);
 					await this.models.PushJob.deleteOne({ _id: job._id });
 					return;
 				case "gone":
@@ -410,13 +431,14 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 					await this.models.PushJob.deleteOne({ _id: job._id });
 					return;
 				case "retry": {
+					const why = status ?? attempt.failure;
 					const attempts = job.attempts + 1;
 					if (attempts >= MAX_PUSH_ATTEMPTS) {
-						this.logger.warn(`Push to ${job.userId} failed ${attempts} times (${status ?? failure}); giving up on this message`);
+						this.logger.warn(`Push to ${job.userId} failed ${attempts} times (${why}); giving up on this message`);
 						await this.models.PushJob.deleteOne({ _id: job._id });
 						return;
 					}
-					this.logger.debug(`Push to ${job.userId} failed (${status ?? failure}); retry ${attempts}`);
+					this.logger.debug(`Push to ${job.userId} failed (${why}); retry ${attempts}`);
 					await this.models.PushJob.updateOne({ _id: job._id }, { $set: { attempts, nextAttemptAt: new Date(Date.now() + pushRetryDelayMs(attempts)) } });
 				}
 			}
@@ -441,6 +463,9 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 	created() {
 		this.pushRun = new ExclusiveRun();
 		this.pushAgain = false;
+		this.endpointPolicy = config.pushAllowPrivateEndpoints() ? null : { resolve: resolveAll };
+		if (this.endpointPolicy === null && isProduction())
+			this.logger.warn("PUSH_ALLOW_PRIVATE_ENDPOINTS=1: push endpoints may be http URLs and private addresses, which this server will POST to.");
 		this.push = pushConfigFrom(config.vapid());
 		if (!this.push.enabled) {
 			const partial = Object.values(config.vapid()).some(Boolean);

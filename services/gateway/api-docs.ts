@@ -113,12 +113,19 @@ export const routeDocs: Record<string, RouteDoc> = {
 	"DELETE /api/groups/{groupId}/sharing": { summary: "Stop sharing location in a group (ends a journey)", status: 200, returns: "Session" },
 	"POST /api/location/samples": {
 		summary: "Send a position sample; applies to every group where the caller shares",
+		description:
+			"409 INVALID_STATE when the caller shares in no group. At most SAMPLE_RATE_LIMIT [120] samples a minute per user from all their sources together (this route, the socket's location:sample, their phones), refilled evenly: 429 RATE_LIMITED with Retry-After beyond; 0 turns it off. Never refused during an SOS, and POST /api/sos is never limited.",
 		status: 202,
 		returns: "{ sessions: Session[] }",
 	},
 	"POST /api/groups/{groupId}/journey": { summary: "Start a journey with a destination, ETA and mode", status: 201, returns: "Session" },
 	"DELETE /api/groups/{groupId}/journey": { summary: "End the current journey", status: 200, returns: "Session" },
-	"POST /api/sos": { summary: "Raise an SOS in every group of the caller", status: 201, returns: "{ sessions: Session[] }" },
+	"POST /api/sos": {
+		summary: "Raise an SOS in every group of the caller",
+		description: "Never rate-limited; the caller's samples are not limited while the SOS is on.",
+		status: 201,
+		returns: "{ sessions: Session[] }",
+	},
 	"DELETE /api/sos": { summary: "End the SOS", status: 200, returns: "{ sessions: Session[] }" },
 	"GET /api/groups/{groupId}/sessions": { summary: "Every member's session in a group", status: 200, returns: "Session[]" },
 	"GET /api/groups/{groupId}/sessions/{userId}": { summary: "One member's session", status: 200, returns: "Session" },
@@ -132,7 +139,13 @@ export const routeDocs: Record<string, RouteDoc> = {
 		status: 200,
 		returns: "{ messages: Message[] }",
 	},
-	"POST /api/groups/{groupId}/messages": { summary: "Send a chat message (clientMessageId makes resends idempotent)", status: 201, returns: "Message" },
+	"POST /api/groups/{groupId}/messages": {
+		summary: "Send a chat message (clientMessageId makes resends idempotent)",
+		description:
+			"At most CHAT_RATE_LIMIT [60] messages a minute per user, in every group and through the socket's chat:send together: 429 RATE_LIMITED with Retry-After beyond (0 turns it off). A resend of a message already stored is answered with it even then.",
+		status: 201,
+		returns: "Message",
+	},
 	"GET /api/groups/{groupId}/presence": { summary: "Which members are online", status: 200, returns: "[{ userId, online, lastSeenAt }]" },
 	"POST /api/devices": {
 		summary: "Register a phone (OwnTracks or OsmAnd/Traccar); its credentials are in this answer only",
@@ -158,14 +171,14 @@ export const routeDocs: Record<string, RouteDoc> = {
 	"POST /api/owntracks": {
 		summary: "OwnTracks HTTP mode: one message from a registered phone",
 		description:
-			"HTTP Basic auth with the device's username and password (401 with WWW-Authenticate: Basic for missing, wrong or removed credentials; X-Limit-U/X-Limit-D are ignored). Body: one JSON object, or empty. location (lat, lon, tst; acc, alt, vel km/h, cog, batt, bs) is a position sample of the device's user under the usual rules, stored before the answer; transition with the rid of a place is taken (places: issue 16); other types and an empty body → 200 []; _type encrypted → 422 UNSUPPORTED. Answer to a location or transition: a card and a location per person the user may see now (members of the user's groups who share there now — not INACTIVE — and the user), tids unique within the answer, then reportLocation when someone asked and setWaypoints when the user's places changed. 400 malformed JSON, 422 invalid values (a time more than 30 s ahead included), 429 after too many failed logins from the address, 503 while a dependency is down; never 500 (the iOS app drops a message on any 4xx).",
+			"HTTP Basic auth with the device's username and password (401 with WWW-Authenticate: Basic for missing, wrong or removed credentials; X-Limit-U/X-Limit-D are ignored). Body: one JSON object, or empty. location (lat, lon, tst; acc, alt, vel km/h, cog, batt, bs) is a position sample of the device's user under the usual rules, stored before the answer; transition with the rid of a place is taken (places: issue 16); other types and an empty body → 200 []; _type encrypted → 422 UNSUPPORTED. Answer to a location or transition: a card and a location per person the user may see now (members of the user's groups who share there now — not INACTIVE — and the user), tids unique within the answer, then reportLocation when someone asked and setWaypoints when the user's places changed. 400 malformed JSON, 422 invalid values (a time more than 30 s ahead included), 503 while a dependency is down; never 500 (the iOS app drops a message on any 4xx and keeps it on 5xx). Too many reports — the user's samples over SAMPLE_RATE_LIMIT, or failed logins from the address over DEVICE_AUTH_RATE_LIMIT — are 503 too, with type RATE_LIMITED and Retry-After, so the app keeps the message and sends it again.",
 		status: 200,
 		returns: "OwnTracks messages: [card, location, …, cmd…]",
 	},
 	"GET /api/osmand": {
 		summary: "OsmAnd protocol (Traccar Client, OsmAnd): one position in the query string",
 		description:
-			"id or deviceid (the device's id), lat + lon or location=lat,lon, timestamp (epoch s, epoch ms or ISO-8601; absent: now), speed (knots), bearing, altitude, accuracy (or hdop), batt, charge, alarm (sos raises an SOS at that position). 200 empty body; 400 invalid values or no id; 401 unknown or removed id; 429 after too many unknown ids from the client address (refused without a database lookup); 503 while a dependency is down.",
+			"id or deviceid (the device's id), lat + lon or location=lat,lon, timestamp (epoch s, epoch ms or ISO-8601; absent: now), speed (knots), bearing, altitude, accuracy (or hdop), batt, charge, alarm (sos raises an SOS at that position). 200 empty body; 400 invalid values or no id; 401 unknown or removed id; 429 with Retry-After after too many unknown ids from the client address (refused without a database lookup) and when the user's samples are over SAMPLE_RATE_LIMIT (Traccar Client keeps the position in its buffer and sends it again); 503 while a dependency is down.",
 		status: 200,
 		returns: "",
 	},
@@ -183,7 +196,13 @@ export const routeDocs: Record<string, RouteDoc> = {
 	},
 	"POST /api/notifications/read": { summary: "Mark some or all notifications read", status: 200, returns: "{ unread }" },
 	"GET /api/notifications/push-key": { summary: "The VAPID public key for Web Push (404 when push is off)", status: 200, returns: "{ publicKey }" },
-	"POST /api/notifications/subscriptions": { summary: "Register a browser PushSubscription", status: 201, returns: "" },
+	"POST /api/notifications/subscriptions": {
+		summary: "Register a browser PushSubscription",
+		description:
+			"The server POSTs to the endpoint, so where PUSH_ALLOW_PRIVATE_ENDPOINTS is off (the default in production) it must be an https URL whose host resolves to public addresses only: loopback, private and link-local addresses are 422 VALIDATION_ERROR (field endpoint), and the host is checked again before every push (a push to an endpoint that now resolves to a private address is skipped and logged). Registering your own endpoint again refreshes its keys; an endpoint registered by another account is 409 CONFLICT (not moved, and not said whose): unsubscribe it in the browser and subscribe again for a fresh one.",
+		status: 201,
+		returns: "",
+	},
 	"DELETE /api/notifications/subscriptions": { summary: "Unregister a PushSubscription", status: 204, returns: "" },
 	"GET /health": {
 		summary: "Readiness: 200 when every service, NATS and the databases are up; 503 with the failing parts",
@@ -195,12 +214,14 @@ export const routeDocs: Record<string, RouteDoc> = {
 export const socketDocs: Record<string, string> = {
 	"sharing:start": "Start sharing in a group; ack { session }",
 	"sharing:stop": "Stop sharing in a group; ack { session }",
-	"location:sample": "Send a position sample; ack { sessions }",
+	"location:sample":
+		"Send a position sample; ack { sessions }. Over SAMPLE_RATE_LIMIT (per user, with REST and phones): { ok: false, error: { type: RATE_LIMITED, data: { retryAfter } } }",
 	"journey:start": "Start a journey; ack { session }",
 	"journey:stop": "End the journey; ack { session }",
-	"sos:start": "Raise an SOS; ack { sessions }",
+	"sos:start": "Raise an SOS; ack { sessions } (never rate-limited)",
 	"sos:stop": "End the SOS; ack { sessions }",
-	"chat:send": "Send a chat message; ack { message }",
+	"chat:send":
+		"Send a chat message; ack { message }. Over CHAT_RATE_LIMIT (per user, with REST): { ok: false, error: { type: RATE_LIMITED, data: { retryAfter } } }",
 };
 
 export const serverEventDocs: Record<string, string> = {

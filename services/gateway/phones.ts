@@ -12,7 +12,7 @@ import { toErrorBody, type ErrorBody } from "./errors.js";
  * ordinary routes: the apps decide what a status means. The OwnTracks iOS app DELETES a message on
  * any 4xx and retries it on 5xx, so a 4xx is only for what can never work (bad credentials, a body
  * that is not JSON, values out of range) and everything that may work later — a service or the
- * database down, a broker timeout, a conflict — is 503, never 500.
+ * database down, a broker timeout, a conflict, too many reports — is 503, never 500.
  *
  * Here: reading the raw body (OwnTracks posts application/json, possibly empty; OsmAnd uses the
  * query string, a form or Traccar Client 9's JSON), the credentials (HTTP Basic for OwnTracks, where
@@ -89,12 +89,21 @@ export function osmAndRequestOf(url: string, contentType: string | undefined, te
 /**
  * The error a phone gets: the contract's 4xx as they are; everything that may work later as 503 —
  * 5xx, a conflict (the session changing too fast), a service that is not running.
+ *
+ * Too many reports (SAMPLE_RATE_LIMIT, RATE_LIMITED) may work later too. OwnTracks keeps a message
+ * only on 5xx, so it gets 503 (type RATE_LIMITED, with Retry-After) and sends the report again.
+ * The OsmAnd protocol keeps its 429 (with Retry-After): Traccar Client counts any answer but a
+ * success as a failed send, keeps the position in its local buffer and sends it again 30 s later
+ * (traccar/traccar-client-android, app/src/main/java/org/traccar/client/TrackingController.kt:
+ * `send` → `retry`, RETRY_DELAY; RequestManager.kt: HttpURLConnection's inputStream throws for
+ * any status ≥ 400, which `sendRequest` answers with false).
  */
-export function phoneErrorBody(err: unknown): ErrorBody {
+export function phoneErrorBody(err: unknown, protocol?: PhoneProtocol): ErrorBody {
 	const body = toErrorBody(err);
 	if (body.code >= 500 || body.code === 409) {
 		return { name: "ServiceUnavailableError", message: "Service temporarily unavailable, try again", code: 503, type: ErrorTypes.SERVICE_UNAVAILABLE };
 	}
+	if (body.code === 429 && protocol === "owntracks") return { ...body, name: "ServiceUnavailableError", code: 503 };
 	return body;
 }
 
@@ -149,12 +158,12 @@ export class PhoneEndpoints {
 	}
 
 	private fail(req: PhoneRequest, res: ServerResponse, err: unknown, address: string, fingerprint: string | undefined, protocol: PhoneProtocol): void {
-		const body = phoneErrorBody(err);
+		const body = phoneErrorBody(err, protocol);
 		if (body.code === 401) {
 			if (fingerprint) this.deps.limiter.failed(address, fingerprint);
 			if (protocol === "owntracks") res.setHeader("WWW-Authenticate", OWNTRACKS_CHALLENGE);
 		}
-		if (body.code === 429) res.setHeader("Retry-After", String((body.data as { retryAfter?: number } | undefined)?.retryAfter ?? 60));
+		if (body.type === ErrorTypes.RATE_LIMITED) res.setHeader("Retry-After", String((body.data as { retryAfter?: number } | undefined)?.retryAfter ?? 60));
 		if (body.code >= 500) this.deps.logFailure(req, err);
 		this.send(req, res, body.code, JSON.stringify(body));
 	}

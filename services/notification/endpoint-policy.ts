@@ -1,5 +1,5 @@
 import { lookup } from "node:dns/promises";
-import { BlockList, isIP } from "node:net";
+import { BlockList, isIP, type LookupFunction } from "node:net";
 
 /**
  * Push endpoints are URLs a user hands us and the server then POSTs to: without a check, anyone
@@ -48,21 +48,25 @@ export function isPublicAddress(address: string): boolean {
 }
 
 export type Resolve = (host: string) => Promise<{ address: string }[]>;
-const resolveAll: Resolve = host => lookup(host, { all: true, verbatim: true });
+/** The system resolver (getaddrinfo, as a connection would use it), every answer. */
+export const resolveAll: Resolve = host => lookup(host, { all: true, verbatim: true });
+
+/** Why an endpoint is refused: not https, a host that does not resolve (may be passing), or an address that is not public. */
+export type EndpointVerdict = { ok: true } | { ok: false; reason: "scheme" | "unresolvable" | "private"; message: string };
 
 /**
- * Why the server must not send to `endpoint` under the public-only policy, or null when it may:
- * https only, and every address its host resolves to is public (one private answer is enough
- * to refuse: a resolver may hand out either).
+ * Whether the server may send to `endpoint` under the public-only policy: https only, and every
+ * address its host resolves to is public (one private answer is enough to refuse: a resolver may
+ * hand out either).
  */
-export async function endpointHostProblem(endpoint: string, resolve: Resolve = resolveAll): Promise<string | null> {
+export async function checkEndpoint(endpoint: string, resolve: Resolve = resolveAll): Promise<EndpointVerdict> {
 	let url: URL;
 	try {
 		url = new URL(endpoint);
 	} catch {
-		return "must be an https URL";
+		return { ok: false, reason: "scheme", message: "must be an https URL" };
 	}
-	if (url.protocol !== "https:") return "must be an https URL";
+	if (url.protocol !== "https:") return { ok: false, reason: "scheme", message: "must be an https URL" };
 	const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
 	let addresses: string[];
 	if (isIP(host)) addresses = [host];
@@ -70,10 +74,43 @@ export async function endpointHostProblem(endpoint: string, resolve: Resolve = r
 		try {
 			addresses = (await resolve(host)).map(answer => answer.address);
 		} catch {
-			return "must name a host that resolves";
+			return { ok: false, reason: "unresolvable", message: "must name a host that resolves" };
 		}
 	}
-	if (!addresses.length) return "must name a host that resolves";
-	if (!addresses.every(isPublicAddress)) return "must be a public internet address (loopback, private and link-local addresses are refused)";
-	return null;
+	if (!addresses.length) return { ok: false, reason: "unresolvable", message: "must name a host that resolves" };
+	if (!addresses.every(isPublicAddress))
+		return { ok: false, reason: "private", message: "must be a public internet address (loopback, private and link-local addresses are refused)" };
+	return { ok: true };
+}
+
+/** Why the server must not send to `endpoint` under the public-only policy, or null when it may. */
+export async function endpointHostProblem(endpoint: string, resolve: Resolve = resolveAll): Promise<string | null> {
+	const verdict = await checkEndpoint(endpoint, resolve);
+	return verdict.ok ? null : verdict.message;
+}
+
+/** The `code` of the error a connection gets when its host resolves to an address that is not public. */
+export const NOT_PUBLIC = "ENOTPUBLIC";
+
+/**
+ * A `lookup` for http(s).request that hands the connection public addresses only. The check made
+ * before a send and the connection resolve the name separately, so a name re-pointed in between
+ * (DNS rebinding) would slip past the first; with this the address connected to is the one checked.
+ */
+export function publicOnlyLookup(resolve: Resolve = resolveAll): LookupFunction {
+	return (hostname, options, callback) => {
+		const fail = (err: NodeJS.ErrnoException) => callback(err, options.all ? [] : "", 0);
+		resolve(hostname).then(
+			answers => {
+				const wanted = options.family === 4 || options.family === 6 ? options.family : 0;
+				const found = answers.map(answer => ({ address: answer.address, family: isIP(answer.address) })).filter(a => !wanted || a.family === wanted);
+				if (!found.length) return fail(Object.assign(new Error(`${hostname} does not resolve`), { code: "ENOTFOUND" }));
+				if (!found.every(a => isPublicAddress(a.address)))
+					return fail(Object.assign(new Error(`${hostname} resolves to an address that is not public`), { code: NOT_PUBLIC }));
+				if (options.all) callback(null, found);
+				else callback(null, found[0]!.address, found[0]!.family);
+			},
+			(err: NodeJS.ErrnoException) => fail(err),
+		);
+	};
 }

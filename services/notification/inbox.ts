@@ -13,7 +13,7 @@ export const notificationId = (envelopeId: string, userId: string) => hash("noti
 /** One push job per notification and subscription. */
 export const pushJobId = (notificationId: string, subscriptionId: string) => hash("push", notificationId, subscriptionId);
 
-/** One subscription per endpoint: a browser re-registering (or switching account) replaces it. */
+/** One subscription per endpoint: a browser re-registering it refreshes it; another account cannot take it over. */
 export const subscriptionId = (endpoint: string) => hash("subscription", endpoint);
 
 /** ISO time then id: sorts like (createdAt, id), in one indexable string. */

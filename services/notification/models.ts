@@ -23,7 +23,7 @@ export interface NotificationDoc {
 
 /** A browser PushSubscription registered by a user. */
 export interface PushSubscriptionDoc {
-	/** Derived from the endpoint: one endpoint belongs to one user (the last who registered it). */
+	/** Derived from the endpoint: one endpoint belongs to one user (the one who registered it, until it is unsubscribed or gone). */
 	_id: string;
 	userId: string;
 	endpoint: string;

@@ -1,12 +1,17 @@
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { LookupFunction } from "node:net";
 import webpush from "web-push";
 import type { Notification } from "../../events/types.js";
+import { checkEndpoint, NOT_PUBLIC, publicOnlyLookup, type Resolve } from "./endpoint-policy.js";
 
 /**
  * Web Push: configuration, subscription validation, the encrypted request, and what a push
  * service's answer means. web-push builds the request (VAPID JWT + aes128gcm payload) with
- * `generateRequestDetails`; we send it ourselves with fetch because web-push's own sender always
- * uses `https.request`, which cannot reach an `http://` endpoint (a local push service in tests
- * or an on-premises relay) and gives no control over redirects.
+ * `generateRequestDetails`; we send it ourselves because web-push's own sender always uses
+ * `https.request`, which cannot reach an `http://` endpoint (a local push service in tests or an
+ * on-premises relay), and because under the endpoint policy the connection must take its
+ * address from a lookup that refuses private ones (endpoint-policy.ts).
  */
 
 export interface VapidDetails {
@@ -95,24 +100,37 @@ export function buildPushRequest(subscription: SubscriptionInput, payload: strin
 	});
 	const headers: Record<string, string> = {};
 	for (const [name, value] of Object.entries(details.headers)) {
-		// fetch computes the length itself.
+		// sendPushRequest sets the length of the body it sends.
 		if (name.toLowerCase() !== "content-length" && value !== undefined) headers[name] = String(value);
 	}
 	return { endpoint: details.endpoint, headers, body: details.body };
 }
 
-/** Sends a push request; resolves with the HTTP status, rejects on network failure or timeout. */
-export async function sendPushRequest(request: PushRequest, timeoutMs = 10_000): Promise<number> {
-	const res = await fetch(request.endpoint, {
-		method: "POST",
-		headers: request.headers,
-		body: new Uint8Array(request.body),
-		// A push service answers directly; following redirects would let an endpoint bounce us elsewhere.
-		redirect: "manual",
-		signal: AbortSignal.timeout(timeoutMs),
+/**
+ * Sends a push request; resolves with the HTTP status, rejects on network failure or timeout.
+ * Redirects are not followed (a push service answers directly; following them would let an
+ * endpoint bounce us elsewhere). `lookup` decides which addresses the connection may use.
+ */
+export function sendPushRequest(request: PushRequest, opts: { timeoutMs?: number; lookup?: LookupFunction } = {}): Promise<number> {
+	const url = new URL(request.endpoint);
+	const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+	return new Promise<number>((resolve, reject) => {
+		const req = send(
+			url,
+			{
+				method: "POST",
+				headers: { ...request.headers, "content-length": String(request.body.length) },
+				signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+				...(opts.lookup ? { lookup: opts.lookup } : {}),
+			},
+			res => {
+				res.resume();
+				resolve(res.statusCode ?? 0);
+			},
+		);
+		req.on("error", reject);
+		req.end(request.body);
 	});
-	await res.body?.cancel().catch(() => undefined);
-	return res.status;
 }
 
 export type PushOutcome = "sent" | "gone" | "retry" | "drop";
@@ -136,4 +154,47 @@ export const MAX_PUSH_ATTEMPTS = 8;
 export function pushRetryDelayMs(attempts: number, random = Math.random): number {
 	const base = Math.min(300_000, 2_000 * 2 ** Math.max(0, attempts - 1));
 	return Math.round(base * (0.75 + random() * 0.5));
+}
+
+// ---- The endpoint policy (API.md §3 subscriptions; README, PUSH_ALLOW_PRIVATE_ENDPOINTS)
+
+/** Public endpoints only, resolved with `resolve`; `null` where any http(s) URL is allowed. */
+export type EndpointPolicy = { resolve: Resolve } | null;
+
+/** Everything wrong with a subscription under the policy: its shape, then (public-only) its host after DNS resolution. */
+export async function subscriptionProblems(input: SubscriptionInput, policy: EndpointPolicy): Promise<FieldError[]> {
+	const errors = subscriptionErrors(input, { allowHttp: policy === null });
+	if (errors.length || policy === null) return errors;
+	const verdict = await checkEndpoint(input.endpoint, policy.resolve);
+	return verdict.ok ? [] : [{ field: "endpoint", message: verdict.message, type: "url" }];
+}
+
+/** One send's result: what the push service's answer means, or `refused` when the policy kept the request from being made. */
+export type PushAttempt = { outcome: PushOutcome; status?: number; failure?: string } | { outcome: "refused"; reason: string };
+
+/**
+ * Sends one push message under the policy. The endpoint is checked again before every send (its
+ * name may have been re-pointed at a private address since it was registered), and the
+ * connection uses only addresses that pass the same check. A host that does not resolve now is a
+ * network failure like any other (retried); one that resolves to a private address is refused.
+ */
+export async function attemptPush(
+	target: SubscriptionInput,
+	payload: string,
+	vapid: VapidDetails,
+	policy: EndpointPolicy,
+	send: typeof sendPushRequest = sendPushRequest,
+): Promise<PushAttempt> {
+	if (policy) {
+		const verdict = await checkEndpoint(target.endpoint, policy.resolve);
+		if (!verdict.ok)
+			return verdict.reason === "unresolvable" ? { outcome: "retry", failure: verdict.message } : { outcome: "refused", reason: verdict.message };
+	}
+	try {
+		const status = await send(buildPushRequest(target, payload, vapid), policy ? { lookup: publicOnlyLookup(policy.resolve) } : {});
+		return { outcome: classifyPushStatus(status), status };
+	} catch (err) {
+		if ((err as NodeJS.ErrnoException).code === NOT_PUBLIC) return { outcome: "refused", reason: (err as Error).message };
+		return { outcome: "retry", failure: (err as Error).message };
+	}
 }

@@ -32,6 +32,9 @@ before(async () => {
 			OFFLINE_AFTER: "6",
 			STUCK_AFTER: "3",
 			TRACKING_CHECK_EVERY: "0.25",
+			// The workload chats and reports positions as fast as the system answers: a load generator, not a user.
+			CHAT_RATE_LIMIT: "0",
+			SAMPLE_RATE_LIMIT: "0",
 		},
 	});
 	probe = await startProbe(system);

@@ -25,7 +25,8 @@ before(async () => {
 	infra = await startPrivateInfra();
 	system = await startSystem({
 		services: ["users", "location", "chat", "notification", "gateway"],
-		env: { ...infra.env, HEARTBEAT_INTERVAL: "1", HEARTBEAT_TIMEOUT: "3" },
+		// The workload chats and reports positions as fast as the system answers (a load generator, not a user): no per-user limits.
+		env: { ...infra.env, HEARTBEAT_INTERVAL: "1", HEARTBEAT_TIMEOUT: "3", CHAT_RATE_LIMIT: "0", SAMPLE_RATE_LIMIT: "0" },
 	});
 	probe = await startProbe(system);
 	nats = await connect({ servers: infra.env.TRANSPORTER.replace("nats://", ""), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
