@@ -35,10 +35,17 @@ export async function enablePush(api: Api, publicKey: string): Promise<void> {
 	if (permission !== "granted")
 		throw new Error("Notifications are blocked for this site. Allow them in the browser's site settings to get push notifications.");
 	const reg = await registration();
-	const subscription =
-		(await reg.pushManager.getSubscription()) ??
-		(await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64UrlToBytes(publicKey) }));
-	await api.subscribePush(subscription.toJSON());
+	const subscribe = () => reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: base64UrlToBytes(publicKey) });
+	const subscription = (await reg.pushManager.getSubscription()) ?? (await subscribe());
+	try {
+		await api.subscribePush(subscription.toJSON());
+	} catch (err) {
+		// 409: this browser's endpoint belongs to another account that used it here (the server never
+		// moves it). A new subscription is a new endpoint, which is ours.
+		if (!(err instanceof ApiError && err.code === 409)) throw err;
+		await subscription.unsubscribe();
+		await api.subscribePush((await subscribe()).toJSON());
+	}
 }
 
 export async function disablePush(api: Api): Promise<void> {
