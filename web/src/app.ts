@@ -1,3 +1,4 @@
+import { disablePush } from "./push";
 import { ApiError, errorText, type Api, type SampleBody } from "./api";
 import type { ClientConfig } from "./config";
 import { busy, h } from "./dom";
@@ -186,6 +187,8 @@ export class App {
 	}
 
 	async logout(): Promise<void> {
+		// A signed-out browser must not keep receiving this account's pushes (positions, SOS).
+		await disablePush(this.api).catch(() => undefined);
 		try {
 			await this.api.logout();
 		} catch (err) {
