@@ -10,7 +10,7 @@ import type { Meta, User } from "../events/types.js";
 const ruleDefinitions = {
 	id: () => ({ type: "string", min: 1, max: 64, trim: true }) as const,
 	name: () => ({ type: "string", min: 1, max: 100, trim: true }) as const,
-	email: () => ({ type: "email", max: 254, normalize: true }) as const,
+	email: () => ({ type: "email", mode: "precise", max: 254, normalize: true }) as const,
 	password: () => ({ type: "string", min: 8, max: 1024 }) as const,
 	latitude: () => ({ type: "number", min: -90, max: 90, finite: true }) as const,
 	longitude: () => ({ type: "number", min: -180, max: 180, finite: true }) as const,

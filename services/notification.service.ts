@@ -417,8 +417,8 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 				case "refused":
 					// Its host now resolves to a private address (or it was registered before the policy): not sent.
 					// The host only: the rest of an endpoint is its owner's secret.
-					this.logger.warn(`Push to ${job.userId} skipped: ${hostOf(job.endpoint)} ${attempt.reason}; dropping this message`);
 					await this.models.PushJob.deleteOne({ _id: job._id });
+					this.logger.warn(`Push to ${job.userId} skipped: ${hostOf(job.endpoint)} ${attempt.reason}; dropped this message`);
 					return;
 				case "gone":
 					// The browser unsubscribed or the subscription expired: it will never work again.
@@ -427,8 +427,8 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 					await this.models.PushJob.deleteMany({ subscriptionId: job.subscriptionId });
 					return;
 				case "drop":
-					this.logger.warn(`Push to ${job.userId} refused with ${status}; dropping this message`);
 					await this.models.PushJob.deleteOne({ _id: job._id });
+					this.logger.warn(`Push to ${job.userId} refused with ${status}; dropped this message`);
 					return;
 				case "retry": {
 					const why = status ?? attempt.failure;
