@@ -289,7 +289,7 @@ describe("where are you now?", () => {
 	test("the member is notified (LOCATE_REQUESTED, to them alone, naming the asker); asking about yourself notifies nobody", () => {
 		const parties = locateParties(answer, "u-ada", "u-bob");
 		const notification = locateNotification("g1", parties)!;
-		assert.deepEqual(notification.target, { userId: "u-bob" });
+		assert.deepEqual(notification.target, { userIds: ["u-bob"] });
 		assert.equal(notification.kind, "LOCATE_REQUESTED");
 		assert.equal(notification.title, "Ada Lovelace asked where you are");
 		assert.match(notification.body, /Family/);
