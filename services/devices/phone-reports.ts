@@ -79,8 +79,8 @@ export class PhoneReports {
 				await this.record(device, inbound.sample, call);
 				break;
 			case "transition":
-				// Issue 16 ("places") gives transitions a meaning; the coordinates arrive again as a location.
-				await this.deps.transition(device.owner.id, inbound);
+				// The crossing of one of the user's places; the coordinates arrive again as a location.
+				await this.deps.transition(device.owner.id, inbound, (action, params) => call(action, params, this.meta(device)));
 				break;
 			case "ignored":
 				this.seen(device);

@@ -1,5 +1,6 @@
 import { validationError } from "../../../events/errors.js";
 import { rules, strict } from "../../../lib/params.js";
+import type { Place } from "../../../events/types.js";
 
 /**
  * What a group's place may be (API.md §6.4): the limits, the broker validator's params for creating
@@ -7,18 +8,8 @@ import { rules, strict } from "../../../lib/params.js";
  * and ranges (422 with the fields); `normalizePlaceName` then decides the name as stored.
  */
 
-/** A place as the API shows it (API.md §6.4). */
-export interface Place {
-	id: string;
-	groupId: string;
-	name: string;
-	latitude: number;
-	longitude: number;
-	/** Metres. */
-	radius: number;
-	createdBy: string;
-	createdAt: string;
-}
+/** A place as the API shows it (API.md §6.4): the shared contract's type. */
+export type { Place };
 
 /** Smaller than a house plot is below what a phone's fix can tell apart. */
 export const PLACE_RADIUS_MIN_M = 25;
