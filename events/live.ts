@@ -1,4 +1,4 @@
-import type { Invitation, Message, Notification, Session, User } from "./types.js";
+import type { Invitation, Message, Notification, Place, Session, User } from "./types.js";
 
 /**
  * Live fan-out events: ordinary broker broadcasts that every gateway instance receives and
@@ -13,6 +13,7 @@ export const LiveEvents = {
 	revoked: "live.revoked",
 	invitation: "live.invitation",
 	locate: "live.locate",
+	place: "live.place",
 } as const;
 
 export interface LiveLocation {
@@ -70,5 +71,14 @@ export interface LiveLocate {
 	userId: string;
 	groupId: string;
 	byUserId: string;
+}
+/** A group's place was created, changed or deleted (API.md §6.4): the group's sockets get `place:changed`. */
+export type PlaceChange = "created" | "updated" | "deleted";
+export interface LivePlace {
+	groupId: string;
+	change: PlaceChange;
+	placeId: string;
+	/** The place as it is now (absent when deleted). */
+	place?: Place;
 }
 export type { User };

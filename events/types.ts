@@ -84,6 +84,10 @@ export interface Destination {
 	name: string;
 	latitude: number;
 	longitude: number;
+	/** A journey to one of the group's places (API.md §6.4): the place it was resolved from at the start. */
+	placeId?: string;
+	/** Metres: a place's radius, within which the journey counts as arrived (at least ARRIVAL_RADIUS). */
+	radius?: number;
 }
 
 export interface Journey {
@@ -100,7 +104,28 @@ export interface Session {
 	state: SessionState;
 	position: Point | null;
 	journey: Journey | null;
+	/** The group's place the user is in now (API.md §6.4), the most specific one; null when in none (always set by the location service). */
+	place?: SessionPlace | null;
 	updatedAt: string;
+}
+
+/** Session.place: which of the group's places the user is in (API.md §6.4). */
+export interface SessionPlace {
+	id: string;
+	name: string;
+}
+
+/** A group's place (API.md §6.4). */
+export interface Place {
+	id: string;
+	groupId: string;
+	name: string;
+	latitude: number;
+	longitude: number;
+	/** Metres, 25–5000. */
+	radius: number;
+	createdBy: string;
+	createdAt: string;
 }
 
 export type MessageKind = "user" | "system";
@@ -130,6 +155,10 @@ export const NotificationKinds = [
 	"INVITATION_ACCEPTED",
 	// API.md §6.3: someone asked where the recipient is.
 	"LOCATE_REQUESTED",
+	// API.md §6.4: a member entered or left one of the group's places; a running journey's ETA moved.
+	"PLACE_ARRIVED",
+	"PLACE_LEFT",
+	"JOURNEY_UPDATED",
 ] as const;
 export type NotificationKind = (typeof NotificationKinds)[number];
 

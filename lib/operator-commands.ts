@@ -54,6 +54,12 @@ export const operatorCommands: OperatorCommand[] = [
 		},
 	},
 	{
+		command: "places <groupId>",
+		description: "A group's places (name, centre, radius, creator) and which members are inside each now",
+		needs: ["location"],
+		run: (broker, args) => broker.call("location.groupPlaces", { groupId: required(args, "groupId") }),
+	},
+	{
 		command: "invitations <email|groupId>",
 		description: "Invitations to an email, or of a group with its invite links: pending or expired, blocked, delivered or waiting for an account",
 		run: (broker, args) => broker.call("users.inspectInvitations", { target: required(args, "email|groupId") }),

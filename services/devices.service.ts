@@ -18,7 +18,7 @@ import { hashSecret, newDeviceId, newSecret } from "./devices/credentials.js";
 import { credentialsOf, MAX_DEVICES_PER_USER, publicBaseUrl, toDevice, type Device, type DeviceCredentials } from "./devices/registry.js";
 import { DeviceCache, type KnownDevice } from "./devices/device-cache.js";
 import { LastSeen } from "./devices/last-seen.js";
-import { ignoreTransitions, noPlaces } from "./devices/commands.js";
+import { placeTransition, type PlacesOfUser } from "./devices/commands.js";
 import { PhoneReports, type Call } from "./devices/phone-reports.js";
 import { LOCATE_EVERY_MS, locateKey, locateNotification, locateParties, locateWaitMs } from "./devices/locate.js";
 
@@ -372,9 +372,9 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 					await Device.updateOne({ _id: deviceId, reportRequestedAt: new Date(reportRequestedAt) }, { $set: { reportRequestedAt: null } });
 				if (waypointsVersion !== undefined) await Device.updateOne({ _id: deviceId }, { $set: { waypointsVersion } });
 			},
-			// Issue 16 ("places") plugs in here: the user's places as waypoints, and what a transition means.
-			places: noPlaces,
-			transition: ignoreTransitions,
+			// The user's places as waypoints (sent again when their version changes), and what a transition means.
+			places: async userId => (await this.broker.call("location.placesOfUser", { userId })) as PlacesOfUser,
+			transition: placeTransition,
 			now: Date.now,
 			logger: this.logger,
 		});

@@ -9,6 +9,7 @@ import {
 	type LiveGroup,
 	type LiveInvitation,
 	type LiveLocate,
+	type LivePlace,
 	type LiveLocationEvent,
 	type LiveNotification,
 	type LivePresence,
@@ -329,6 +330,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		},
 		[LiveEvents.locate](ctx: Context<LiveLocate>) {
 			this.sockets.locateRequest(ctx.params);
+		},
+		[LiveEvents.place](ctx: Context<LivePlace>) {
+			this.sockets.place(ctx.params);
 		},
 		[LiveEvents.revoked](ctx: Context<LiveRevoked>) {
 			const { userId, jti, before } = ctx.params;

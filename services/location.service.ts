@@ -9,8 +9,8 @@ import { isMember } from "../events/membership.js";
 import { config } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
 import { ErrorTypes, invalidState, notFound, rateLimited, validationError } from "../events/errors.js";
-import { LiveEvents, type LiveGroup } from "../events/live.js";
-import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User } from "../events/types.js";
+import { LiveEvents, type LiveGroup, type LivePlace, type PlaceChange } from "../events/live.js";
+import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
 import { locationModels, type LocationModels } from "./location/models.js";
 import { newSession, toApiSession, toOperatorSession, type Thresholds } from "./location/session.js";
 import { MongoSessionRepository, type SessionRepository } from "./location/session-repository.js";
@@ -21,6 +21,19 @@ import { positionDetailRules, type PositionDetails } from "./location/point.js";
 import { GroupLists, visiblePeople, type GroupView, type VisiblePerson } from "./location/visible-people.js";
 import { liveLocations } from "./location/live-batch.js";
 import { SampleLimit } from "./location/sample-limit.js";
+import { PlaceStore, toPlace, type CachedPlace } from "./location/places/place-store.js";
+import {
+	createPlaceParams,
+	groupPlacesParams,
+	normalizePlaceName,
+	patchPlaceParams,
+	placeChanges,
+	placeParams,
+	type CreatePlaceParams,
+	type PatchPlaceParams,
+	type Place,
+} from "./location/places/place-rules.js";
+import { placesVersion, type PlacesOfUser } from "./location/places/user-places.js";
 
 /**
  * Location tracking (SPEC §5): sharing, position samples, journeys and SOS per (user, group)
@@ -61,22 +74,48 @@ interface SampleParams extends PositionDetails {
 	timestamp?: string;
 }
 
+/** The destination is `{ name, latitude, longitude }`, or `{ placeId }`: one of the group's places (API.md §6.4), resolved at the start. */
 const journeyParams = {
 	...strict,
 	groupId: rules.id,
 	destination: {
 		type: "object",
 		strict: "remove",
-		props: { name: rules.name, latitude: rules.latitude, longitude: rules.longitude },
+		props: {
+			name: { ...rules.name, optional: true },
+			latitude: { ...rules.latitude, optional: true },
+			longitude: { ...rules.longitude, optional: true },
+			placeId: { ...rules.id, optional: true },
+		},
 	},
 	eta: rules.isoDate,
 	mode: { type: "enum", values: [...JourneyModes] },
 };
 interface JourneyParams {
 	groupId: string;
-	destination: { name: string; latitude: number; longitude: number };
+	destination: { name?: string; latitude?: number; longitude?: number; placeId?: string };
 	eta: string;
 	mode: JourneyMode;
+}
+
+/** `PATCH /groups/:groupId/journey` (socket `journey:update`): a running journey's new ETA. */
+const journeyUpdateParams = { ...strict, groupId: rules.id, eta: rules.isoDate };
+interface JourneyUpdateParams {
+	groupId: string;
+	eta: string;
+}
+
+/** An OwnTracks transition at one of the caller's places (from the devices service). */
+const transitionParams = { ...strict, placeId: rules.id, event: { type: "enum", values: ["enter", "leave"] } };
+interface TransitionParams {
+	placeId: string;
+	event: "enter" | "leave";
+}
+
+/** Broadcast to every location instance: a group's places changed, drop the copy held. */
+const PLACES_CHANGED = "location.placesChanged";
+interface PlacesChanged {
+	groupId: string;
 }
 
 /** Where the SOS is raised, with the same optional details and time as a sample (a phone's alarm carries them). */
@@ -107,6 +146,8 @@ interface LocationVars extends Tracking {
 	groupLists: GroupLists;
 	/** SAMPLE_RATE_LIMIT, per user, in this instance (it owns the users whose samples it gets). */
 	sampleLimit: SampleLimit;
+	/** Groups' places (location/places/place-store.ts). */
+	places: PlaceStore;
 	checkTimer?: NodeJS.Timeout;
 	flushTimer?: NodeJS.Timeout;
 }
@@ -125,6 +166,9 @@ interface LocationMethods {
 	requireTargetMember(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, userId: string): Promise<void>;
 	sosGroups(ctx: Context<unknown, Meta>, caller: User): Promise<string[]>;
 	checkOwnership(): Promise<void>;
+	placesChanged(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, change: PlaceChange, place: Place): Promise<void>;
+	destinationOf(ctx: Context<JourneyParams, Meta>): Promise<{ name: string; latitude: number; longitude: number; placeId?: string; radius?: number }>;
+	placesOfGroups(ctx: Context<unknown, Meta>, userId: string): Promise<CachedPlace[]>;
 	onMembershipChange(change: MembershipChange, ctx: Context): Promise<void>;
 }
 
@@ -211,17 +255,25 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			params: journeyParams,
 			async handler(ctx: Context<JourneyParams, Meta>): Promise<Session> {
 				callerOf(ctx); // an anonymous call is refused (401) before its ETA is checked (422)
-				const { groupId, destination, eta, mode } = ctx.params;
+				const { groupId, eta, mode } = ctx.params;
 				const problem = etaProblem(eta, Date.now());
 				if (problem) throw validationError("Parameters validation error!", [problem]);
-				const journey = {
-					destination: { name: destination.name, latitude: destination.latitude, longitude: destination.longitude },
-					eta: new Date(eta).toISOString(),
-					mode,
-				};
+				const journey = { destination: await this.destinationOf(ctx), eta: new Date(eta).toISOString(), mode };
 				const session = await this.applyInGroup(ctx, groupId, { type: "journeyStarted", journey }, { admit: true });
 				ctx.meta.$statusCode = 201;
 				return session;
+			},
+		},
+
+		/** Moves the ETA of the caller's running journey in one group; a LATE alert clears when the new ETA is ahead; the group hears it. */
+		updateJourney: {
+			...OWNED_BY_CALLER,
+			params: journeyUpdateParams,
+			handler(ctx: Context<JourneyUpdateParams, Meta>): Promise<Session> {
+				callerOf(ctx);
+				const problem = etaProblem(ctx.params.eta, Date.now());
+				if (problem) throw validationError("Parameters validation error!", [problem]);
+				return this.applyInGroup(ctx, ctx.params.groupId, { type: "etaChanged", eta: new Date(ctx.params.eta).toISOString() });
 			},
 		},
 
@@ -275,6 +327,122 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 					caller.id,
 					groups.filter((group): group is GroupView => group !== null),
 				);
+			},
+		},
+
+		/** A group's places, oldest first (members only). */
+		listPlaces: {
+			params: groupPlacesParams,
+			async handler(ctx: Context<{ groupId: string }, Meta>): Promise<Place[]> {
+				await this.requireMember(ctx, ctx.params.groupId);
+				return this.places.list(ctx.params.groupId);
+			},
+		},
+
+		/** Adds a place to a group (any member): the other members hear when someone arrives there or leaves. */
+		createPlace: {
+			params: createPlaceParams,
+			async handler(ctx: Context<CreatePlaceParams, Meta>): Promise<Place> {
+				const caller = callerOf(ctx);
+				const { groupId, latitude, longitude, radius } = ctx.params;
+				const name = normalizePlaceName(ctx.params.name);
+				const group = await this.requireMember(ctx, groupId);
+				const place = await this.places.create({ groupId, name, latitude, longitude, radius, createdBy: caller.id }, new Date());
+				await this.placesChanged(ctx, group, "created", place);
+				ctx.meta.$statusCode = 201;
+				return place;
+			},
+		},
+
+		/** Renames, moves or resizes a place (any member); whoever stands in it is not announced as arriving or leaving. */
+		updatePlace: {
+			params: patchPlaceParams,
+			async handler(ctx: Context<PatchPlaceParams, Meta>): Promise<Place> {
+				callerOf(ctx);
+				const changes = placeChanges(ctx.params);
+				const group = await this.requireMember(ctx, ctx.params.groupId);
+				const place = await this.places.update(ctx.params.groupId, ctx.params.placeId, changes);
+				if (Object.keys(changes).length) await this.placesChanged(ctx, group, "updated", place);
+				return place;
+			},
+		},
+
+		/** Deletes a place (any member); nobody is announced as leaving it. */
+		removePlace: {
+			params: placeParams,
+			async handler(ctx: Context<{ groupId: string; placeId: string }, Meta>): Promise<null> {
+				callerOf(ctx);
+				const group = await this.requireMember(ctx, ctx.params.groupId);
+				const place = toPlace(await this.places.get(ctx.params.groupId, ctx.params.placeId));
+				await this.places.remove(ctx.params.groupId, ctx.params.placeId);
+				await this.placesChanged(ctx, group, "deleted", place);
+				ctx.meta.$statusCode = 204;
+				return null;
+			},
+		},
+
+		/**
+		 * After a change of a group's places, on the instance owning the member: Session.place decided
+		 * again from their last position (silently), and shown live when it changed.
+		 */
+		rebasePlaces: {
+			strategy: "Shard",
+			strategyOptions: { shardKey: "userId" },
+			visibility: "public",
+			params: { ...strict, groupId: rules.id, userId: rules.id },
+			async handler(ctx: Context<{ groupId: string; userId: string }, Meta>): Promise<void> {
+				const { groupId, userId } = ctx.params;
+				this.places.invalidate(groupId);
+				const places = await this.places.of(groupId);
+				await this.store.tryApply(groupId, userId, { type: "placesChanged", places }, { origin: ctx });
+			},
+		},
+
+		/**
+		 * An OwnTracks transition (API.md §6.2, §6.4): the caller's phone saw them enter or leave one of
+		 * their places. Counts as the crossing, once: the server's own detection shares the inside-set.
+		 */
+		placeTransition: {
+			...OWNED_BY_CALLER,
+			visibility: "public",
+			params: transitionParams,
+			async handler(ctx: Context<TransitionParams, Meta>): Promise<Session> {
+				const caller = callerOf(ctx);
+				const found = await this.places.findById(ctx.params.placeId);
+				if (!found) throw notFound("Place", { placeId: ctx.params.placeId });
+				await this.requireMember(ctx, found.groupId);
+				let places = await this.places.of(found.groupId);
+				if (!places.some(place => place.id === found._id && place.version === (found.version ?? 1))) {
+					this.places.invalidate(found.groupId);
+					places = await this.places.of(found.groupId);
+				}
+				const event = { type: "placeTransition", places, placeId: found._id, event: ctx.params.event } as const;
+				return toApiSession(await this.store.apply(found.groupId, caller.id, event, { origin: ctx, caller }));
+			},
+		},
+
+		/** A user's places in every group they are in, and a version that changes whenever they do: an OwnTracks device's waypoints. */
+		placesOfUser: {
+			visibility: "public",
+			params: { ...strict, userId: rules.id },
+			async handler(ctx: Context<{ userId: string }, Meta>): Promise<PlacesOfUser> {
+				const places = await this.placesOfGroups(ctx, ctx.params.userId);
+				return { version: placesVersion(places), places };
+			},
+		},
+
+		/** Operators: a group's places, with how many members are in each now. */
+		groupPlaces: {
+			visibility: "public",
+			params: groupParams,
+			async handler(ctx: Context<GroupParams>) {
+				const group = await this.groupProjection().findById(ctx.params.groupId).lean();
+				if (!group || group.deleted) throw notFound("Group");
+				const [places, byUser] = await Promise.all([this.places.list(group._id), this.store.inGroup(group._id)]);
+				return places.map(place => ({
+					...place,
+					inside: group.members.filter(member => byUser.get(member.id)?.geofence?.inside.includes(place.id)).map(member => member.id),
+				}));
 			},
 		},
 
@@ -340,6 +508,10 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 	},
 
 	events: {
+		/** Another instance changed a group's places: the copy held here is dropped. */
+		[PLACES_CHANGED](ctx: Context<PlacesChanged>) {
+			this.places.invalidate(ctx.params.groupId);
+		},
 		/** A member who left (or whose group went) is no longer admitted from memory; their sessions here are dropped. */
 		[LiveEvents.group](ctx: Context<LiveGroup>) {
 			this.membership.broadcast(ctx.params);
@@ -349,6 +521,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		"$transporter.connected"() {
 			this.membership?.reconnected();
 			this.groupLists?.clear();
+			this.places?.clear();
 		},
 		// Another location instance came or went: users may have changed owner.
 		"$services.changed"() {
@@ -387,7 +560,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				if (type === ErrorTypes.FORBIDDEN || type === ErrorTypes.NOT_FOUND) return null;
 				throw err;
 			}
-			const members = group.members.filter(member => isMember(group, member.id));
+			const members = group.members.filter((member: UserRef) => isMember(group, member.id));
 			return { members, sessions: await Promise.all(members.map(member => this.store.get(group._id, member.id))) };
 		},
 
@@ -428,9 +601,57 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			await this.store.ownersSeen(nodes.sort().join(","));
 		},
 
-		/** Membership projection hook (durable events): sessions of members who left become tombstones. */
+		/** Membership projection hook (durable events): sessions of members who left become tombstones; a deleted group's places go. */
 		async onMembershipChange(change: MembershipChange) {
 			await this.membership.changed(change);
+			if (change.deleted && change.groupId) await this.places.removeGroup(change.groupId);
+		},
+
+		/**
+		 * A place was created, changed or deleted: every instance drops its copy of the group's places,
+		 * the group's sockets hear it (`place:changed`), and each member's Session.place is decided again
+		 * on the instance owning them (silently: nobody arrives at a place created around them).
+		 */
+		async placesChanged(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, change: PlaceChange, place: Place) {
+			await ctx.broadcast(PLACES_CHANGED, { groupId: group._id } satisfies PlacesChanged, { groups: ["location"] });
+			await ctx.broadcast(LiveEvents.place, { groupId: group._id, change, placeId: place.id, ...(change === "deleted" ? {} : { place }) } satisfies LivePlace);
+			await Promise.all(
+				group.members
+					.filter((member: UserRef) => isMember(group, member.id))
+					.map((member: UserRef) =>
+						ctx.call("location.rebasePlaces", { groupId: group._id, userId: member.id }).catch((err: unknown) => {
+							// The member's next sample decides the same (places/session-places.ts): only the display waits.
+							this.logger.warn(`Session.place of ${member.id} not rebased now:`, (err as Error).message);
+						}),
+					),
+			);
+		},
+
+		/** A journey's destination: coordinates as given, or one of the group's places (404 unknown, 422 another group's). */
+		async destinationOf(ctx: Context<JourneyParams, Meta>) {
+			const { groupId, destination } = ctx.params;
+			if (destination.placeId !== undefined) {
+				const place = await this.places.findById(destination.placeId);
+				if (!place) throw notFound("Place", { placeId: destination.placeId });
+				if (place.groupId !== groupId)
+					throw validationError("Parameters validation error!", [{ field: "destination.placeId", message: "is not a place of this group", type: "place" }]);
+				return { name: place.name, latitude: place.latitude, longitude: place.longitude, placeId: place._id, radius: place.radius };
+			}
+			const { name, latitude, longitude } = destination;
+			if (name === undefined || latitude === undefined || longitude === undefined) {
+				const missing = (["name", "latitude", "longitude"] as const).filter(field => destination[field] === undefined);
+				throw validationError(
+					"Parameters validation error!",
+					missing.map(field => ({ field: `destination.${field}`, message: "is required (or give destination.placeId)", type: "required" })),
+				);
+			}
+			return { name, latitude, longitude };
+		},
+
+		/** The places of every group the user is in now. */
+		async placesOfGroups(_ctx: Context<unknown, Meta>, userId: string) {
+			const groupIds = await this.membership.groupsWithMember(await this.groupLists.of(userId), userId);
+			return (await Promise.all(groupIds.map(groupId => this.places.of(groupId)))).flat();
 		},
 	},
 
@@ -449,8 +670,10 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			publish: liveLocations(this.broker),
 			kickOutbox: id => this.kickOutbox("Session", id),
 			groupIdsOf: async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[],
+			places: { peek: groupId => this.places.peek(groupId), of: groupId => this.places.of(groupId) },
 			logger: this.logger,
 		}));
+		this.places = new PlaceStore(() => this.models.Place);
 		this.groupLists = new GroupLists(async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[]);
 		this.sampleLimit = new SampleLimit(config.sampleRateLimit());
 	},

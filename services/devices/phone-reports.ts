@@ -4,7 +4,7 @@ import { parseOsmAnd, type OsmAndRequest } from "./protocol/osmand.js";
 import { ownTracksAnswer, parseOwnTracks, type AnswerFriend, type OwnTracksOutbound } from "./protocol/owntracks.js";
 import type { FieldIssue, PositionSample } from "./protocol/types.js";
 import { isDeviceId, isSecret, secretMatches } from "./credentials.js";
-import { NO_PLACES, pendingCommands, sentCommands, type PlacesSource, type TransitionSink } from "./commands.js";
+import { pendingCommands, sentCommands, type PlacesOfUser, type PlacesSource, type TransitionSink } from "./commands.js";
 import type { DeviceCache, KnownDevice } from "./device-cache.js";
 import type { LastSeen } from "./last-seen.js";
 
@@ -79,8 +79,8 @@ export class PhoneReports {
 				await this.record(device, inbound.sample, call);
 				break;
 			case "transition":
-				// Issue 16 ("places") gives transitions a meaning; the coordinates arrive again as a location.
-				await this.deps.transition(device.owner.id, inbound);
+				// The crossing of one of the user's places; the coordinates arrive again as a location.
+				await this.deps.transition(device.owner.id, inbound, (action, params) => call(action, params, this.meta(device)));
 				break;
 			case "ignored":
 				this.seen(device);
@@ -175,9 +175,10 @@ export class PhoneReports {
 				this.deps.logger.debug("The people of an OwnTracks answer are missing this time:", messageOf(err));
 				return [];
 			}),
-			this.deps.places(device.owner.id).catch((err: unknown) => {
+			this.deps.places(device.owner.id).catch((err: unknown): PlacesOfUser => {
+				// Unknown is not "none": the waypoints the phone has stay as they are until the next answer.
 				this.deps.logger.debug("The places of an OwnTracks answer are missing this time:", messageOf(err));
-				return NO_PLACES;
+				return { version: device.waypointsVersion, places: [] };
 			}),
 		]);
 		const commands = pendingCommands(device, places);

@@ -118,7 +118,20 @@ export const routeDocs: Record<string, RouteDoc> = {
 		status: 202,
 		returns: "{ sessions: Session[] }",
 	},
-	"POST /api/groups/{groupId}/journey": { summary: "Start a journey with a destination, ETA and mode", status: 201, returns: "Session" },
+	"POST /api/groups/{groupId}/journey": {
+		summary: "Start a journey with a destination, ETA and mode",
+		description:
+			"destination is { name, latitude, longitude } or { placeId }: one of the group's places, resolved at the start to its name and coordinates (the destination then also carries placeId and the place's radius; the journey arrives within max(ARRIVAL_RADIUS, radius) of its centre, so later edits of the place do not move a running journey). An unknown placeId is 404; a place of another group is 422 on destination.placeId.",
+		status: 201,
+		returns: "Session",
+	},
+	"PATCH /api/groups/{groupId}/journey": {
+		summary: "Move the ETA of the caller's running journey",
+		description:
+			"{ eta } in the future (422 otherwise); 409 INVALID_STATE without a running journey. A LATE alert clears when the new ETA is ahead (the session goes back to ROUTING unless STUCK or OFFLINE remain), and LATE may be announced again if the new ETA passes too. The group gets JOURNEY_UPDATED. Socket: journey:update.",
+		status: 200,
+		returns: "Session",
+	},
 	"DELETE /api/groups/{groupId}/journey": { summary: "End the current journey", status: 200, returns: "Session" },
 	"POST /api/sos": {
 		summary: "Raise an SOS in every group of the caller",
@@ -133,6 +146,27 @@ export const routeDocs: Record<string, RouteDoc> = {
 		summary: "The route recorded since the member's journey or SOS began",
 		status: 200,
 		returns: "{ points: Point[] }",
+	},
+	"GET /api/groups/{groupId}/places": { summary: "The group's places, oldest first (members only)", status: 200, returns: "Place[]" },
+	"POST /api/groups/{groupId}/places": {
+		summary: "Add a place to the group (any member): arrival and departure alerts for everyone sharing",
+		description:
+			"{ name (1–60 characters, whitespace runs made one space, no control or bidi characters), latitude, longitude, radius (25–5000 m) }. At most 50 places per group: 409 CONFLICT beyond. When a sharing member's position enters a place (most of its accuracy circle inside the radius) or leaves it (all of the circle beyond radius + max(25 m, 10 %)), the other members get PLACE_ARRIVED / PLACE_LEFT, once per crossing; fixes worse than 500 m are ignored. Creating or moving a place where someone stands announces nothing: whether they are inside is decided silently. Detection runs on the location instance owning the member, against the group's places held in memory: every instance drops its copy when a place changes (a broadcast) and after 30 s at most (a missed broadcast only delays an arrival; a place an instance does not know yet is decided silently once it does). The inside-set is stored with the session and a crossing's notification is written with it, so both survive a crash of that instance. The members' sockets get place:changed; their OwnTracks phones get the places as waypoints (setWaypoints, rid = place id) in their next answer, and a phone's transition for that rid counts as the crossing (once, whether the phone or the server saw it first).",
+		status: 201,
+		returns: "Place",
+	},
+	"PATCH /api/groups/{groupId}/places/{placeId}": {
+		summary: "Rename, move or resize a place (any member)",
+		description:
+			"Any of name, latitude, longitude, radius (limits as for POST); none answers the place unchanged. A move or resize announces nothing for whoever stands in or near it. 404 for a place that is not the group's.",
+		status: 200,
+		returns: "Place",
+	},
+	"DELETE /api/groups/{groupId}/places/{placeId}": {
+		summary: "Delete a place (any member); nobody is announced as leaving it",
+		description: "404 for a place that is not the group's. Journeys already heading there keep their destination.",
+		status: 204,
+		returns: "",
 	},
 	"GET /api/groups/{groupId}/messages": {
 		summary: "A page of chat history (newest page first, oldest first within it)",
@@ -171,7 +205,7 @@ export const routeDocs: Record<string, RouteDoc> = {
 	"POST /api/owntracks": {
 		summary: "OwnTracks HTTP mode: one message from a registered phone",
 		description:
-			"HTTP Basic auth with the device's username and password (401 with WWW-Authenticate: Basic for missing, wrong or removed credentials; X-Limit-U/X-Limit-D are ignored). Body: one JSON object, or empty. location (lat, lon, tst; acc, alt, vel km/h, cog, batt, bs) is a position sample of the device's user under the usual rules, stored before the answer; transition with the rid of a place is taken (places: issue 16); other types and an empty body → 200 []; _type encrypted → 422 UNSUPPORTED. Answer to a location or transition: a card and a location per person the user may see now (members of the user's groups who share there now — not INACTIVE — and the user), tids unique within the answer, then reportLocation when someone asked and setWaypoints when the user's places changed. 400 malformed JSON, 422 invalid values (a time more than 30 s ahead included), 503 while a dependency is down; never 500 (the iOS app drops a message on any 4xx and keeps it on 5xx). Too many reports — the user's samples over SAMPLE_RATE_LIMIT, or failed logins from the address over DEVICE_AUTH_RATE_LIMIT — are 503 too, with type RATE_LIMITED and Retry-After, so the app keeps the message and sends it again.",
+			"HTTP Basic auth with the device's username and password (401 with WWW-Authenticate: Basic for missing, wrong or removed credentials; X-Limit-U/X-Limit-D are ignored). Body: one JSON object, or empty. location (lat, lon, tst; acc, alt, vel km/h, cog, batt, bs) is a position sample of the device's user under the usual rules, stored before the answer; transition with the rid of one of the user's places is that arrival or departure (notified once, whether the phone or the server saw it first; a transition while not sharing in that group, or for an unknown place, is acknowledged and dropped); other types and an empty body → 200 []; _type encrypted → 422 UNSUPPORTED. Answer to a location or transition: a card and a location per person the user may see now (members of the user's groups who share there now — not INACTIVE — and the user), tids unique within the answer, then reportLocation when someone asked and setWaypoints when the user's places changed. 400 malformed JSON, 422 invalid values (a time more than 30 s ahead included), 503 while a dependency is down; never 500 (the iOS app drops a message on any 4xx and keeps it on 5xx). Too many reports — the user's samples over SAMPLE_RATE_LIMIT, or failed logins from the address over DEVICE_AUTH_RATE_LIMIT — are 503 too, with type RATE_LIMITED and Retry-After, so the app keeps the message and sends it again.",
 		status: 200,
 		returns: "OwnTracks messages: [card, location, …, cmd…]",
 	},
@@ -217,6 +251,7 @@ export const socketDocs: Record<string, string> = {
 	"location:sample":
 		"Send a position sample; ack { sessions }. Over SAMPLE_RATE_LIMIT (per user, with REST and phones): { ok: false, error: { type: RATE_LIMITED, data: { retryAfter } } }",
 	"journey:start": "Start a journey; ack { session }",
+	"journey:update": "Move the ETA of the running journey ({ groupId, eta }, as PATCH /api/groups/{groupId}/journey); ack { session }",
 	"journey:stop": "End the journey; ack { session }",
 	"sos:start": "Raise an SOS; ack { sessions } (never rate-limited)",
 	"sos:stop": "End the SOS; ack { sessions }",
@@ -232,6 +267,8 @@ export const serverEventDocs: Record<string, string> = {
 	"group:changed": "{ groupId, change, userId? }: created, renamed, memberAdded, memberRemoved or deleted",
 	invitation: "An Invitation addressed to this user (sent once their account is known; never from an inviter they blocked)",
 	"location:request": "{ groupId, byUserId }: a member of groupId asks where you are (answer with a fresh location:sample)",
+	"place:changed":
+		"{ groupId, change, placeId, place? }: a place of the group was created, updated (place as it is now) or deleted (no place); read GET /api/groups/{groupId}/places again",
 };
 
 export interface RouteEntry {

@@ -47,12 +47,17 @@ export const authenticatedAliases: Record<string, string> = {
 	"DELETE /groups/:groupId/sharing": "location.stopSharing",
 	"POST /location/samples": "location.addSample",
 	"POST /groups/:groupId/journey": "location.startJourney",
+	"PATCH /groups/:groupId/journey": "location.updateJourney",
 	"DELETE /groups/:groupId/journey": "location.stopJourney",
 	"POST /sos": "location.startSos",
 	"DELETE /sos": "location.stopSos",
 	"GET /groups/:groupId/sessions": "location.groupSessions",
 	"GET /groups/:groupId/sessions/:userId": "location.memberSession",
 	"GET /groups/:groupId/sessions/:userId/route": "location.memberRoute",
+	"GET /groups/:groupId/places": "location.listPlaces",
+	"POST /groups/:groupId/places": "location.createPlace",
+	"PATCH /groups/:groupId/places/:placeId": "location.updatePlace",
+	"DELETE /groups/:groupId/places/:placeId": "location.removePlace",
 
 	"GET /groups/:groupId/messages": "chat.history",
 	"POST /groups/:groupId/messages": "chat.send",
@@ -86,6 +91,7 @@ export function createdLocation(url: string, data: unknown): string {
 	const created = data as { id?: unknown; groupId?: unknown; userId?: unknown } | null;
 	if (path === "/api/auth/register") return "/api/users/me";
 	if (path === "/api/groups" && typeof created?.id === "string") return `/api/groups/${created.id}`;
+	if (path.endsWith("/places") && typeof created?.id === "string") return `${path}/${created.id}`;
 	if (path.endsWith("/journey") && typeof created?.groupId === "string" && typeof created.userId === "string")
 		return `/api/groups/${created.groupId}/sessions/${created.userId}`;
 	return path;

@@ -16,6 +16,7 @@ export const SocketCommands: Record<string, SocketCommand> = {
 	"sharing:stop": { action: "location.stopSharing", result: "session" },
 	"location:sample": { action: "location.addSample", result: "spread" },
 	"journey:start": { action: "location.startJourney", result: "session" },
+	"journey:update": { action: "location.updateJourney", result: "session" },
 	"journey:stop": { action: "location.stopJourney", result: "session" },
 	"sos:start": { action: "location.startSos", result: "spread" },
 	"sos:stop": { action: "location.stopSos", result: "spread" },

@@ -7,6 +7,7 @@ import type {
 	LiveGroup,
 	LiveInvitation,
 	LiveLocate,
+	LivePlace,
 	LiveLocationEvent,
 	LiveNotification,
 	LivePresence,
@@ -43,6 +44,8 @@ export interface ServerEvents {
 	invitation: (invitation: Invitation) => void;
 	/** "Where are you now?" (API.md §6.3): a member of `groupId` asks for a fresh sample. */
 	"location:request": (request: { groupId: string; byUserId: string }) => void;
+	/** A group's place was created, changed or deleted (API.md §6.4): clients read the places again. */
+	"place:changed": (change: LivePlace) => void;
 }
 
 /** Client → server events: any name (unknown ones are ignored), a payload and an acknowledgement in any number. */
@@ -195,6 +198,11 @@ export class LiveSockets {
 	/** A new invitation, to every socket of its addressee (API.md §6.1). */
 	invitation({ userId, invitation }: LiveInvitation): void {
 		this.io?.to(userRoom(userId)).emit("invitation", invitation);
+	}
+
+	/** A place of the group changed: every socket of its members. */
+	place(change: LivePlace): void {
+		this.io?.to(groupRoom(change.groupId)).emit("place:changed", change);
 	}
 
 	/** "Where are you now?": every open socket of the member asked. */

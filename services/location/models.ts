@@ -17,6 +17,23 @@ export interface SessionDoc extends SessionData {
 	outbox: Envelope[];
 }
 
+/**
+ * A group's place (API.md §6.4), in the `places` collection. `version` counts its geometry (1 when
+ * created, +1 on each move or resize): a session whose inside-set was decided against another
+ * version decides that place afresh, silently (places/session-places.ts).
+ */
+export interface PlaceDoc {
+	_id: string;
+	groupId: string;
+	name: string;
+	latitude: number;
+	longitude: number;
+	radius: number;
+	createdBy: string;
+	createdAt: Date;
+	version: number;
+}
+
 /** A session read without its bulky parts (route and outbox), as commands and checks read it. */
 export type SessionRow = Omit<SessionDoc, "route" | "outbox">;
 
@@ -38,6 +55,8 @@ export function locationModels(connection: Connection) {
 				sos: { type: Schema.Types.Mixed, default: null },
 				route: { type: Schema.Types.Mixed, default: () => [] },
 				routeLength: { type: Number, default: 0 },
+				geofence: { type: Schema.Types.Mixed, default: null },
+				place: { type: Schema.Types.Mixed, default: null },
 				// The periodic check finds due sessions by this field.
 				nextCheckAt: { type: Number, default: null, index: true },
 				updatedAt: String,
@@ -48,7 +67,25 @@ export function locationModels(connection: Connection) {
 			{ versionKey: false },
 		),
 	);
-	return { Session } as { Session: Model<SessionDoc> };
+	const Place = connection.model<PlaceDoc>(
+		"Place",
+		new Schema<PlaceDoc>(
+			{
+				_id: String,
+				// Every read is "the places of one group" (a sample's detection, the list, a member's phones).
+				groupId: { type: String, index: true },
+				name: String,
+				latitude: Number,
+				longitude: Number,
+				radius: Number,
+				createdBy: String,
+				createdAt: Date,
+				version: Number,
+			},
+			{ versionKey: false },
+		),
+	);
+	return { Session, Place } as { Session: Model<SessionDoc>; Place: Model<PlaceDoc> };
 }
 export type LocationModels = ReturnType<typeof locationModels>;
 
@@ -66,6 +103,8 @@ export function toSessionData(doc: SessionRow): SessionData {
 		anchor: doc.anchor ?? null,
 		sos: doc.sos ?? null,
 		routeLength: doc.routeLength ?? 0,
+		geofence: doc.geofence ?? null,
+		place: doc.place ?? null,
 		nextCheckAt: doc.nextCheckAt ?? null,
 		updatedAt: doc.updatedAt,
 		version: doc.version,

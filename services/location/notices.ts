@@ -73,6 +73,21 @@ export function noticeText(notice: Notice, subject: NoticeSubject, t: Thresholds
 					};
 		case "SOS":
 			return { title: `${who} raised an SOS`, body: `${who} needs help now. ${lastKnown(notice.position)}` };
+		case "PLACE_ARRIVED": {
+			const place = notice.place?.name ?? "a place";
+			return { title: `${who} arrived at ${place}`, body: `${who} arrived at ${place}.` };
+		}
+		case "PLACE_LEFT": {
+			const place = notice.place?.name ?? "a place";
+			return { title: `${who} left ${place}`, body: `${who} left ${place}.` };
+		}
+		case "JOURNEY_UPDATED":
+			return journey
+				? {
+						title: `${who} now expects to arrive by ${formatTime(journey.eta)}`,
+						body: `${who} moved the arrival time: on the way ${trip(journey)}.`,
+					}
+				: { title: `${who} changed their journey`, body: `${who} changed their journey.` };
 		case "SOS_ENDED":
 			return { title: `${who}'s SOS is over`, body: `${who} stopped the SOS. ${lastKnown(notice.position)}` };
 		default:

@@ -22,9 +22,9 @@ export function stuckDue(anchor: Anchor | null, now: number, t: Pick<Thresholds,
 	return anchor !== null && now - anchor.since >= t.stuckAfterMs;
 }
 
-/** Within `arrivalRadius` of the destination. */
+/** Within `arrivalRadius` of the destination, or within the place's radius when the journey goes to a bigger place (API.md §6.4). */
 export function hasArrived(point: LatLng, journey: Pick<JourneyData, "destination">, t: Pick<Thresholds, "arrivalRadiusM">): boolean {
-	return withinRadius(point, journey.destination, t.arrivalRadiusM);
+	return withinRadius(point, journey.destination, Math.max(t.arrivalRadiusM, journey.destination.radius ?? 0));
 }
 
 /** Out of the stuck circle: the user is moving again, and the circle moves with them. */

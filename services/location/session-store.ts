@@ -10,6 +10,7 @@ import { canDefer, carryOver, KeyedLock, ownedEntry, OwnedSessions, priorityWind
 import { capRoute, MAX_ROUTE_POINTS, newSession, recordsRoute, sessionId, type SessionData, type Thresholds } from "./session.js";
 import type { SessionRepository, SessionWrite } from "./session-repository.js";
 import { decide, type LocationEvent, type Transition } from "./state-machine.js";
+import type { VersionedPlace } from "./places/session-places.js";
 
 /**
  * The sessions of the users this instance owns, and what happens to them: one event at a time
@@ -103,7 +104,15 @@ export interface SessionStoreDeps {
 	noticeEnvelopes: NoticeEnvelopes;
 	/** The groups a user is in (authoritative), to find their sessions by primary key. */
 	groupIdsOf: (userId: string) => Promise<string[]>;
+	/** A group's places, for arrivals and departures on every sample (absent: samples leave places alone). */
+	places?: GroupPlacesSource;
 	logger: { warn(...args: unknown[]): void; debug(...args: unknown[]): void };
+}
+
+/** Where samples find their group's places: from memory when held (`peek`), else read (`of`). */
+export interface GroupPlacesSource {
+	peek(groupId: string): readonly VersionedPlace[] | undefined;
+	of(groupId: string): Promise<readonly VersionedPlace[]>;
 }
 
 export type TimerOutcome = "claimed" | "lost" | "rebased";
@@ -200,16 +209,18 @@ export class SessionStore {
 			// it (the write keeps it pending, see `carryOver`) instead of adding the database's latency to
 			// its live update. Anything queued behind the write keeps its turn: order is preserved.
 			const entry = this.owned.get(groupId, userId);
-			if (entry?.writing && this.locks.inFlight(key) === 1) {
+			const places = this.deps.places?.peek(groupId);
+			if (entry?.writing && this.locks.inFlight(key) === 1 && (places || !this.deps.places)) {
 				const now = this.now();
-				const outcome = decide(entry.data, event, now, this.thresholds);
+				const placed = places ? { ...event, places } : event;
+				const outcome = decide(entry.data, placed, now, this.thresholds);
 				if (this.deferrable(entry, outcome, now)) {
 					entry.usedAt = now;
 					return this.defer(entry, outcome, event.point, now, options.origin ?? null);
 				}
 			}
 		}
-		return this.locks.run(key, () => this.applyLocked(groupId, userId, event, options));
+		return this.locks.run(key, async () => this.applyLocked(groupId, userId, await this.withPlaces(groupId, event), options));
 	}
 
 	/** Like `apply`, but null when the event no longer applies (for commands spanning several groups). */
@@ -335,6 +346,20 @@ export class SessionStore {
 		throw conflict("Your session is changing too fast, try again");
 	}
 
+	/**
+	 * A sample with its group's places attached. When they cannot be read (the database away), the
+	 * sample is applied without them: the places stay as they were and the next sample decides.
+	 */
+	private async withPlaces(groupId: string, event: LocationEvent): Promise<LocationEvent> {
+		if (event.type !== "sample" || event.places || !this.deps.places) return event;
+		try {
+			return { ...event, places: await this.deps.places.of(groupId) };
+		} catch (err) {
+			this.deps.logger.warn("A group's places could not be read; this sample is not checked against them:", message(err));
+			return event;
+		}
+	}
+
 	private deferrable(entry: OwnedSession, outcome: Transition, now: number): boolean {
 		return canDefer(entry.data, outcome, entry.storedNextCheckAt, now, this.timings.writeThroughWithinMs);
 	}
@@ -420,7 +445,7 @@ export class SessionStore {
 		this.stats.rebased += entry.pendingSamples.length;
 		for (const point of entry.pendingSamples) {
 			try {
-				await this.applyLocked(groupId, userId, { type: "sample", point }, {});
+				await this.applyLocked(groupId, userId, await this.withPlaces(groupId, { type: "sample", point }), {});
 			} catch (err) {
 				if (!isInvalidState(err)) this.deps.logger.warn("A pending sample could not be applied again:", message(err));
 			}

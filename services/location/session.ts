@@ -1,4 +1,5 @@
-import type { AlertKind, Destination, Journey, JourneyMode, Point, Session, SessionState, UserRef } from "../../events/types.js";
+import type { AlertKind, Destination, Journey, JourneyMode, Point, Session, SessionPlace, SessionState, UserRef } from "../../events/types.js";
+import type { GeofenceState } from "./places/session-places.js";
 import { fullName } from "../../lib/names.js";
 
 /**
@@ -48,6 +49,10 @@ export interface SessionData {
 	sos: SosData | null;
 	/** Number of points stored in the route (the route itself is only read when needed). */
 	routeLength: number;
+	/** The group's places the user is inside, and the place versions that set was decided against (places/session-places.ts). */
+	geofence: GeofenceState | null;
+	/** Session.place (API.md §6.4): the most specific place of `geofence.inside`, named as it was then. */
+	place: SessionPlace | null;
 	/** Earliest server time (ms) at which a time-based rule may fire; null when none can. */
 	nextCheckAt: number | null;
 	updatedAt: string;
@@ -74,6 +79,8 @@ export const BLANK_SESSION_STATE = {
 	anchor: null,
 	sos: null,
 	routeLength: 0,
+	geofence: null,
+	place: null,
 	nextCheckAt: null,
 } as const;
 
@@ -107,6 +114,7 @@ export function toApiSession(session: SessionData): Session & { sharing: boolean
 		journey: journey
 			? { destination: { ...journey.destination }, eta: journey.eta, mode: journey.mode, startedAt: journey.startedAt, alerts: [...journey.alerts] }
 			: null,
+		place: session.place ? { ...session.place } : null,
 		updatedAt: session.updatedAt,
 	};
 }

@@ -1,5 +1,6 @@
 import { invalidState } from "../../events/errors.js";
-import type { AlertKind, Journey, NotificationKind, Point } from "../../events/types.js";
+import type { AlertKind, Journey, NotificationKind, Point, SessionPlace } from "../../events/types.js";
+import { placesOnSample, placesOnTransition, placesRebased, samePlace, type PlacesOutcome, type VersionedPlace } from "./places/session-places.js";
 import { hasArrived, isStale, lateDue, leftStuckCircle, nextCheckAt, offlineDue, stuckDue } from "./rules.js";
 import { compactPoint } from "./point.js";
 import type { JourneyData, NewJourney, SessionData, Thresholds } from "./session.js";
@@ -14,7 +15,14 @@ import type { JourneyData, NewJourney, SessionData, Thresholds } from "./session
 export type LocationEvent =
 	| { type: "sharingStarted" }
 	| { type: "sharingStopped" }
-	| { type: "sample"; point: Point }
+	/** `places`: the group's places, for arrivals and departures (absent: the places are left as they were). */
+	| { type: "sample"; point: Point; places?: readonly VersionedPlace[] }
+	/** The group's places changed: Session.place is decided again from the last position, silently. */
+	| { type: "placesChanged"; places: readonly VersionedPlace[] }
+	/** An OwnTracks transition: the phone saw the user enter or leave one of the group's places. */
+	| { type: "placeTransition"; places: readonly VersionedPlace[]; placeId: string; event: "enter" | "leave" }
+	/** A running journey's ETA moves (API.md §6.4). */
+	| { type: "etaChanged"; eta: string }
 	| { type: "journeyStarted"; journey: NewJourney }
 	| { type: "journeyStopped" }
 	/** `lead`: this session announces the SOS (and later its going offline) for all the user's groups. */
@@ -34,6 +42,8 @@ export interface Notice {
 	journey?: Journey;
 	/** The user's last known position (for SOS texts). */
 	position?: Point | null;
+	/** The place arrived at or left (PLACE_ARRIVED, PLACE_LEFT). */
+	place?: SessionPlace;
 }
 
 export interface Transition {
@@ -102,8 +112,37 @@ function applyEvent(s: SessionData, event: LocationEvent, now: number, t: Thresh
 			}
 			break;
 
-		case "sample":
-			return applySample(s, event, now, t);
+		case "sample": {
+			const step = applySample(s, event, now, t);
+			if (!step || !event.places) return step;
+			return withPlaces(step, placesOnSample(s.geofence, event.places, s.position, step.session.position!));
+		}
+
+		case "placesChanged": {
+			const placed = placesRebased(s.geofence, event.places, s.position);
+			// Nothing visible changed: nothing to write (the next sample decides the same, from the same position).
+			if (samePlace(placed.place, s.place)) return null;
+			return { session: { ...s, geofence: placed.geofence, place: placed.place }, changed: true, route: KEEP, notices: [] };
+		}
+
+		case "placeTransition": {
+			if (!s.sharing && s.state !== "SOS") reject(s, event, "Sharing is not on in this group");
+			const placed = placesOnTransition(s.geofence, event.places, s.position, { placeId: event.placeId, event: event.event });
+			if (!placed.crossings.length && samePlace(placed.place, s.place)) return null;
+			return withPlaces({ session: s, changed: true, route: KEEP, notices: [] }, placed);
+		}
+
+		case "etaChanged": {
+			if (s.state !== "ROUTING" && s.state !== "WARNING") reject(s, event, "There is no journey to update");
+			const before = s.journey!;
+			const moved = { ...before, eta: event.eta };
+			// A LATE alert clears when the new ETA is ahead, and may announce itself again if that one passes too.
+			const clears = before.alerts.includes("LATE") && !lateDue(moved, now);
+			const journey: JourneyData = clears ? { ...moved, alerts: without(before.alerts, "LATE"), notified: before.notified.filter(k => k !== "LATE") } : moved;
+			return step({ ...s, state: journey.alerts.length ? "WARNING" : "ROUTING", journey }, KEEP, [
+				{ kind: "JOURNEY_UPDATED", audience: "group", journey: publicJourney(journey) },
+			]);
+		}
 
 		case "journeyStarted":
 			if (s.state !== "INACTIVE" && s.state !== "ACTIVE") reject(s, event, `A journey cannot start now (${s.state})`);
@@ -152,6 +191,16 @@ function applyEvent(s: SessionData, event: LocationEvent, now: number, t: Thresh
 			return { session: s, changed: false, route: KEEP, notices: [] };
 	}
 	return null;
+}
+
+/** A step with the session's places as `placed` says, and a notice per crossing. */
+function withPlaces(step: Step, placed: PlacesOutcome): Step {
+	const notices: Notice[] = placed.crossings.map(({ place, kind }) => ({
+		kind: kind === "arrived" ? "PLACE_ARRIVED" : "PLACE_LEFT",
+		audience: "group",
+		place,
+	}));
+	return { ...step, session: { ...step.session, geofence: placed.geofence, place: placed.place }, notices: [...step.notices, ...notices] };
 }
 
 function applySample(s: SessionData, event: Extract<LocationEvent, { type: "sample" }>, now: number, t: Thresholds): Step | null {

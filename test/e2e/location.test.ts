@@ -118,6 +118,8 @@ describe("location tracking end to end", () => {
 				sharing: false,
 				position: null,
 				journey: null,
+				// API.md §6.4: in no place of the group.
+				place: null,
 				updatedAt: undefined,
 			},
 		);

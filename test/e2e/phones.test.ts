@@ -318,3 +318,76 @@ describe("where are you now?", () => {
 		assert.equal(socket.eve.of("location:request").length, 0);
 	});
 });
+
+describe("places on the phone (API.md §6.4): waypoints and transitions", () => {
+	const OFFICE = { latitude: 52.3702, longitude: 4.8952 };
+	let office: { id: string; name: string; latitude: number; longitude: number; radius: number; createdAt: string };
+	/** Sample times after every earlier test's, a second apart (a sample not newer than the last is ignored). */
+	let tst = 0;
+	before(() => {
+		tst = nowSeconds() + 1;
+	});
+	const post = (fixture: string, extra: Record<string, unknown> = {}) => postOwnTracks(system.url, adaPhone.credentials, atTime(fixture, tst++, extra));
+	const waypointsIn = (answer: { _type: string; action?: string; waypoints?: { waypoints: unknown[] } }[]) =>
+		answer.filter(m => m._type === "cmd" && m.action === "setWaypoints").map(m => m.waypoints!.waypoints);
+	const placeNotices = () =>
+		socket.bob
+			.of("notification")
+			.filter((n: Notification) => n.kind.startsWith("PLACE_") && n.subjectUserId === id("ada"))
+			.map((n: Notification) => n.title);
+
+	test("a place of the user's group reaches their phone as a waypoint (setWaypoints) once, and again when it changes", async () => {
+		const created = await client.bob.post(`/api/groups/${family.id}/places`, { name: "Office", ...OFFICE, radius: 100 });
+		assert.equal(created.status, 201, JSON.stringify(created.body));
+		office = created.body;
+		const first = await post(ownTracks.ANDROID_PING);
+		assert.equal(first.status, 200, first.text);
+		assert.deepEqual(waypointsIn(first.json), [
+			[
+				{
+					_type: "waypoint",
+					desc: "Office",
+					lat: OFFICE.latitude,
+					lon: OFFICE.longitude,
+					rad: 100,
+					tst: Math.floor(Date.parse(office.createdAt) / 1000),
+					rid: office.id,
+				},
+			],
+		]);
+		assert.deepEqual(waypointsIn((await post(ownTracks.ANDROID_PING)).json), [], "sent once");
+		// Eve's places are not Ada's: nothing new for Ada's phone.
+		assert.equal((await client.eve.post(`/api/groups/${evesGroup.id}/places`, { name: "Eve's", ...OFFICE, radius: 50 })).status, 201);
+		assert.deepEqual(waypointsIn((await post(ownTracks.ANDROID_PING)).json), []);
+		assert.equal((await client.ada.patch(`/api/groups/${family.id}/places/${office.id}`, { name: "The office" })).status, 200);
+		const renamed = waypointsIn((await post(ownTracks.ANDROID_PING)).json);
+		assert.deepEqual(
+			renamed.map(list => list.map(w => (w as { desc: string }).desc)),
+			[["The office"]],
+		);
+		assert.deepEqual(placeNotices(), [], "Ada was never at the office");
+	});
+
+	test("the phone's transition counts as the crossing, and the server's detection of the same crossing does not notify again", async () => {
+		const enter = await post(ownTracks.IOS_TRANSITION_ENTER, { rid: office.id, lat: OFFICE.latitude, lon: OFFICE.longitude });
+		assert.equal(enter.status, 200, enter.text);
+		await socket.bob.waitFor("notification", (n: Notification) => n.kind === "PLACE_ARRIVED" && n.subjectUserId === id("ada"));
+		assert.deepEqual((await sessionOf("bob", "ada")).place, { id: office.id, name: "The office" });
+		// Her location at the office (the server sees her inside) and the app retrying the transition: nothing more.
+		assert.equal((await post(ownTracks.MINIMAL_LOCATION, { lat: OFFICE.latitude, lon: OFFICE.longitude, acc: 10 })).status, 200);
+		assert.equal((await post(ownTracks.IOS_TRANSITION_ENTER, { rid: office.id })).status, 200);
+		// A region of the app's own, and a place that is not hers: acknowledged, nothing happens.
+		assert.equal((await post(ownTracks.IOS_TRANSITION_ENTER, { rid: "6750a0f1c2b3d4e5f6a7b8c9" })).status, 200);
+		const evesPlace = (await client.eve.get(`/api/groups/${evesGroup.id}/places`)).body[0];
+		assert.equal((await post(ownTracks.IOS_TRANSITION_ENTER, { rid: evesPlace.id })).status, 200);
+		// The server sees her leave first (far away, a precise fix); the phone's late "leave" is the same crossing.
+		assert.equal((await post(ownTracks.MINIMAL_LOCATION, { lat: 52.3902, lon: 4.8952, acc: 10 })).status, 200);
+		await socket.bob.waitFor("notification", (n: Notification) => n.kind === "PLACE_LEFT" && n.subjectUserId === id("ada"));
+		assert.equal((await post(ownTracks.ANDROID_TRANSITION_LEAVE, { rid: office.id })).status, 200);
+		assert.equal((await sessionOf("bob", "ada")).place, null);
+		// Everything above has been applied once the session shows her last position.
+		await waitFor(async () => (await sessionOf("bob", "ada")).position?.latitude === 52.3902, { what: "Ada's last position" });
+		assert.deepEqual(placeNotices(), ["Ada Lovelace arrived at The office", "Ada Lovelace left The office"]);
+		assert.equal(socket.ada.of("notification").filter((n: Notification) => n.kind.startsWith("PLACE_")).length, 0, "not told about herself");
+	});
+});

@@ -64,6 +64,7 @@ let withdrawn: string; // an invitation of the group, withdrawn by a member
 let revokedLink: string; // an invite link of the group, revoked by a member
 let joinCode: string; // an invite link's code, for Jon to join with
 let miaDevice: string; // removed by the valid cell of DELETE /devices/:id
+let miaPlace: string; // a place of the group: renamed, then deleted by the valid cells
 const forged = {} as Record<"wrong signature" | "alg none" | "RS256 confusion" | "expired" | "HS256 with the public key", string>;
 const grid: { target: string; cells: Partial<Record<Case, string>> }[] = [];
 
@@ -324,6 +325,49 @@ function restTargets(): RestTarget[] {
 			},
 			member: () => mia,
 			expect: 201,
+			grouped: true,
+		},
+		{
+			method: "PATCH",
+			route: "PATCH /groups/:groupId/journey",
+			path: `/api/groups/${g()}/journey`,
+			body: { eta: new Date(Date.now() + 7_200_000).toISOString() },
+			member: () => mia,
+			expect: 200,
+			grouped: true,
+		},
+		{
+			method: "GET",
+			route: "GET /groups/:groupId/places",
+			path: `/api/groups/${g()}/places`,
+			member: () => mia,
+			expect: 200,
+			grouped: true,
+		},
+		{
+			method: "POST",
+			route: "POST /groups/:groupId/places",
+			path: `/api/groups/${g()}/places`,
+			body: { name: "School", latitude: 45.08, longitude: 7.69, radius: 150 },
+			member: () => mia,
+			expect: 201,
+			grouped: true,
+		},
+		{
+			method: "PATCH",
+			route: "PATCH /groups/:groupId/places/:placeId",
+			path: `/api/groups/${g()}/places/${miaPlace}`,
+			body: { name: "Home sweet home" },
+			member: () => mia,
+			expect: 200,
+			grouped: true,
+		},
+		{
+			method: "DELETE",
+			route: "DELETE /groups/:groupId/places/:placeId",
+			path: `/api/groups/${g()}/places/${miaPlace}`,
+			member: () => mia,
+			expect: 204,
 			grouped: true,
 		},
 		{
@@ -605,6 +649,9 @@ before(async () => {
 	const device = await mia.post("/api/devices", { name: "Mia's old phone", protocol: "osmand" });
 	assert.equal(device.status, 201);
 	miaDevice = device.body.id;
+	const place = await mia.post(`/api/groups/${group.id}/places`, { name: "Home", latitude: 45.07, longitude: 7.68, radius: 100 });
+	assert.equal(place.status, 201, JSON.stringify(place.body));
+	miaPlace = place.body.id;
 });
 
 after(async () => {
@@ -719,6 +766,8 @@ test("Socket.IO: a bad token never connects; a non-member's commands are refused
 					eta: new Date(Date.now() + 3_600_000).toISOString(),
 					mode: "walking",
 				};
+			case "journey:update":
+				return { groupId: group.id, eta: new Date(Date.now() + 7_200_000).toISOString() };
 			case "chat:send":
 				return { groupId: group.id, text: "over the socket" };
 			default:
@@ -764,7 +813,17 @@ test("Socket.IO: a bad token never connects; a non-member's commands are refused
 
 	const member = await connectSocket(system.url, mia.token);
 	// The REST cells left Mia sharing (an SOS switches sharing on and keeps it on): stop first.
-	for (const event of ["sharing:stop", "sharing:start", "location:sample", "journey:start", "journey:stop", "sos:start", "sos:stop", "chat:send"]) {
+	for (const event of [
+		"sharing:stop",
+		"sharing:start",
+		"location:sample",
+		"journey:start",
+		"journey:update",
+		"journey:stop",
+		"sos:start",
+		"sos:stop",
+		"chat:send",
+	]) {
 		const ack = await member.emit(event, payloadFor(event));
 		grid.find(r => r.target === `socket ${event}`)!.cells["valid member"] = ack.ok ? "ok" : String(ack.error.code);
 		assert.equal(ack.ok, true, `${event} as the valid member: ${JSON.stringify(ack)}`);

@@ -82,6 +82,8 @@ let toAda: string;
 let toBob: string;
 let evesLink: { id: string; code: string };
 let familyLink: { id: string; code: string };
+/** A place of Ada's family (issue 16): fuzzed as the {placeId} of the places routes. */
+let familyPlace: string;
 let routes: Route[] = [];
 const totals = new StatusCounts();
 const socketTotals = new StatusCounts();
@@ -170,7 +172,14 @@ function restInput(
 ): { method: string; path: string; headers: Record<string, string>; body?: string | Buffer; why: string } {
 	const group = rng.chance(0.5) ? family : solo;
 	// Every path names something Ada could act on: a valid call would change something, so only refusals may reach these in the refused phase.
-	const pathValues: Record<string, string> = { groupId: group.id, userId: ada.user!.id, invitationId: toAda, linkId: familyLink.id, code: evesLink.code };
+	const pathValues: Record<string, string> = {
+		groupId: group.id,
+		userId: ada.user!.id,
+		invitationId: toAda,
+		linkId: familyLink.id,
+		code: evesLink.code,
+		placeId: familyPlace,
+	};
 	const caller = expect === "any" && key(route) === "POST /api/groups" ? carol : ada;
 	const headers: Record<string, string> = route.authenticated ? { authorization: `Bearer ${caller.token}` } : {};
 	const json = { "content-type": "application/json" };
@@ -438,6 +447,9 @@ before(async () => {
 	assert.equal((await ada.post(`/api/groups/${family.id}/messages`, { text: "hello family" })).status, 201);
 	assert.equal((await ada.post(`/api/groups/${family.id}/sharing`)).status, 200);
 	assert.equal((await ada.post("/api/location/samples", { latitude: 45.07, longitude: 7.68 })).status, 202);
+	const place = await ada.post(`/api/groups/${family.id}/places`, { name: "Home", latitude: 45.07, longitude: 7.68, radius: 100 });
+	assert.equal(place.status, 201, JSON.stringify(place.body));
+	familyPlace = place.body.id;
 	const openApi = (await fetch(`${system.url}/api/docs/openapi.json`).then(r => r.json())) as { paths: Record<string, Record<string, any>> };
 	routes = routesFrom(openApi);
 	console.log(`fuzz seed ${SEED} (FUZZ_SEED=${SEED} reproduces this run); ${routes.length} REST routes, ${Object.keys(SocketCommands).length} socket commands`);

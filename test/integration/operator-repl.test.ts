@@ -9,7 +9,7 @@ import { ROOT, startSystem, type System } from "../support/system.js";
 let system: System;
 
 before(async () => {
-	system = await startSystem({ services: ["users", "devices", "gateway"] });
+	system = await startSystem({ services: ["users", "location", "devices", "gateway"] });
 });
 
 after(async () => {
@@ -119,6 +119,30 @@ test("`devices <email|userId>` lists a user's phones with when each was last see
 		);
 		assert.ok(!shown.out.includes(created.body.credentials.password), "no secret");
 	}
+});
+
+test("`places <groupId>` lists a group's places and who is inside each now", async () => {
+	const di = new ApiClient(system.url);
+	await di.signUp("Di", "Places");
+	const group = await di.createGroup("Places of Di");
+	assert.equal((await di.post(`/api/groups/${group.id}/sharing`)).status, 200);
+	assert.equal((await di.post("/api/location/samples", { latitude: 45.4642, longitude: 9.19, accuracy: 5 })).status, 202);
+	const home = await di.post(`/api/groups/${group.id}/places`, { name: "Home", latitude: 45.4642, longitude: 9.19, radius: 100 });
+	const far = await di.post(`/api/groups/${group.id}/places`, { name: "Far", latitude: 46, longitude: 9, radius: 100 });
+	assert.deepEqual([home.status, far.status], [201, 201]);
+	const shown = await repl("places", group.id);
+	assert.equal(shown.code, 0, shown.err);
+	const places = JSON.parse(shown.out) as { id: string; name: string; radius: number; createdBy: string; inside: string[] }[];
+	assert.deepEqual(
+		places.map(p => [p.id, p.name, p.radius, p.createdBy, p.inside]),
+		[
+			[home.body.id, "Home", 100, di.user!.id, [di.user!.id]],
+			[far.body.id, "Far", 100, di.user!.id, []],
+		],
+	);
+	const unknown = await repl("places", "no-such-group");
+	assert.notEqual(unknown.code, 0);
+	assert.match(unknown.err, /not found/);
 });
 
 test("an unknown command or user fails with a message and a non-zero exit", async () => {

@@ -19,7 +19,8 @@ import {
 } from "../../services/devices/credentials.js";
 import { credentialsOf, publicBaseUrl, toDevice, type OsmAndDeviceCredentials, type OwnTracksDeviceCredentials } from "../../services/devices/registry.js";
 import { LastSeen } from "../../services/devices/last-seen.js";
-import { NO_PLACES, pendingCommands, sentCommands } from "../../services/devices/commands.js";
+import { NO_PLACES, pendingCommands, placeTransition, sentCommands } from "../../services/devices/commands.js";
+import type { AnswerPlace } from "../../services/devices/protocol/owntracks.js";
 import { DeviceCache, type KnownDevice } from "../../services/devices/device-cache.js";
 import { LOCATE_EVERY_MS, locateNotification, locateParties, locateWaitMs } from "../../services/devices/locate.js";
 import { PhoneReports, type Call } from "../../services/devices/phone-reports.js";
@@ -522,6 +523,76 @@ describe("an OsmAnd report", () => {
 		await assert.rejects(
 			s.reports.osmAnd({ deviceId: s.osmAndDeviceId, secret: s.osmAndSecret, request: request(s, osmAndWire.OSMAND_QUERY) }, caller(s)),
 			(err: { code?: number }) => err.code === 400,
+		);
+	});
+});
+
+describe("places on the phone (issue 16)", () => {
+	/** A device that got the places of version `v1`, and the places source and transition sink under test. */
+	function phone(places: () => Promise<{ version: string; places: AnswerPlace[] }>) {
+		const deviceId = newDeviceId();
+		const secret = newSecret();
+		const sent: unknown[] = [];
+		const known: KnownDevice = {
+			id: deviceId,
+			protocol: "owntracks",
+			secretHash: hashSecret(secret),
+			owner: ADA,
+			lastSeenAt: null,
+			reportRequestedAt: null,
+			waypointsVersion: "v1",
+		};
+		const reports = new PhoneReports({
+			devices: new DeviceCache(async id => (id === deviceId ? known : null)),
+			lastSeen: new LastSeen(),
+			writeLastSeen: async () => undefined,
+			writeSent: async (_id, what) => void sent.push(what),
+			places,
+			transition: placeTransition,
+			now: () => T0,
+			logger: { debug: () => undefined, warn: () => undefined },
+		});
+		return { reports, deviceId, secret, sent };
+	}
+	const school: AnswerPlace = { id: "p1", name: "School", latitude: 52.37, longitude: 4.89, radius: 150, createdAt: "2024-12-01T08:00:00.000Z" };
+	const calls: { action: string; params: unknown }[] = [];
+	const call: Call = async (action, params) => {
+		calls.push({ action, params });
+		if (action === "location.placeTransition" && (params as { placeId: string }).placeId === "gone") throw clientError(404, "NOT_FOUND");
+		if (action === "location.placeTransition" && (params as { placeId: string }).placeId === "down") throw clientError(503, "SERVICE_UNAVAILABLE");
+		return [];
+	};
+	const ping = () => JSON.parse(ownTracksWire.MINIMAL_LOCATION);
+
+	test("changed places go as setWaypoints and their version is remembered; places that cannot be read now change nothing on the phone", async () => {
+		const changed = phone(async () => ({ version: "v2", places: [school] }));
+		const answer = await changed.reports.ownTracks({ deviceId: changed.deviceId, secret: changed.secret, message: ping() }, call);
+		assert.deepEqual(answer.at(-1), {
+			_type: "cmd",
+			action: "setWaypoints",
+			waypoints: { _type: "waypoints", waypoints: [{ _type: "waypoint", desc: "School", lat: 52.37, lon: 4.89, rad: 150, tst: 1733040000, rid: "p1" }] },
+		});
+		assert.deepEqual(changed.sent, [{ waypointsVersion: "v2" }]);
+		const down = phone(async () => Promise.reject(clientError(503, "SERVICE_UNAVAILABLE")));
+		const unchanged = await down.reports.ownTracks({ deviceId: down.deviceId, secret: down.secret, message: ping() }, call);
+		assert.equal(
+			unchanged.some(m => m._type === "cmd"),
+			false,
+			"no empty setWaypoints while the location service is away",
+		);
+		assert.deepEqual(down.sent, []);
+	});
+
+	test("a transition with a rid goes to location.placeTransition as the owner; one that can never apply is acknowledged; an outage is not", async () => {
+		const p = phone(async () => ({ version: "v1", places: [school] }));
+		const transition = (rid: string) => ({ ...JSON.parse(ownTracksWire.IOS_TRANSITION_ENTER), rid });
+		calls.length = 0;
+		await p.reports.ownTracks({ deviceId: p.deviceId, secret: p.secret, message: transition("p1") }, call);
+		assert.deepEqual(calls[0], { action: "location.placeTransition", params: { placeId: "p1", event: "enter" } });
+		await p.reports.ownTracks({ deviceId: p.deviceId, secret: p.secret, message: transition("gone") }, call);
+		await assert.rejects(
+			p.reports.ownTracks({ deviceId: p.deviceId, secret: p.secret, message: transition("down") }, call),
+			(err: { code?: number }) => err.code === 503,
 		);
 	});
 });

@@ -491,7 +491,7 @@ describe("routes, texts and validation", () => {
 
 	test("the API view hides the internals", () => {
 		const view = toApiSession(warning());
-		assert.deepEqual(Object.keys(view).sort(), ["groupId", "journey", "position", "sharing", "state", "updatedAt", "userId"]);
+		assert.deepEqual(Object.keys(view).sort(), ["groupId", "journey", "place", "position", "sharing", "state", "updatedAt", "userId"]);
 		assert.deepEqual(Object.keys(view.journey!).sort(), ["alerts", "destination", "eta", "mode", "startedAt"]);
 	});
 });
