@@ -13,11 +13,18 @@ export const LiveEvents = {
 	revoked: "live.revoked",
 	invitation: "live.invitation",
 	locate: "live.locate",
+	shareEnded: "live.shareEnded",
 } as const;
 
 export interface LiveLocation {
 	groupId: string;
+	/** The session as its subject sees it (exact). */
 	session: Session;
+	/**
+	 * What the other members see when the subject shares an approximate position there (API.md §6.6):
+	 * `session` then goes to the subject's own sockets only, this to the rest of the group.
+	 */
+	others?: Session;
 }
 /**
  * Several location updates in one `live.location` broadcast, in the order they happened: a
@@ -70,5 +77,12 @@ export interface LiveLocate {
 	userId: string;
 	groupId: string;
 	byUserId: string;
+}
+/** Share links that ended (deleted, or their creator left): their share sockets are disconnected (API.md §6.5). */
+export interface LiveShareEnded {
+	linkIds?: string[];
+	/** Every link of this user (in this group, when given). */
+	userId?: string;
+	groupId?: string;
 }
 export type { User };

@@ -262,6 +262,8 @@ const SETTINGS = {
 	stuckRadiusM: r => r.value("STUCK_RADIUS", 30, positiveNumber),
 	arrivalRadiusM: r => r.value("ARRIVAL_RADIUS", 50, positiveNumber),
 	trackingCheckEveryMs: r => r.value("TRACKING_CHECK_EVERY", 5000, duration()),
+	/** Days each user's own position history is kept (API.md §6.6); 0: none is kept. */
+	historyDays: r => r.value("HISTORY_DAYS", 30, integer(0, 3650)),
 
 	// Devices (phones, API.md §6.2)
 	/**

@@ -117,10 +117,14 @@ export async function createGroups(system: System, users: BenchUser[], size: num
 	for (let i = 0; i < users.length; i += size) chunks.push(users.slice(i, i + size));
 	return mapLimit(chunks, 4, async (members, index) =>
 		retrying(async () => {
-			const group = await clientFor(system, members[0]!).createGroup(
-				`Bench group ${index}`,
-				members.slice(1).map(m => m.email),
-			);
+			// Membership needs consent (API.md §6.1): the creator invites, each member accepts with their own token.
+			const creator = clientFor(system, members[0]!);
+			const group = await creator.createGroup(`Bench group ${index}`);
+			for (const member of members.slice(1)) {
+				const invited = await creator.post(`/api/groups/${group.id}/members`, { email: member.email });
+				if (invited.status !== 202) throw new Error(`invite failed: ${invited.status} ${JSON.stringify(invited.body)}`);
+				await clientFor(system, member).acceptInvitationTo(group.id);
+			}
 			return { groupId: group.id, members };
 		}),
 	);
