@@ -537,6 +537,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			async handler(ctx: Context<HistoryParams, Meta & { $responseType?: string; $responseHeaders?: Record<string, string> }>) {
 				const caller = callerOf(ctx);
 				const now = Date.now();
+				// The pattern lets a month 13 through: a date that is none is refused here.
+				for (const field of ["from", "to"] as const) {
+					const value = ctx.params[field];
+					if (value !== undefined && Number.isNaN(Date.parse(value)))
+						throw validationError("Parameters validation error!", [{ field, message: `The '${field}' field must be an ISO-8601 date.`, type: "date" }]);
+				}
 				const to = ctx.params.to === undefined ? new Date(now) : new Date(ctx.params.to);
 				const from = ctx.params.from === undefined ? new Date(to.getTime() - DAY_MS) : new Date(ctx.params.from);
 				if (from.getTime() > to.getTime())
