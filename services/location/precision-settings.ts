@@ -68,7 +68,7 @@ export type ShownSession = Session & { sharing?: boolean; precision?: Precision 
  * otherwise the position snapped to its ~1 km cell (precision.ts). `precision: "approximate"` marks
  * the choice either way (absent: exact), so the subject's own client can show it.
  */
-export function sessionFor<S extends ShownSession>(viewerId: string | null, session: S, precision: Precision): S {
+export function sessionFor<S extends ShownSession>(viewerId: string | null, session: S, precision: Precision): S & { precision?: Precision } {
 	if (precision === "exact") return session;
 	const marked = { ...session, precision };
 	// viewerId null: anyone but the subject (a broadcast to the other members).
