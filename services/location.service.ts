@@ -12,7 +12,7 @@ import { conflict, ErrorTypes, forbidden, invalidState, notFound, validationErro
 import { LiveEvents, type LiveGroup, type LiveShareEnded } from "../events/live.js";
 import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User } from "../events/types.js";
 import { locationModels, type LocationModels } from "./location/models.js";
-import { newSession, toApiSession, toOperatorSession, type Thresholds } from "./location/session.js";
+import { newSession, recordsRoute, toApiSession, toOperatorSession, type SessionData, type Thresholds } from "./location/session.js";
 import { MongoSessionRepository, type SessionRepository } from "./location/session-repository.js";
 import { createTracking, type Tracking } from "./location/tracking.js";
 import type { LocationEvent } from "./location/state-machine.js";
@@ -20,9 +20,7 @@ import { etaProblem, samplePoint, sampleTimestampProblem } from "./location/vali
 import { positionDetailRules, type PositionDetails } from "./location/point.js";
 import { GroupLists, visiblePeople, type GroupView, type VisiblePerson } from "./location/visible-people.js";
 import { liveLocations } from "./location/live-batch.js";
-import { recordsRoute, type SessionData } from "./location/session.js";
-import { Precisions, type Precision } from "./location/precision.js";
-import { positionFor } from "./location/precision.js";
+import { positionFor, Precisions, type Precision } from "./location/precision.js";
 import {
 	PRECISION_CHANGED_EVENT,
 	PrecisionSettings,
@@ -31,29 +29,16 @@ import {
 	type PrecisionChanged,
 	type PrecisionDoc,
 } from "./location/precision-settings.js";
+import { History, HistoryBuffer, historyModel, historyWindow, MAX_HISTORY_POINTS, type HistoryDoc } from "./location/history/store.js";
+import { HISTORY_EXPORTS, historyGeoJson, historyGpx, historyJson, HistoryFormats, type HistoryFormat } from "./location/history/export.js";
 import {
-	HistoryBuffer,
-	historyModel,
-	MAX_HISTORY_POINTS,
-	MAX_HISTORY_RANGE_DAYS,
-	pointOfHistory,
-	purgeExpired,
-	type HistoryDoc,
-} from "./location/history/store.js";
-import { HISTORY_EXPORTS, historyCutoff, historyGeoJson, historyGpx, historyJson, HistoryFormats, type HistoryFormat } from "./location/history/export.js";
-import {
-	isShareToken,
 	MAX_ACTIVE_SHARE_LINKS,
-	newShareLinkId,
-	newShareToken,
 	SHARE_DURATION_S,
-	shareEndReason,
 	shareLinkModel,
+	ShareLinks,
 	sharedName,
-	shareTokenHash,
 	shareUrl,
 	termsOf,
-	toListing,
 	type ResolvedShareLink,
 	type ShareLinkDoc,
 	type ShareLinkListing,
@@ -192,8 +177,10 @@ interface LocationVars extends Tracking {
 	flushTimer?: NodeJS.Timeout;
 	/** Who shares an approximate position where (location/precision-settings.ts). */
 	precisions: PrecisionSettings;
-	/** Accepted samples on their way to each user's history. */
-	history: HistoryBuffer;
+	/** Each user's own positions (location/history/store.ts). */
+	history: History;
+	/** Share links (location/sharing/share-links.ts). */
+	shareLinks: ShareLinks;
 	historyTimer?: NodeJS.Timeout;
 	purgeTimer?: NodeJS.Timeout;
 	/** Pushes a changed session to the group's members (live.location). */
@@ -216,8 +203,7 @@ interface LocationMethods {
 	checkOwnership(): Promise<void>;
 	onMembershipChange(change: MembershipChange, ctx: Context): Promise<void>;
 	shownTo(viewerId: string, session: SessionData): Session;
-	liveShareLink(token: string): Promise<{ link: ShareLinkDoc; session: SessionData }>;
-	endShareLinks(ctx: Context | null, filter: Record<string, unknown>): Promise<void>;
+	endShareLinks(ctx: Context, filter: { userId?: string | { $in: string[] }; groupId?: string }): Promise<void>;
 	purge(): Promise<void>;
 }
 
@@ -294,7 +280,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				);
 				if (ctx.meta.device) await Promise.all(groupIds.map(groupId => this.store.persist(groupId, caller.id)));
 				// The caller's own history (API.md §6.6): queued, written with the others within a second.
-				this.history.add(caller.id, sample.point);
+				this.history.buffer.add(caller.id, sample.point);
 				ctx.meta.$statusCode = 202;
 				return { sessions: sessions.map(toApiSession) };
 			},
@@ -339,7 +325,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				if (!groupIds.length) throw invalidState("You are in no group: there is nobody to alert");
 				const point = this.pointOf(ctx, Date.now());
 				const sessions = await this.sos.raise(groupIds, caller, point, ctx);
-				this.history.add(caller.id, point);
+				this.history.buffer.add(caller.id, point);
 				ctx.meta.$statusCode = 201;
 				return { sessions: sessions.map(toApiSession) };
 			},
@@ -445,54 +431,25 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const session = await this.store.get(groupId, caller.id);
 				if (!session.sharing) throw forbidden("Share your location in this group first: a share link shows your session there");
 				if (untilArrival && !session.journey) throw invalidState("untilArrival needs a journey in progress in this group");
-				const now = Date.now();
-				const running = await this.models.ShareLink.countDocuments({ userId: caller.id, expiresAt: { $gt: new Date(now) } });
-				if (running >= MAX_ACTIVE_SHARE_LINKS) throw conflict(`At most ${MAX_ACTIVE_SHARE_LINKS} share links at once: delete one first`);
-				const token = newShareToken();
-				const member = group.members.find(m => m.id === caller.id) ?? caller;
-				// untilArrival: whichever comes first, the arrival (the journey's end) or this.
-				const expiresAt = new Date(now + duration * 1000);
-				const doc: ShareLinkDoc = {
-					_id: newShareLinkId(),
-					tokenHash: shareTokenHash(token),
+				if ((await this.shareLinks.countRunning(caller.id)) >= MAX_ACTIVE_SHARE_LINKS)
+					throw conflict(`At most ${MAX_ACTIVE_SHARE_LINKS} share links at once: delete one first`);
+				const { doc, token } = await this.shareLinks.create({
 					userId: caller.id,
 					groupId,
-					name: sharedName(member),
-					createdAt: new Date(now),
-					expiresAt,
-					untilArrival,
-					journeyStartedAt: untilArrival ? (session.journey?.startedAt ?? null) : null,
-				};
-				await this.models.ShareLink.create(doc);
+					name: sharedName(group.members.find(member => member.id === caller.id) ?? caller),
+					durationS: duration,
+					journeyStartedAt: untilArrival ? session.journey!.startedAt : null,
+				});
 				ctx.meta.$statusCode = 201;
-				return {
-					id: doc._id,
-					token,
-					url: shareUrl(config.publicUrl(), ctx.meta.origin, token),
-					expiresAt: expiresAt.toISOString(),
-					groupId,
-					untilArrival,
-				};
+				return { id: doc._id, token, url: shareUrl(config.publicUrl(), ctx.meta.origin, token), expiresAt: doc.expiresAt.toISOString(), groupId, untilArrival };
 			},
 		},
 
 		/** The caller's share links that still show something (without their tokens, which are not stored). */
 		shareLinks: {
 			params: { ...strict },
-			async handler(ctx: Context<Record<string, never>, Meta>): Promise<ShareLinkListing[]> {
-				const caller = callerOf(ctx);
-				const now = Date.now();
-				const docs = await this.models.ShareLink.find({ userId: caller.id, expiresAt: { $gt: new Date(now) } })
-					.sort({ createdAt: 1 })
-					.lean<ShareLinkDoc[]>();
-				const live = await Promise.all(
-					docs.map(
-						async doc =>
-							(await this.membership.isMemberNow(doc.groupId, doc.userId)) &&
-							shareEndReason(termsOf(doc), toApiSession(await this.store.get(doc.groupId, doc.userId)), now) === null,
-					),
-				);
-				return docs.filter((_, i) => live[i]).map(toListing);
+			handler(ctx: Context<Record<string, never>, Meta>): Promise<ShareLinkListing[]> {
+				return this.shareLinks.listOf(callerOf(ctx).id);
 			},
 		},
 
@@ -500,9 +457,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		deleteShareLink: {
 			params: { ...strict, id: rules.id },
 			async handler(ctx: Context<{ id: string }, Meta>) {
-				const caller = callerOf(ctx);
-				const deleted = await this.models.ShareLink.deleteOne({ _id: ctx.params.id, userId: caller.id });
-				if (!deleted.deletedCount) throw notFound("Share link");
+				if (!(await this.shareLinks.remove(callerOf(ctx).id, ctx.params.id))) throw notFound("Share link");
 				await ctx.broadcast(LiveEvents.shareEnded, { linkIds: [ctx.params.id] } satisfies LiveShareEnded);
 				ctx.meta.$statusCode = 204;
 			},
@@ -512,11 +467,12 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		sharedView: {
 			params: shareTokenParams,
 			async handler(ctx: Context<ShareTokenParams, Meta>): Promise<SharedView> {
-				const { link, session } = await this.liveShareLink(ctx.params.token);
-				const api = toApiSession(session);
+				const link = await this.shareLinks.live(ctx.params.token);
+				if (!link) throw notFound("Share link");
 				// Exact, whatever the group's precision: the person chose to show this link exactly where they are.
-				const route = recordsRoute(session.state) ? await this.store.route(link.groupId, link.userId) : [];
-				return { name: link.name, state: api.state, position: api.position, journey: api.journey, route, expiresAt: link.expiresAt.toISOString() };
+				const { state, position, journey } = toApiSession(await this.store.get(link.groupId, link.userId));
+				const route = recordsRoute(state) ? await this.store.route(link.groupId, link.userId) : [];
+				return { name: link.name, state, position, journey, route, expiresAt: link.expiresAt.toISOString() };
 			},
 		},
 
@@ -525,7 +481,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			visibility: "public",
 			params: shareTokenParams,
 			async handler(ctx: Context<ShareTokenParams>): Promise<ResolvedShareLink> {
-				const { link } = await this.liveShareLink(ctx.params.token);
+				const link = await this.shareLinks.live(ctx.params.token);
+				if (!link) throw notFound("Share link");
 				return { linkId: link._id, groupId: link.groupId, userId: link.userId, ...termsOf(link) };
 			},
 		},
@@ -537,40 +494,20 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			async handler(ctx: Context<HistoryParams, Meta & { $responseType?: string; $responseHeaders?: Record<string, string> }>) {
 				const caller = callerOf(ctx);
 				const now = Date.now();
-				// The pattern lets a month 13 through: a date that is none is refused here.
-				for (const field of ["from", "to"] as const) {
-					const value = ctx.params[field];
-					if (value !== undefined && Number.isNaN(Date.parse(value)))
-						throw validationError("Parameters validation error!", [{ field, message: `The '${field}' field must be an ISO-8601 date.`, type: "date" }]);
-				}
-				const to = ctx.params.to === undefined ? new Date(now) : new Date(ctx.params.to);
-				const from = ctx.params.from === undefined ? new Date(to.getTime() - DAY_MS) : new Date(ctx.params.from);
-				if (from.getTime() > to.getTime())
-					throw validationError("Parameters validation error!", [{ field: "from", message: "'from' must not be after 'to'.", type: "dateMax" }]);
-				if (to.getTime() - from.getTime() > MAX_HISTORY_RANGE_DAYS * DAY_MS)
+				const window = historyWindow(ctx.params, now);
+				if ("field" in window) throw validationError("Parameters validation error!", [window]);
+				const points = await this.history.read(caller.id, window, now);
+				if (!points)
 					throw validationError("Parameters validation error!", [
-						{ field: "from", message: `At most ${MAX_HISTORY_RANGE_DAYS} days per request: ask for the history in parts.`, type: "rangeMax" },
+						{ field: "from", message: `More than ${MAX_HISTORY_POINTS} points in this range: ask for a shorter one.`, type: "rangeMax" },
 					]);
-				let docs: HistoryDoc[] = [];
-				if (this.history.keeps) {
-					// Nothing older than the retention window, even when the purge has not run yet.
-					const since = new Date(Math.max(from.getTime(), historyCutoff(this.settings.historyDays, now).getTime()));
-					const stored = await this.models.HistoryPoint.find({ userId: caller.id, at: { $gte: since, $lte: to } }, { _id: 0, userId: 0 })
-						.limit(MAX_HISTORY_POINTS + 1)
-						.lean<HistoryDoc[]>();
-					docs = [...stored, ...this.history.pendingOf(caller.id, since, to)];
-					if (docs.length > MAX_HISTORY_POINTS)
-						throw validationError("Parameters validation error!", [
-							{ field: "from", message: `More than ${MAX_HISTORY_POINTS} points in this range: ask for a shorter one.`, type: "rangeMax" },
-						]);
-				}
-				const points = docs.map(pointOfHistory);
 				const format = ctx.params.format ?? "json";
 				if (format === "json") return historyJson(points);
 				const { contentType, extension } = HISTORY_EXPORTS[format];
+				const day = (date: Date) => date.toISOString().slice(0, 10);
 				ctx.meta.$responseType = contentType;
-				ctx.meta.$responseHeaders = { "Content-Disposition": `attachment; filename="positionpal-history-${from.toISOString().slice(0, 10)}.${extension}"` };
-				if (format === "gpx") return historyGpx(points, { name: `PositionPal ${from.toISOString().slice(0, 10)} – ${to.toISOString().slice(0, 10)}` });
+				ctx.meta.$responseHeaders = { "Content-Disposition": `attachment; filename="positionpal-history-${day(window.from)}.${extension}"` };
+				if (format === "gpx") return historyGpx(points, { name: `PositionPal ${day(window.from)} – ${day(window.to)}` });
 				return JSON.stringify(historyGeoJson(points));
 			},
 		},
@@ -580,9 +517,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			...OWNED_BY_CALLER,
 			params: { ...strict },
 			async handler(ctx: Context<Record<string, never>, Meta>) {
-				const caller = callerOf(ctx);
-				await this.history.forget(caller.id);
-				await this.models.HistoryPoint.deleteMany({ userId: caller.id });
+				await this.history.erase(callerOf(ctx).id);
 				ctx.meta.$statusCode = 204;
 			},
 		},
@@ -591,11 +526,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		shareLinksOf: {
 			visibility: "public",
 			params: { ...strict, userId: rules.id },
-			async handler(ctx: Context<{ userId: string }>) {
-				const docs = await this.models.ShareLink.find({ userId: ctx.params.userId, expiresAt: { $gt: new Date() } })
-					.sort({ createdAt: 1 })
-					.lean<ShareLinkDoc[]>();
-				return docs.map(doc => ({ ...toListing(doc), name: doc.name, journeyStartedAt: doc.journeyStartedAt }));
+			handler(ctx: Context<{ userId: string }>) {
+				return this.shareLinks.ofUser(ctx.params.userId);
 			},
 		},
 
@@ -603,20 +535,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		historyStats: {
 			visibility: "public",
 			params: { ...strict, userId: rules.id },
-			async handler(ctx: Context<{ userId: string }>) {
-				const { userId } = ctx.params;
-				const [count, oldest, newest] = await Promise.all([
-					this.models.HistoryPoint.countDocuments({ userId }),
-					this.models.HistoryPoint.findOne({ userId }, { at: 1 }).sort({ at: 1 }).lean<HistoryDoc>(),
-					this.models.HistoryPoint.findOne({ userId }, { at: 1 }).sort({ at: -1 }).lean<HistoryDoc>(),
-				]);
-				return {
-					userId,
-					historyDays: this.settings.historyDays,
-					count,
-					oldest: oldest ? new Date(oldest.at).toISOString() : null,
-					newest: newest ? new Date(newest.at).toISOString() : null,
-				};
+			handler(ctx: Context<{ userId: string }>) {
+				return this.history.stats(ctx.params.userId);
 			},
 		},
 
@@ -757,35 +677,19 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			return sessionFor(viewerId, toApiSession(session), this.precisions.of(session.groupId, session.userId));
 		},
 
-		/** The link of a token and the session it shows, while it shows it; 404 otherwise (unknown, deleted and ended alike). */
-		async liveShareLink(token: string) {
-			const gone = () => notFound("Share link");
-			// Not one of ours by its shape: refused without a lookup.
-			if (!isShareToken(token)) throw gone();
-			const link = await this.models.ShareLink.findOne({ tokenHash: shareTokenHash(token) }).lean<ShareLinkDoc>();
-			if (!link || link.expiresAt.getTime() <= Date.now()) throw gone();
-			if (!(await this.membership.isMemberNow(link.groupId, link.userId))) throw gone();
-			const session = await this.store.get(link.groupId, link.userId);
-			if (shareEndReason(termsOf(link), toApiSession(session), Date.now()) !== null) throw gone();
-			return { link, session };
-		},
-
 		/** Deletes the links in `filter` (their creator left, or is gone) and closes their sockets. */
-		async endShareLinks(ctx: Context | null, filter: Record<string, unknown>) {
-			const links = await this.models.ShareLink.find(filter, { _id: 1 }).lean<Pick<ShareLinkDoc, "_id">[]>();
-			if (!links.length) return;
-			await this.models.ShareLink.deleteMany({ _id: { $in: links.map(link => link._id) } });
-			const payload: LiveShareEnded = { linkIds: links.map(link => link._id) };
-			await (ctx ? ctx.broadcast(LiveEvents.shareEnded, payload) : this.broker.broadcast(LiveEvents.shareEnded, payload));
+		async endShareLinks(ctx: Context, filter: { userId?: string | { $in: string[] }; groupId?: string }) {
+			const linkIds = await this.shareLinks.endWhere(filter);
+			if (linkIds.length) await ctx.broadcast(LiveEvents.shareEnded, { linkIds } satisfies LiveShareEnded);
 		},
 
 		/** Expired history points (HISTORY_DAYS) and share links ended a day ago, in bounded batches. */
 		async purge() {
 			if (!this.models) return;
 			try {
-				const purged = await purgeExpired(this.models.HistoryPoint, historyCutoff(this.settings.historyDays, Date.now()));
+				const purged = await this.history.purge(Date.now());
 				if (purged) this.logger.info(`Purged ${purged} expired history points`);
-				await this.models.ShareLink.deleteMany({ expiresAt: { $lt: new Date(Date.now() - ENDED_LINKS_KEPT_MS) } });
+				await this.shareLinks.purgeExpired(new Date(Date.now() - ENDED_LINKS_KEPT_MS));
 			} catch (err) {
 				this.logger.warn("Purging expired history failed (tried again later):", (err as Error).message);
 			}
@@ -804,8 +708,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			// A deleted account takes its history, its links and its choices with it; a member who left, their links there.
 			if (change.deletedUserId) {
 				const userId = change.deletedUserId;
-				await this.history.forget(userId);
-				await this.models.HistoryPoint.deleteMany({ userId });
+				await this.history.erase(userId);
 				await this.models.Precision.deleteMany({ userId });
 				this.precisions.forgetUser(userId);
 				await this.endShareLinks(ctx, { userId });
@@ -841,18 +744,25 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		}));
 		this.precisions = new PrecisionSettings();
 		this.publishLive = liveLocations(this.broker, (groupId, userId) => this.precisions.of(groupId, userId));
-		this.history = new HistoryBuffer({
+		const buffer = new HistoryBuffer({
 			insert: async docs => void (await this.models.HistoryPoint.insertMany(docs, { ordered: false, lean: true })),
 			historyDays: this.settings.historyDays,
 			now: Date.now,
 			logger: this.logger,
+		});
+		this.history = new History(() => this.models.HistoryPoint, buffer, this.settings.historyDays);
+		this.shareLinks = new ShareLinks({
+			model: () => this.models.ShareLink,
+			isMemberNow: (groupId, userId) => this.membership.isMemberNow(groupId, userId),
+			session: async (groupId, userId) => toApiSession(await this.store.get(groupId, userId)),
+			now: Date.now,
 		});
 		this.groupLists = new GroupLists(async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[]);
 	},
 
 	async started() {
 		this.precisions.load(await this.models.Precision.find({}).lean<PrecisionDoc[]>());
-		this.historyTimer = setInterval(() => void this.history.flush(), HISTORY_FLUSH_MS);
+		this.historyTimer = setInterval(() => void this.history.buffer.flush(), HISTORY_FLUSH_MS);
 		this.purgeTimer = setInterval(() => void this.purge(), HISTORY_PURGE_EVERY_MS);
 		void this.purge();
 		// Timers live in the database (`nextCheckAt`); this only decides how often we look.
@@ -867,7 +777,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		clearInterval(this.flushTimer);
 		clearInterval(this.historyTimer);
 		clearInterval(this.purgeTimer);
-		await this.history.close();
+		await this.history.buffer.close();
 		await this.checks.idle(STOP_CHECK_WAIT_MS);
 		// Runs before the database mixin closes the connection: nothing applied in memory is lost on a graceful stop.
 		await this.store.close(STOP_WRITE_WAIT_MS);

@@ -169,3 +169,88 @@ export async function purgeExpired(model: Model<HistoryDoc>, cutoff: Date, batch
 	}
 	return purged;
 }
+
+export interface HistoryWindow {
+	from: Date;
+	to: Date;
+}
+
+/** A field error of a history read (422). */
+export interface WindowProblem {
+	field: "from" | "to";
+	message: string;
+	type: string;
+}
+
+/**
+ * The window a history read covers: `to` defaults to now, `from` to 24 h before `to`; a problem when a
+ * date is none (the validator's pattern lets "2026-13-45" through), `from` is after `to`, or the window
+ * is longer than MAX_HISTORY_RANGE_DAYS.
+ */
+export function historyWindow(params: { from?: string; to?: string }, now: number): HistoryWindow | WindowProblem {
+	for (const field of ["from", "to"] as const) {
+		const value = params[field];
+		if (value !== undefined && Number.isNaN(Date.parse(value))) return { field, message: `The '${field}' field must be an ISO-8601 date.`, type: "date" };
+	}
+	const to = params.to === undefined ? new Date(now) : new Date(params.to);
+	const from = params.from === undefined ? new Date(to.getTime() - DAY_MS) : new Date(params.from);
+	if (from.getTime() > to.getTime()) return { field: "from", message: "'from' must not be after 'to'.", type: "dateMax" };
+	if (to.getTime() - from.getTime() > MAX_HISTORY_RANGE_DAYS * DAY_MS)
+		return { field: "from", message: `At most ${MAX_HISTORY_RANGE_DAYS} days per request: ask for the history in parts.`, type: "rangeMax" };
+	return { from, to };
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The HistoryPoint collection and the buffer in front of it: what the service's actions read and
+ * delete. Reads merge the points not yet written (the user's samples are buffered on the instance
+ * that owns the user, where their reads are routed too), and never show a point past the retention.
+ */
+export class History {
+	constructor(
+		private readonly model: () => Model<HistoryDoc>,
+		readonly buffer: HistoryBuffer,
+		private readonly historyDays: number,
+	) {}
+
+	/** The user's points in the window, oldest first; null when there are more than MAX_HISTORY_POINTS. */
+	async read(userId: string, { from, to }: HistoryWindow, now: number): Promise<Point[] | null> {
+		if (!this.buffer.keeps) return [];
+		const since = new Date(Math.max(from.getTime(), historyCutoff(this.historyDays, now).getTime()));
+		const stored = await this.model()
+			.find({ userId, at: { $gte: since, $lte: to } }, { _id: 0, userId: 0 })
+			.limit(MAX_HISTORY_POINTS + 1)
+			.lean<HistoryDoc[]>();
+		const docs = [...stored, ...this.buffer.pendingOf(userId, since, to)];
+		if (docs.length > MAX_HISTORY_POINTS) return null;
+		return docs.map(pointOfHistory).sort((a, b) => Date.parse(a.timestamp) - Date.parse(b.timestamp));
+	}
+
+	/** All of the user's history, queued points included. */
+	async erase(userId: string): Promise<void> {
+		await this.buffer.forget(userId);
+		await this.model().deleteMany({ userId });
+	}
+
+	/** Operators: how many points the user has, the oldest and the newest. */
+	async stats(userId: string) {
+		const [count, oldest, newest] = await Promise.all([
+			this.model().countDocuments({ userId }),
+			this.model().findOne({ userId }, { at: 1 }).sort({ at: 1 }).lean<HistoryDoc>(),
+			this.model().findOne({ userId }, { at: 1 }).sort({ at: -1 }).lean<HistoryDoc>(),
+		]);
+		return {
+			userId,
+			historyDays: this.historyDays,
+			count,
+			oldest: oldest ? new Date(oldest.at).toISOString() : null,
+			newest: newest ? new Date(newest.at).toISOString() : null,
+		};
+	}
+
+	/** Deletes the expired points (a round of bounded batches); how many went. */
+	purge(now: number): Promise<number> {
+		return purgeExpired(this.model(), historyCutoff(this.historyDays, now));
+	}
+}

@@ -130,3 +130,110 @@ export interface ResolvedShareLink extends ShareTerms {
 export function shareUrl(publicUrl: string | undefined, requestOrigin: string | undefined, token: string): string {
 	return `${(publicUrl ?? requestOrigin ?? "http://localhost:3000").replace(/\/+$/, "")}/s/${token}`;
 }
+
+export interface ShareLinkStoreDeps {
+	/** Read at each call: the connection opens after the service is created. */
+	model: () => Model<ShareLinkDoc>;
+	isMemberNow(groupId: string, userId: string): Promise<boolean>;
+	/** The session as members read it now. */
+	session(groupId: string, userId: string): Promise<Pick<Session, "journey"> & { sharing?: boolean; version?: number }>;
+	now: () => number;
+}
+
+export interface NewShareLink {
+	userId: string;
+	groupId: string;
+	name: string;
+	durationS: number;
+	/** The journey (its `startedAt`) an untilArrival link follows; null otherwise. */
+	journeyStartedAt: string | null;
+}
+
+/**
+ * The ShareLink collection, and the only code that talks to it. Whether a link still shows its
+ * session is decided on every read (`live`, `listOf`) by `shareEndReason` and the membership, so a
+ * link that ends by itself needs no write; deletions are the creator's, or follow a departure.
+ */
+export class ShareLinks {
+	constructor(private readonly deps: ShareLinkStoreDeps) {}
+
+	private get links(): Model<ShareLinkDoc> {
+		return this.deps.model();
+	}
+
+	/** Links of the user that have not expired (whether or not they still show anything). */
+	countRunning(userId: string): Promise<number> {
+		return this.links.countDocuments({ userId, expiresAt: { $gt: new Date(this.deps.now()) } }).exec();
+	}
+
+	/** Stores a new link; the token is in the answer only. */
+	async create(link: NewShareLink): Promise<{ doc: ShareLinkDoc; token: string }> {
+		const now = this.deps.now();
+		const token = newShareToken();
+		const doc: ShareLinkDoc = {
+			_id: newShareLinkId(),
+			tokenHash: shareTokenHash(token),
+			userId: link.userId,
+			groupId: link.groupId,
+			name: link.name,
+			createdAt: new Date(now),
+			// untilArrival: whichever comes first, the end of the journey or this.
+			expiresAt: new Date(now + link.durationS * 1000),
+			untilArrival: link.journeyStartedAt !== null,
+			journeyStartedAt: link.journeyStartedAt,
+		};
+		await this.links.create(doc);
+		return { doc, token };
+	}
+
+	/** The user's links that still show something, oldest first. */
+	async listOf(userId: string): Promise<ShareLinkListing[]> {
+		const docs = await this.running({ userId });
+		const shown = await Promise.all(docs.map(doc => this.shows(doc)));
+		return docs.filter((_, i) => shown[i]).map(toListing);
+	}
+
+	/** Operators: the user's links that have not expired, as stored (no token: none is). */
+	async ofUser(userId: string) {
+		return (await this.running({ userId })).map(doc => ({ ...toListing(doc), name: doc.name, journeyStartedAt: doc.journeyStartedAt }));
+	}
+
+	/** Deletes one of the user's links; false when they have none by that id. */
+	async remove(userId: string, id: string): Promise<boolean> {
+		return ((await this.links.deleteOne({ _id: id, userId })).deletedCount ?? 0) > 0;
+	}
+
+	/** The link of a token while it shows its session; null otherwise (unknown, deleted and ended alike). */
+	async live(token: string): Promise<ShareLinkDoc | null> {
+		// Not one of ours by its shape: refused without a lookup.
+		if (!isShareToken(token)) return null;
+		const link = await this.links.findOne({ tokenHash: shareTokenHash(token) }).lean<ShareLinkDoc>();
+		return link && (await this.shows(link)) ? link : null;
+	}
+
+	/** Deletes the links in `filter` (their creator left, the group or the account went); their ids. */
+	async endWhere(filter: { userId?: string | { $in: string[] }; groupId?: string }): Promise<string[]> {
+		const ids = (await this.links.find(filter, { _id: 1 }).lean<Pick<ShareLinkDoc, "_id">[]>()).map(link => link._id);
+		if (ids.length) await this.links.deleteMany({ _id: { $in: ids } });
+		return ids;
+	}
+
+	/** Deletes links that expired before `before` (their creators' lists stopped showing them then). */
+	async purgeExpired(before: Date): Promise<void> {
+		await this.links.deleteMany({ expiresAt: { $lt: before } });
+	}
+
+	private running(filter: { userId: string }): Promise<ShareLinkDoc[]> {
+		return this.links
+			.find({ ...filter, expiresAt: { $gt: new Date(this.deps.now()) } })
+			.sort({ createdAt: 1 })
+			.lean<ShareLinkDoc[]>()
+			.exec();
+	}
+
+	private async shows(link: ShareLinkDoc): Promise<boolean> {
+		if (link.expiresAt.getTime() <= this.deps.now()) return false;
+		if (!(await this.deps.isMemberNow(link.groupId, link.userId))) return false;
+		return shareEndReason(termsOf(link), await this.deps.session(link.groupId, link.userId), this.deps.now()) === null;
+	}
+}
