@@ -1,6 +1,5 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import mongoose from "mongoose";
 import { historyCutoff } from "../../services/location/history/export.js";
 import { historyModel, purgeExpired, type HistoryDoc } from "../../services/location/history/store.js";
