@@ -14,11 +14,18 @@ export const LiveEvents = {
 	invitation: "live.invitation",
 	locate: "live.locate",
 	place: "live.place",
+	shareEnded: "live.shareEnded",
 } as const;
 
 export interface LiveLocation {
 	groupId: string;
+	/** The session as its subject sees it (exact). */
 	session: Session;
+	/**
+	 * What the other members see when the subject shares an approximate position there (API.md §6.6):
+	 * `session` then goes to the subject's own sockets only, this to the rest of the group.
+	 */
+	others?: Session;
 }
 /**
  * Several location updates in one `live.location` broadcast, in the order they happened: a
@@ -80,5 +87,13 @@ export interface LivePlace {
 	placeId: string;
 	/** The place as it is now (absent when deleted). */
 	place?: Place;
+}
+
+/** Share links that ended (deleted, or their creator left): their share sockets are disconnected (API.md §6.5). */
+export interface LiveShareEnded {
+	linkIds?: string[];
+	/** Every link of this user (in this group, when given). */
+	userId?: string;
+	groupId?: string;
 }
 export type { User };

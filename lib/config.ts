@@ -264,6 +264,8 @@ const SETTINGS = {
 	trackingCheckEveryMs: r => r.value("TRACKING_CHECK_EVERY", 5000, duration()),
 	/** Position samples per user per minute, from every source together (web, sockets, phones); SOS is never limited; 0 turns the limit off. */
 	sampleRateLimit: r => r.value("SAMPLE_RATE_LIMIT", 120, integer(0)),
+	/** Days each user's own position history is kept (API.md §6.6); 0: none is kept. */
+	historyDays: r => r.value("HISTORY_DAYS", 30, integer(0, 3650)),
 
 	// Devices (phones, API.md §6.2)
 	/**

@@ -26,6 +26,13 @@ function required(args: string[], name: string): string {
 	return value;
 }
 
+/** A user named by email (looked up) or by id. */
+async function userOf(broker: ServiceBroker, who: string): Promise<{ userId: string; email?: string }> {
+	if (!who.includes("@")) return { userId: who };
+	const user = (await broker.call("users.findByEmail", { email: who })) as { id: string; email: string };
+	return { userId: user.id, email: user.email };
+}
+
 export const operatorCommands: OperatorCommand[] = [
 	{
 		command: "user <email>",
@@ -97,6 +104,26 @@ export const operatorCommands: OperatorCommand[] = [
 			const user = who.includes("@") ? ((await broker.call("users.findByEmail", { email: who })) as { id: string; email: string }) : { id: who };
 			const devices = await broker.call("devices.ofUser", { userId: user.id });
 			return { userId: user.id, ...("email" in user ? { email: user.email } : {}), devices };
+		},
+	},
+	{
+		command: "share-links <emailOrUserId>",
+		description: "A user's share links that have not expired: group, created, expires, untilArrival (no tokens: only their hashes are stored)",
+		needs: ["users", "location"],
+		async run(broker, args) {
+			const user = await userOf(broker, required(args, "emailOrUserId"));
+			const links = await broker.call("location.shareLinksOf", { userId: user.userId });
+			return { ...user, links };
+		},
+	},
+	{
+		command: "history <emailOrUserId>",
+		description: "A user's position history: points kept, the oldest and the newest, and HISTORY_DAYS",
+		needs: ["users", "location"],
+		async run(broker, args) {
+			const user = await userOf(broker, required(args, "emailOrUserId"));
+			const stats = (await broker.call("location.historyStats", { userId: user.userId })) as Record<string, unknown>;
+			return { ...user, ...stats };
 		},
 	},
 	{

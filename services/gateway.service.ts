@@ -14,12 +14,13 @@ import {
 	type LiveNotification,
 	type LivePresence,
 	type LiveRevoked,
+	type LiveShareEnded,
 } from "../events/live.js";
 import type { Meta } from "../events/types.js";
 import { answerUnparsableRequest, retryAfterSeconds, toErrorBody } from "./gateway/errors.js";
 import { bodyErrors, finiteNumbersOnly, requireJsonBody, verifyJsonBody } from "./gateway/body.js";
 import { asyncApiDocument, docsPage, openApiDocument } from "./gateway/api-docs.js";
-import { authenticatedAliases, createdLocation, publicAuthAliases, publicInviteLinkAliases } from "./gateway/routes.js";
+import { authenticatedAliases, createdLocation, publicAuthAliases, publicInviteLinkAliases, publicSharedAliases, SHARED_RATE_LIMIT } from "./gateway/routes.js";
 import { webClientMiddleware } from "./gateway/static-files.js";
 import { TokenCache, type ResolvedToken } from "./gateway/token-cache.js";
 import { LiveSockets } from "./gateway/sockets.js";
@@ -160,7 +161,8 @@ const routeDefaults = {
 		requireJsonBody(req);
 		ctx.meta.clientAddress = clientAddress(req);
 		// A new device's credentials name the server URL the phone should use (PUBLIC_URL wins when set).
-		if ((alias as { action?: string } | undefined)?.action === "devices.create") ctx.meta.origin = requestOrigin(req);
+		const action = (alias as { action?: string } | undefined)?.action;
+		if (action === "devices.create" || action === "location.createShareLink") ctx.meta.origin = requestOrigin(req);
 	},
 	onAfterCall(ctx: Context<unknown, Meta & { $location?: string }>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: unknown) {
 		if (ctx.meta.$statusCode === 201 && !ctx.meta.$location) ctx.meta.$location = createdLocation(req.originalUrl ?? req.url ?? "/", data);
@@ -178,7 +180,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		ip: config.host(),
 		cors: {
 			origin: corsOrigin(),
-			methods: ["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+			methods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
 			credentials: false,
 			maxAge: 600,
 		},
@@ -224,6 +226,14 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				path: "/api/invite-links",
 				...routeDefaults,
 				aliases: publicInviteLinkAliases,
+			},
+			{
+				// A share link's view for anyone holding its token (API.md §6.5), rate limited per client address:
+				// unknown and ended tokens are 404 alike, and guessing 256-bit tokens is hopeless anyway.
+				path: "/api/shared",
+				...routeDefaults,
+				aliases: publicSharedAliases,
+				rateLimit: { window: 60_000, limit: SHARED_RATE_LIMIT, headers: true, key: clientAddress },
 			},
 			{
 				path: "/api",
@@ -333,6 +343,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		},
 		[LiveEvents.place](ctx: Context<LivePlace>) {
 			this.sockets.place(ctx.params);
+		},
+		[LiveEvents.shareEnded](ctx: Context<LiveShareEnded>) {
+			this.sockets.shareEnded(ctx.params);
 		},
 		[LiveEvents.revoked](ctx: Context<LiveRevoked>) {
 			const { userId, jti, before } = ctx.params;

@@ -8,11 +8,11 @@ import { Subscriptions } from "../events/streams.js";
 import { isMember } from "../events/membership.js";
 import { config } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
-import { ErrorTypes, invalidState, notFound, rateLimited, validationError } from "../events/errors.js";
-import { LiveEvents, type LiveGroup, type LivePlace, type PlaceChange } from "../events/live.js";
+import { conflict, ErrorTypes, forbidden, invalidState, notFound, rateLimited, validationError } from "../events/errors.js";
+import { LiveEvents, type LiveGroup, type LivePlace, type LiveShareEnded, type PlaceChange } from "../events/live.js";
 import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
 import { locationModels, type LocationModels } from "./location/models.js";
-import { newSession, toApiSession, toOperatorSession, type Thresholds } from "./location/session.js";
+import { newSession, recordsRoute, toApiSession, toOperatorSession, type SessionData, type Thresholds } from "./location/session.js";
 import { MongoSessionRepository, type SessionRepository } from "./location/session-repository.js";
 import { createTracking, type Tracking } from "./location/tracking.js";
 import type { LocationEvent } from "./location/state-machine.js";
@@ -34,6 +34,30 @@ import {
 	type Place,
 } from "./location/places/place-rules.js";
 import { placesVersion, type PlacesOfUser } from "./location/places/user-places.js";
+import { positionFor, Precisions, type Precision } from "./location/precision.js";
+import {
+	PRECISION_CHANGED_EVENT,
+	PrecisionSettings,
+	precisionModel,
+	sessionFor,
+	type PrecisionChanged,
+	type PrecisionDoc,
+} from "./location/precision-settings.js";
+import { History, HistoryBuffer, historyModel, historyWindow, MAX_HISTORY_POINTS, type HistoryDoc } from "./location/history/store.js";
+import { HISTORY_EXPORTS, historyGeoJson, historyGpx, historyJson, HistoryFormats, type HistoryFormat } from "./location/history/export.js";
+import {
+	MAX_ACTIVE_SHARE_LINKS,
+	SHARE_DURATION_S,
+	shareLinkModel,
+	ShareLinks,
+	sharedName,
+	shareUrl,
+	termsOf,
+	type ResolvedShareLink,
+	type ShareLinkDoc,
+	type ShareLinkListing,
+	type SharedView,
+} from "./location/sharing/share-links.js";
 
 /**
  * Location tracking (SPEC §5): sharing, position samples, journeys and SOS per (user, group)
@@ -122,6 +146,49 @@ interface PlacesChanged {
 const sosParams = sampleParams;
 type SosParams = SampleParams;
 
+const shareLinkParams = {
+	...strict,
+	groupId: rules.id,
+	duration: { type: "number", integer: true, min: SHARE_DURATION_S.min, max: SHARE_DURATION_S.max, optional: true },
+	untilArrival: { type: "boolean", optional: true },
+};
+interface ShareLinkParams {
+	groupId: string;
+	duration?: number;
+	untilArrival?: boolean;
+}
+
+const shareTokenParams = { ...strict, token: { type: "string", min: 1, max: 200 } };
+interface ShareTokenParams {
+	token: string;
+}
+
+const precisionParams = { ...strict, groupId: rules.id, precision: { type: "enum", values: [...Precisions] } };
+interface PrecisionParams {
+	groupId: string;
+	precision: Precision;
+}
+
+/** `from`/`to` come in the query string: ISO-8601 instants. */
+const historyParams = {
+	...strict,
+	from: { ...rules.isoDate, optional: true },
+	to: { ...rules.isoDate, optional: true },
+	format: { type: "enum", values: [...HistoryFormats], optional: true },
+};
+interface HistoryParams {
+	from?: string;
+	to?: string;
+	format?: HistoryFormat;
+}
+
+const DAY_MS = 86_400_000;
+/** How often queued history points are written, and expired ones (and ended share links) purged. */
+const HISTORY_FLUSH_MS = 1_000;
+const HISTORY_PURGE_EVERY_MS = 10 * 60_000;
+/** A share link that ended is kept this long (its creator's list no longer shows it), then deleted. */
+const ENDED_LINKS_KEPT_MS = DAY_MS;
+
 /** Every command of a user goes to the instance owning that user (consistent hashing on `meta.user.id`). */
 const OWNED_BY_CALLER = { strategy: "Shard", strategyOptions: { shardKey: "#user.id" } };
 
@@ -136,11 +203,13 @@ const STOP_WRITE_WAIT_MS = 8_000;
 interface LocationSettings {
 	thresholds: Thresholds;
 	checkEveryMs: number;
+	/** HISTORY_DAYS: how long each user's own positions are kept (0: not kept). */
+	historyDays: number;
 }
 
 /** `store`, `sos`, `membership`, `checks`: the domain parts (location/tracking.ts). */
 interface LocationVars extends Tracking {
-	models: LocationModels;
+	models: LocationModels & PrivacyModels;
 	sessions: SessionRepository;
 	/** The ids of users' groups, for the people a phone's answer shows (location/visible-people.ts). */
 	groupLists: GroupLists;
@@ -150,6 +219,16 @@ interface LocationVars extends Tracking {
 	places: PlaceStore;
 	checkTimer?: NodeJS.Timeout;
 	flushTimer?: NodeJS.Timeout;
+	/** Who shares an approximate position where (location/precision-settings.ts). */
+	precisions: PrecisionSettings;
+	/** Each user's own positions (location/history/store.ts). */
+	history: History;
+	/** Share links (location/sharing/share-links.ts). */
+	shareLinks: ShareLinks;
+	historyTimer?: NodeJS.Timeout;
+	purgeTimer?: NodeJS.Timeout;
+	/** Pushes a changed session to the group's members (live.location). */
+	publishLive: (session: SessionData, origin: Context | null) => Promise<void>;
 }
 
 interface LocationMethods {
@@ -170,14 +249,26 @@ interface LocationMethods {
 	destinationOf(ctx: Context<JourneyParams, Meta>): Promise<{ name: string; latitude: number; longitude: number; placeId?: string; radius?: number }>;
 	placesOfGroups(ctx: Context<unknown, Meta>, userId: string): Promise<CachedPlace[]>;
 	onMembershipChange(change: MembershipChange, ctx: Context): Promise<void>;
+	shownTo(viewerId: string, session: SessionData): Session;
+	endShareLinks(ctx: Context, filter: { userId?: string | { $in: string[] }; groupId?: string }): Promise<void>;
+	purge(): Promise<void>;
 }
 
 type LocationThis = Service<LocationSettings> & LocationVars & LocationMethods;
+type PrivacyModels = { ShareLink: Model<ShareLinkDoc>; HistoryPoint: Model<HistoryDoc>; Precision: Model<PrecisionDoc> };
 
 const LocationService: ServiceSchema<LocationSettings, LocationMethods, LocationVars, LocationThis> = {
 	name: "location",
 	mixins: [
-		MongooseMixin({ db: "location", models: locationModels }),
+		MongooseMixin({
+			db: "location",
+			models: connection => ({
+				...locationModels(connection),
+				ShareLink: shareLinkModel(connection),
+				HistoryPoint: historyModel(connection),
+				Precision: precisionModel(connection),
+			}),
+		}),
 		OutboxRelay<LocationModels>({ models: ["Session"] }),
 		IdempotentConsumer({ events: Subscriptions.location, consume: MembershipConsumers }),
 		MembershipProjection<LocationThis>({
@@ -194,6 +285,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			arrivalRadiusM: config.arrivalRadiusM(),
 		},
 		checkEveryMs: config.trackingCheckEveryMs(),
+		historyDays: config.historyDays(),
 	},
 
 	actions: {
@@ -244,6 +336,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 					groupIds.map(async groupId => (await this.store.tryApply(groupId, caller.id, sample, { origin: ctx, caller })) ?? this.store.get(groupId, caller.id)),
 				);
 				if (ctx.meta.device) await Promise.all(groupIds.map(groupId => this.store.persist(groupId, caller.id)));
+				// The caller's own history (API.md §6.6): queued, written with the others within a second.
+				this.history.buffer.add(caller.id, sample.point);
 				ctx.meta.$statusCode = 202;
 				return { sessions: sessions.map(toApiSession) };
 			},
@@ -294,7 +388,9 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const caller = callerOf(ctx);
 				const groupIds = await this.sosGroups(ctx, caller);
 				if (!groupIds.length) throw invalidState("You are in no group: there is nobody to alert");
-				const sessions = await this.sos.raise(groupIds, caller, this.pointOf(ctx, Date.now()), ctx);
+				const point = this.pointOf(ctx, Date.now());
+				const sessions = await this.sos.raise(groupIds, caller, point, ctx);
+				this.history.buffer.add(caller.id, point);
 				ctx.meta.$statusCode = 201;
 				return { sessions: sessions.map(toApiSession) };
 			},
@@ -453,7 +549,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const group = await this.readableGroup(ctx, ctx.params.groupId);
 				// By primary key, one lookup per member: the only query a Mongo-wire server without
 				// secondary-index pushdown (FerretDB's SQLite back end) answers without a collection scan.
-				return Promise.all(group.members.map(async member => toApiSession(await this.store.get(group._id, member.id))));
+				const viewerId = callerOf(ctx).id;
+				return Promise.all(group.members.map(async member => this.shownTo(viewerId, await this.store.get(group._id, member.id))));
 			},
 		},
 
@@ -463,7 +560,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			async handler(ctx: Context<MemberParams, Meta>): Promise<Session> {
 				const group = await this.readableGroup(ctx, ctx.params.groupId);
 				await this.requireTargetMember(ctx, group, ctx.params.userId);
-				return toApiSession(await this.store.get(group._id, ctx.params.userId));
+				return this.shownTo(callerOf(ctx).id, await this.store.get(group._id, ctx.params.userId));
 			},
 		},
 
@@ -473,7 +570,154 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			async handler(ctx: Context<MemberParams, Meta>): Promise<{ points: Point[] }> {
 				const group = await this.requireMember(ctx, ctx.params.groupId);
 				await this.requireTargetMember(ctx, group, ctx.params.userId);
-				return { points: await this.store.route(group._id, ctx.params.userId) };
+				const { userId } = ctx.params;
+				// Approximate sharing shows no route (a route is a trail of exact points), but during an SOS.
+				if (this.precisions.of(group._id, userId) === "approximate" && userId !== callerOf(ctx).id) {
+					const { state } = await this.store.get(group._id, userId);
+					if (state !== "SOS") return { points: [] };
+				}
+				return { points: await this.store.route(group._id, userId) };
+			},
+		},
+
+		/** Chooses what the other members of a group see of the caller's position: exact, or snapped to a ~1 km grid without a route. */
+		setPrecision: {
+			...OWNED_BY_CALLER,
+			params: precisionParams,
+			async handler(ctx: Context<PrecisionParams, Meta>) {
+				const caller = callerOf(ctx);
+				const { groupId, precision } = ctx.params;
+				await this.requireMember(ctx, groupId);
+				const key = { _id: `${groupId}:${caller.id}` };
+				if (precision === "approximate") await this.models.Precision.updateOne(key, { $set: { groupId, userId: caller.id, precision } }, { upsert: true });
+				else await this.models.Precision.deleteOne(key);
+				const change: PrecisionChanged = { groupId, userId: caller.id, precision };
+				this.precisions.set(change);
+				await ctx.broadcast(PRECISION_CHANGED_EVENT, change, { groups: ["location"] });
+				// The members' maps switch at once: the session again, as each side is now to see it.
+				const session = await this.store.get(groupId, caller.id);
+				if (session.version > 0) await this.publishLive(session, ctx);
+				return change;
+			},
+		},
+
+		/** Creates a link showing the caller's session in one group, read-only, to anyone holding it, until it ends. */
+		createShareLink: {
+			...OWNED_BY_CALLER,
+			params: shareLinkParams,
+			async handler(ctx: Context<ShareLinkParams, Meta>) {
+				const caller = callerOf(ctx);
+				const { groupId, duration = SHARE_DURATION_S.default, untilArrival = false } = ctx.params;
+				const group = await this.requireMember(ctx, groupId);
+				const session = await this.store.get(groupId, caller.id);
+				if (!session.sharing) throw forbidden("Share your location in this group first: a share link shows your session there");
+				if (untilArrival && !session.journey) throw invalidState("untilArrival needs a journey in progress in this group");
+				if ((await this.shareLinks.countRunning(caller.id)) >= MAX_ACTIVE_SHARE_LINKS)
+					throw conflict(`At most ${MAX_ACTIVE_SHARE_LINKS} share links at once: delete one first`);
+				const { doc, token } = await this.shareLinks.create({
+					userId: caller.id,
+					groupId,
+					name: sharedName(group.members.find(member => member.id === caller.id) ?? caller),
+					durationS: duration,
+					journeyStartedAt: untilArrival ? session.journey!.startedAt : null,
+				});
+				ctx.meta.$statusCode = 201;
+				return { id: doc._id, token, url: shareUrl(config.publicUrl(), ctx.meta.origin, token), expiresAt: doc.expiresAt.toISOString(), groupId, untilArrival };
+			},
+		},
+
+		/** The caller's share links that still show something (without their tokens, which are not stored). */
+		shareLinks: {
+			params: { ...strict },
+			handler(ctx: Context<Record<string, never>, Meta>): Promise<ShareLinkListing[]> {
+				return this.shareLinks.listOf(callerOf(ctx).id);
+			},
+		},
+
+		/** Ends one of the caller's share links now: the page shows "ended" and its live sockets are closed. */
+		deleteShareLink: {
+			params: { ...strict, id: rules.id },
+			async handler(ctx: Context<{ id: string }, Meta>) {
+				if (!(await this.shareLinks.remove(callerOf(ctx).id, ctx.params.id))) throw notFound("Share link");
+				await ctx.broadcast(LiveEvents.shareEnded, { linkIds: [ctx.params.id] } satisfies LiveShareEnded);
+				ctx.meta.$statusCode = 204;
+			},
+		},
+
+		/** A share link's view, for anyone holding its token (no account): 404 for an unknown or ended link alike. */
+		sharedView: {
+			params: shareTokenParams,
+			async handler(ctx: Context<ShareTokenParams, Meta>): Promise<SharedView> {
+				const link = await this.shareLinks.live(ctx.params.token);
+				if (!link) throw notFound("Share link");
+				// Exact, whatever the group's precision: the person chose to show this link exactly where they are.
+				const { state, position, journey } = toApiSession(await this.store.get(link.groupId, link.userId));
+				const route = recordsRoute(state) ? await this.store.route(link.groupId, link.userId) : [];
+				return { name: link.name, state, position, journey, route, expiresAt: link.expiresAt.toISOString() };
+			},
+		},
+
+		/** The gateway's question when a socket connects with a share token: which session it follows, until when. */
+		resolveShareLink: {
+			visibility: "public",
+			params: shareTokenParams,
+			async handler(ctx: Context<ShareTokenParams>): Promise<ResolvedShareLink> {
+				const link = await this.shareLinks.live(ctx.params.token);
+				if (!link) throw notFound("Share link");
+				return { linkId: link._id, groupId: link.groupId, userId: link.userId, ...termsOf(link) };
+			},
+		},
+
+		/** The caller's own positions between `from` and `to` (default: the last 24 h), as JSON, GPX 1.1 or GeoJSON. */
+		history: {
+			...OWNED_BY_CALLER,
+			params: historyParams,
+			async handler(ctx: Context<HistoryParams, Meta & { $responseType?: string; $responseHeaders?: Record<string, string> }>) {
+				const caller = callerOf(ctx);
+				const now = Date.now();
+				const window = historyWindow(ctx.params, now);
+				if ("field" in window) throw validationError("Parameters validation error!", [window]);
+				const points = await this.history.read(caller.id, window, now);
+				if (!points)
+					throw validationError("Parameters validation error!", [
+						{ field: "from", message: `More than ${MAX_HISTORY_POINTS} points in this range: ask for a shorter one.`, type: "rangeMax" },
+					]);
+				const format = ctx.params.format ?? "json";
+				if (format === "json") return historyJson(points);
+				const { contentType, extension } = HISTORY_EXPORTS[format];
+				const day = (date: Date) => date.toISOString().slice(0, 10);
+				ctx.meta.$responseType = contentType;
+				ctx.meta.$responseHeaders = { "Content-Disposition": `attachment; filename="positionpal-history-${day(window.from)}.${extension}"` };
+				if (format === "gpx") return historyGpx(points, { name: `PositionPal ${day(window.from)} – ${day(window.to)}` });
+				return JSON.stringify(historyGeoJson(points));
+			},
+		},
+
+		/** Deletes all of the caller's history, including the points not yet written. */
+		deleteHistory: {
+			...OWNED_BY_CALLER,
+			params: { ...strict },
+			async handler(ctx: Context<Record<string, never>, Meta>) {
+				await this.history.erase(callerOf(ctx).id);
+				ctx.meta.$statusCode = 204;
+			},
+		},
+
+		/** Operators: a user's share links that have not expired (no tokens: they are not stored). */
+		shareLinksOf: {
+			visibility: "public",
+			params: { ...strict, userId: rules.id },
+			handler(ctx: Context<{ userId: string }>) {
+				return this.shareLinks.ofUser(ctx.params.userId);
+			},
+		},
+
+		/** Operators: how much history a user has (count, oldest, newest), and the retention. */
+		historyStats: {
+			visibility: "public",
+			params: { ...strict, userId: rules.id },
+			handler(ctx: Context<{ userId: string }>) {
+				return this.history.stats(ctx.params.userId);
 			},
 		},
 
@@ -522,6 +766,17 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			this.membership?.reconnected();
 			this.groupLists?.clear();
 			this.places?.clear();
+			if (this.models)
+				void this.models.Precision.find({})
+					.lean<PrecisionDoc[]>()
+					.then(docs => this.precisions.load(docs));
+		},
+		/** Another instance (or this one) stored a member's precision: every instance's live updates follow it. */
+		[PRECISION_CHANGED_EVENT]: {
+			group: "location",
+			handler(ctx: Context<PrecisionChanged>) {
+				this.precisions.set(ctx.params);
+			},
 		},
 		// Another location instance came or went: users may have changed owner.
 		"$services.changed"() {
@@ -560,8 +815,17 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				if (type === ErrorTypes.FORBIDDEN || type === ErrorTypes.NOT_FOUND) return null;
 				throw err;
 			}
-			const members = group.members.filter((member: UserRef) => isMember(group, member.id));
-			return { members, sessions: await Promise.all(members.map(member => this.store.get(group._id, member.id))) };
+			const members = group.members.filter(member => isMember(group, member.id));
+			const viewerId = callerOf(ctx).id;
+			const sessions = await Promise.all(members.map(member => this.store.get(group._id, member.id)));
+			// Approximate sharing applies on a phone's map as on the web.
+			return {
+				members,
+				sessions: sessions.map(session => {
+					const view = { viewerId, subjectId: session.userId, precision: this.precisions.of(group._id, session.userId), state: session.state };
+					return view.precision === "exact" ? session : { ...session, position: positionFor(view, session.position) };
+				}),
+			};
 		},
 
 		/** 404 unless `userId` is a member of the group (asking the users service when our copy may be behind). */
@@ -594,6 +858,29 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			return groupIds;
 		},
 
+		/** A session as `viewerId` is shown it (approximate sharing, API.md §6.6). */
+		shownTo(viewerId: string, session: SessionData): Session {
+			return sessionFor(viewerId, toApiSession(session), this.precisions.of(session.groupId, session.userId));
+		},
+
+		/** Deletes the links in `filter` (their creator left, or is gone) and closes their sockets. */
+		async endShareLinks(ctx: Context, filter: { userId?: string | { $in: string[] }; groupId?: string }) {
+			const linkIds = await this.shareLinks.endWhere(filter);
+			if (linkIds.length) await ctx.broadcast(LiveEvents.shareEnded, { linkIds } satisfies LiveShareEnded);
+		},
+
+		/** Expired history points (HISTORY_DAYS) and share links ended a day ago, in bounded batches. */
+		async purge() {
+			if (!this.models) return;
+			try {
+				const purged = await this.history.purge(Date.now());
+				if (purged) this.logger.info(`Purged ${purged} expired history points`);
+				await this.shareLinks.purgeExpired(new Date(Date.now() - ENDED_LINKS_KEPT_MS));
+			} catch (err) {
+				this.logger.warn("Purging expired history failed (tried again later):", (err as Error).message);
+			}
+		},
+
 		/** When the set of location instances changes, users may move to another owner (see SessionStore.ownersSeen). */
 		async checkOwnership() {
 			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
@@ -602,9 +889,26 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		},
 
 		/** Membership projection hook (durable events): sessions of members who left become tombstones; a deleted group's places go. */
-		async onMembershipChange(change: MembershipChange) {
+		async onMembershipChange(change: MembershipChange, ctx: Context) {
 			await this.membership.changed(change);
-			if (change.deleted && change.groupId) await this.places.removeGroup(change.groupId);
+			// A deleted account takes its history, its links and its choices with it; a member who left, their links there.
+			if (change.deletedUserId) {
+				const userId = change.deletedUserId;
+				await this.history.erase(userId);
+				await this.models.Precision.deleteMany({ userId });
+				this.precisions.forgetUser(userId);
+				await this.endShareLinks(ctx, { userId });
+			} else if (change.deleted) {
+				await this.places.removeGroup(change.groupId);
+				await this.models.Precision.deleteMany({ groupId: change.groupId });
+				this.precisions.forgetGroup(change.groupId);
+				await this.endShareLinks(ctx, { groupId: change.groupId });
+			} else if (change.removed.length) {
+				const userIds = change.removed.map(member => member.id);
+				await this.models.Precision.deleteMany({ groupId: change.groupId, userId: { $in: userIds } });
+				for (const userId of userIds) this.precisions.set({ groupId: change.groupId, userId, precision: "exact" });
+				await this.endShareLinks(ctx, { groupId: change.groupId, userId: { $in: userIds } });
+			}
 		},
 
 		/**
@@ -667,18 +971,37 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			loadGroup: groupId => this.groupProjection().findById(groupId).lean<GroupProjectionDoc>().exec(),
 			now: Date.now,
 			thresholds: this.settings.thresholds,
-			publish: liveLocations(this.broker),
+			publish: (session, origin) => this.publishLive(session, origin),
 			kickOutbox: id => this.kickOutbox("Session", id),
 			groupIdsOf: async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[],
 			places: { peek: groupId => this.places.peek(groupId), of: groupId => this.places.of(groupId) },
 			logger: this.logger,
 		}));
 		this.places = new PlaceStore(() => this.models.Place);
+		this.precisions = new PrecisionSettings();
+		this.publishLive = liveLocations(this.broker, (groupId, userId) => this.precisions.of(groupId, userId));
+		const buffer = new HistoryBuffer({
+			insert: async docs => void (await this.models.HistoryPoint.insertMany(docs, { ordered: false, lean: true })),
+			historyDays: this.settings.historyDays,
+			now: Date.now,
+			logger: this.logger,
+		});
+		this.history = new History(() => this.models.HistoryPoint, buffer, this.settings.historyDays);
+		this.shareLinks = new ShareLinks({
+			model: () => this.models.ShareLink,
+			isMemberNow: (groupId, userId) => this.membership.isMemberNow(groupId, userId),
+			session: async (groupId, userId) => toApiSession(await this.store.get(groupId, userId)),
+			now: Date.now,
+		});
 		this.groupLists = new GroupLists(async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[]);
 		this.sampleLimit = new SampleLimit(config.sampleRateLimit());
 	},
 
-	started() {
+	async started() {
+		this.precisions.load(await this.models.Precision.find({}).lean<PrecisionDoc[]>());
+		this.historyTimer = setInterval(() => void this.history.buffer.flush(), HISTORY_FLUSH_MS);
+		this.purgeTimer = setInterval(() => void this.purge(), HISTORY_PURGE_EVERY_MS);
+		void this.purge();
 		// Timers live in the database (`nextCheckAt`); this only decides how often we look.
 		this.checkTimer = setInterval(() => void this.checks.run(), this.settings.checkEveryMs);
 		this.flushTimer = setInterval(() => void this.store.flush(), FLUSH_TICK_MS);
@@ -689,6 +1012,9 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 	async stopped() {
 		clearInterval(this.checkTimer);
 		clearInterval(this.flushTimer);
+		clearInterval(this.historyTimer);
+		clearInterval(this.purgeTimer);
+		await this.history.buffer.close();
 		await this.checks.idle(STOP_CHECK_WAIT_MS);
 		// Runs before the database mixin closes the connection: nothing applied in memory is lost on a graceful stop.
 		await this.store.close(STOP_WRITE_WAIT_MS);

@@ -1,4 +1,4 @@
-import { authenticatedAliases, phoneEndpoints, publicAuthAliases, publicInviteLinkAliases } from "./routes.js";
+import { authenticatedAliases, phoneEndpoints, publicAuthAliases, publicInviteLinkAliases, publicSharedAliases, SHARED_RATE_LIMIT } from "./routes.js";
 import { SocketCommands } from "./socket-events.js";
 
 /**
@@ -223,6 +223,48 @@ export const routeDocs: Record<string, RouteDoc> = {
 		status: 200,
 		returns: "",
 	},
+	"GET /api/users/me/history": {
+		summary: "The caller's own position history between from and to, as JSON, GPX 1.1 or GeoJSON",
+		description:
+			"Query: from, to (ISO-8601; default: the 24 h before to, to = now), format json [default] | gpx | geojson. json: 200 application/json { points: Point[] } oldest first (Point: latitude, longitude, timestamp, and accuracy, altitude, speed, heading, source when known). gpx: 200 application/gpx+xml, a GPX 1.1 document with one track and one trkseg per UTC day (ele when known). geojson: 200 application/geo+json, a FeatureCollection with one LineString Feature per UTC day (properties { day, times[] }; a one-point day repeats its point). gpx and geojson carry Content-Disposition: attachment. Every accepted sample of the caller (web, socket, phone, SOS), whatever the group, is kept HISTORY_DAYS [30] days (0: nothing is kept and this answers no points); points are written within about a second. 422 when from is after to, when the range exceeds 31 days, or when it holds more than 50,000 points (ask in parts). Only the caller's own history: no route reads anyone else's.",
+		status: 200,
+		returns: "{ points: Point[] } | GPX 1.1 | GeoJSON FeatureCollection",
+	},
+	"DELETE /api/users/me/history": {
+		summary: "Delete all of the caller's position history (points not yet written included)",
+		status: 204,
+		returns: "",
+	},
+	"PUT /api/groups/{groupId}/sharing/precision": {
+		summary: "Choose what the other members see of the caller's position in a group: exact or approximate",
+		description:
+			'Body { precision: exact | approximate } (members only: 403). approximate: the other members see the position snapped to the centre of a fixed ~1 km grid cell (accuracy covering the cell; no altitude, speed or heading) and no route, in sessions, a session, the route endpoint, live location:update and the OwnTracks answer; the caller always sees their own exact position, and an SOS is always exact. Sessions of an approximate member carry precision: "approximate" (absent: exact). Share links show the exact position whatever this says (their creator chose to share that link). Stored per user and group; leaving the group resets it. Answer: { groupId, userId, precision }.',
+		status: 200,
+		returns: "{ groupId, userId, precision }",
+	},
+	"POST /api/share-links": {
+		summary: "Create a share link: the caller's own session in one group, read-only, for people without an account",
+		description:
+			"Body { groupId, duration? (seconds, 300–86400, default 3600), untilArrival?: boolean }. Only a member sharing in that group (403 otherwise; 404 unknown group); untilArrival needs a journey in progress there (409 INVALID_STATE) and ends the link when that journey ends (arrival or stop), or at expiresAt if sooner. At most 20 running links per user (409). Answer 201 { id, token, url, expiresAt, groupId, untilArrival }: token is 256 random bits (base64url, 43 characters), shown in this answer only (the server keeps its SHA-256); url is PUBLIC_URL (else the origin this request came to) + /s/<token>, the web client's share page. A link ends at expiresAt, when deleted, when its creator stops sharing in the group, leaves it, or deletes the account, and (untilArrival) when the journey ends; then GET /api/shared/<token> is 404 and its sockets are disconnected.",
+		status: 201,
+		returns: "{ id, token, url, expiresAt, groupId, untilArrival }",
+	},
+	"GET /api/share-links": {
+		summary: "The caller's share links that still show something, oldest first (no tokens: they are not stored)",
+		status: 200,
+		returns: "[{ id, groupId, createdAt, expiresAt, untilArrival }]",
+	},
+	"DELETE /api/share-links/{id}": {
+		summary: "End one of the caller's share links now (404 for anyone else's or an unknown id)",
+		status: 204,
+		returns: "",
+	},
+	"GET /api/shared/{token}": {
+		summary: "A share link's view; needs no account (the web client's /s/<token> page)",
+		description: `name is the creator's first name and surname initial ("Ada L."), as when the link was made. state, position (exact, with the Point details of §6.3), journey ({ destination, eta, mode, startedAt, alerts } or null) and route (the points since the journey or SOS began, oldest first; [] otherwise) are the creator's session in the link's group now. 404 NOT_FOUND, the same answer for an unknown, deleted or ended token. At most ${SHARED_RATE_LIMIT} requests per minute per client address (429). Live updates: Socket.IO with auth { shareToken: <token> } receives location:update (a Session) for this session only and is disconnected when the link ends; an unknown or ended token fails the handshake with connect_error NOT_FOUND; every command on such a socket is refused with 403 FORBIDDEN. A share token is never accepted as a bearer token (401 on every other route).`,
+		status: 200,
+		returns: "{ name, state, position, journey, route, expiresAt }",
+	},
 	"GET /api/notifications": {
 		summary: "The caller's inbox, newest first, with the unread count",
 		status: 200,
@@ -260,7 +302,8 @@ export const socketDocs: Record<string, string> = {
 };
 
 export const serverEventDocs: Record<string, string> = {
-	"location:update": "A Session changed (every socket of every member of its group)",
+	"location:update":
+		"A Session changed (every socket of every member of its group). When its subject shares approximately there (PUT …/sharing/precision), the other members get the snapped position with precision: approximate, the subject's own sockets the exact one. A share-link socket (auth { shareToken }) gets only its link's session, exact.",
 	"chat:message": "A new Message in one of the user's groups",
 	"chat:presence": "{ groupId, userId, online }: a member came online or went offline",
 	notification: "A Notification for this user",
@@ -294,6 +337,7 @@ export function routeTable(): RouteEntry[] {
 	};
 	add("/api/auth", publicAuthAliases, false);
 	add("/api/invite-links", publicInviteLinkAliases, false);
+	add("/api/shared", publicSharedAliases, false);
 	add("/api", authenticatedAliases, true);
 	for (const { method, path, handler } of phoneEndpoints) entries.push({ method, path, action: handler, authenticated: false, phone: true });
 	return entries;
@@ -430,7 +474,12 @@ export function asyncApiDocument(): Record<string, unknown> {
 	for (const [event, description] of Object.entries(serverEventDocs)) channels[event] = { description, subscribe: { message: { name: event } } };
 	return {
 		asyncapi: "2.6.0",
-		info: { title: "PositionPal live events", version: "1.0.0", description: "Socket.IO on the gateway's port, path /socket.io, auth: { token }." },
+		info: {
+			title: "PositionPal live events",
+			version: "1.0.0",
+			description:
+				"Socket.IO on the gateway's port, path /socket.io, auth: { token } (a user), or auth: { shareToken } (a share link: location:update of that one session only, every command refused with 403, disconnected when the link ends).",
+		},
 		channels,
 	};
 }

@@ -17,12 +17,24 @@ export const publicInviteLinkAliases: Record<string, string> = {
 	"GET /:code": "users.previewInviteLink",
 };
 
+/**
+ * Routes under `/api/shared` that need no token: a share link's view for anyone holding its token
+ * (API.md §6.5), limited to SHARED_RATE_LIMIT requests per minute per client address. A share token is
+ * never a bearer token: every other route refuses it (401).
+ */
+export const publicSharedAliases: Record<string, string> = {
+	"GET /:token": "location.sharedView",
+};
+export const SHARED_RATE_LIMIT = 120;
+
 /** Routes that need `Authorization: Bearer <token>`. */
 export const authenticatedAliases: Record<string, string> = {
 	"POST /auth/logout": "users.logout",
 	"GET /users/me": "users.me",
 	"PATCH /users/me": "users.update",
 	"DELETE /users/me": "users.remove",
+	"GET /users/me/history": "location.history",
+	"DELETE /users/me/history": "location.deleteHistory",
 
 	"POST /groups": "users.createGroup",
 	"GET /groups": "users.listGroups",
@@ -58,6 +70,10 @@ export const authenticatedAliases: Record<string, string> = {
 	"POST /groups/:groupId/places": "location.createPlace",
 	"PATCH /groups/:groupId/places/:placeId": "location.updatePlace",
 	"DELETE /groups/:groupId/places/:placeId": "location.removePlace",
+	"PUT /groups/:groupId/sharing/precision": "location.setPrecision",
+	"POST /share-links": "location.createShareLink",
+	"GET /share-links": "location.shareLinks",
+	"DELETE /share-links/:id": "location.deleteShareLink",
 
 	"GET /groups/:groupId/messages": "chat.history",
 	"POST /groups/:groupId/messages": "chat.send",

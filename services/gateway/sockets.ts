@@ -12,6 +12,7 @@ import type {
 	LiveNotification,
 	LivePresence,
 	LiveRevoked,
+	LiveShareEnded,
 } from "../../events/live.js";
 import type { Invitation, Message, Meta, Notification, Session } from "../../events/types.js";
 import { toErrorBody } from "./errors.js";
@@ -22,6 +23,7 @@ import type { SocketChange } from "./presence-reports.js";
 import type { OpenSocket } from "./presence-sync.js";
 import { ackResult, asParams, SocketCommands, type SocketCommand } from "./socket-events.js";
 import { revokes, type ResolvedToken, type TokenCache } from "./token-cache.js";
+import { isShareHandshake, ShareSockets, type ShareSocketData } from "./share-sockets.js";
 
 /**
  * Socket.IO (API.md §4) on the REST server's port: the handshake that authenticates a socket and
@@ -51,7 +53,8 @@ export interface ServerEvents {
 /** Client → server events: any name (unknown ones are ignored), a payload and an acknowledgement in any number. */
 type ClientEvents = Record<string, (...args: unknown[]) => void>;
 
-interface SocketData {
+interface SocketData extends ShareSocketData {
+	/** Absent on a share link's socket (`share`, gateway/share-sockets.ts), which has no user. */
 	auth: ResolvedToken;
 	/** The user whose socket slot this socket holds, from its handshake until it closes. */
 	slotOf?: string;
@@ -102,6 +105,8 @@ export class LiveSockets {
 	 */
 	private readonly dispatchCommand: (this: AppSocket, event: string, ...args: unknown[]) => void;
 	private readonly onClosed: (this: AppSocket) => void;
+	/** Sockets of share links (API.md §6.5): one session, read-only. */
+	private readonly shares: ShareSockets;
 
 	constructor(private readonly deps: LiveSocketsDeps) {
 		// Socket.IO calls listeners with the socket as `this`; the service's own parts are captured here.
@@ -123,6 +128,7 @@ export class LiveSockets {
 		};
 		this.maxSocketsPerUser = deps.maxSocketsPerUser ?? Number.POSITIVE_INFINITY;
 		this.now = deps.now ?? Date.now;
+		this.shares = new ShareSockets({ call: (action, params) => deps.call(action, params), now: this.now });
 	}
 
 	/** Socket.IO on the same HTTP server and port as REST. */
@@ -135,6 +141,14 @@ export class LiveSockets {
 		});
 		this.io = io;
 		io.use((socket, next) => {
+			if (isShareHandshake(socket.handshake.auth)) {
+				const { shareToken } = socket.handshake.auth as { shareToken?: unknown };
+				this.shares.authenticate(this.untyped(), socket as unknown as Socket, shareToken).then(
+					() => next(),
+					(err: Error) => next(err),
+				);
+				return;
+			}
 			this.authenticate(socket).then(
 				() => {
 					next();
@@ -145,7 +159,12 @@ export class LiveSockets {
 				(err: Error) => next(err),
 			);
 		});
-		io.on("connection", socket => this.connected(socket));
+		io.on("connection", socket => (socket.data.share ? this.shares.connected(socket as unknown as Socket) : this.connected(socket)));
+	}
+
+	/** The server without this file's event typing, for the share sockets' own. */
+	private untyped(): SocketServer {
+		return this.io as unknown as SocketServer;
 	}
 
 	/** Open sockets on this instance. */
@@ -176,10 +195,25 @@ export class LiveSockets {
 
 	// ---- live broadcasts, each to the rooms it concerns
 
-	/** One update, or a location instance's batch of them (events/live.ts), each to its group's room in order. */
+	/**
+	 * One update, or a location instance's batch of them (events/live.ts), each to its group's room in
+	 * order. An approximate one (`others`, API.md §6.6) goes exact to its subject's own sockets and
+	 * approximate to the rest of the group; share links get the exact one (they were made to show it).
+	 */
 	location(event: LiveLocationEvent): void {
 		if (!this.io) return;
-		for (const { groupId, session } of locationUpdates(event)) this.io.to(groupRoom(groupId)).emit("location:update", session);
+		for (const { groupId, session, others } of locationUpdates(event)) {
+			if (others) {
+				this.io.to(userRoom(session.userId)).emit("location:update", session);
+				this.io.to(groupRoom(groupId)).except(userRoom(session.userId)).emit("location:update", others);
+			} else this.io.to(groupRoom(groupId)).emit("location:update", session);
+			this.shares.update(this.untyped(), groupId, session);
+		}
+	}
+
+	/** Share links that ended: their sockets are disconnected. */
+	shareEnded(payload: LiveShareEnded): void {
+		if (this.io) this.shares.linksEnded(this.untyped(), payload);
 	}
 
 	chat({ groupId, message }: LiveChat): void {
@@ -230,6 +264,7 @@ export class LiveSockets {
 			this.io.in(userRoom(userId)).socketsLeave(room);
 		}
 		if (change === "deleted") this.io.in(room).socketsLeave(room);
+		this.shares.group(this.untyped(), { groupId, change, ...(userId ? { userId } : {}) });
 	}
 
 	/** Disconnects the sockets whose token was revoked (the token cache is the service's to update). */

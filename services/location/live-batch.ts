@@ -1,6 +1,8 @@
 import type { Context, ServiceBroker } from "moleculer";
 import { LiveEvents, type LiveLocation, type LiveLocationBatch } from "../../events/live.js";
 import { toApiSession, type SessionData } from "./session.js";
+import type { Precision } from "./precision.js";
+import { sessionFor } from "./precision-settings.js";
 
 /**
  * Coalesces live updates: everything published during one turn of the event loop goes out as
@@ -41,11 +43,24 @@ export class LiveBatcher<T, C> {
 /**
  * Publishes changed sessions on `live.location` to every gateway: alone, as the child of the request
  * that changed it; several in one turn, as one batch that is nobody's child and carries no caller's meta.
+ * A session shared approximately (`precisionOf`, API.md §6.6) also carries `others`, what the other
+ * members are shown; `session` (exact) then goes to its subject's own sockets only.
  */
-export function liveLocations(broker: ServiceBroker): (session: SessionData, origin: Context | null) => Promise<void> {
+export function liveLocations(
+	broker: ServiceBroker,
+	precisionOf: (groupId: string, userId: string) => Precision = () => "exact",
+): (session: SessionData, origin: Context | null) => Promise<void> {
 	const batcher = new LiveBatcher<LiveLocation, Context>(
 		(payload, ctx) => (ctx ? ctx.broadcast(LiveEvents.location, payload) : broker.broadcast(LiveEvents.location, payload)),
 		updates => broker.broadcast(LiveEvents.location, { updates } satisfies LiveLocationBatch),
 	);
-	return (session, origin) => batcher.add({ groupId: session.groupId, session: toApiSession(session) }, origin);
+	return (session, origin) => batcher.add(liveLocationOf(session, precisionOf(session.groupId, session.userId)), origin);
+}
+
+/** The `live.location` update of a session: `others` only when the other members are shown something else. */
+export function liveLocationOf(session: SessionData, precision: Precision): LiveLocation {
+	const api = toApiSession(session);
+	const own = sessionFor(session.userId, api, precision);
+	const others = sessionFor(null, api, precision);
+	return { groupId: session.groupId, session: own, ...(others.position !== own.position ? { others } : {}) };
 }

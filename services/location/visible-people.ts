@@ -12,7 +12,7 @@ import type { SessionData } from "./session.js";
  * sharer's last position on the web too (SPEC §5 keeps it), but a phone's map shows live friends: a
  * marker that stays put after someone stopped sharing would read as "they are still there". A person
  * in several groups with the user appears once, at the newest of the positions they share with them.
- * (Approximate sharing, API.md §6.6, will have to apply here as on the web when it arrives.)
+ * Approximate sharing (API.md §6.6) is applied before: the sessions handed in are as the viewer is shown them.
  */
 
 export interface VisiblePerson {

@@ -6,7 +6,7 @@ import { ApiClient, connectSocket, type LiveSocket } from "../support/client.js"
 import { startSystem, TEST_JWT_SECRET, type ServiceName, type System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 import { storedDataFingerprint } from "../support/fuzz.js";
-import { authenticatedAliases, publicAuthAliases, publicInviteLinkAliases } from "../../services/gateway/routes.js";
+import { authenticatedAliases, publicAuthAliases, publicInviteLinkAliases, publicSharedAliases } from "../../services/gateway/routes.js";
 import { SocketCommands } from "../../services/gateway/socket-events.js";
 import type { Group } from "../../events/types.js";
 import { basic, postOwnTracks, sendOsmAnd } from "../support/phones.js";
@@ -34,11 +34,12 @@ const CASES = [
 	"expired",
 	"revoked: logout",
 	"revoked: password",
+	"share token",
 	"not a member",
 	"valid member",
 ] as const;
 type Case = (typeof CASES)[number];
-const TOKEN_CASES = CASES.slice(0, 8);
+const TOKEN_CASES = CASES.slice(0, 9);
 
 let system: System;
 /** Member and creator of the group; the identity every forged token claims. */
@@ -65,6 +66,8 @@ let revokedLink: string; // an invite link of the group, revoked by a member
 let joinCode: string; // an invite link's code, for Jon to join with
 let miaDevice: string; // removed by the valid cell of DELETE /devices/:id
 let miaPlace: string; // a place of the group: renamed, then deleted by the valid cells
+let miaShareLink: string; // deleted by the valid cell of DELETE /share-links/:id
+let patShareToken: string; // a live share link's token: it opens no route and no socket (API.md §6.5)
 const forged = {} as Record<"wrong signature" | "alg none" | "RS256 confusion" | "expired" | "HS256 with the public key", string>;
 const grid: { target: string; cells: Partial<Record<Case, string>> }[] = [];
 
@@ -115,6 +118,8 @@ function authorizationFor(kase: Case, i: number): string | undefined {
 			return `Bearer ${loggedOutToken}`;
 		case "revoked: password":
 			return `Bearer ${patOldToken}`;
+		case "share token":
+			return `Bearer ${patShareToken}`;
 		default:
 			throw new Error(kase);
 	}
@@ -306,6 +311,34 @@ function restTargets(): RestTarget[] {
 			grouped: true,
 		},
 		{
+			method: "PUT",
+			route: "PUT /groups/:groupId/sharing/precision",
+			path: `/api/groups/${g()}/sharing/precision`,
+			body: { precision: "approximate" },
+			member: () => mia,
+			expect: 200,
+			grouped: true,
+		},
+		{
+			method: "POST",
+			route: "POST /share-links",
+			path: "/api/share-links",
+			body: { groupId: g(), duration: 600 },
+			member: () => mia,
+			expect: 201,
+			grouped: true,
+		},
+		{ method: "GET", route: "GET /share-links", path: "/api/share-links", member: () => mia, expect: 200, grouped: false },
+		{
+			method: "DELETE",
+			route: "DELETE /share-links/:id",
+			path: `/api/share-links/${miaShareLink}`,
+			member: () => mia,
+			expect: 204,
+			grouped: false,
+			addressed: true,
+		},
+		{
 			method: "POST",
 			route: "POST /location/samples",
 			path: "/api/location/samples",
@@ -314,6 +347,8 @@ function restTargets(): RestTarget[] {
 			expect: 202,
 			grouped: false,
 		},
+		{ method: "GET", route: "GET /users/me/history", path: "/api/users/me/history", member: () => mia, expect: 200, grouped: false },
+		{ method: "DELETE", route: "DELETE /users/me/history", path: "/api/users/me/history", member: () => mia, expect: 204, grouped: false },
 		{
 			method: "POST",
 			route: "POST /groups/:groupId/journey",
@@ -630,6 +665,17 @@ before(async () => {
 	loggedOutToken = second.token!;
 	logoutToken = await new ApiClient(system.url).logIn(mia.user!.email, "mia's long password");
 
+	// A live share link of Pat's (it stays live: Pat keeps sharing), and one of Mia's for its DELETE cell.
+	assert.equal((await pat.post(`/api/groups/${group.id}/sharing`)).status, 200);
+	const patLink = await pat.post("/api/share-links", { groupId: group.id });
+	assert.equal(patLink.status, 201, JSON.stringify(patLink.body));
+	patShareToken = patLink.body.token;
+	assert.equal((await mia.post(`/api/groups/${group.id}/sharing`)).status, 200);
+	const miaLink = await mia.post("/api/share-links", { groupId: group.id });
+	assert.equal(miaLink.status, 201, JSON.stringify(miaLink.body));
+	miaShareLink = miaLink.body.id;
+	assert.equal((await mia.delete(`/api/groups/${group.id}/sharing`)).status, 200);
+
 	// Revoked by password change: Pat's token, used once, then Pat changes the password (with another token).
 	patOldToken = pat.token!;
 	assert.equal((await pat.get(`/api/groups/${group.id}`)).status, 200);
@@ -727,9 +773,11 @@ test("REST: every protected route refuses every bad token (401) and non-members 
 	);
 });
 
-test("the routes without a token are register, login and the invite-link preview, which shows a visitor only what the join page needs", async () => {
+test("the routes without a token are register, login, the share-link view and the invite-link preview, which shows a visitor only what the join page needs", async () => {
 	assert.deepEqual(Object.keys(publicAuthAliases).sort(), ["POST /login", "POST /register"]);
 	assert.deepEqual(Object.keys(publicInviteLinkAliases), ["GET /:code"]);
+	// A share link's view (API.md §6.5): the token is the permission, for that one session (test/e2e/share-links).
+	assert.deepEqual(Object.keys(publicSharedAliases), ["GET /:token"]);
 	const link = await mia.post(`/api/groups/${group.id}/invite-links`, {
 		maxUses: 1,
 	});

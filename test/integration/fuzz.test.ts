@@ -148,6 +148,9 @@ function validBody(route: Route): Record<string, unknown> {
 			return { all: true };
 		case "POST /api/groups":
 			return { name: "Fuzzed group" };
+		case "POST /api/share-links":
+			// Ada shares in the family: a valid call makes a link (201), or meets the limit (409).
+			return { groupId: family.id, duration: 600 };
 	}
 	const out: Record<string, unknown> = {};
 	for (const [name, field] of Object.entries(route.body?.properties ?? {})) out[name] = validValueFor(name, field);
@@ -259,8 +262,8 @@ function restInput(
 			return { method: route.method, path: pathFor(route, { ...pathValues, [param]: broken.segment }), ...body, why: `path ${param}: ${broken.why}` };
 		}
 		case "method": {
-			// Methods no route has (Node's parser refuses unknown ones: 400; known ones: no such route, 404).
-			const method = rng.pick(["PUT", "TRACE", "PROPFIND", "FOO", "M-SEARCH", "PURGE"]);
+			// Methods no route has at that path (Node's parser refuses unknown ones: 400; known ones: no such route, 404).
+			const method = rng.pick(["PUT", "TRACE", "PROPFIND", "FOO", "M-SEARCH", "PURGE"].filter(m => m !== route.method));
 			return { method, path: pathFor(route, pathValues), headers: { ...headers, ...json }, body: jsonText(valid), why: `method ${method}` };
 		}
 		case "headers": {
@@ -369,6 +372,8 @@ function setUpComplete(state: Awaited<ReturnType<typeof snapshot>>): boolean {
 	const sessions = (state.documents.get("location.sessions") ?? []) as { position?: unknown }[];
 	return (
 		sessions.some(session => session.position) &&
+		// Ada's sample in her history (written within a second of it).
+		(state.documents.get("location.historypoints") ?? []).length === 1 &&
 		// created ×3, Bob joined, "hello family"; MEMBER_ADDED for Ada and Bob, INVITED Bob, INVITATION_ACCEPTED
 		// to Ada; Eve's invitations: INVITED Ada and Bob. Every invitation delivered.
 		(state.documents.get("chat.messages") ?? []).length === 5 &&

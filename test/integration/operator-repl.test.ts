@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { ApiClient, connectSocket } from "../support/client.js";
 import { ROOT, startSystem, type System } from "../support/system.js";
+import { waitFor } from "../support/wait.js";
 
 /** Operators' REPL commands, run non-interactively against a running cluster (`npm run repl -- <command>`). */
 
@@ -143,6 +144,41 @@ test("`places <groupId>` lists a group's places and who is inside each now", asy
 	const unknown = await repl("places", "no-such-group");
 	assert.notEqual(unknown.code, 0);
 	assert.match(unknown.err, /not found/);
+});
+
+test("`share-links <email|userId>` lists a user's running links without tokens; `history <email|userId>` counts their points", async () => {
+	const di = new ApiClient(system.url);
+	const user = await di.signUp("Di", "History");
+	const group = await di.createGroup("Di's");
+	assert.equal((await di.post(`/api/groups/${group.id}/sharing`)).status, 200);
+	const first = new Date(Date.now() - 60_000).toISOString();
+	assert.equal((await di.post("/api/location/samples", { latitude: 45.1, longitude: 9.1, timestamp: first })).status, 202);
+	assert.equal((await di.post("/api/location/samples", { latitude: 45.2, longitude: 9.2 })).status, 202);
+	const link = await di.post("/api/share-links", { groupId: group.id, untilArrival: false });
+	assert.equal(link.status, 201);
+
+	const listed = await repl("share-links", user.email);
+	assert.equal(listed.code, 0, listed.err);
+	const links = JSON.parse(listed.out);
+	assert.equal(links.userId, user.id);
+	assert.deepEqual(
+		links.links.map((l: { id: string; groupId: string; untilArrival: boolean }) => [l.id, l.groupId, l.untilArrival]),
+		[[link.body.id, group.id, false]],
+	);
+	assert.ok(!listed.out.includes(link.body.token), "the token is stored nowhere, so it is shown nowhere");
+
+	const stats = await waitFor(
+		async () => {
+			const shown = await repl("history", user.id);
+			assert.equal(shown.code, 0, shown.err);
+			const answer = JSON.parse(shown.out);
+			return answer.count === 2 ? answer : undefined;
+		},
+		{ timeoutMs: 30_000, intervalMs: 500, what: "the history of two points" },
+	);
+	assert.equal(stats.oldest, first);
+	assert.equal(stats.historyDays, 30);
+	assert.ok(Date.parse(stats.newest) > Date.parse(first));
 });
 
 test("an unknown command or user fails with a message and a non-zero exit", async () => {
