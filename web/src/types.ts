@@ -18,7 +18,7 @@ export type {
 	UserRef,
 } from "../../events/types.js";
 
-import type { Notification, User } from "../../events/types.js";
+import type { Journey, Notification, Point, SessionState, User } from "../../events/types.js";
 
 export interface LoginResult {
 	token: string;
@@ -71,5 +71,19 @@ export interface InviteLinkPreview {
 	groupName: string;
 	invitedBy: { name: string };
 	memberCount: number;
+	expiresAt: string;
+}
+
+// ---- share links (API.md §6.5)
+
+/** What anyone holding a share link's token sees (`GET /api/shared/:token`): one person's session, read-only. */
+export interface SharedSession {
+	/** First name and surname initial, "Ada L.". */
+	name: string;
+	state: SessionState;
+	position: Point | null;
+	journey: Journey | null;
+	/** The points since the journey or SOS began, oldest first; [] otherwise. */
+	route: Point[];
 	expiresAt: string;
 }
