@@ -157,6 +157,8 @@ export class SharedPage {
 		this.view = next;
 		if (before?.journey && !next.journey) this.arrivedAt = arrival(before.journey, next.position);
 		else if (next.journey) this.arrivedAt = null;
+		// The panel first: on a phone it sets the map's height, which the map measures to fit.
+		this.render();
 
 		const map = this.map!;
 		const session: Session = { groupId: "", userId: SUBJECT, state: next.state, position: next.position, journey: next.journey, updatedAt: "" };
@@ -174,7 +176,6 @@ export class SharedPage {
 		const left = Date.parse(next.expiresAt) - Date.now();
 		// The server disconnects at expiry; this covers a socket that was down at that moment.
 		if (left > 0 && left < 2 ** 31 - 1) this.expiryTimer = window.setTimeout(() => void this.recheck(), left + 1000);
-		this.render();
 	}
 
 	private showAccuracy(position: Point | null) {
