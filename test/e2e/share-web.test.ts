@@ -20,7 +20,7 @@ const SHOTS = screenshotsFolder("share-web");
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true };
 /** The destination's name is Ada's own text: it must show as text. */
 const HOME = { name: `Home <img src="x" id="injected-home">`, latitude: 45.4642, longitude: 9.19 };
-const away = (i: number) => ({ latitude: 45.4742 - i * 0.002, longitude: 9.19, accuracy: 40 });
+const away = (i: number) => ({ latitude: 45.4742 - i * 0.002, longitude: 9.19 + i * 0.001, accuracy: 40 });
 const inAnHour = () => new Date(Date.now() + 3_600_000).toISOString();
 
 let system: System;
@@ -129,10 +129,14 @@ test("the page reads nothing but the link and stores nothing", async () => {
 
 test("Ada moves: both pages follow her live (marker, distance, route)", async () => {
 	assert.equal((await ada.post("/api/location/samples", away(2))).status, 202);
-	for (const { page } of visitors) {
+	for (const { label, page } of visitors) {
 		await page.locator(`.pin[data-lat="${away(2).latitude}"]`).waitFor();
 		await page.locator(".shared-distance", { hasText: distance(metres(away(2), HOME)) }).waitFor();
-		await page.locator(".route").waitFor();
+		// From where she was when the journey began to where she is now.
+		const route = page.locator(".route");
+		await route.waitFor({ state: "attached" });
+		assert.match((await route.getAttribute("d")) ?? "", /^M-?\d+ -?\d+L-?\d+ -?\d+$/, "a line of two points");
+		await shot(page, `moved-${label}`);
 	}
 	assert.equal(
 		visitors.every(v => v.apiPaths.length === 1),
