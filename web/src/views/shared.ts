@@ -69,6 +69,9 @@ export class SharedPage {
 		const first = await this.read();
 		if (!first) return;
 		this.show(this.root, `${first.name} — PositionPal`);
+		// The panel first: on a phone it sets the map's height, which Leaflet measures once, here.
+		this.view = first;
+		this.render();
 		this.map = new MapView(this.mapEl, this.config, { pick: () => undefined, canPick: () => false });
 		const [name, ...rest] = first.name.split(" ");
 		this.map.reset([{ id: SUBJECT, name: name ?? first.name, surname: rest.join(" ") }], "");
@@ -157,7 +160,6 @@ export class SharedPage {
 		this.view = next;
 		if (before?.journey && !next.journey) this.arrivedAt = arrival(before.journey, next.position);
 		else if (next.journey) this.arrivedAt = null;
-		// The panel first: on a phone it sets the map's height, which the map measures to fit.
 		this.render();
 
 		const map = this.map!;
@@ -168,8 +170,10 @@ export class SharedPage {
 		else if (first || !appended || !map.hasRoute(SUBJECT)) map.setRoute(SUBJECT, routeOf(next), next.state);
 		else map.appendRoute(SUBJECT, appended, next.state);
 		this.showAccuracy(next.position);
-		if (first) map.fit();
-		else if (next.position && !map.map.getBounds().contains([next.position.latitude, next.position.longitude]))
+		if (first) {
+			map.resized();
+			map.fit();
+		} else if (next.position && !map.map.getBounds().contains([next.position.latitude, next.position.longitude]))
 			map.map.panTo([next.position.latitude, next.position.longitude]);
 
 		window.clearTimeout(this.expiryTimer);
