@@ -168,7 +168,7 @@ test("Ada deletes the link: the pages show that it has ended", async () => {
 	}
 });
 
-test("a link that ends with the journey: Ada stops it, the page shows the link ended", async () => {
+test("a link that ends with the journey: Ada stops it; offline the page reconnects, then shows the link ended", async () => {
 	assert.equal((await ada.post("/api/location/samples", away(0))).status, 202);
 	assert.equal((await ada.post(`/api/groups/${family.id}/journey`, { destination: HOME, eta: inAnHour(), mode: "cycling" })).status, 201);
 	const res = await ada.post("/api/share-links", { groupId: family.id, untilArrival: true });
@@ -176,7 +176,17 @@ test("a link that ends with the journey: Ada stops it, the page shows the link e
 	const { page } = await visit("until-arrival-phone", new URL(res.body.url).pathname, PHONE);
 	await page.locator(".shared-connection", { hasText: "Live" }).waitFor();
 	await page.locator(".shared-to", { hasText: "(cycling)" }).waitFor();
+	// The socket is closed by the server; the page asks whether the link ended, and the network is down.
+	let failed = 0;
+	await page.route("**/api/shared/**", route => (failed++, route.abort("internetdisconnected")));
 	assert.equal((await ada.delete(`/api/groups/${family.id}/journey`)).status, 200);
+	await page.locator(".shared-connection", { hasText: "Reconnecting…" }).waitFor();
+	// The first failure was handled as the network's: the page tried again.
+	await waitFor(() => failed >= 2, { what: "a second try after a network failure" });
+	assert.equal(await page.getByRole("heading", { name: "This link has ended" }).count(), 0, "a network failure is not the end of the link");
+	await shot(page, "reconnecting-phone");
+	// The network is back: the page asks again, and the link has ended.
+	await page.unroute("**/api/shared/**");
 	await page.getByRole("heading", { name: "This link has ended" }).waitFor();
 });
 
