@@ -98,6 +98,7 @@ export function contentSecurityPolicy(config: ClientConfig): string {
 export function clientFileFor(pathname: string): { file: string; cache: string } | null {
 	if (pathname === "/" || pathname === "/index.html") return { file: "index.html", cache: REVALIDATE };
 	if (/^\/join\/[^/]+\/?$/.test(pathname)) return { file: "index.html", cache: REVALIDATE }; // the invite link page (API.md §6.1)
+	if (/^\/s\/[^/]+\/?$/.test(pathname)) return { file: "index.html", cache: REVALIDATE }; // a share link's page (API.md §6.5)
 	if (pathname === "/sw.js") return { file: "sw.js", cache: REVALIDATE };
 	const asset = /^\/assets\/([A-Za-z0-9][\w.-]*)$/.exec(pathname);
 	// The name pattern rules out "..", slashes and hidden files: nothing outside web/dist/assets.

@@ -13,6 +13,7 @@ import type {
 	Point,
 	Presence,
 	Session,
+	SharedSession,
 	User,
 } from "./types";
 
@@ -148,6 +149,8 @@ export class Api {
 	sessions = (groupId: string) => this.request<Session[]>("GET", `/groups/${enc(groupId)}/sessions`);
 	session = (groupId: string, userId: string) => this.request<Session>("GET", `/groups/${enc(groupId)}/sessions/${enc(userId)}`);
 	route = (groupId: string, userId: string) => this.request<{ points: Point[] }>("GET", `/groups/${enc(groupId)}/sessions/${enc(userId)}/route`);
+	/** No login needed: the session a share link shows (API.md §6.5). */
+	shared = (token: string) => this.request<SharedSession>("GET", `/shared/${enc(token)}`, undefined, { auth: false });
 
 	// ---- chat
 	messages = (groupId: string, opts: { limit?: number; before?: string } = {}) =>

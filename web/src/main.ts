@@ -8,12 +8,15 @@ import type { Group, LoginResult, User } from "./types";
 import { toast } from "./ui";
 import { authView } from "./views/auth";
 import { expiredView, joinIntro, joinProblemView, joinView } from "./views/join";
+import { SharedPage } from "./views/shared";
 
 /**
  * Boot: read the client config, restore the saved login (if still valid) and show either the
  * login screen or the app. The token lives in localStorage so a reload keeps you signed in;
  * logging out (or a 401) clears it. An invite link, `/join/<code>`, first shows what it is for,
  * then joins (after logging in or registering, for a visitor without a session) and opens the group.
+ * A share link, `/s/<token>`, shows one person's shared location to anyone, signed in or not: it
+ * neither reads nor stores a login.
  */
 
 const SESSION_KEY = "positionpal.session";
@@ -176,8 +179,21 @@ function continueToApp() {
 
 // ---------------------------------------------------------------- start
 
+/** The token of a share link's page, `/s/<token>`, or null. */
+function shareToken(): string | null {
+	const match = /^\/s\/([^/]+)\/?$/.exec(location.pathname);
+	if (!match) return null;
+	try {
+		return decodeURIComponent(match[1]!);
+	} catch {
+		return match[1]!;
+	}
+}
+
 async function boot() {
 	config = await loadConfig();
+	const share = shareToken();
+	if (share) return new SharedPage(new Api(), config, share, show).start();
 	const code = joinCode();
 	if (code) return showJoin(code);
 	await resume();

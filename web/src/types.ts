@@ -19,7 +19,7 @@ export type {
 	UserRef,
 } from "../../events/types.js";
 
-import type { DeviceProtocol, Notification, User } from "../../events/types.js";
+import type { DeviceProtocol, Journey, Notification, Point, SessionState, User } from "../../events/types.js";
 
 export interface LoginResult {
 	token: string;
@@ -105,3 +105,17 @@ export interface OsmAndCredentials {
 /** The answer that creates a device: the only one that holds its credentials (the server keeps hashes). */
 export type NewDevice =
 	(Device & { protocol: "owntracks"; credentials: OwnTracksCredentials }) | (Device & { protocol: "osmand"; credentials: OsmAndCredentials });
+
+// ---- share links (API.md §6.5)
+
+/** What anyone holding a share link's token sees (`GET /api/shared/:token`): one person's session, read-only. */
+export interface SharedSession {
+	/** First name and surname initial, "Ada L.". */
+	name: string;
+	state: SessionState;
+	position: Point | null;
+	journey: Journey | null;
+	/** The points since the journey or SOS began, oldest first; [] otherwise. */
+	route: Point[];
+	expiresAt: string;
+}
