@@ -18,8 +18,8 @@ export interface MapHandlers {
 	pick(latitude: number, longitude: number): void;
 	/** Whether choosing a destination makes sense now (no journey or SOS going on). */
 	canPick(): boolean;
-	/** "Where are you now?" from a member's popup (the button shows it is busy meanwhile). */
-	ask(userId: string, button: HTMLButtonElement): void;
+	/** "Where are you now?" from a member's popup (the button shows it is busy meanwhile); absent: no button (the share page). */
+	ask?(userId: string, button: HTMLButtonElement): void;
 }
 
 interface MemberMarker {
@@ -286,7 +286,8 @@ export class MapView {
 		const facts = position ? positionFacts(position) : [];
 		const name = this.members.get(session.userId);
 		let ask: HTMLButtonElement | null = null;
-		if (session.userId !== this.meId && name)
+		const askWhere = this.handlers.ask?.bind(this.handlers);
+		if (session.userId !== this.meId && name && askWhere)
 			ask = h(
 				"button",
 				{
@@ -294,7 +295,7 @@ export class MapView {
 					class: "btn btn-small",
 					"data-action": "ask-where",
 					"aria-label": `Where are you now? Ask ${fullName(name)}`,
-					onclick: () => this.handlers.ask(session.userId, ask!),
+					onclick: () => askWhere(session.userId, ask!),
 				},
 				"Where are you now?",
 			);
