@@ -10,9 +10,12 @@ import type {
 	Message,
 	NewDevice,
 	NotificationPage,
+	Place,
 	Point,
+	Precision,
 	Presence,
 	Session,
+	ShareLink,
 	SharedSession,
 	User,
 } from "./types";
@@ -151,6 +154,46 @@ export class Api {
 	route = (groupId: string, userId: string) => this.request<{ points: Point[] }>("GET", `/groups/${enc(groupId)}/sessions/${enc(userId)}/route`);
 	/** No login needed: the session a share link shows (API.md §6.5). */
 	shared = (token: string) => this.request<SharedSession>("GET", `/shared/${enc(token)}`, undefined, { auth: false });
+
+	// ---- places (API.md §6.4)
+	places = (groupId: string) => this.request<Place[]>("GET", `/groups/${enc(groupId)}/places`);
+	createPlace = (groupId: string, body: { name: string; latitude: number; longitude: number; radius: number }) =>
+		this.request<Place>("POST", `/groups/${enc(groupId)}/places`, body);
+	updatePlace = (groupId: string, placeId: string, body: Partial<{ name: string; latitude: number; longitude: number; radius: number }>) =>
+		this.request<Place>("PATCH", `/groups/${enc(groupId)}/places/${enc(placeId)}`, body);
+	deletePlace = (groupId: string, placeId: string) => this.request<void>("DELETE", `/groups/${enc(groupId)}/places/${enc(placeId)}`);
+
+	// ---- share links and precision (API.md §6.5, §6.6)
+	createShareLink = (body: { groupId: string; duration?: number; untilArrival?: boolean }) => this.request<ShareLink>("POST", "/share-links", body);
+	shareLinks = () => this.request<ShareLink[]>("GET", "/share-links");
+	deleteShareLink = (id: string) => this.request<void>("DELETE", `/share-links/${enc(id)}`);
+	setPrecision = (groupId: string, precision: Precision) =>
+		this.request<{ groupId: string; userId: string; precision: Precision }>("PUT", `/groups/${enc(groupId)}/sharing/precision`, { precision });
+
+	// ---- my history (API.md §6.6)
+	history = (from: string, to: string) => this.request<{ points: Point[] }>("GET", `/users/me/history${query({ from, to })}`);
+	deleteHistory = () => this.request<void>("DELETE", "/users/me/history");
+	/** GPX or GeoJSON as a file: the route needs the Authorization header, so a plain link cannot fetch it. */
+	async historyFile(from: string, to: string, format: "gpx" | "geojson" | "json"): Promise<Blob> {
+		const headers: Record<string, string> = {};
+		if (this.token) headers.authorization = `Bearer ${this.token}`;
+		let res: Response;
+		try {
+			res = await fetch(`${this.baseUrl}/api/users/me/history${query({ from, to, format })}`, { headers, cache: "no-store" });
+		} catch {
+			throw new ApiError("Cannot reach PositionPal. Check your connection and try again.", 0, NETWORK_ERROR);
+		}
+		if (!res.ok) {
+			const error = (await res.json().catch(() => ({}))) as { message?: unknown; type?: unknown; data?: unknown };
+			throw new ApiError(
+				typeof error.message === "string" ? error.message : `The server answered ${res.status}`,
+				res.status,
+				String(error.type ?? "HTTP_ERROR"),
+				error.data,
+			);
+		}
+		return res.blob();
+	}
 
 	// ---- chat
 	messages = (groupId: string, opts: { limit?: number; before?: string } = {}) =>

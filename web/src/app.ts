@@ -5,7 +5,7 @@ import { busy, h } from "./dom";
 import { ago, fullName, plural, STATE_LABELS } from "./format";
 import { Live, type ConnectionState, type LocationRequest } from "./live";
 import { Tracker, type Fix, type SourceKind, type Target } from "./tracker";
-import type { ChatPresence, Group, GroupChanged, Invitation, LoginResult, Message, Notification, Point, Session, User } from "./types";
+import type { ChatPresence, Group, GroupChanged, Invitation, LoginResult, Message, Notification, Point, Precision, Session, User } from "./types";
 import { confirmAction, dismissToast, hasToast, toast, toastError } from "./ui";
 import { ChatView } from "./views/chat";
 import { openDevices, phoneIcon } from "./views/devices";
@@ -16,6 +16,9 @@ import { invitationToastKey, InvitationList } from "./views/invitations";
 import { planJourney, type JourneyRequest } from "./views/journey";
 import { MapView } from "./views/map";
 import { MemberList } from "./views/members";
+import { PlacesPanel } from "./views/places";
+import { openShareLinks } from "./views/sharing";
+import { openHistory } from "./views/history";
 import { editProfile } from "./views/profile";
 
 /**
@@ -56,6 +59,7 @@ export class App {
 	private groupList!: GroupList;
 	private map!: MapView;
 	private members!: MemberList;
+	private places!: PlacesPanel;
 	private chat!: ChatView;
 	private inbox!: Inbox;
 	private invitations!: InvitationList;
@@ -73,6 +77,10 @@ export class App {
 	private speedSelect!: HTMLSelectElement;
 	private journeyButton!: HTMLButtonElement;
 	private sosButton!: HTMLButtonElement;
+	private linkButton!: HTMLButtonElement;
+	private precisionSelect!: HTMLSelectElement;
+	/** My precision choice per group, from the PUT answer or my own session's `precision` (absent: exact). */
+	private precision = new Map<string, Precision>();
 	private myStatus!: HTMLElement;
 	private groupView!: HTMLElement;
 	private noGroup!: HTMLElement;
@@ -159,6 +167,9 @@ export class App {
 			groupChanged: change => void this.onGroupChanged(change),
 			invitation: invitation => this.onInvitation(invitation),
 			locationRequest: request => void this.onLocationRequest(request),
+			placeChanged: change => {
+				if (change.groupId === this.groupId) void this.places.load(change.groupId);
+			},
 		});
 	}
 
@@ -180,6 +191,7 @@ export class App {
 			await this.loadGroups();
 			if (this.groupId && !this.groups.some(g => g.id === this.groupId)) this.groupId = null;
 			const id = this.groupId ?? this.groups[0]?.id;
+			if (id) void this.places.load(id);
 			await Promise.all([id ? this.loadGroupState(id) : this.showNoGroup(), this.chat.catchUp(), this.loadMine(), this.inbox.load(), this.invitations.load()]);
 		} catch (err) {
 			toastError("Could not refresh after reconnecting", err);
@@ -238,6 +250,21 @@ export class App {
 		this.title = h("h1", { id: "group-title" }, "");
 		this.subtitle = h("p", { class: "muted group-sub" });
 		this.manageButton = h("button", { type: "button", class: "btn btn-small", onclick: () => this.openManage() }, "Manage group");
+		this.places = new PlacesPanel({
+			api: this.api,
+			groupId: () => this.groupId,
+			drawn: places => this.map.setPlaces(places),
+			draft: draft => this.map.setDraft(draft),
+			here: () => {
+				const mine = this.groupId ? this.mine.get(this.groupId)?.position : null;
+				return mine ? { latitude: mine.latitude, longitude: mine.longitude } : null;
+			},
+		});
+		const placesButton = h(
+			"button",
+			{ type: "button", class: "btn btn-small", "data-action": "places", onclick: () => (this.showTab("map"), this.places.toggle()) },
+			"Places",
+		);
 		this.inviteButton = h("button", { type: "button", class: "btn btn-small", "aria-label": "Invite people", onclick: () => this.openInvite() }, "Invite");
 
 		// Location controls
@@ -272,6 +299,14 @@ export class App {
 		this.speedField = h("div", { class: "field field-inline" }, h("label", { for: "sim-speed" }, "Speed"), this.speedSelect);
 		this.journeyButton = h("button", { type: "button", class: "btn", onclick: () => void this.journeyAction() }, "Start journey…");
 		this.sosButton = h("button", { type: "button", class: "btn btn-sos", onclick: () => void this.sosAction() }, "SOS");
+		this.linkButton = h("button", { type: "button", class: "btn", "data-action": "share-link", onclick: () => this.openShareLink() }, "Share a link…");
+		this.precisionSelect = h(
+			"select",
+			{ id: "precision", name: "precision" },
+			h("option", { value: "exact" }, "My exact position"),
+			h("option", { value: "approximate" }, "An approximate one (~1 km)"),
+		);
+		this.precisionSelect.addEventListener("change", () => void this.changePrecision(this.precisionSelect.value as Precision));
 		this.myStatus = h("p", { class: "my-status", role: "status" });
 
 		const mapEl = h("div", { class: "map", id: "map", role: "region", "aria-label": "Map of the group" });
@@ -284,7 +319,7 @@ export class App {
 				"header",
 				{ class: "group-head" },
 				h("div", { class: "group-head-text" }, this.title, this.subtitle),
-				h("div", { class: "group-head-actions" }, this.inviteButton, this.manageButton),
+				h("div", { class: "group-head-actions" }, placesButton, this.inviteButton, this.manageButton),
 			),
 			h(
 				"section",
@@ -295,11 +330,12 @@ export class App {
 					this.shareButton,
 					h("div", { class: "field field-inline" }, h("label", { for: "location-source" }, "Source"), this.sourceSelect),
 					this.speedField,
+					h("div", { class: "field field-inline precision-field" }, h("label", { for: "precision" }, "The group sees"), this.precisionSelect),
 				),
-				h("div", { class: "control-group" }, this.journeyButton, this.sosButton),
+				h("div", { class: "control-group" }, this.journeyButton, this.linkButton, this.sosButton),
 				this.myStatus,
 			),
-			h("div", { class: "map-wrap" }, mapEl, fit),
+			h("div", { class: "map-wrap" }, mapEl, fit, this.places.el),
 		);
 		this.noGroup = h(
 			"div",
@@ -360,6 +396,7 @@ export class App {
 			pick: (latitude, longitude) => this.openJourney({ latitude, longitude }),
 			canPick: () => this.canStartJourney(),
 			ask: (id, button) => void this.askWhere(id, button),
+			placePick: (latitude, longitude) => this.places.pick(latitude, longitude),
 		});
 		this.showTab("map");
 		this.renderControls();
@@ -429,7 +466,8 @@ export class App {
 		this.sessions.clear();
 		this.online.clear();
 		this.renderControls();
-		await Promise.all([this.loadGroupState(groupId), this.chat.open(groupId)]);
+		this.map.setPlaces([]);
+		await Promise.all([this.loadGroupState(groupId), this.chat.open(groupId), this.places.load(groupId)]);
 	}
 
 	private showNoGroup() {
@@ -620,31 +658,36 @@ export class App {
 	private openPhones = () => openDevices(this.api);
 
 	private openProfile() {
-		editProfile(this.me, this.openPhones, async changes => {
-			// A new password revokes every token, this one too: the socket is closed by the server
-			// while we log in again with it, which must not count as "signed out".
-			this.relogging = changes.password !== undefined;
-			try {
-				const user = await this.api.updateMe(changes);
-				this.me = user;
-				if (changes.password !== undefined) {
-					const login = await this.api.login(user.email, changes.password);
-					this.token = login.token;
-					this.api.token = login.token;
-					this.me = login.user;
-					this.hooks.relogged(login);
-					this.connect();
+		editProfile(
+			this.me,
+			this.openPhones,
+			() => openHistory(this.api, this.config),
+			async changes => {
+				// A new password revokes every token, this one too: the socket is closed by the server
+				// while we log in again with it, which must not count as "signed out".
+				this.relogging = changes.password !== undefined;
+				try {
+					const user = await this.api.updateMe(changes);
+					this.me = user;
+					if (changes.password !== undefined) {
+						const login = await this.api.login(user.email, changes.password);
+						this.token = login.token;
+						this.api.token = login.token;
+						this.me = login.user;
+						this.hooks.relogged(login);
+						this.connect();
+					}
+				} finally {
+					this.relogging = false;
 				}
-			} finally {
-				this.relogging = false;
-			}
-			this.profileButton.firstElementChild!.textContent = fullName(this.me);
-			const group = this.group();
-			if (group) {
-				const fresh = await this.api.group(group.id).catch(() => null);
-				if (fresh) this.groupUpdated(fresh);
-			}
-		});
+				this.profileButton.firstElementChild!.textContent = fullName(this.me);
+				const group = this.group();
+				if (group) {
+					const fresh = await this.api.group(group.id).catch(() => null);
+					if (fresh) this.groupUpdated(fresh);
+				}
+			},
+		);
 	}
 
 	// ---------------------------------------------------------------- live events
@@ -748,6 +791,8 @@ export class App {
 		const previous = this.mine.get(session.groupId);
 		if (previous && Date.parse(previous.updatedAt) > Date.parse(session.updatedAt)) return;
 		this.mine.set(session.groupId, session);
+		const { precision } = session as Session & { precision?: Precision };
+		this.precision.set(session.groupId, precision === "approximate" ? "approximate" : "exact");
 		this.updateTracker();
 		this.renderControls();
 	}
@@ -885,6 +930,36 @@ export class App {
 		const seen = mine?.position ? `, last sent ${ago(mine.position.timestamp)}` : "";
 		this.myStatus.textContent = `You: ${STATE_LABELS[state]}${sharing ? seen : ""}${travelling && mine?.journey ? ` — to ${mine.journey.destination.name}` : ""}`;
 		this.myStatus.dataset.state = state;
+		this.linkButton.disabled = !this.groupId || !sharing;
+		this.linkButton.title = sharing ? "A link for someone without an account" : "Share your location first";
+		this.precisionSelect.disabled = !this.groupId;
+		this.precisionSelect.value = (this.groupId && this.precision.get(this.groupId)) || "exact";
+	}
+
+	private openShareLink() {
+		const group = this.group();
+		if (!group) return;
+		const state = this.myState();
+		openShareLinks(this.api, group, () => this.groups, state === "ROUTING" || state === "WARNING");
+	}
+
+	private async changePrecision(precision: Precision) {
+		const groupId = this.groupId;
+		if (!groupId) return;
+		this.precisionSelect.disabled = true;
+		try {
+			const answer = await this.api.setPrecision(groupId, precision);
+			this.precision.set(groupId, answer.precision);
+			toast({
+				title: answer.precision === "approximate" ? "The group sees an approximate position" : "The group sees your exact position",
+				body: answer.precision === "approximate" ? "Within about 1 km, without your route. An SOS is always exact." : undefined,
+				kind: "success",
+				key: "precision",
+			});
+		} catch (err) {
+			toastError("Could not change what the group sees", err);
+		}
+		this.renderControls();
 	}
 
 	private async toggleSharing() {

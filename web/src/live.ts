@@ -1,6 +1,6 @@
 import { io, type Socket } from "socket.io-client";
 import { ApiError } from "./api";
-import type { ChatPresence, GroupChanged, Invitation, Message, Notification, Session } from "./types";
+import type { ChatPresence, GroupChanged, Invitation, Message, Notification, PlaceChanged, Session } from "./types";
 
 /**
  * The Socket.IO half of the contract (API.md §4). Socket.IO reconnects by itself after a
@@ -28,6 +28,8 @@ export interface LiveHandlers {
 	invitation(invitation: Invitation): void;
 	/** A member of a group asks where I am (API.md §6.3). */
 	locationRequest(request: LocationRequest): void;
+	/** A place of a group was created, updated or deleted (API.md §6.4). */
+	placeChanged(change: PlaceChanged): void;
 }
 
 export interface LocationRequest {
@@ -81,6 +83,7 @@ export class Live {
 		s.on("group:changed", (change: GroupChanged) => handlers.groupChanged(change));
 		s.on("invitation", (invitation: Invitation) => handlers.invitation(invitation));
 		s.on("location:request", (request: LocationRequest) => handlers.locationRequest(request));
+		s.on("place:changed", (change: PlaceChanged) => handlers.placeChanged(change));
 
 		// The browser knows first when the network is back: try at once instead of waiting out the back-off.
 		window.addEventListener("online", this.retryNow);

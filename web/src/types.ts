@@ -12,6 +12,7 @@ export type {
 	Message,
 	Notification,
 	NotificationKind,
+	Place,
 	Point,
 	Session,
 	SessionState,
@@ -118,4 +119,25 @@ export interface SharedSession {
 	/** The points since the journey or SOS began, oldest first; [] otherwise. */
 	route: Point[];
 	expiresAt: string;
+}
+
+/** One of my share links; `token` and `url` only in the answer that created it (the server keeps a hash). */
+export interface ShareLink {
+	id: string;
+	groupId: string;
+	token?: string;
+	url?: string;
+	expiresAt: string;
+	createdAt?: string;
+	untilArrival: boolean;
+}
+
+/** How the other members of a group see my position (API.md §6.6). */
+export type Precision = "exact" | "approximate";
+
+/** `place:changed`: a place of the group was created, updated or deleted (re-read the places). */
+export interface PlaceChanged {
+	groupId: string;
+	change: "created" | "updated" | "deleted";
+	placeId: string;
 }

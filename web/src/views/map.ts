@@ -2,7 +2,7 @@ import L from "leaflet";
 import type { ClientConfig } from "../config";
 import { h } from "../dom";
 import { ago, ALERT_LABELS, clockTime, coords, fullName, initials, journeySummary, STATE_LABELS } from "../format";
-import type { Point, Session, UserRef } from "../types";
+import type { Place, Point, Session, UserRef } from "../types";
 import { positionFacts, positionSummary } from "./position";
 
 /**
@@ -20,6 +20,8 @@ export interface MapHandlers {
 	canPick(): boolean;
 	/** "Where are you now?" from a member's popup (the button shows it is busy meanwhile); absent: no button (the share page). */
 	ask?(userId: string, button: HTMLButtonElement): void;
+	/** A click while a place's centre is being chosen: true when it was taken (no journey popup then). */
+	placePick?(latitude: number, longitude: number): boolean;
 }
 
 interface MemberMarker {
@@ -45,6 +47,10 @@ export class MapView {
 	/** Where the map looks while it is hidden (no size, so Leaflet cannot say). */
 	private keptCenter: L.LatLng | null = null;
 	private empty: HTMLElement;
+	/** The group's places: a faint circle of the radius with the name (API.md §6.4). */
+	private placeLayers = new Map<string, { circle: L.Circle; label: L.Marker }>();
+	/** The place being added or edited, before it is saved. */
+	private draft: L.Circle | null = null;
 
 	constructor(
 		readonly el: HTMLElement,
@@ -347,9 +353,76 @@ export class MapView {
 		this.destinations.set(session.userId, marker);
 	}
 
+	/** Draws the group's places (replacing the ones drawn before). */
+	setPlaces(places: Place[]): void {
+		const keep = new Set(places.map(p => p.id));
+		for (const [id, drawn] of this.placeLayers)
+			if (!keep.has(id)) {
+				drawn.circle.remove();
+				drawn.label.remove();
+				this.placeLayers.delete(id);
+			}
+		for (const place of places) {
+			const at = L.latLng(place.latitude, place.longitude);
+			// The name is a member's own text: an element, never a string, which Leaflet would parse as HTML.
+			const icon = L.divIcon({
+				className: "place-label-marker",
+				html: h("span", { class: "place-name", "data-place-id": place.id }, place.name),
+				iconSize: [0, 0],
+			});
+			let drawn = this.placeLayers.get(place.id);
+			if (drawn) {
+				drawn.circle.setLatLng(at).setRadius(place.radius);
+				drawn.label.setLatLng(at).setIcon(icon);
+			} else {
+				drawn = {
+					circle: L.circle(at, {
+						radius: place.radius,
+						color: "#8250df",
+						fillColor: "#8250df",
+						weight: 1.5,
+						opacity: 0.6,
+						fillOpacity: 0.06,
+						dashArray: "4 4",
+						interactive: false,
+						className: "place-circle",
+					}).addTo(this.map),
+					label: L.marker(at, { icon, interactive: false, keyboard: false, zIndexOffset: -1000 }).addTo(this.map),
+				};
+				this.placeLayers.set(place.id, drawn);
+			}
+			const path = drawn.circle.getElement();
+			if (path) {
+				path.setAttribute("data-place-id", place.id);
+				path.setAttribute("data-radius", String(place.radius));
+			}
+		}
+	}
+
+	/** The outline of a place being added or edited; null removes it. */
+	setDraft(draft: { latitude: number; longitude: number; radius: number } | null): void {
+		if (!draft) {
+			this.draft?.remove();
+			this.draft = null;
+			return;
+		}
+		const at = L.latLng(draft.latitude, draft.longitude);
+		if (this.draft) this.draft.setLatLng(at).setRadius(draft.radius);
+		else
+			this.draft = L.circle(at, {
+				radius: draft.radius,
+				color: "#8250df",
+				weight: 2,
+				fillOpacity: 0.12,
+				interactive: false,
+				className: "place-draft",
+			}).addTo(this.map);
+	}
+
 	private onClick(e: L.LeafletMouseEvent) {
-		if (!this.handlers.canPick()) return;
 		const { lat, lng } = e.latlng.wrap();
+		if (this.handlers.placePick?.(lat, lng)) return;
+		if (!this.handlers.canPick()) return;
 		const content = h(
 			"div",
 			{ class: "popup" },

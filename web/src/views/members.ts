@@ -15,6 +15,7 @@ interface Row {
 	name: HTMLElement;
 	badge: HTMLElement;
 	seen: HTMLElement;
+	place: HTMLElement;
 	details: HTMLElement;
 	journey: HTMLElement;
 	locate: HTMLButtonElement;
@@ -82,6 +83,7 @@ export class MemberList {
 		const name = h("span", { class: "member-name" });
 		const badge = h("span", { class: "badge" });
 		const seen = h("div", { class: "member-seen" });
+		const place = h("div", { class: "member-place", hidden: true });
 		const details = h("div", { class: "member-details" });
 		const journey = h("div", { class: "member-journey" });
 		const locate = h("button", { type: "button", class: "btn btn-small", onclick: () => this.actions.locate(member.id) }, "Show on map");
@@ -98,12 +100,13 @@ export class MemberList {
 			"li",
 			{ class: "member", "data-user-id": member.id },
 			h("div", { class: "member-head" }, dot, name, badge),
+			place,
 			seen,
 			details,
 			journey,
 			h("div", { class: "member-actions" }, locate, ask),
 		);
-		const row = { li, dot, name, badge, seen, details, journey, locate, ask };
+		const row = { li, dot, name, badge, seen, place, details, journey, locate, ask };
 		this.rows.set(member.id, row);
 		return row;
 	}
@@ -130,6 +133,10 @@ export class MemberList {
 		row.locate.hidden = !position;
 		row.locate.setAttribute("aria-label", `Show ${fullName(member)} on the map`);
 		row.ask?.setAttribute("aria-label", `Where are you now? Ask ${fullName(member)}`);
+		// Which of the group's places they are in (API.md §6.4); the name is a member's text.
+		const at = session?.place;
+		row.place.textContent = at && position ? `at ${at.name}` : "";
+		row.place.hidden = !(at && position);
 		const summary = positionSummary(position);
 		row.details.replaceChildren(...(summary ? [summary] : []));
 		row.details.hidden = !summary;

@@ -8,7 +8,7 @@ import { field, formError, modal, showFormError, toast } from "../ui";
  * revokes every token (API: tokens issued before it stop working), so the app logs in again
  * with it at once.
  */
-export function editProfile(me: User, openPhones: () => void, save: (changes: Parameters<Api["updateMe"]>[0]) => Promise<void>): void {
+export function editProfile(me: User, openPhones: () => void, openHistory: () => void, save: (changes: Parameters<Api["updateMe"]>[0]) => Promise<void>): void {
 	const error = formError();
 	const form = h(
 		"form",
@@ -40,7 +40,14 @@ export function editProfile(me: User, openPhones: () => void, save: (changes: Pa
 		h("p", { class: "hint" }, "Share from your pocket with OwnTracks, Traccar Client or OsmAnd: they keep reporting when this page cannot."),
 		h("button", { type: "button", class: "btn", onclick: () => (dialog.close(), openPhones()) }, "Manage your phones"),
 	);
-	const dialog = modal("Your profile", () => [form, phones]);
+	const history = h(
+		"section",
+		{ class: "profile-history", "aria-labelledby": "profile-history-title" },
+		h("h3", { id: "profile-history-title" }, "Your history"),
+		h("p", { class: "hint" }, "Where you have been, day by day: only you can see it. Download it or delete it."),
+		h("button", { type: "button", class: "btn", "data-action": "open-history", onclick: () => (dialog.close(), openHistory()) }, "Show your history"),
+	);
+	const dialog = modal("Your profile", () => [form, phones, history]);
 	form.addEventListener("submit", async event => {
 		event.preventDefault();
 		const v = formValues(form);
