@@ -1,4 +1,3 @@
-import L from "leaflet";
 import { io, type Socket } from "socket.io-client";
 import { ApiError, type Api } from "../api";
 import type { ClientConfig } from "../config";
@@ -44,7 +43,6 @@ export class SharedPage {
 	private readonly panel = h("section", { class: "shared-panel", "aria-labelledby": "shared-name" });
 	private readonly mapEl = h("div", { class: "map shared-map", role: "region", "aria-label": "Map" });
 	private map: MapView | null = null;
-	private accuracy: L.Circle | null = null;
 	private socket: Socket | null = null;
 	private view: SharedSession | null = null;
 	/** The journey before the latest update: its end by arrival is shown. */
@@ -169,7 +167,6 @@ export class SharedPage {
 		if (!travelling) map.clearRoute(SUBJECT);
 		else if (first || !appended || !map.hasRoute(SUBJECT)) map.setRoute(SUBJECT, routeOf(next), next.state);
 		else map.appendRoute(SUBJECT, appended, next.state);
-		this.showAccuracy(next.position);
 		if (first) {
 			map.resized();
 			map.fit();
@@ -180,26 +177,6 @@ export class SharedPage {
 		const left = Date.parse(next.expiresAt) - Date.now();
 		// The server disconnects at expiry; this covers a socket that was down at that moment.
 		if (left > 0 && left < 2 ** 31 - 1) this.expiryTimer = window.setTimeout(() => void this.recheck(), left + 1000);
-	}
-
-	private showAccuracy(position: Point | null) {
-		const map = this.map!.map;
-		if (!position || !position.accuracy) {
-			this.accuracy?.remove();
-			this.accuracy = null;
-			return;
-		}
-		const at = L.latLng(position.latitude, position.longitude);
-		if (this.accuracy) this.accuracy.setLatLng(at).setRadius(position.accuracy);
-		else
-			this.accuracy = L.circle(at, {
-				radius: position.accuracy,
-				color: "#0b5cad",
-				weight: 1,
-				fillOpacity: 0.12,
-				interactive: false,
-				className: "accuracy-circle",
-			}).addTo(map);
 	}
 
 	private setConnection(connection: Connection) {
