@@ -101,6 +101,16 @@ test("Ada adds a place by clicking on the map: drawn and listed for her, and liv
 	await form.getByRole("button", { name: "Save place" }).click();
 	await form.locator(".form-error", { hasText: "25 to 5000 metres" }).waitFor();
 	await form.getByLabel("Radius (m)").fill("300");
+	// A name the server refuses (a bidi control character): its own words, as plain text.
+	await form.getByLabel("Name").fill("Home\u202Eevil");
+	await form.getByRole("button", { name: "Save place" }).click();
+	const refused = form.locator(".form-error");
+	await waitFor(async () => /name/i.test((await refused.textContent()) ?? "") && !/25 to 5000/.test((await refused.textContent()) ?? ""), {
+		what: "the server's field error",
+	});
+	assert.equal(await refused.locator("*").count(), 0, "plain text");
+	assert.equal((await api.ada.get(`/api/groups/${groupId}/places`)).body.length, 0, "nothing saved");
+	await form.getByLabel("Name").fill(PLACE_NAME);
 	await form.getByRole("button", { name: "Save place" }).click();
 
 	const places = await waitFor(
@@ -231,6 +241,30 @@ test("Ada's history: the day's points counted and drawn, a GPX download", async 
 	assert.match(gpx, /<gpx/);
 	assert.match(download.suggestedFilename(), /\.gpx$/);
 	await dialog.getByRole("button", { name: "Close" }).click();
+});
+
+test("Ada chooses an approximate position for the group: kept after a reload, and Bob sees her on the ~1 km grid", async () => {
+	const select = ada.getByLabel("The group sees");
+	await select.selectOption("approximate");
+	await ada.locator(".toast", { hasText: "The group sees an approximate position" }).waitFor();
+	const adaId = api.ada.user!.id;
+	const seen = await waitFor(
+		async () => {
+			const res = await api.bob.get(`/api/groups/${groupId}/sessions/${adaId}`);
+			return res.body.precision === "approximate" ? res.body : null;
+		},
+		{ what: "Bob to be shown Ada approximately" },
+	);
+	assert.notEqual(seen.position.latitude, ADA_GPS.latitude, "snapped");
+	await ada.reload();
+	await ada.locator("#group-title", { hasText: "Family" }).waitFor();
+	await waitFor(async () => (await select.inputValue()) === "approximate", { what: "the choice to show after a reload" });
+	await shot(ada, "precision-desktop");
+	await select.selectOption("exact");
+	await ada.locator(".toast", { hasText: "The group sees your exact position" }).waitFor();
+	await waitFor(async () => (await api.bob.get(`/api/groups/${groupId}/sessions/${adaId}`)).body.precision === undefined, {
+		what: "Bob to see her exactly again",
+	});
 });
 
 test("the phone-sized page: places, the share link and precision controls fit", async () => {
