@@ -783,7 +783,12 @@ export class App {
 	/** My sessions in every group (where sharing is on decides whether the tracker runs). */
 	private async loadMine() {
 		const results = await Promise.allSettled(this.groups.map(g => this.api.session(g.id, this.me.id)));
-		for (const r of results) if (r.status === "fulfilled") this.setMine(r.value);
+		for (const r of results)
+			if (r.status === "fulfilled") {
+				// A read of my session says my precision there: marked when approximate, absent when exact.
+				this.precision.set(r.value.groupId, (r.value as Session & { precision?: Precision }).precision === "approximate" ? "approximate" : "exact");
+				this.setMine(r.value);
+			}
 		this.updateTracker();
 	}
 
@@ -791,8 +796,8 @@ export class App {
 		const previous = this.mine.get(session.groupId);
 		if (previous && Date.parse(previous.updatedAt) > Date.parse(session.updatedAt)) return;
 		this.mine.set(session.groupId, session);
-		const { precision } = session as Session & { precision?: Precision };
-		this.precision.set(session.groupId, precision === "approximate" ? "approximate" : "exact");
+		// Reads and live updates mark an approximate choice; other answers (a sample's) say nothing either way.
+		if ((session as Session & { precision?: Precision }).precision === "approximate") this.precision.set(session.groupId, "approximate");
 		this.updateTracker();
 		this.renderControls();
 	}

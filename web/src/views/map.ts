@@ -364,6 +364,8 @@ export class MapView {
 			}
 		for (const place of places) {
 			const at = L.latLng(place.latitude, place.longitude);
+			// The name sits on the circle's top edge, clear of whoever stands in the middle.
+			const top = L.latLng(place.latitude + place.radius / 111_320, place.longitude);
 			// The name is a member's own text: an element, never a string, which Leaflet would parse as HTML.
 			const icon = L.divIcon({
 				className: "place-label-marker",
@@ -373,7 +375,7 @@ export class MapView {
 			let drawn = this.placeLayers.get(place.id);
 			if (drawn) {
 				drawn.circle.setLatLng(at).setRadius(place.radius);
-				drawn.label.setLatLng(at).setIcon(icon);
+				drawn.label.setLatLng(top).setIcon(icon);
 			} else {
 				drawn = {
 					circle: L.circle(at, {
@@ -387,7 +389,7 @@ export class MapView {
 						interactive: false,
 						className: "place-circle",
 					}).addTo(this.map),
-					label: L.marker(at, { icon, interactive: false, keyboard: false, zIndexOffset: -1000 }).addTo(this.map),
+					label: L.marker(top, { icon, interactive: false, keyboard: false, zIndexOffset: -1000 }).addTo(this.map),
 				};
 				this.placeLayers.set(place.id, drawn);
 			}
