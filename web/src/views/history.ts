@@ -34,7 +34,7 @@ const FORMATS = [
 export function openHistory(api: Api, config: ClientConfig): void {
 	const day = h("input", { type: "date", name: "day", value: today(), max: today() });
 	const summary = h("p", { class: "history-summary", role: "status" }, "Loading…");
-	const mapEl = h("div", { class: "history-map", role: "img", "aria-label": "Your positions of the day" });
+	const mapEl = h("div", { class: "history-map", role: "region", "aria-label": "Map of your positions of the day" });
 	const downloads = h(
 		"div",
 		{ class: "history-downloads" },
