@@ -88,6 +88,8 @@ let routes: Route[] = [];
 const totals = new StatusCounts();
 const socketTotals = new StatusCounts();
 const failures: string[] = [];
+/** GET /health's documented 503s (a part slow to answer on a loaded machine): not a 5xx the fuzzer caused. */
+let healthUnavailable = 0;
 const started = Date.now();
 
 /** Every non-2xx answer must be a documented error; 2xx only where the input may be valid. */
@@ -99,7 +101,10 @@ function judge(outcome: Outcome) {
 	}
 	// API.md §1: GET /health answers 503 with the failing parts while one is not ready (a probe that
 	// took too long on a loaded machine): that is its documented answer, not a broken contract.
-	if (status === 503 && input.includes("GET /health") && (body as { status?: string } | undefined)?.status === "unavailable") return;
+	if (status === 503 && input.includes("GET /health") && (body as { status?: string } | undefined)?.status === "unavailable") {
+		healthUnavailable++;
+		return;
+	}
 	const violation = contractViolation(status, body);
 	if (violation) failures.push(`${input} → ${status} ${violation}: ${JSON.stringify(body)?.slice(0, 300)}`);
 }
@@ -668,7 +673,7 @@ test("REST and Socket.IO: inputs that may be valid (valid values plus noise) nev
 	socketTotals.merge(socketCounts);
 	console.log(`socket may-be-valid phase: ${socketCounts}`);
 	assertNoFailures("may-be-valid inputs");
-	assert.equal(counts.count(s => s >= 500) + socketCounts.count(s => s >= 500), 0);
+	assert.equal(counts.count(s => s >= 500) + socketCounts.count(s => s >= 500) - healthUnavailable, 0);
 	assertAlive();
 	assert.equal((await fetch(`${system.url}/health`)).status, 200);
 });
@@ -678,9 +683,6 @@ test("every REST route and socket command was fuzzed: over 10,000 inputs, no 5xx
 	all.merge(totals);
 	all.merge(socketTotals);
 	assert.ok(all.total >= 10_000, `only ${all.total} inputs`);
-	assert.equal(
-		all.count(s => s >= 500),
-		0,
-	);
+	assert.equal(all.count(s => s >= 500) - healthUnavailable, 0);
 	assertAlive();
 });

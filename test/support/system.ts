@@ -118,7 +118,15 @@ export class System {
 
 	/** Waits for `GET /health` to answer 200 (every started service up and connected). */
 	async waitHealthy(timeoutMs = 30_000): Promise<void> {
-		await waitFor(async () => (await fetch(`${this.url}/health`)).status === 200, { timeoutMs, what: "GET /health to answer 200" });
+		await waitFor(
+			async () => {
+				const res = await fetch(`${this.url}/health`);
+				// Thrown, so a timeout names the parts still failing.
+				if (res.status !== 200) throw new Error(`last answer ${res.status} ${await res.text()}`);
+				return true;
+			},
+			{ timeoutMs, what: "GET /health to answer 200" },
+		);
 	}
 
 	async stopAll(): Promise<void> {
