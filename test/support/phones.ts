@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { ApiClient } from "./client.js";
+import type { ApiClient, Json } from "./client.js";
 
 /**
  * Phone apps as the tests play them: requests shaped exactly as OwnTracks (HTTP mode) and the
@@ -24,7 +24,7 @@ export interface PhoneResponse {
 	status: number;
 	text: string;
 	/** The parsed JSON body, when there is one. */
-	json: any;
+	json: Json;
 	headers: Headers;
 }
 

@@ -1,3 +1,4 @@
+import type { Json } from "./client.js";
 import { createECDH, randomBytes, type ECDH } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { createRequire } from "node:module";
@@ -103,7 +104,7 @@ export class PushEndpoint {
 	}
 
 	/** Waits for a decrypted message to this subscription matching `match`. */
-	waitForMessage(endpoint: string, match: (payload: any) => boolean = () => true, timeoutMs = 15_000): Promise<any> {
+	waitForMessage(endpoint: string, match: (payload: Json) => boolean = () => true, timeoutMs = 15_000): Promise<Json> {
 		return waitFor(
 			() =>
 				this.messagesFor(endpoint)
