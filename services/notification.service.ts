@@ -3,7 +3,6 @@ import { MongooseMixin, type MongooseVars } from "../mixins/mongoose.mixin.js";
 import { IdempotentConsumer, RetryLater, type Delivery } from "../mixins/idempotent-consumer.mixin.js";
 import { MembershipConsumers, MembershipProjection, type MembershipChange, type MembershipMethods } from "../mixins/membership.mixin.js";
 import { config, isProduction } from "../lib/config.js";
-import { ExclusiveRun } from "../lib/concurrency.js";
 import { isDuplicateKey } from "../lib/mongo-errors.js";
 import { callerOf, rules, strict } from "../lib/params.js";
 import { conflict, notFound, validationError } from "../events/errors.js";
@@ -12,31 +11,21 @@ import { memberIdsOf } from "../events/membership.js";
 import { OUTLIVES_STREAMS_MS, Subscriptions } from "../events/streams.js";
 import { LiveEvents, type LiveNotification } from "../events/live.js";
 import type { Meta, Notification } from "../events/types.js";
-import { notificationModels, type NotificationDoc, type NotificationModels, type PushJobDoc } from "./notification/models.js";
+import { notificationModels, type NotificationDoc, type NotificationModels } from "./notification/models.js";
 import {
 	decideMembers,
 	DEFAULT_PAGE,
 	groupVersionId,
 	MAX_PAGE,
 	notificationFor,
-	pushJobId,
 	resolveRecipients,
 	subscriptionId,
 	targetGroupOf,
 	toNotification,
 } from "./notification/inbox.js";
-import {
-	attemptPush,
-	MAX_PUSH_ATTEMPTS,
-	pushConfigFrom,
-	pushPayload,
-	pushRetryDelayMs,
-	subscriptionProblems,
-	type EndpointPolicy,
-	type PushConfig,
-	type SubscriptionInput,
-} from "./notification/push.js";
+import { pushConfigFrom, subscriptionProblems, type EndpointPolicy, type PushConfig, type SubscriptionInput } from "./notification/push.js";
 import { resolveAll } from "./notification/endpoint-policy.js";
+import { PushQueue } from "./notification/push-queue.js";
 
 // ---- this
 
@@ -48,10 +37,8 @@ interface NotificationVars {
 	endpointPolicy: EndpointPolicy;
 	pushTimer?: NodeJS.Timeout;
 	versionPurgeTimer?: NodeJS.Timeout;
-	/** One push worker run at a time on this instance. */
-	pushRun: ExclusiveRun;
-	/** Jobs may have been queued since the running worker's last read: it reads once more. */
-	pushAgain: boolean;
+	/** Web Push jobs (notification/push-queue.ts). */
+	pushQueue: PushQueue;
 }
 
 interface NotificationMethods {
@@ -60,10 +47,6 @@ interface NotificationMethods {
 	recordGroupVersion(groupId: string, snapshot: GroupSnapshot): Promise<void>;
 	onMembershipChange(change: MembershipChange): Promise<void>;
 	deliver(ctx: Context, doc: NotificationDoc): Promise<void>;
-	enqueuePush(doc: NotificationDoc): Promise<void>;
-	kickPush(): void;
-	runPushJobs(): Promise<void>;
-	sendPushJob(job: PushJobDoc): Promise<void>;
 	unreadCount(userId: string): Promise<number>;
 }
 
@@ -74,19 +57,6 @@ const DELIVERY_LEASE_MS = 15_000;
 const PUSH_POLL_MS = 1_000;
 /** Versions are needed while commands written at them may still arrive: as long as the streams keep events. */
 const GROUP_VERSION_KEEP_MS = OUTLIVES_STREAMS_MS;
-const PUSH_BATCH = 20;
-/** A claimed job is invisible to other instances this long: longer than one send may take. */
-const PUSH_LEASE_MS = 30_000;
-
-/** The host of an endpoint, for logs (its path identifies the subscription). */
-const hostOf = (endpoint: string) => {
-	try {
-		return new URL(endpoint).host;
-	} catch {
-		return "(not a URL)";
-	}
-};
-
 const NotificationService: ServiceSchema<NotificationSettings, NotificationMethods, NotificationVars, NotificationThis> = {
 	name: "notification",
 	mixins: [
@@ -338,7 +308,7 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 				this.logger.warn(`Live notification to ${doc.userId} failed:`, (err as Error).message);
 			}
 			try {
-				await this.enqueuePush(doc);
+				await this.pushQueue.enqueue(doc);
 				await this.models.Notification.updateOne({ _id: doc._id }, { $set: { delivered: true } });
 			} catch (err) {
 				// Release the claim so the retry of this command finishes the delivery.
@@ -348,102 +318,6 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 		},
 
 		/** One durable push job per subscription of the recipient; the worker sends them. */
-		async enqueuePush(doc: NotificationDoc) {
-			if (!this.push.enabled) return;
-			const subscriptions = await this.models.PushSubscription.find({ userId: doc.userId }).lean();
-			if (!subscriptions.length) return;
-			const payload = pushPayload(toNotification(doc));
-			const now = new Date();
-			const jobs: PushJobDoc[] = subscriptions.map(sub => ({
-				_id: pushJobId(doc._id, sub._id),
-				userId: doc.userId,
-				subscriptionId: sub._id,
-				endpoint: sub.endpoint,
-				keys: { p256dh: sub.keys.p256dh, auth: sub.keys.auth },
-				payload,
-				attempts: 0,
-				nextAttemptAt: now,
-				createdAt: now,
-			}));
-			try {
-				await this.models.PushJob.insertMany(jobs, { ordered: false });
-			} catch (err) {
-				// Jobs already queued by an interrupted earlier attempt: the rest were inserted.
-				if (!isDuplicateKey(err)) throw err;
-			}
-			this.kickPush();
-		},
-
-		kickPush() {
-			if (!this.push.enabled) return;
-			setImmediate(() => void this.runPushJobs().catch((err: Error) => this.logger.warn("Push worker failed:", err.message)));
-		},
-
-		/** Sends every due push job; instances share the queue by claiming jobs with a lease. */
-		async runPushJobs() {
-			// A call while a run is under way makes that run read the queue once more, and returns.
-			this.pushAgain = true;
-			await this.pushRun.runIfIdle(async () => {
-				while (this.pushAgain) {
-					this.pushAgain = false;
-					const now = new Date();
-					const due: PushJobDoc[] = await this.models.PushJob.find({ nextAttemptAt: { $lte: now } })
-						.sort({ nextAttemptAt: 1 })
-						.limit(PUSH_BATCH)
-						.lean();
-					const claimed: PushJobDoc[] = [];
-					for (const job of due) {
-						const won = await this.models.PushJob.findOneAndUpdate(
-							{ _id: job._id, nextAttemptAt: job.nextAttemptAt },
-							{ $set: { nextAttemptAt: new Date(now.getTime() + PUSH_LEASE_MS) } },
-							{ returnDocument: "after" },
-						).lean();
-						if (won) claimed.push(won);
-					}
-					await Promise.all(claimed.map(job => this.sendPushJob(job)));
-					if (due.length === PUSH_BATCH) this.pushAgain = true;
-				}
-			});
-		},
-
-		async sendPushJob(job: PushJobDoc) {
-			if (!this.push.enabled) return;
-			const attempt = await attemptPush({ endpoint: job.endpoint, keys: job.keys }, job.payload, this.push.vapid, this.endpointPolicy);
-			const status = "status" in attempt ? attempt.status : undefined;
-			switch (attempt.outcome) {
-				case "sent":
-					await this.models.PushJob.deleteOne({ _id: job._id });
-					return;
-				case "refused":
-					// Its host now resolves to a private address (or it was registered before the policy): not sent.
-					// The host only: the rest of an endpoint is its owner's secret.
-					await this.models.PushJob.deleteOne({ _id: job._id });
-					this.logger.warn(`Push to ${job.userId} skipped: ${hostOf(job.endpoint)} ${attempt.reason}; dropped this message`);
-					return;
-				case "gone":
-					// The browser unsubscribed or the subscription expired: it will never work again.
-					this.logger.info(`Push subscription of ${job.userId} is gone (${status}); deleting it`);
-					await this.models.PushSubscription.deleteOne({ _id: job.subscriptionId, endpoint: job.endpoint });
-					await this.models.PushJob.deleteMany({ subscriptionId: job.subscriptionId });
-					return;
-				case "drop":
-					await this.models.PushJob.deleteOne({ _id: job._id });
-					this.logger.warn(`Push to ${job.userId} refused with ${status}; dropped this message`);
-					return;
-				case "retry": {
-					const why = status ?? attempt.failure;
-					const attempts = job.attempts + 1;
-					if (attempts >= MAX_PUSH_ATTEMPTS) {
-						this.logger.warn(`Push to ${job.userId} failed ${attempts} times (${why}); giving up on this message`);
-						await this.models.PushJob.deleteOne({ _id: job._id });
-						return;
-					}
-					this.logger.debug(`Push to ${job.userId} failed (${why}); retry ${attempts}`);
-					await this.models.PushJob.updateOne({ _id: job._id }, { $set: { attempts, nextAttemptAt: new Date(Date.now() + pushRetryDelayMs(attempts)) } });
-				}
-			}
-		},
-
 		async unreadCount(userId: string): Promise<number> {
 			return this.models.Notification.countDocuments({ userId, read: false });
 		},
@@ -461,8 +335,6 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 	},
 
 	created() {
-		this.pushRun = new ExclusiveRun();
-		this.pushAgain = false;
 		this.endpointPolicy = config.pushAllowPrivateEndpoints() ? null : { resolve: resolveAll };
 		if (this.endpointPolicy === null && isProduction())
 			this.logger.warn("PUSH_ALLOW_PRIVATE_ENDPOINTS=1: push endpoints may be http URLs and private addresses, which this server will POST to.");
@@ -476,6 +348,7 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 			}
 			this.logger.info(`Web Push is off: ${this.push.reason}`);
 		}
+		this.pushQueue = new PushQueue({ models: () => this.models, push: this.push, endpointPolicy: this.endpointPolicy, logger: this.logger });
 	},
 
 	started() {
@@ -484,14 +357,14 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 		}, 3600_000);
 		this.versionPurgeTimer.unref?.();
 		if (!this.push.enabled) return;
-		this.pushTimer = setInterval(() => this.kickPush(), PUSH_POLL_MS);
+		this.pushTimer = setInterval(() => this.pushQueue.kick(), PUSH_POLL_MS);
 		this.pushTimer.unref?.();
 	},
 
 	async stopped() {
 		clearInterval(this.pushTimer);
 		clearInterval(this.versionPurgeTimer);
-		await this.pushRun.idle(3_000);
+		await this.pushQueue.idle(3_000);
 	},
 };
 
