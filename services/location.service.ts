@@ -653,7 +653,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				// Exact, whatever the group's precision: the person chose to show this link exactly where they are.
 				const { state, position, journey } = toApiSession(await this.store.get(link.groupId, link.userId));
 				const route = recordsRoute(state) ? await this.store.route(link.groupId, link.userId) : [];
-				return { name: link.name, state, position, journey, route, expiresAt: link.expiresAt.toISOString() };
+				return { name: link.name, state, position, journey, route, expiresAt: link.expiresAt.toISOString(), untilArrival: Boolean(link.untilArrival) };
 			},
 		},
 
@@ -969,6 +969,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		} = createTracking({
 			repository: this.sessions,
 			loadGroup: groupId => this.groupProjection().findById(groupId).lean<GroupProjectionDoc>().exec(),
+			precisionOf: (groupId, userId) => this.precisions.of(groupId, userId),
 			now: Date.now,
 			thresholds: this.settings.thresholds,
 			publish: (session, origin) => this.publishLive(session, origin),

@@ -9,7 +9,8 @@ import { shareEndReason, type ResolvedShareLink } from "../location/sharing/shar
  * and of the session it follows, so it receives that session's `location:update` and nothing else;
  * every command it sends is refused (403), and it is disconnected when the link ends: at its expiry
  * (a timer), when it is deleted or its creator leaves the group (`live.shareEnded`, `live.group`), and
- * when an update shows the link has ended (sharing stopped, the untilArrival journey over).
+ * when an update shows the link has ended (sharing stopped, the untilArrival journey over: that
+ * last update is sent before the disconnect, so the page can say the person arrived).
  */
 
 /** The session a share socket follows, by its subject: `share:<groupId>:<userId>`. */
@@ -101,8 +102,14 @@ export class ShareSockets {
 			const socket = nsp.sockets.get(id) as ShareSocket | undefined;
 			const link = socket?.data.share;
 			if (!socket || !link) continue;
-			if (shareEndReason(link, session, now) !== null) socket.disconnect(true);
-			else socket.emit("location:update", session);
+			const end = shareEndReason(link, session, now);
+			if (end === null) socket.emit("location:update", session);
+			else if (end === "journey ended") {
+				// The journey's last update first (the page shows "Arrived"), then the namespace's
+				// disconnect: packets on one connection arrive in order, so the update is not lost.
+				socket.emit("location:update", session);
+				socket.disconnect();
+			} else socket.disconnect(true);
 		}
 	}
 

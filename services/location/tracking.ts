@@ -2,6 +2,7 @@ import type { GroupProjectionDoc } from "../../mixins/membership.mixin.js";
 import { Membership } from "./membership.js";
 import { noticeEnvelopes } from "./notice-envelopes.js";
 import { PeriodicCheck } from "./periodic-check.js";
+import type { Precision } from "./precision.js";
 import type { SessionRepository } from "./session-repository.js";
 import { SessionStore, type SessionStoreDeps } from "./session-store.js";
 import { Sos } from "./sos.js";
@@ -16,6 +17,8 @@ export interface TrackingDeps extends Pick<SessionStoreDeps, "now" | "thresholds
 	repository: SessionRepository;
 	/** The group as this service's membership projection has it (names for the texts, members for samples). */
 	loadGroup: (groupId: string) => Promise<GroupProjectionDoc | null>;
+	/** How precisely a member shares in a group (approximate: no place crossings announced). */
+	precisionOf: (groupId: string, userId: string) => Precision;
 }
 
 export interface Tracking {
@@ -25,8 +28,8 @@ export interface Tracking {
 	checks: PeriodicCheck;
 }
 
-export function createTracking({ repository, loadGroup, ...deps }: TrackingDeps): Tracking {
-	const store = new SessionStore({ ...deps, repository, noticeEnvelopes: noticeEnvelopes(loadGroup, deps.thresholds) });
+export function createTracking({ repository, loadGroup, precisionOf, ...deps }: TrackingDeps): Tracking {
+	const store = new SessionStore({ ...deps, repository, noticeEnvelopes: noticeEnvelopes(loadGroup, deps.thresholds, precisionOf) });
 	const sos = new Sos(store, repository, deps.thresholds);
 	const membership = new Membership({ store, repository, sos, loadGroup, stats: store.stats });
 	const checks = new PeriodicCheck(store, repository, deps.logger);

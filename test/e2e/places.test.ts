@@ -164,6 +164,23 @@ describe("places", () => {
 		assert.deepEqual((await client.ada.get(places(family))).body, []);
 	});
 
+	test("a member sharing approximately is not announced at places (a place would give the position away); exact again, she is", async () => {
+		const gym = await client.bob.post(places(family), { name: "Gym", ...north(3000), radius: 100 });
+		assert.equal(gym.status, 201, JSON.stringify(gym.body));
+		const precision = (value: string) => client.ada.request("PUT", `/api/groups/${family.id}/sharing/precision`, { precision: value });
+		assert.equal((await precision("approximate")).status, 200);
+		const before = placeNotices("bob").length;
+		await sample("ada", north(3010), 5);
+		assert.equal((await sessionOf("ada", "ada")).place?.id, gym.body.id, "her own view names the place");
+		assert.equal((await sessionOf("bob", "ada")).place, null, "the others' view does not");
+		assert.equal((await precision("exact")).status, 200);
+		await sample("ada", north(3400), 5);
+		// The departure comes from the same session's outbox as the arrival would have, after it.
+		await socket.bob.waitFor("notification", (n: Notification) => n.kind === "PLACE_LEFT" && n.title.endsWith("left Gym"));
+		assert.deepEqual(placeNotices("bob").slice(before), ["PLACE_LEFT Ada Lovelace left Gym"]);
+		assert.equal((await client.bob.delete(`${places(family)}/${gym.body.id}`)).status, 204);
+	});
+
 	test("a non-member gets 403 on every places route; an unknown place 404; bad fields 422 with the fields", async () => {
 		const school = (await client.ada.post(places(family), { name: "School", latitude: 45.47, longitude: 9.2, radius: 150 })).body as Place;
 		for (const res of [
@@ -286,6 +303,8 @@ describe("journeys to a place, and moving the ETA", () => {
 		await socket.bob.waitFor("notification", (n: Notification) => n.kind === "ARRIVED");
 		const session = await sessionOf("bob", "ada");
 		assert.deepEqual([session.state, session.journey, session.place?.name], ["ACTIVE", null, "School"]);
+		// Both notices come from the same transition; the place's may be delivered a moment after the journey's.
+		await socket.bob.waitFor("notification", (n: Notification) => n.kind === "PLACE_ARRIVED" && n.title.endsWith("School"));
 		const arrivals = socket.bob.of("notification").filter((n: Notification) => n.kind === "PLACE_ARRIVED" && n.title.endsWith("School"));
 		assert.equal(arrivals.length, 1);
 	});

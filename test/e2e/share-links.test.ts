@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { io } from "socket.io-client";
-import type { Group } from "../../events/types.js";
+import type { Group, Session } from "../../events/types.js";
 import { authenticatedAliases } from "../../services/gateway/routes.js";
 import { SocketCommands } from "../../services/gateway/socket-events.js";
 import { startSystem, type System } from "../support/system.js";
@@ -100,7 +100,7 @@ test("a link shows the creator's session to anyone holding the token: name, stat
 
 	const shared = await publicGet(link.token);
 	assert.equal(shared.status, 200, JSON.stringify(shared.body));
-	assert.deepEqual(Object.keys(shared.body).sort(), ["expiresAt", "journey", "name", "position", "route", "state"]);
+	assert.deepEqual(Object.keys(shared.body).sort(), ["expiresAt", "journey", "name", "position", "route", "state", "untilArrival"]);
 	assert.equal(shared.body.name, "Ada L.", "first name and surname initial: never the email or the id");
 	assert.equal(shared.body.state, "ACTIVE");
 	assert.equal(shared.body.position.latitude, away(0).latitude);
@@ -203,10 +203,13 @@ test("untilArrival: the link follows the journey and ends with it (socket discon
 	);
 
 	const watcher = await connectShared(link.token);
-	const disconnected = new Promise(resolve => watcher.socket.once("disconnect", resolve));
-	// Arrives home: the journey ends, and the link with it.
+	const seen: string[] = [];
+	watcher.socket.on("location:update", (s: Session) => seen.push(`update ${s.state} journey=${s.journey ? "on" : "over"}`));
+	const disconnected = new Promise(resolve => watcher.socket.once("disconnect", reason => resolve(seen.push(`disconnect ${reason}`))));
+	// Arrives home: the journey ends, and the link with it; the page gets the arrival first.
 	assert.equal((await ada.post("/api/location/samples", { latitude: HOME.latitude, longitude: HOME.longitude })).status, 202);
 	await disconnected;
+	assert.deepEqual(seen, ["update ACTIVE journey=over", "disconnect io server disconnect"]);
 	assert.equal((await publicGet(link.token)).status, 404);
 	assert.equal(
 		(await ada.get("/api/share-links")).body.some((l: { id: string }) => l.id === link.id),

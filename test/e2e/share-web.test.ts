@@ -190,6 +190,21 @@ test("a link that ends with the journey: Ada stops it; offline the page reconnec
 	await page.getByRole("heading", { name: "This link has ended" }).waitFor();
 });
 
+test("an 'until I arrive' link: Ada arrives, and the page says she arrived, not just that the link ended", async () => {
+	assert.equal((await ada.post(`/api/groups/${family.id}/journey`, { destination: HOME, eta: inAnHour(), mode: "walking" })).status, 201);
+	const res = await ada.post("/api/share-links", { groupId: family.id, untilArrival: true });
+	assert.equal(res.status, 201, JSON.stringify(res.body));
+	const { page } = await visit("until-arrival-arrived-phone", new URL(res.body.url).pathname, PHONE);
+	await page.locator(".shared-connection", { hasText: "Live" }).waitFor();
+	assert.equal((await ada.post("/api/location/samples", { latitude: HOME.latitude, longitude: HOME.longitude, accuracy: 10 })).status, 202);
+	await page.getByRole("heading", { name: "Arrived" }).waitFor();
+	assert.match((await page.locator(".shared-end p").first().textContent()) ?? "", /^Ada L\. arrived at Home <img src="x" id="injected-home"> at \d\d:\d\d\.$/);
+	assert.equal(await page.title(), "Ada L. arrived — PositionPal");
+	assert.equal(await page.locator(".pin").count(), 0, "no position left on the page");
+	assert.equal((await ada.get(`/api/shared/${res.body.token}`)).status, 404, "the link has ended");
+	await shot(page, "until-arrival-arrived-phone");
+});
+
 test("an unknown token shows the ended page, on a phone and on a desktop", async () => {
 	for (const [label, opts] of [
 		["phone", PHONE],

@@ -108,6 +108,7 @@ describe("a phone's report is stored before it is acknowledged", () => {
 			publish: async () => undefined,
 			kickOutbox: () => undefined,
 			loadGroup: async groupId => ({ _id: groupId, name: groupId, version: 1, deleted: false, memberIds: ["ada"], members: [ada] }),
+			precisionOf: () => "exact",
 			groupIdsOf: async () => ["g1"],
 			logger: { warn: () => undefined, debug: () => undefined },
 		});

@@ -169,6 +169,7 @@ function setup(groups: Record<string, string[]> = { g1: ["ada", "bob"], g2: ["ad
 		publish: async (session: SessionData, _origin: Origin) => void published.push(session),
 		kickOutbox: id => void kicked.push(id),
 		loadGroup: async groupId => group(groupId),
+		precisionOf: () => "exact",
 		groupIdsOf: async userId => Object.keys(groups).filter(groupId => groups[groupId]!.includes(userId)),
 		logger: { warn: (...args: unknown[]) => void warnings.push(args.join(" ")), debug: () => undefined },
 	});

@@ -1,6 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { distanceMeters, EARTH_RADIUS_M, type LatLng } from "../../services/location/geo.js";
+import { announcedAt } from "../../services/location/notice-envelopes.js";
 import {
 	approximatePoint,
 	BAND_DEG,
@@ -205,5 +206,16 @@ describe("what the other members see", () => {
 
 	test("no position stays no position", () => {
 		assert.equal(positionFor(view({}), null), null);
+	});
+});
+
+describe("which notices an approximate member's group is told", () => {
+	const place = { id: "p1", name: "Home" };
+	test("place crossings only when sharing exactly; journeys and SOS always", () => {
+		const kinds = ["PLACE_ARRIVED", "PLACE_LEFT", "ARRIVED", "LATE", "SOS"] as const;
+		const told = (precision: "exact" | "approximate") =>
+			kinds.filter(kind => announcedAt({ kind, audience: "group", ...(kind.startsWith("PLACE_") ? { place } : {}) }, precision));
+		assert.deepEqual(told("exact"), kinds);
+		assert.deepEqual(told("approximate"), ["ARRIVED", "LATE", "SOS"]);
 	});
 });

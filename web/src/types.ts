@@ -119,6 +119,8 @@ export interface SharedSession {
 	/** The points since the journey or SOS began, oldest first; [] otherwise. */
 	route: Point[];
 	expiresAt: string;
+	/** The link ends with the journey. */
+	untilArrival?: boolean;
 }
 
 /** One of my share links; `token` and `url` only in the answer that created it (the server keeps a hash). */

@@ -114,6 +114,8 @@ export interface SharedView {
 	journey: Journey | null;
 	route: Point[];
 	expiresAt: string;
+	/** The link ends with the journey (extra field): the page can tell an arrival from a deleted link. */
+	untilArrival: boolean;
 }
 
 /** What the gateway needs to hold a share socket (`location.resolveShareLink`). */

@@ -12,7 +12,8 @@ import { MapView } from "./map";
  * person's name, state, position (with its accuracy), route and journey, live. It reads nothing
  * but `GET /api/shared/<token>` and the share socket (`auth: { shareToken }`), stores nothing,
  * and shows every text it gets as text. The link ends at its expiry, when deleted, or with the
- * journey; the server then disconnects the socket and the GET answers 404: the page says so.
+ * journey; the server then disconnects the socket and the GET answers 404: the page says so (a
+ * link that ended with the journey gets the journey's last update first, so the page says "Arrived").
  */
 
 /** Leaflet's map needs an id for the person; the share link never names their user id. */
@@ -250,6 +251,26 @@ export class SharedPage {
 		this.socket?.disconnect();
 		this.socket = null;
 		const last = this.view;
+		// A link that ends with the journey ends because they arrived: that is the news, not the end.
+		if (last?.untilArrival && this.arrivedAt) {
+			this.show(
+				card(
+					h("h1", { class: "shared-ended shared-arrived-end" }, "Arrived"),
+					h(
+						"p",
+						{},
+						`${last.name} arrived at `,
+						h("strong", {}, this.arrivedAt.name),
+						" at ",
+						h("time", { datetime: this.arrivedAt.at, title: dateTime(this.arrivedAt.at) }, clockTime(this.arrivedAt.at)),
+						".",
+					),
+					h("p", { class: "muted" }, "This link ended with the journey: the location is no longer shared."),
+				),
+				`${last.name} arrived — PositionPal`,
+			);
+			return;
+		}
 		this.show(
 			card(
 				h("h1", { class: "shared-ended" }, "This link has ended"),
