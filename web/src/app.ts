@@ -95,8 +95,14 @@ export class App {
 		private readonly hooks: AppHooks,
 	) {
 		const stored = localStorage.getItem(STORAGE.source);
-		const source: SourceKind =
-			stored === "device" || stored === "simulate" ? stored : "geolocation" in navigator && window.isSecureContext ? "device" : "simulate";
+		// The simulated walk is a demo's (WEB_DEMO): real users only ever send their device's position.
+		const source: SourceKind = !config.demo
+			? "device"
+			: stored === "device" || stored === "simulate"
+				? stored
+				: "geolocation" in navigator && window.isSecureContext
+					? "device"
+					: "simulate";
 		this.tracker = new Tracker(
 			{
 				onFix: fix => {
@@ -277,7 +283,7 @@ export class App {
 			"select",
 			{ id: "location-source", name: "source" },
 			h("option", { value: "device" }, "This device (GPS)"),
-			h("option", { value: "simulate" }, "Simulated walk"),
+			this.config.demo ? h("option", { value: "simulate" }, "Simulated walk") : null,
 		);
 		this.sourceSelect.value = this.tracker.kind;
 		this.sourceSelect.addEventListener("change", () => {
@@ -328,7 +334,7 @@ export class App {
 					"div",
 					{ class: "control-group" },
 					this.shareButton,
-					h("div", { class: "field field-inline" }, h("label", { for: "location-source" }, "Source"), this.sourceSelect),
+					h("div", { class: "field field-inline", hidden: !this.config.demo }, h("label", { for: "location-source" }, "Source"), this.sourceSelect),
 					this.speedField,
 					h("div", { class: "field field-inline precision-field" }, h("label", { for: "precision" }, "The group sees"), this.precisionSelect),
 				),
@@ -467,7 +473,7 @@ export class App {
 		this.online.clear();
 		this.renderControls();
 		this.map.setPlaces([]);
-		await Promise.all([this.loadGroupState(groupId), this.chat.open(groupId), this.places.load(groupId)]);
+		await Promise.all([this.loadGroupState(groupId, true), this.chat.open(groupId), this.places.load(groupId)]);
 	}
 
 	private showNoGroup() {
@@ -488,7 +494,7 @@ export class App {
 	}
 
 	/** Sessions (with routes) and presence of the selected group. */
-	private async loadGroupState(groupId: string) {
+	private async loadGroupState(groupId: string, fit = false) {
 		try {
 			const [sessions, presence] = await Promise.all([this.api.sessions(groupId), this.api.presence(groupId)]);
 			if (groupId !== this.groupId) return;
@@ -497,6 +503,8 @@ export class App {
 				this.members.setPresence(p);
 			}
 			for (const s of sessions) this.showSession(s, true);
+			// On opening a group: everyone with a known position in view (not just whoever was read first).
+			if (fit) this.map.fit();
 			const group = this.group();
 			if (group) this.renderGroupHead(group);
 		} catch (err) {
