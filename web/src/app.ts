@@ -2,9 +2,9 @@ import { disablePush } from "./push";
 import { ApiError, errorText, type Api, type SampleBody } from "./api";
 import type { ClientConfig } from "./config";
 import { busy, h } from "./dom";
-import { ago, fullName, plural, STATE_LABELS } from "./format";
+import { ago, clockTime, fullName, plural } from "./format";
 import { Live, type ConnectionState, type LocationRequest } from "./live";
-import { Tracker, type Fix, type SourceKind, type Target } from "./tracker";
+import { locationDenied, Tracker, type Fix, type SourceKind, type Target } from "./tracker";
 import type { ChatPresence, Group, GroupChanged, Invitation, LoginResult, Message, Notification, Point, Precision, Session, User } from "./types";
 import { confirmAction, dismissToast, hasToast, toast, toastError } from "./ui";
 import { ChatView } from "./views/chat";
@@ -19,6 +19,7 @@ import { MemberList } from "./views/members";
 import { PlacesPanel } from "./views/places";
 import { openShareLinks } from "./views/sharing";
 import { openHistory } from "./views/history";
+import { blockedStatus, sharesIn, sharingStatus, type SharedSession } from "./whereabouts";
 import { editProfile } from "./views/profile";
 
 /**
@@ -52,6 +53,10 @@ export class App {
 	private stopped = false;
 	private lastSessionsRefresh = 0;
 	private relogging = false;
+	/** This browser refused to tell the location (permission denied); the groups were told. */
+	private locationBlocked = false;
+	/** When the page went to the background (browsers stop sending positions from there). */
+	private hiddenAt: number | null = null;
 
 	// views
 	private root!: HTMLElement;
@@ -108,9 +113,10 @@ export class App {
 				onFix: fix => {
 					// A fix after a passing failure (no signal for a moment): the failure is over.
 					dismissToast("location-error");
+					this.locationBlocked = false;
 					void this.sendSample(fix);
 				},
-				onError: message => toast({ title: "Location unavailable", body: message, kind: "error", key: "location-error" }),
+				onError: (message, blocked) => this.onLocationError(message, blocked),
 				target: () => this.simulationTarget(),
 				start: () => this.simulationStart(),
 			},
@@ -141,6 +147,7 @@ export class App {
 			toastError("Could not load your groups", err);
 		}
 		window.addEventListener("hashchange", this.onHash);
+		document.addEventListener("visibilitychange", this.onVisibility);
 	}
 
 	/** Stops everything this app started (sockets, timers, location). */
@@ -152,6 +159,61 @@ export class App {
 		for (const t of this.timers) window.clearInterval(t);
 		delete document.body.dataset.tab;
 		window.removeEventListener("hashchange", this.onHash);
+		document.removeEventListener("visibilitychange", this.onVisibility);
+	}
+
+	/**
+	 * Back from the background: browsers stop a background tab's location within about a minute, and
+	 * the group then sees "No signal". Say so (it must not go unnoticed), and send a position at once.
+	 */
+	private onVisibility = () => {
+		if (document.visibilityState === "hidden") {
+			this.hiddenAt = Date.now();
+			return;
+		}
+		const since = this.hiddenAt;
+		this.hiddenAt = null;
+		const sharing = [...this.mine.values()].filter(s => sharesIn(s));
+		if (since === null || sharing.length === 0 || this.locationBlocked) return;
+		const silent = sharing.some(s => s.state === "INACTIVE");
+		if (silent || Date.now() - since >= 60_000) {
+			toast({
+				title: "Your location stopped while this page was in the background",
+				body: `From about ${clockTime(new Date(since).toISOString())} your browser sent nothing, so your group saw “No signal”. It is on again now. Keep this page in front, or add your phone (Phones) to share with the screen off.`,
+				kind: "warning",
+				key: "background-stop",
+				timeoutMs: 30_000,
+			});
+		}
+		void this.tracker.fixNow().then(
+			fix => this.sendSample(fix),
+			() => undefined,
+		);
+	};
+
+	/** The location source failed: blocked (tell the groups, say how to fix it), or a passing failure. */
+	private onLocationError(message: string, blocked: boolean) {
+		if (!blocked) {
+			// A passing failure while good positions keep coming is no news: no red alert for it.
+			const last = this.tracker.last;
+			if (last && Date.now() - Date.parse(last.timestamp) < 30_000) return;
+			toast({ title: "Location unavailable", body: message, kind: "error", key: "location-error" });
+			return;
+		}
+		this.locationBlocked = true;
+		this.renderControls();
+		toast({ title: "Location blocked", body: message, kind: "error", key: "location-error" });
+		// The groups must not keep seeing "Sharing" with an old position.
+		if ([...this.mine.values()].some(s => sharesIn(s)))
+			void this.api.reportBlocked().then(
+				({ sessions }) => {
+					for (const s of sessions) {
+						this.setMine(s);
+						if (s.groupId === this.groupId) this.showSession(s, false);
+					}
+				},
+				() => undefined,
+			);
 	}
 
 	private onHash = () => {
@@ -259,7 +321,7 @@ export class App {
 		this.places = new PlacesPanel({
 			api: this.api,
 			groupId: () => this.groupId,
-			drawn: places => this.map.setPlaces(places),
+			drawn: places => (this.map.setPlaces(places), this.members.setPlaces(places)),
 			draft: draft => this.map.setDraft(draft),
 			here: () => {
 				const mine = this.groupId ? this.mine.get(this.groupId)?.position : null;
@@ -348,6 +410,13 @@ export class App {
 			{ class: "no-group", hidden: true },
 			h("h1", {}, "Welcome to PositionPal"),
 			h("p", {}, "Create a group with the people you trust (or ask them to invite you), then share your location, announce journeys and chat."),
+			h(
+				"p",
+				{ class: "no-group-actions" },
+				h("button", { type: "button", class: "btn btn-primary", "data-action": "create-group", onclick: () => this.startNewGroup() }, "Create a group"),
+			),
+			// Others invite by email: show which one this account is.
+			h("p", { class: "hint no-group-email" }, "Others invite you with your email: ", h("strong", {}, this.me.email)),
 			(this.invitationsHint = h(
 				"p",
 				{ class: "invitations-hint", hidden: true },
@@ -406,6 +475,14 @@ export class App {
 		});
 		this.showTab("map");
 		this.renderControls();
+	}
+
+	/** "Create a group" from the empty state: the new-group form (behind the Groups tab on a phone), ready to type. */
+	private startNewGroup() {
+		this.showTab("groups");
+		const name = this.groupList.el.querySelector<HTMLInputElement>('input[name="name"]');
+		name?.scrollIntoView({ block: "center" });
+		name?.focus();
 	}
 
 	private showTab(tab: Tab) {
@@ -810,11 +887,14 @@ export class App {
 		this.renderControls();
 	}
 
-	/** Positions are sent while any of my sessions shares them (or an SOS is on). */
+	/**
+	 * Positions are sent while any of my sessions shares them (or an SOS is on), also one gone
+	 * silent (its next position brings it back); not while the browser refuses the location.
+	 */
 	private updateTracker() {
 		if (this.stopped) return;
-		const needed = [...this.mine.values()].some(s => s.state !== "INACTIVE");
-		if (needed && !this.tracker.running) this.tracker.start();
+		const needed = [...this.mine.values()].some(s => sharesIn(s));
+		if (needed && !this.tracker.running && !this.locationBlocked) this.tracker.start();
 		else if (!needed && this.tracker.running) this.tracker.stop();
 	}
 
@@ -926,7 +1006,8 @@ export class App {
 		if (!this.shareButton) return;
 		const state = this.myState();
 		const sos = this.inSos();
-		const sharing = state !== "INACTIVE";
+		const mine = this.groupId ? this.mine.get(this.groupId) : undefined;
+		const sharing = state !== "INACTIVE" || Boolean(mine && sharesIn(mine));
 		this.shareButton.textContent = sharing ? "Stop sharing" : "Share my location";
 		this.shareButton.setAttribute("aria-pressed", String(sharing));
 		this.shareButton.classList.toggle("btn-primary", !sharing);
@@ -939,10 +1020,15 @@ export class App {
 		this.sosButton.textContent = sos ? "Stop SOS" : "SOS";
 		this.sosButton.classList.toggle("sos-on", sos);
 		this.sosButton.setAttribute("aria-label", sos ? "Stop the SOS" : "Send an SOS to all your groups");
-		const mine = this.groupId ? this.mine.get(this.groupId) : undefined;
-		const seen = mine?.position ? `, last sent ${ago(mine.position.timestamp)}` : "";
-		this.myStatus.textContent = `You: ${STATE_LABELS[state]}${sharing ? seen : ""}${travelling && mine?.journey ? ` — to ${mine.journey.destination.name}` : ""}`;
+		// Never "Sharing" while the browser refuses the location; a silent or stopped session says what to do.
+		const status = this.locationBlocked && state !== "SOS" ? blockedStatus(true) : sharingStatus(mine as SharedSession | undefined, true);
+		const seen = mine?.position && (status.tone === "live" || travelling) ? `, last sent ${ago(mine.position.timestamp)}` : "";
+		this.myStatus.replaceChildren(
+			h("span", { class: "my-status-label" }, `You: ${status.label}${seen}${travelling && mine?.journey ? ` — to ${mine.journey.destination.name}` : ""}`),
+			...(status.detail ? [h("span", { class: "my-status-detail" }, status.detail)] : []),
+		);
 		this.myStatus.dataset.state = state;
+		this.myStatus.dataset.status = status.tone;
 		this.linkButton.disabled = !this.groupId || !sharing;
 		this.linkButton.title = sharing ? "A link for someone without an account" : "Share your location first";
 		this.precisionSelect.disabled = !this.groupId;
@@ -978,7 +1064,13 @@ export class App {
 	private async toggleSharing() {
 		const groupId = this.groupId;
 		if (!groupId) return;
-		const sharing = this.myState() !== "INACTIVE";
+		const mine = this.mine.get(groupId);
+		const sharing = this.myState() !== "INACTIVE" || Boolean(mine && sharesIn(mine));
+		// A browser that refuses the location cannot share it: say how to fix it instead of "You are sharing".
+		if (!sharing && this.tracker.kind === "device" && (await locationDenied())) {
+			this.onLocationError("Location is blocked for this site. Allow it in the browser's site settings (the icon left of the address), then reload.", true);
+			return;
+		}
 		try {
 			const session = await busy(
 				this.shareButton,
