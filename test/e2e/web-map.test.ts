@@ -1,4 +1,4 @@
-import { after, before, test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import type { BrowserContext, Page } from "playwright-core";
@@ -31,6 +31,8 @@ let family = "";
 let work = "";
 let ada: Page;
 let adaContext: BrowserContext;
+/** The pages open now, to show what they looked like when a step failed. */
+const open = new Map<string, Page>();
 
 const shot = (page: Page, name: string) => screenshot(page, name, SHOTS);
 
@@ -101,9 +103,15 @@ before(async () => {
 
 	browser = await launchBrowser(system.url);
 	({ page: ada, context: adaContext } = await browser.newPage("ada"));
+	open.set("ada", ada);
 	await adaContext.grantPermissions(["geolocation"]);
 	// Ada stands where Cy was: their markers must not hide each other.
 	await adaContext.setGeolocation({ ...CY_AT, accuracy: 10 });
+});
+
+afterEach(async t => {
+	if (t.passed) return;
+	for (const [who, page] of open) if (!page.isClosed()) await shot(page, `FAILED-${who}`).catch(() => undefined);
 });
 
 after(async () => {
@@ -147,10 +155,6 @@ test("a deliberate stop and a silent phone look different, each saying what it m
 	await bobCard.locator(".badge", { hasText: "No signal" }).waitFor({ timeout: 15_000 });
 	await bobCard.locator(".member-status", { hasText: /No signal since \d\d:\d\d — phone may be off or app in background/ }).waitFor();
 	assert.notEqual(await cyCard.getAttribute("data-status"), await bobCard.getAttribute("data-status"));
-	// All three members fit in the desktop panel (none cut off).
-	const panel = (await ada.locator(".panel.members").boundingBox())!;
-	const third = (await ada.locator(".member-list .member").nth(2).boundingBox())!;
-	assert.ok(third.y + third.height <= panel.y + panel.height + 1, "the third member is not cut off");
 	await shot(ada, "desktop-stopped-vs-silent");
 });
 
@@ -158,6 +162,7 @@ test("a phone that refuses the location says 'Location blocked' with the fix, an
 	// Bob's phone is sharing (a green "Sharing" for Ada), then his page opens with location denied.
 	assert.equal((await api.bob.post("/api/location/samples", BOB_AT)).status, 202);
 	const { page: bob } = await browser.newPage("bob", PHONE);
+	open.set("bob", bob);
 	await logIn(bob, api.bob);
 	const status = bob.locator(".my-status");
 	await status.locator(".my-status-label", { hasText: "Location blocked" }).waitFor({ timeout: 10_000 });
@@ -184,6 +189,10 @@ test("Ada's tab goes silent in the background: back in front she is told, and sh
 	const [a, c] = [await pin(ada, api.ada.user!.id).boundingBox(), await pin(ada, api.cy.user!.id).boundingBox()];
 	assert.ok(a && c && Math.hypot(a.x - c.x, a.y - c.y) >= 20, "markers on the same spot are spread apart");
 	await shot(ada, "desktop-same-spot-spread");
+	// All three members fit in the desktop panel (none cut off), now that one shares and two say why not.
+	const panel = (await ada.locator(".panel.members").boundingBox())!;
+	const third = (await ada.locator(".member-list .member").nth(2).boundingBox())!;
+	assert.ok(third.y + third.height <= panel.y + panel.height + 1, "the third member is not cut off");
 
 	await setVisibility(ada, "hidden");
 	await waitFor(async () => (await session(api.ada, family, api.ada.user!.id)).state === "INACTIVE", { what: "Ada silent", timeoutMs: 15_000 });
@@ -195,8 +204,10 @@ test("Ada's tab goes silent in the background: back in front she is told, and sh
 
 test("the phone's empty state offers to create a group and shows one's own email", async () => {
 	const { page: dee } = await browser.newPage("dee", PHONE);
+	open.set("dee", dee);
 	await logIn(dee, api.dee, null);
 	await dee.locator(".no-group-email", { hasText: api.dee.user!.email }).waitFor();
+	await shot(dee, "phone-empty-state");
 	await dee.getByRole("button", { name: "Create a group" }).click();
 	await dee.locator('.new-group input[name="name"]').waitFor();
 	assert.equal(await dee.evaluate(`document.activeElement?.getAttribute("name")`), "name");

@@ -40,7 +40,7 @@ const STATE_COLORS: Record<string, string> = { ACTIVE: "#1a7f37", INACTIVE: "#6e
 
 /** Markers closer than this (px) are spread round their spot, so none hides another. */
 const OVERLAP_PX = 30;
-const SPREAD_PX = 22;
+const SPREAD_PX = 26;
 
 export class MapView {
 	readonly map: L.Map;
@@ -223,8 +223,10 @@ export class MapView {
 		for (const d of this.destinations.values()) points.push(d.getLatLng());
 		if (points.length === 0) return;
 		this.fitted = true;
-		if (points.length === 1) this.map.setView(points[0]!, Math.max(this.map.getZoom(), 15));
-		else this.map.fitBounds(L.latLngBounds(points), { padding: [48, 48], maxZoom: 16 });
+		// At once, not animated: a resize meanwhile (panels filling in on a group switch) would stop the
+		// animation half way and keep the view where it was (`resized` keeps the current centre).
+		if (points.length === 1) this.map.setView(points[0]!, Math.max(this.map.getZoom(), 15), { animate: false });
+		else this.map.fitBounds(L.latLngBounds(points), { padding: [48, 48], maxZoom: 16, animate: false });
 	}
 
 	/**

@@ -112,10 +112,11 @@ export class MemberList {
 			h("div", { class: "member-head" }, dot, name, badge),
 			place,
 			seen,
-			status,
 			details,
 			journey,
 			h("div", { class: "member-actions" }, locate, ask),
+			// Below the buttons, across the card: keeps the card short enough for the panel.
+			status,
 		);
 		const row = { li, dot, name, badge, seen, status, place, details, journey, locate, ask };
 		this.rows.set(member.id, row);
