@@ -219,6 +219,8 @@ export interface WebClientSettings {
 	center: [number, number] | null;
 	/** WEB_DEMO: the web client offers a simulated walk as a location source (demos, tests). */
 	demo: boolean;
+	/** GEOCODER_URL: a Nominatim-compatible service the page asks for street addresses and place search; null: none (no outside calls). */
+	geocoderUrl: string | null;
 }
 
 /** The web map's tiles unless MAP_TILE_URL says otherwise: OpenStreetMap's standard layer. */
@@ -256,6 +258,7 @@ const SETTINGS = {
 			tileAttribution: r.value("MAP_TILE_ATTRIBUTION", tileUrl === OSM_TILE_URL ? OSM_ATTRIBUTION : null, text => text),
 			center: r.value("MAP_CENTER", null as [number, number] | null, mapCenter),
 			demo: r.value("WEB_DEMO", false, flag),
+			geocoderUrl: r.value("GEOCODER_URL", null as string | null, text => matching(/^https?:\/\/[^/?#]+/i, "an http(s) URL")(text).replace(/\/+$/, "")),
 		};
 	},
 

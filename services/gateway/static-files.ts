@@ -18,7 +18,8 @@ import { config, readSetting, type WebClientSettings } from "../../lib/config.js
  * Configuration: `MAP_TILE_URL` (a Leaflet tile URL template; unset = OpenStreetMap's standard
  * tiles `https://tile.openstreetmap.org/{z}/{x}/{y}.png` with their attribution; `none` = no
  * tiles, markers on a plain grid and nothing fetched from outside), `MAP_TILE_ATTRIBUTION`,
- * `MAP_CENTER` ("lat,lng" of an empty map), `WEB_DEMO` (offer a simulated walk) and `WEB_ROOT`
+ * `MAP_CENTER` ("lat,lng" of an empty map), `WEB_DEMO` (offer a simulated walk), `GEOCODER_URL`
+ * (a Nominatim-compatible service for street addresses and place search; unset: none) and `WEB_ROOT`
  * (the built client; default web/dist beside the sources, also from the compiled dist/ tree).
  */
 
@@ -70,19 +71,27 @@ export function tileSource(tileUrl: string | null): string | null {
 	return `${match[1]!.toLowerCase()}://${host}`;
 }
 
+/** The geocoder's origin as a CSP source, or null when none is configured. */
+export function geocoderSource(geocoderUrl: string | null): string | null {
+	const match = geocoderUrl ? /^(https?):\/\/([^/?#]+)/i.exec(geocoderUrl) : null;
+	return match ? `${match[1]!.toLowerCase()}://${match[2]!.toLowerCase()}` : null;
+}
+
 /**
  * The page may talk to its own origin only (REST, Socket.IO, the service worker), plus images
- * from the configured tile server: a stray request elsewhere is blocked by the browser.
+ * from the configured tile server and, when GEOCODER_URL is set, requests to that geocoder: a
+ * stray request elsewhere is blocked by the browser.
  */
 export function contentSecurityPolicy(config: ClientConfig): string {
 	const tiles = tileSource(config.tileUrl);
+	const geocoder = geocoderSource(config.geocoderUrl);
 	return [
 		"default-src 'self'",
 		"script-src 'self'",
 		// Leaflet positions its panes and markers with inline styles.
 		"style-src 'self' 'unsafe-inline'",
 		`img-src 'self' data: blob:${tiles ? ` ${tiles}` : ""}`,
-		"connect-src 'self'",
+		`connect-src 'self'${geocoder ? ` ${geocoder}` : ""}`,
 		"worker-src 'self'",
 		"object-src 'none'",
 		"base-uri 'none'",

@@ -111,6 +111,12 @@ test("the page's CSP admits the configured tile server and nothing else", () => 
 	assert.deepEqual(withTiles.center, [51.5, -0.12]);
 	assert.match(contentSecurityPolicy(withTiles), /img-src 'self' data: blob: https:\/\/\*\.tile\.example\.org;/);
 	assert.match(contentSecurityPolicy(clientConfig({ MAP_TILE_URL: "none" })), /img-src 'self' data: blob:;/);
+	// The geocoder's origin may be called only when GEOCODER_URL is set (unset: no outside calls at all).
+	assert.match(contentSecurityPolicy(clientConfig({})), /connect-src 'self';/);
+	assert.match(
+		contentSecurityPolicy(clientConfig({ GEOCODER_URL: "https://Nominatim.example.org/nominatim" })),
+		/connect-src 'self' https:\/\/nominatim\.example\.org;/,
+	);
 	// Unset: OpenStreetMap's standard tiles, and exactly that host.
 	assert.equal(clientConfig({}).tileUrl, "https://tile.openstreetmap.org/{z}/{x}/{y}.png");
 	assert.match(clientConfig({}).tileAttribution ?? "", /OpenStreetMap/);

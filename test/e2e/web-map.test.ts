@@ -110,7 +110,8 @@ before(async () => {
 });
 
 afterEach(async t => {
-	if (t.passed) return;
+	// Node 24's TestContext says whether the test passed (not in @types/node yet).
+	if ((t as { passed?: boolean }).passed !== false) return;
 	for (const [who, page] of open) if (!page.isClosed()) await shot(page, `FAILED-${who}`).catch(() => undefined);
 });
 

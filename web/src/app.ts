@@ -1113,12 +1113,16 @@ export class App {
 	private openJourney(at: { latitude: number; longitude: number }) {
 		const groupId = this.groupId;
 		if (!groupId) return;
-		planJourney(at, async (request: JourneyRequest) => {
-			const session = await this.api.startJourney(groupId, request);
-			this.setMine(session);
-			this.showSession(session, false);
-			toast({ title: `Journey to ${request.destination.name} started`, body: "Your group can follow you until you arrive.", kind: "success" });
-		});
+		planJourney(
+			at,
+			async (request: JourneyRequest) => {
+				const session = await this.api.startJourney(groupId, request);
+				this.setMine(session);
+				this.showSession(session, false);
+				toast({ title: `Journey to ${request.destination.name} started`, body: "Your group can follow you until you arrive.", kind: "success" });
+			},
+			this.map.geocoder,
+		);
 	}
 
 	private async sosAction() {

@@ -7,6 +7,8 @@ export interface ClientConfig {
 	center: [number, number];
 	/** WEB_DEMO: a simulated walk is offered as a location source (demos, tests). */
 	demo: boolean;
+	/** GEOCODER_URL: a Nominatim-compatible service for street addresses and place search; null: none, no outside calls. */
+	geocoderUrl: string | null;
 }
 
 /** Cesena, Italy: any place works; this one has streets to walk along. */
@@ -25,5 +27,6 @@ export async function loadConfig(): Promise<ClientConfig> {
 		tileAttribution: typeof served.tileAttribution === "string" ? served.tileAttribution : null,
 		center: Array.isArray(served.center) && served.center.length === 2 ? [Number(served.center[0]), Number(served.center[1])] : DEFAULT_CENTER,
 		demo: served.demo === true,
+		geocoderUrl: typeof served.geocoderUrl === "string" && /^https?:\/\//.test(served.geocoderUrl) ? served.geocoderUrl : null,
 	};
 }

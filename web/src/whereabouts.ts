@@ -1,6 +1,6 @@
-import { clockTime } from "./format";
-import { distanceM, type LatLng } from "./geo";
-import type { Place, Session, SessionState } from "./types";
+import { clockTime } from "./format.js";
+import { distanceM, type LatLng } from "./geo.js";
+import type { Place, Session, SessionState } from "./types.js";
 
 /**
  * Where a member is and whether the group can trust it, in words (pure: no DOM, no clock of its

@@ -3,6 +3,7 @@ import type { ClientConfig } from "../config";
 import { h } from "../dom";
 import { ago, ALERT_LABELS, clockTime, coords, fullName, initials, journeySummary } from "../format";
 import type { Place, Point, Session, UserRef } from "../types";
+import { Geocoder } from "../geocoder";
 import { placeText, sharingStatus, type SharedSession } from "../whereabouts";
 import { positionFacts, positionSummary } from "./position";
 
@@ -58,6 +59,8 @@ export class MapView {
 	private placeLayers = new Map<string, { circle: L.Circle; label: L.Marker }>();
 	/** The same places, to say where members are in words. */
 	private places: Place[] = [];
+	/** Street addresses (GEOCODER_URL); null: none, nothing is asked outside. */
+	readonly geocoder: Geocoder | null;
 	/** The place being added or edited, before it is saved. */
 	private draft: L.Circle | null = null;
 
@@ -66,6 +69,7 @@ export class MapView {
 		config: ClientConfig,
 		private readonly handlers: MapHandlers,
 	) {
+		this.geocoder = config.geocoderUrl ? new Geocoder(config.geocoderUrl) : null;
 		this.map = L.map(el, {
 			center: config.center,
 			zoom: 14,
@@ -355,6 +359,7 @@ export class MapView {
 			status.detail ? h("div", { class: "popup-status" }, status.detail) : null,
 			position ? h("div", {}, `Seen ${ago(position.timestamp)} (${clockTime(position.timestamp)})`) : null,
 			position ? h("div", { class: "popup-place" }, placeText(position, this.places, session.place)) : null,
+			position && this.geocoder ? this.address(position) : null,
 			positionSummary(position),
 			facts.length ? h("div", { class: "position-facts" }, facts.join(" · ")) : null,
 			journey ? h("div", {}, journeySummary(journey)) : null,
@@ -367,6 +372,16 @@ export class MapView {
 				: null,
 			ask,
 		);
+	}
+
+	/** The street address of a position (GEOCODER_URL), filled in when the answer comes. */
+	private address(position: Point): HTMLElement {
+		const line = h("div", { class: "popup-address", hidden: true });
+		void this.geocoder?.address(position.latitude, position.longitude).then(text => {
+			line.textContent = text ? `Near ${text}` : "";
+			line.hidden = !text;
+		});
+		return line;
 	}
 
 	private showDestination(session: Session) {
