@@ -46,7 +46,7 @@ describe("how far a member's position can be trusted", () => {
 		assert.deepEqual([stopped.tone, stopped.label], ["stopped", "Stopped sharing"]);
 		assert.match(stopped.detail!, /^Stopped sharing at \d\d:\d\d/);
 		assert.deepEqual([silent.tone, silent.label], ["silent", "No signal"]);
-		assert.match(silent.detail!, /^No signal since \d\d:\d\d( [AP]M)? — phone may be off or app in background\.$/);
+		assert.match(silent.detail!, /^No signal since \d\d:\d\d( [AP]M)? — phone may be off or app in background\. “Where are you now\?” asks it to report\.$/);
 		assert.match(sharingStatus(s({ sharing: true }), true).detail!, /keep this page open in front/);
 		assert.deepEqual(sharingStatus(s({ sharing: false, position: null })), { tone: "off", label: "Not sharing", detail: null });
 	});

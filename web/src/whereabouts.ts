@@ -96,7 +96,7 @@ export function sharingStatus(session: SharedSession | undefined, mine = false):
 			label: "No signal",
 			detail: mine
 				? `No signal since ${since}: keep this page open in front (browsers stop sending from a background tab), or use the phone app.`
-				: `No signal since ${since} — phone may be off or app in background.`,
+				: `No signal since ${since} — phone may be off or app in background. “Where are you now?” asks it to report.`,
 		};
 	}
 	if (session.position) {
@@ -104,7 +104,9 @@ export function sharingStatus(session: SharedSession | undefined, mine = false):
 		return {
 			tone: "stopped",
 			label: "Stopped sharing",
-			detail: mine ? `You stopped sharing at ${at}. Press “Share my location” to start again.` : `Stopped sharing at ${at} (on purpose).`,
+			detail: mine
+				? `You stopped sharing at ${at}. Press “Share my location” to start again.`
+				: `Stopped sharing at ${at} (on purpose). Ask in the chat if you need to know where they are.`,
 		};
 	}
 	return { tone: "off", label: "Not sharing", detail: null };
