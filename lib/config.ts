@@ -217,7 +217,21 @@ export interface WebClientSettings {
 	tileUrl: string | null;
 	tileAttribution: string | null;
 	center: [number, number] | null;
+	/** WEB_DEMO: the web client offers a simulated walk as a location source (demos, tests). */
+	demo: boolean;
+	/** GEOCODER_URL: a Nominatim-compatible service the page asks for street addresses and place search; null: none (no outside calls). */
+	geocoderUrl: string | null;
 }
+
+/** The web map's tiles unless MAP_TILE_URL says otherwise: OpenStreetMap's standard layer. */
+export const OSM_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+export const OSM_ATTRIBUTION = '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors';
+
+/** MAP_TILE_URL: an http(s) template, or "none" for no tiles (a plain grid; tests and air-gapped installs). */
+const tileTemplate = (text: string): string | null => {
+	if (text.trim().toLowerCase() === "none") return null;
+	return matching(/^https?:\/\//i, 'an http(s) URL template or "none"')(text);
+};
 
 // ---- The settings ------------------------------------------------------------------------------
 
@@ -237,11 +251,16 @@ const SETTINGS = {
 	healthServices: r => r.list("HEALTH_SERVICES", ["users", "location", "chat", "notification", "devices"], matching(/^[\w.-]+$/, "a service name")),
 	/** The built web client; undefined: web/dist beside the sources (services/gateway/static-files). */
 	webRoot: r => r.value("WEB_ROOT", undefined as string | undefined, text => resolve(text)),
-	webClient: (r): WebClientSettings => ({
-		tileUrl: r.value("MAP_TILE_URL", null as string | null, matching(/^https?:\/\//i, "an http(s) URL template")),
-		tileAttribution: r.value("MAP_TILE_ATTRIBUTION", null as string | null, text => text),
-		center: r.value("MAP_CENTER", null as [number, number] | null, mapCenter),
-	}),
+	webClient: (r): WebClientSettings => {
+		const tileUrl = r.value("MAP_TILE_URL", OSM_TILE_URL as string | null, tileTemplate);
+		return {
+			tileUrl,
+			tileAttribution: r.value("MAP_TILE_ATTRIBUTION", tileUrl === OSM_TILE_URL ? OSM_ATTRIBUTION : null, text => text),
+			center: r.value("MAP_CENTER", null as [number, number] | null, mapCenter),
+			demo: r.value("WEB_DEMO", false, flag),
+			geocoderUrl: r.value("GEOCODER_URL", null as string | null, text => matching(/^https?:\/\/[^/?#]+/i, "an http(s) URL")(text).replace(/\/+$/, "")),
+		};
+	},
 
 	// Users
 	jwtSecret: r => r.secret("JWT_SECRET"),

@@ -308,6 +308,28 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		},
 
 		/**
+		 * The caller's device may not read their location (the browser's permission was denied): every
+		 * group where they share is told at once (`locationBlocked` on the session; an ACTIVE session
+		 * goes INACTIVE, still sharing), instead of seeing "Sharing" with an old position. Their next
+		 * sample clears it. 200 `{ sessions }`; 409 INVALID_STATE when they share nowhere.
+		 */
+		reportBlocked: {
+			...OWNED_BY_CALLER,
+			async handler(ctx: Context<Record<string, never>, Meta>): Promise<{ sessions: Session[] }> {
+				const caller = callerOf(ctx);
+				const groupIds = await this.membership.groupsWithMember(await this.store.sharingGroupsOf(caller.id), caller.id);
+				if (!groupIds.length) throw invalidState("You are not sharing your location in any group");
+				const blocked = { type: "locationBlocked" } as const;
+				const sessions = await Promise.all(
+					groupIds.map(
+						async groupId => (await this.store.tryApply(groupId, caller.id, blocked, { origin: ctx, caller })) ?? this.store.get(groupId, caller.id),
+					),
+				);
+				return { sessions: sessions.map(toApiSession) };
+			},
+		},
+
+		/**
 		 * Records the caller's position in every group where they share (every group during an SOS).
 		 * A phone's report (`meta.device`, set by the devices service) is stored before the answer.
 		 * At most SAMPLE_RATE_LIMIT a minute per user from all sources (429), none refused during an SOS.

@@ -118,6 +118,13 @@ export const routeDocs: Record<string, RouteDoc> = {
 		status: 202,
 		returns: "{ sessions: Session[] }",
 	},
+	"POST /api/location/blocked": {
+		summary: "Say the caller's device may not read their location (permission denied)",
+		description:
+			"Every group where the caller shares is told at once: their session gets locationBlocked: true (an extra field, absent otherwise) and an ACTIVE session becomes INACTIVE with sharing still on, so nobody sees a green Sharing with an old position; a journey or SOS goes on, marked. The next sample clears it (and brings an INACTIVE session back to ACTIVE). 409 INVALID_STATE when the caller shares in no group.",
+		status: 200,
+		returns: "{ sessions: Session[] }",
+	},
 	"POST /api/groups/{groupId}/journey": {
 		summary: "Start a journey with a destination, ETA and mode",
 		description:

@@ -58,6 +58,7 @@ export const authenticatedAliases: Record<string, string> = {
 	"POST /groups/:groupId/sharing": "location.startSharing",
 	"DELETE /groups/:groupId/sharing": "location.stopSharing",
 	"POST /location/samples": "location.addSample",
+	"POST /location/blocked": "location.reportBlocked",
 	"POST /groups/:groupId/journey": "location.startJourney",
 	"PATCH /groups/:groupId/journey": "location.updateJourney",
 	"DELETE /groups/:groupId/journey": "location.stopJourney",

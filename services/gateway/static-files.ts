@@ -2,7 +2,7 @@ import { createReadStream, existsSync, statSync, type Stats } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { config, readSetting } from "../../lib/config.js";
+import { config, readSetting, type WebClientSettings } from "../../lib/config.js";
 
 /**
  * The reference web client (web/, built into web/dist by scripts/build-web.mjs), served by the
@@ -13,19 +13,17 @@ import { config, readSetting } from "../../lib/config.js";
  *   GET /sw.js            the service worker (Web Push): `no-cache`, and it must live at the root
  *                         to control the whole page
  *   GET /assets/<file>    bundles named by content hash: cached for a year, immutable
- *   GET /config.json      the client's runtime settings (map tiles), from the environment
+ *   GET /config.json      the client's runtime settings (map tiles, demo), from the environment
  *
- * Configuration: `MAP_TILE_URL` (a Leaflet tile URL template such as
- * `https://tile.openstreetmap.org/{z}/{x}/{y}.png`; unset = no tiles, markers on a plain
- * background), `MAP_TILE_ATTRIBUTION`, `MAP_CENTER` ("lat,lng" of an empty map) and `WEB_ROOT`
+ * Configuration: `MAP_TILE_URL` (a Leaflet tile URL template; unset = OpenStreetMap's standard
+ * tiles `https://tile.openstreetmap.org/{z}/{x}/{y}.png` with their attribution; `none` = no
+ * tiles, markers on a plain grid and nothing fetched from outside), `MAP_TILE_ATTRIBUTION`,
+ * `MAP_CENTER` ("lat,lng" of an empty map), `WEB_DEMO` (offer a simulated walk), `GEOCODER_URL`
+ * (a Nominatim-compatible service for street addresses and place search; unset: none) and `WEB_ROOT`
  * (the built client; default web/dist beside the sources, also from the compiled dist/ tree).
  */
 
-export interface ClientConfig {
-	tileUrl: string | null;
-	tileAttribution: string | null;
-	center: [number, number] | null;
-}
+export type ClientConfig = WebClientSettings;
 
 type Request = IncomingMessage & { originalUrl?: string };
 
@@ -73,19 +71,27 @@ export function tileSource(tileUrl: string | null): string | null {
 	return `${match[1]!.toLowerCase()}://${host}`;
 }
 
+/** The geocoder's origin as a CSP source, or null when none is configured. */
+export function geocoderSource(geocoderUrl: string | null): string | null {
+	const match = geocoderUrl ? /^(https?):\/\/([^/?#]+)/i.exec(geocoderUrl) : null;
+	return match ? `${match[1]!.toLowerCase()}://${match[2]!.toLowerCase()}` : null;
+}
+
 /**
  * The page may talk to its own origin only (REST, Socket.IO, the service worker), plus images
- * from the configured tile server: a stray request elsewhere is blocked by the browser.
+ * from the configured tile server and, when GEOCODER_URL is set, requests to that geocoder: a
+ * stray request elsewhere is blocked by the browser.
  */
 export function contentSecurityPolicy(config: ClientConfig): string {
 	const tiles = tileSource(config.tileUrl);
+	const geocoder = geocoderSource(config.geocoderUrl);
 	return [
 		"default-src 'self'",
 		"script-src 'self'",
 		// Leaflet positions its panes and markers with inline styles.
 		"style-src 'self' 'unsafe-inline'",
 		`img-src 'self' data: blob:${tiles ? ` ${tiles}` : ""}`,
-		"connect-src 'self'",
+		`connect-src 'self'${geocoder ? ` ${geocoder}` : ""}`,
 		"worker-src 'self'",
 		"object-src 'none'",
 		"base-uri 'none'",

@@ -47,6 +47,7 @@ export function locationModels(connection: Connection) {
 				userId: { type: String, index: true },
 				state: String,
 				sharing: Boolean,
+				blocked: { type: Boolean, default: false },
 				// Mixed: stored exactly as the domain builds them (no casting, no empty sub-documents).
 				position: { type: Schema.Types.Mixed, default: null },
 				lastSeenAt: { type: Number, default: null },
@@ -97,6 +98,7 @@ export function toSessionData(doc: SessionRow): SessionData {
 		userId: doc.userId,
 		state: doc.state,
 		sharing: Boolean(doc.sharing),
+		blocked: Boolean(doc.blocked),
 		position: doc.position ?? null,
 		lastSeenAt: doc.lastSeenAt ?? null,
 		journey: doc.journey ?? null,

@@ -58,6 +58,7 @@ export function canDefer(before: SessionData, outcome: Transition, storedNextChe
 		(outcome.route.kind === "keep" || outcome.route.kind === "append") &&
 		next.state === before.state &&
 		next.sharing === before.sharing &&
+		next.blocked === before.blocked &&
 		sameJson(next.journey?.alerts ?? null, before.journey?.alerts ?? null) &&
 		sameJson(next.sos, before.sos) &&
 		(storedNextCheckAt === null || storedNextCheckAt > now + urgentMs) &&

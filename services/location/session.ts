@@ -41,6 +41,11 @@ export interface SessionData {
 	state: SessionState;
 	/** Sharing switched on in this group; an INACTIVE session that still shares has gone silent. */
 	sharing: boolean;
+	/**
+	 * The member's device said it may not read their location (permission denied): shown to the
+	 * group as `locationBlocked` until the next position arrives or sharing is switched on or off.
+	 */
+	blocked: boolean;
 	position: Point | null;
 	/** Server time (ms) of the last sign of life: a sample, or switching sharing, a journey or an SOS on. */
 	lastSeenAt: number | null;
@@ -73,6 +78,7 @@ export const MAX_ROUTE_POINTS = 1000;
 export const BLANK_SESSION_STATE = {
 	state: "INACTIVE",
 	sharing: false,
+	blocked: false,
 	position: null,
 	lastSeenAt: null,
 	journey: null,
@@ -102,8 +108,11 @@ export function newSession(groupId: string, userId: string, version = 0): Sessio
 /** States in which a route is being recorded. */
 export const recordsRoute = (state: SessionState) => state === "ROUTING" || state === "WARNING" || state === "SOS";
 
-/** The API's Session (plus `sharing`, an extra field clients may use). */
-export function toApiSession(session: SessionData): Session & { sharing: boolean } {
+/**
+ * The API's Session, plus extra fields clients may use: `sharing`, and `locationBlocked: true` while
+ * the member's device refuses to tell their location (absent otherwise).
+ */
+export function toApiSession(session: SessionData): Session & { sharing: boolean; locationBlocked?: true } {
 	const journey = session.journey;
 	return {
 		groupId: session.groupId,
@@ -116,6 +125,7 @@ export function toApiSession(session: SessionData): Session & { sharing: boolean
 			: null,
 		place: session.place ? { ...session.place } : null,
 		updatedAt: session.updatedAt,
+		...(session.blocked ? { locationBlocked: true as const } : {}),
 	};
 }
 

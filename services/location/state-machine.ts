@@ -15,6 +15,8 @@ import type { JourneyData, NewJourney, SessionData, Thresholds } from "./session
 export type LocationEvent =
 	| { type: "sharingStarted" }
 	| { type: "sharingStopped" }
+	/** The member's device may not read their location (permission denied); the next sample clears it. */
+	| { type: "locationBlocked" }
 	/** `places`: the group's places, for arrivals and departures (absent: the places are left as they were). */
 	| { type: "sample"; point: Point; places?: readonly VersionedPlace[] }
 	/** The group's places changed: Session.place is decided again from the last position, silently. */
@@ -92,25 +94,33 @@ function applyEvent(s: SessionData, event: LocationEvent, now: number, t: Thresh
 	switch (event.type) {
 		case "sharingStarted":
 			if (s.state !== "INACTIVE") reject(s, event, `Sharing is already on (${s.state})`);
-			return step({ ...s, state: "ACTIVE", sharing: true, lastSeenAt: now });
+			return step({ ...s, state: "ACTIVE", sharing: true, blocked: false, lastSeenAt: now });
 
 		case "sharingStopped":
 			switch (s.state) {
 				case "ACTIVE":
-					return step({ ...s, state: "INACTIVE", sharing: false });
+					return step({ ...s, state: "INACTIVE", sharing: false, blocked: false });
 				case "INACTIVE":
 					if (!s.sharing) reject(s, event, "Sharing is not on");
-					return step({ ...s, sharing: false });
+					return step({ ...s, sharing: false, blocked: false });
 				case "ROUTING":
 				case "WARNING":
 					// Stopping sharing ends the journey: the group must not keep waiting for an arrival.
-					return step({ ...s, state: "INACTIVE", sharing: false, journey: null, anchor: null }, RESET, [
+					return step({ ...s, state: "INACTIVE", sharing: false, blocked: false, journey: null, anchor: null }, RESET, [
 						{ kind: "JOURNEY_ENDED", audience: "group", journey: publicJourney(s.journey!) },
 					]);
 				case "SOS":
 					return reject(s, event, "Sharing cannot be stopped during an SOS; stop the SOS first");
 			}
 			break;
+
+		case "locationBlocked":
+			if (!s.sharing && s.state !== "SOS") reject(s, event, "Sharing is not on in this group");
+			if (s.blocked) return null;
+			// No position will come: the group must not see "Sharing" with an old one. Sharing stays on,
+			// so the first position after the member allows it again brings the session back (as after
+			// going silent); a journey or an SOS goes on, marked, and its own offline alert still fires.
+			return step({ ...s, blocked: true, state: s.state === "ACTIVE" ? "INACTIVE" : s.state });
 
 		case "sample": {
 			const step = applySample(s, event, now, t);
@@ -207,7 +217,8 @@ function applySample(s: SessionData, event: Extract<LocationEvent, { type: "samp
 	if (!s.sharing && s.state !== "SOS") reject(s, event, "Sharing is not on in this group");
 	if (isStale(event.point, s.position)) return null;
 	const point = toPoint(event.point);
-	const seen: SessionData = { ...s, position: point, lastSeenAt: now };
+	// A position came: whatever blocked the device before, it tells the location again.
+	const seen: SessionData = { ...s, position: point, lastSeenAt: now, blocked: false };
 
 	switch (s.state) {
 		case "INACTIVE":

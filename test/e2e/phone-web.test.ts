@@ -193,7 +193,8 @@ test("live: a new report changes the circle and the battery; a position without 
 
 test("Ada asks Bob 'Where are you now?': his sharing page sends a fresh position at once, and Ada sees it", async () => {
 	const { bob: bobId } = ids();
-	await bob.getByLabel("Source").selectOption("device");
+	// His device is the only location source (the simulated walk is offered with WEB_DEMO only).
+	assert.equal(await bob.locator('option[value="simulate"]').count(), 0);
 	await bob.getByRole("button", { name: "Share my location" }).click();
 	await bob.getByRole("button", { name: "Stop sharing" }).waitFor();
 	await waitFor(async () => Number(await pinOf(ada, bobId).getAttribute("data-lat")) === BOB_GPS.latitude, { what: "Bob's GPS position on Ada's map" });

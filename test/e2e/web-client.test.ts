@@ -42,7 +42,14 @@ before(async () => {
 	const vapid = webpush.generateVAPIDKeys();
 	system = await startSystem({
 		services: ["users", "location", "chat", "notification", "gateway"],
-		env: { TRACKING_CHECK_EVERY: "1", VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey, VAPID_SUBJECT: "mailto:ops@example.com" },
+		// WEB_DEMO: Ada's page offers the simulated walk this file walks with.
+		env: {
+			TRACKING_CHECK_EVERY: "1",
+			WEB_DEMO: "true",
+			VAPID_PUBLIC_KEY: vapid.publicKey,
+			VAPID_PRIVATE_KEY: vapid.privateKey,
+			VAPID_SUBJECT: "mailto:ops@example.com",
+		},
 	});
 	const page = await fetch(`${system.url}/`);
 	if (page.status !== 200 || !/text\/html/.test(page.headers.get("content-type") ?? ""))
@@ -86,7 +93,7 @@ test("the gateway serves the client: hashed assets cached for a year, the page r
 	const notModified = await fetch(`${system.url}/`, { headers: { "if-none-match": page.headers.get("etag")! } });
 	assert.equal(notModified.status, 304);
 	const config = (await (await fetch(`${system.url}/config.json`)).json()) as { tileUrl: string | null };
-	assert.equal(config.tileUrl, null, "no tile server unless MAP_TILE_URL is set");
+	assert.equal(config.tileUrl, null, "no tile server in the tests (MAP_TILE_URL=none)");
 	const worker = await fetch(`${system.url}/sw.js`, { method: "HEAD" });
 	assert.equal(worker.status, 200);
 	assert.equal(worker.headers.get("cache-control"), "no-cache");
@@ -103,8 +110,19 @@ test("the page's CSP admits the configured tile server and nothing else", () => 
 	const withTiles = clientConfig({ MAP_TILE_URL: "https://{s}.tile.example.org/{z}/{x}/{y}.png", MAP_CENTER: "51.5,-0.12" });
 	assert.deepEqual(withTiles.center, [51.5, -0.12]);
 	assert.match(contentSecurityPolicy(withTiles), /img-src 'self' data: blob: https:\/\/\*\.tile\.example\.org;/);
-	assert.match(contentSecurityPolicy(clientConfig({})), /img-src 'self' data: blob:;/);
-	assert.equal(clientConfig({ MAP_TILE_URL: "javascript:alert(1)" }).tileUrl, null);
+	assert.match(contentSecurityPolicy(clientConfig({ MAP_TILE_URL: "none" })), /img-src 'self' data: blob:;/);
+	// The geocoder's origin may be called only when GEOCODER_URL is set (unset: no outside calls at all).
+	assert.match(contentSecurityPolicy(clientConfig({})), /connect-src 'self';/);
+	assert.match(
+		contentSecurityPolicy(clientConfig({ GEOCODER_URL: "https://Nominatim.example.org/nominatim" })),
+		/connect-src 'self' https:\/\/nominatim\.example\.org;/,
+	);
+	// Unset: OpenStreetMap's standard tiles, and exactly that host.
+	assert.equal(clientConfig({}).tileUrl, "https://tile.openstreetmap.org/{z}/{x}/{y}.png");
+	assert.match(clientConfig({}).tileAttribution ?? "", /OpenStreetMap/);
+	assert.match(contentSecurityPolicy(clientConfig({})), /img-src 'self' data: blob: https:\/\/tile\.openstreetmap\.org;/);
+	// A refused value never reaches the page: the default stands (the process would not start with it anyway).
+	assert.equal(clientConfig({ MAP_TILE_URL: "javascript:alert(1)" }).tileUrl, "https://tile.openstreetmap.org/{z}/{x}/{y}.png");
 });
 
 test("both register in the browser; a failed login shows the server's own message", async () => {

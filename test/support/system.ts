@@ -158,6 +158,8 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
 		JWT_SECRET: TEST_JWT_SECRET,
 		HEALTH_SERVICES: backend.join(","),
 		AUTH_RATE_LIMIT: "0",
+		// No map tiles: the browser tests never fetch anything from outside (a plain grid instead).
+		MAP_TILE_URL: "none",
 		LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info",
 		...opts.env,
 	};

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ServiceBroker } from "moleculer";
-import { anonymousNatsRefusal, config, ConfigError, configVariables, loadConfig, readSetting } from "../../lib/config.js";
+import { anonymousNatsRefusal, config, ConfigError, configVariables, loadConfig, OSM_ATTRIBUTION, OSM_TILE_URL, readSetting } from "../../lib/config.js";
 import { brokerOptions, EXIT_CONFIG } from "../../moleculer.config.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -100,7 +100,7 @@ describe("loadConfig", () => {
 				mongoDbPrefix: "positionpal",
 				uvThreadpoolSize: 4,
 				webRoot: undefined,
-				webClient: { tileUrl: null, tileAttribution: null, center: null },
+				webClient: { tileUrl: OSM_TILE_URL, tileAttribution: OSM_ATTRIBUTION, center: null, demo: false, geocoderUrl: null },
 				natsCredentials: undefined,
 				natsAllowAnonymous: false,
 				production: false,
@@ -269,9 +269,27 @@ describe("config accessors", () => {
 
 	test("readSetting reads one setting of a given environment and leaves a refused value out", () => {
 		assert.deepEqual(readSetting("webClient", { MAP_TILE_URL: "javascript:alert(1)", MAP_TILE_ATTRIBUTION: "© OSM" }), {
-			value: { tileUrl: null, tileAttribution: "© OSM", center: null },
-			problems: ['MAP_TILE_URL: "javascript:alert(1)" is not an http(s) URL template'],
+			value: { tileUrl: OSM_TILE_URL, tileAttribution: "© OSM", center: null, demo: false, geocoderUrl: null },
+			problems: ['MAP_TILE_URL: "javascript:alert(1)" is not an http(s) URL template or "none"'],
 		});
+	});
+
+	test("the web map shows OpenStreetMap's tiles with their attribution unless MAP_TILE_URL is none or another server", () => {
+		assert.deepEqual(readSetting("webClient", {}).value, {
+			tileUrl: OSM_TILE_URL,
+			tileAttribution: OSM_ATTRIBUTION,
+			center: null,
+			demo: false,
+			geocoderUrl: null,
+		});
+		assert.deepEqual(readSetting("webClient", { MAP_TILE_URL: "none", WEB_DEMO: "true", GEOCODER_URL: "https://nominatim.example.org/" }).value, {
+			tileUrl: null,
+			tileAttribution: null,
+			center: null,
+			demo: true,
+			geocoderUrl: "https://nominatim.example.org",
+		});
+		assert.equal(readSetting("webClient", { MAP_TILE_URL: "https://tiles.example.org/{z}/{x}/{y}.png" }).value.tileAttribution, null);
 	});
 });
 

@@ -495,3 +495,31 @@ describe("routes, texts and validation", () => {
 		assert.deepEqual(Object.keys(view.journey!).sort(), ["alerts", "destination", "eta", "mode", "startedAt"]);
 	});
 });
+
+describe("a device whose location is blocked (issue 17)", () => {
+	const blocked: LocationEvent = { type: "locationBlocked" };
+
+	test("an ACTIVE session stops saying it shares: INACTIVE, still sharing, marked locationBlocked for the group", () => {
+		const t = decide(active(), blocked, NOW, T);
+		assert.equal(t.changed, true);
+		assert.deepEqual([t.session.state, t.session.sharing, t.session.blocked], ["INACTIVE", true, true]);
+		assert.equal(toApiSession(t.session).locationBlocked, true);
+		assert.equal("locationBlocked" in toApiSession(active()), false, "absent unless blocked");
+	});
+
+	test("a journey or an SOS goes on, marked; a member not sharing has nothing to block", () => {
+		for (const make of [routing, warning, sos]) {
+			const t = decide(make(), blocked, NOW, T);
+			assert.deepEqual([t.session.state, t.session.blocked], [make().state, true]);
+		}
+		assertRejected(inactive, blocked);
+	});
+
+	test("the next position clears it and brings the session back to ACTIVE; so does switching sharing", () => {
+		const b = decide(active(), blocked, NOW, T).session;
+		const back = decide(b, sample(NUDGE, NOW + 5000), NOW + 5000, T).session;
+		assert.deepEqual([back.state, back.blocked, "locationBlocked" in toApiSession(back)], ["ACTIVE", false, false]);
+		assert.equal(decide(b, { type: "sharingStopped" }, NOW, T).session.blocked, false);
+		assert.equal(decide(b, blocked, NOW, T).changed, false, "told twice: nothing new");
+	});
+});

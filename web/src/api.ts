@@ -141,6 +141,8 @@ export class Api {
 	startSharing = (groupId: string) => this.request<Session>("POST", `/groups/${enc(groupId)}/sharing`);
 	stopSharing = (groupId: string) => this.request<Session>("DELETE", `/groups/${enc(groupId)}/sharing`);
 	sample = (body: SampleBody) => this.request<{ sessions: Session[] }>("POST", "/location/samples", body);
+	/** This browser may not read the location (permission denied): the groups are told (`locationBlocked`). */
+	reportBlocked = () => this.request<{ sessions: Session[] }>("POST", "/location/blocked");
 	/** "Where are you now?" (API.md §6.3): 202; 429 with `data.retryAfter` (s) within a minute of the last ask. */
 	locate = (groupId: string, userId: string) =>
 		this.request<{ groupId: string; userId: string; devices: number }>("POST", `/groups/${enc(groupId)}/members/${enc(userId)}/locate`);

@@ -2,9 +2,9 @@ import { disablePush } from "./push";
 import { ApiError, errorText, type Api, type SampleBody } from "./api";
 import type { ClientConfig } from "./config";
 import { busy, h } from "./dom";
-import { ago, fullName, plural, STATE_LABELS } from "./format";
+import { ago, clockTime, fullName, plural } from "./format";
 import { Live, type ConnectionState, type LocationRequest } from "./live";
-import { Tracker, type Fix, type SourceKind, type Target } from "./tracker";
+import { locationDenied, Tracker, type Fix, type SourceKind, type Target } from "./tracker";
 import type { ChatPresence, Group, GroupChanged, Invitation, LoginResult, Message, Notification, Point, Precision, Session, User } from "./types";
 import { confirmAction, dismissToast, hasToast, toast, toastError } from "./ui";
 import { ChatView } from "./views/chat";
@@ -19,6 +19,7 @@ import { MemberList } from "./views/members";
 import { PlacesPanel } from "./views/places";
 import { openShareLinks } from "./views/sharing";
 import { openHistory } from "./views/history";
+import { blockedStatus, sharesIn, sharingStatus, type SharedSession } from "./whereabouts";
 import { editProfile } from "./views/profile";
 
 /**
@@ -52,6 +53,10 @@ export class App {
 	private stopped = false;
 	private lastSessionsRefresh = 0;
 	private relogging = false;
+	/** This browser refused to tell the location (permission denied); the groups were told. */
+	private locationBlocked = false;
+	/** When the page went to the background (browsers stop sending positions from there). */
+	private hiddenAt: number | null = null;
 
 	// views
 	private root!: HTMLElement;
@@ -95,16 +100,23 @@ export class App {
 		private readonly hooks: AppHooks,
 	) {
 		const stored = localStorage.getItem(STORAGE.source);
-		const source: SourceKind =
-			stored === "device" || stored === "simulate" ? stored : "geolocation" in navigator && window.isSecureContext ? "device" : "simulate";
+		// The simulated walk is a demo's (WEB_DEMO): real users only ever send their device's position.
+		const source: SourceKind = !config.demo
+			? "device"
+			: stored === "device" || stored === "simulate"
+				? stored
+				: "geolocation" in navigator && window.isSecureContext
+					? "device"
+					: "simulate";
 		this.tracker = new Tracker(
 			{
 				onFix: fix => {
 					// A fix after a passing failure (no signal for a moment): the failure is over.
 					dismissToast("location-error");
+					this.locationBlocked = false;
 					void this.sendSample(fix);
 				},
-				onError: message => toast({ title: "Location unavailable", body: message, kind: "error", key: "location-error" }),
+				onError: (message, blocked) => this.onLocationError(message, blocked),
 				target: () => this.simulationTarget(),
 				start: () => this.simulationStart(),
 			},
@@ -135,6 +147,7 @@ export class App {
 			toastError("Could not load your groups", err);
 		}
 		window.addEventListener("hashchange", this.onHash);
+		document.addEventListener("visibilitychange", this.onVisibility);
 	}
 
 	/** Stops everything this app started (sockets, timers, location). */
@@ -146,6 +159,61 @@ export class App {
 		for (const t of this.timers) window.clearInterval(t);
 		delete document.body.dataset.tab;
 		window.removeEventListener("hashchange", this.onHash);
+		document.removeEventListener("visibilitychange", this.onVisibility);
+	}
+
+	/**
+	 * Back from the background: browsers stop a background tab's location within about a minute, and
+	 * the group then sees "No signal". Say so (it must not go unnoticed), and send a position at once.
+	 */
+	private onVisibility = () => {
+		if (document.visibilityState === "hidden") {
+			this.hiddenAt = Date.now();
+			return;
+		}
+		const since = this.hiddenAt;
+		this.hiddenAt = null;
+		const sharing = [...this.mine.values()].filter(s => sharesIn(s));
+		if (since === null || sharing.length === 0 || this.locationBlocked) return;
+		const silent = sharing.some(s => s.state === "INACTIVE");
+		if (silent || Date.now() - since >= 60_000) {
+			toast({
+				title: "Your location stopped while this page was in the background",
+				body: `From about ${clockTime(new Date(since).toISOString())} your browser sent nothing, so your group saw “No signal”. It is on again now. Keep this page in front, or add your phone (Phones) to share with the screen off.`,
+				kind: "warning",
+				key: "background-stop",
+				timeoutMs: 30_000,
+			});
+		}
+		void this.tracker.fixNow().then(
+			fix => this.sendSample(fix),
+			() => undefined,
+		);
+	};
+
+	/** The location source failed: blocked (tell the groups, say how to fix it), or a passing failure. */
+	private onLocationError(message: string, blocked: boolean) {
+		if (!blocked) {
+			// A passing failure while good positions keep coming is no news: no red alert for it.
+			const last = this.tracker.last;
+			if (last && Date.now() - Date.parse(last.timestamp) < 30_000) return;
+			toast({ title: "Location unavailable", body: message, kind: "error", key: "location-error" });
+			return;
+		}
+		this.locationBlocked = true;
+		this.renderControls();
+		toast({ title: "Location blocked", body: message, kind: "error", key: "location-error" });
+		// The groups must not keep seeing "Sharing" with an old position.
+		if ([...this.mine.values()].some(s => sharesIn(s)))
+			void this.api.reportBlocked().then(
+				({ sessions }) => {
+					for (const s of sessions) {
+						this.setMine(s);
+						if (s.groupId === this.groupId) this.showSession(s, false);
+					}
+				},
+				() => undefined,
+			);
 	}
 
 	private onHash = () => {
@@ -253,7 +321,7 @@ export class App {
 		this.places = new PlacesPanel({
 			api: this.api,
 			groupId: () => this.groupId,
-			drawn: places => this.map.setPlaces(places),
+			drawn: places => (this.map.setPlaces(places), this.members.setPlaces(places)),
 			draft: draft => this.map.setDraft(draft),
 			here: () => {
 				const mine = this.groupId ? this.mine.get(this.groupId)?.position : null;
@@ -277,7 +345,7 @@ export class App {
 			"select",
 			{ id: "location-source", name: "source" },
 			h("option", { value: "device" }, "This device (GPS)"),
-			h("option", { value: "simulate" }, "Simulated walk"),
+			this.config.demo ? h("option", { value: "simulate" }, "Simulated walk") : null,
 		);
 		this.sourceSelect.value = this.tracker.kind;
 		this.sourceSelect.addEventListener("change", () => {
@@ -328,7 +396,7 @@ export class App {
 					"div",
 					{ class: "control-group" },
 					this.shareButton,
-					h("div", { class: "field field-inline" }, h("label", { for: "location-source" }, "Source"), this.sourceSelect),
+					h("div", { class: "field field-inline", hidden: !this.config.demo }, h("label", { for: "location-source" }, "Source"), this.sourceSelect),
 					this.speedField,
 					h("div", { class: "field field-inline precision-field" }, h("label", { for: "precision" }, "The group sees"), this.precisionSelect),
 				),
@@ -342,6 +410,13 @@ export class App {
 			{ class: "no-group", hidden: true },
 			h("h1", {}, "Welcome to PositionPal"),
 			h("p", {}, "Create a group with the people you trust (or ask them to invite you), then share your location, announce journeys and chat."),
+			h(
+				"p",
+				{ class: "no-group-actions" },
+				h("button", { type: "button", class: "btn btn-primary", "data-action": "create-group", onclick: () => this.startNewGroup() }, "Create a group"),
+			),
+			// Others invite by email: show which one this account is.
+			h("p", { class: "hint no-group-email" }, "Others invite you with your email: ", h("strong", {}, this.me.email)),
 			(this.invitationsHint = h(
 				"p",
 				{ class: "invitations-hint", hidden: true },
@@ -400,6 +475,14 @@ export class App {
 		});
 		this.showTab("map");
 		this.renderControls();
+	}
+
+	/** "Create a group" from the empty state: the new-group form (behind the Groups tab on a phone), ready to type. */
+	private startNewGroup() {
+		this.showTab("groups");
+		const name = this.groupList.el.querySelector<HTMLInputElement>('input[name="name"]');
+		name?.scrollIntoView({ block: "center" });
+		name?.focus();
 	}
 
 	private showTab(tab: Tab) {
@@ -467,7 +550,7 @@ export class App {
 		this.online.clear();
 		this.renderControls();
 		this.map.setPlaces([]);
-		await Promise.all([this.loadGroupState(groupId), this.chat.open(groupId), this.places.load(groupId)]);
+		await Promise.all([this.loadGroupState(groupId, true), this.chat.open(groupId), this.places.load(groupId)]);
 	}
 
 	private showNoGroup() {
@@ -488,7 +571,7 @@ export class App {
 	}
 
 	/** Sessions (with routes) and presence of the selected group. */
-	private async loadGroupState(groupId: string) {
+	private async loadGroupState(groupId: string, fit = false) {
 		try {
 			const [sessions, presence] = await Promise.all([this.api.sessions(groupId), this.api.presence(groupId)]);
 			if (groupId !== this.groupId) return;
@@ -497,6 +580,8 @@ export class App {
 				this.members.setPresence(p);
 			}
 			for (const s of sessions) this.showSession(s, true);
+			// On opening a group: everyone with a known position in view (not just whoever was read first).
+			if (fit) this.map.fit();
 			const group = this.group();
 			if (group) this.renderGroupHead(group);
 		} catch (err) {
@@ -802,11 +887,14 @@ export class App {
 		this.renderControls();
 	}
 
-	/** Positions are sent while any of my sessions shares them (or an SOS is on). */
+	/**
+	 * Positions are sent while any of my sessions shares them (or an SOS is on), also one gone
+	 * silent (its next position brings it back); not while the browser refuses the location.
+	 */
 	private updateTracker() {
 		if (this.stopped) return;
-		const needed = [...this.mine.values()].some(s => s.state !== "INACTIVE");
-		if (needed && !this.tracker.running) this.tracker.start();
+		const needed = [...this.mine.values()].some(s => sharesIn(s));
+		if (needed && !this.tracker.running && !this.locationBlocked) this.tracker.start();
 		else if (!needed && this.tracker.running) this.tracker.stop();
 	}
 
@@ -918,7 +1006,8 @@ export class App {
 		if (!this.shareButton) return;
 		const state = this.myState();
 		const sos = this.inSos();
-		const sharing = state !== "INACTIVE";
+		const mine = this.groupId ? this.mine.get(this.groupId) : undefined;
+		const sharing = state !== "INACTIVE" || Boolean(mine && sharesIn(mine));
 		this.shareButton.textContent = sharing ? "Stop sharing" : "Share my location";
 		this.shareButton.setAttribute("aria-pressed", String(sharing));
 		this.shareButton.classList.toggle("btn-primary", !sharing);
@@ -931,10 +1020,15 @@ export class App {
 		this.sosButton.textContent = sos ? "Stop SOS" : "SOS";
 		this.sosButton.classList.toggle("sos-on", sos);
 		this.sosButton.setAttribute("aria-label", sos ? "Stop the SOS" : "Send an SOS to all your groups");
-		const mine = this.groupId ? this.mine.get(this.groupId) : undefined;
-		const seen = mine?.position ? `, last sent ${ago(mine.position.timestamp)}` : "";
-		this.myStatus.textContent = `You: ${STATE_LABELS[state]}${sharing ? seen : ""}${travelling && mine?.journey ? ` — to ${mine.journey.destination.name}` : ""}`;
+		// Never "Sharing" while the browser refuses the location; a silent or stopped session says what to do.
+		const status = this.locationBlocked && state !== "SOS" ? blockedStatus(true) : sharingStatus(mine as SharedSession | undefined, true);
+		const seen = mine?.position && (status.tone === "live" || travelling) ? `, last sent ${ago(mine.position.timestamp)}` : "";
+		this.myStatus.replaceChildren(
+			h("span", { class: "my-status-label" }, `You: ${status.label}${seen}${travelling && mine?.journey ? ` — to ${mine.journey.destination.name}` : ""}`),
+			...(status.detail ? [h("span", { class: "my-status-detail" }, status.detail)] : []),
+		);
 		this.myStatus.dataset.state = state;
+		this.myStatus.dataset.status = status.tone;
 		this.linkButton.disabled = !this.groupId || !sharing;
 		this.linkButton.title = sharing ? "A link for someone without an account" : "Share your location first";
 		this.precisionSelect.disabled = !this.groupId;
@@ -970,7 +1064,13 @@ export class App {
 	private async toggleSharing() {
 		const groupId = this.groupId;
 		if (!groupId) return;
-		const sharing = this.myState() !== "INACTIVE";
+		const mine = this.mine.get(groupId);
+		const sharing = this.myState() !== "INACTIVE" || Boolean(mine && sharesIn(mine));
+		// A browser that refuses the location cannot share it: say how to fix it instead of "You are sharing".
+		if (!sharing && this.tracker.kind === "device" && (await locationDenied())) {
+			this.onLocationError("Location is blocked for this site. Allow it in the browser's site settings (the icon left of the address), then reload.", true);
+			return;
+		}
 		try {
 			const session = await busy(
 				this.shareButton,
@@ -1013,12 +1113,16 @@ export class App {
 	private openJourney(at: { latitude: number; longitude: number }) {
 		const groupId = this.groupId;
 		if (!groupId) return;
-		planJourney(at, async (request: JourneyRequest) => {
-			const session = await this.api.startJourney(groupId, request);
-			this.setMine(session);
-			this.showSession(session, false);
-			toast({ title: `Journey to ${request.destination.name} started`, body: "Your group can follow you until you arrive.", kind: "success" });
-		});
+		planJourney(
+			at,
+			async (request: JourneyRequest) => {
+				const session = await this.api.startJourney(groupId, request);
+				this.setMine(session);
+				this.showSession(session, false);
+				toast({ title: `Journey to ${request.destination.name} started`, body: "Your group can follow you until you arrive.", kind: "success" });
+			},
+			this.map.geocoder,
+		);
 	}
 
 	private async sosAction() {

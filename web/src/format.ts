@@ -1,4 +1,4 @@
-import type { Journey, SessionState, UserRef } from "./types";
+import type { Journey, SessionState, UserRef } from "./types.js";
 
 /** Human wording for the contract's codes and times. */
 

@@ -44,8 +44,8 @@ const MIN_INTERVAL_MS = 2_000;
 export interface TrackerOptions {
 	/** Called with every fix to send. */
 	onFix(fix: Fix): void;
-	/** Called when the source fails (permission denied, no GPS…). */
-	onError(message: string): void;
+	/** Called when the source fails (permission denied, no GPS…); `blocked`: the permission is denied. */
+	onError(message: string, blocked: boolean): void;
 	/** The journey destination to walk to in simulation, if any. */
 	target(): Target | null;
 	/** Where a simulated walk starts when there is no earlier fix. */
@@ -119,7 +119,7 @@ export class Tracker {
 		if (this.last && Date.now() - Date.parse(this.last.timestamp) < 60_000) return this.last;
 		if (this.kind === "simulate") return this.remember({ ...(this.last ?? this.opts.start()), accuracy: 5, timestamp: new Date().toISOString() });
 		return new Promise((resolve, reject) => {
-			if (!("geolocation" in navigator)) return reject(new Error("This browser cannot tell your location. Switch the location source to Simulate."));
+			if (!("geolocation" in navigator)) return reject(new Error("This browser cannot tell your location."));
 			navigator.geolocation.getCurrentPosition(
 				p => resolve(this.remember(fromPosition(p))),
 				e => reject(new Error(geolocationMessage(e))),
@@ -178,7 +178,7 @@ export class Tracker {
 
 	private startDevice() {
 		if (!("geolocation" in navigator)) {
-			this.opts.onError("This browser cannot tell your location. Switch the location source to Simulate.");
+			this.opts.onError("This browser cannot tell your location.", false);
 			return;
 		}
 		this.watchId = navigator.geolocation.watchPosition(
@@ -187,8 +187,9 @@ export class Tracker {
 				this.sendSoon();
 			},
 			e => {
-				this.opts.onError(geolocationMessage(e));
-				if (e.code === e.PERMISSION_DENIED) this.stop();
+				const blocked = e.code === e.PERMISSION_DENIED;
+				if (blocked) this.stop();
+				this.opts.onError(geolocationMessage(e), blocked);
 			},
 			{ enableHighAccuracy: true, maximumAge: 5_000, timeout: 30_000 },
 		);
@@ -264,8 +265,18 @@ function fromPosition(p: GeolocationPosition): Fix {
 }
 
 function geolocationMessage(e: GeolocationPositionError): string {
-	if (e.code === e.PERMISSION_DENIED) return "Location permission was denied. Allow it in the browser, or switch the location source to Simulate.";
-	if (e.code === e.POSITION_UNAVAILABLE) return "Your position is not available right now. Try again outside, or switch the location source to Simulate.";
-	if (e.code === e.TIMEOUT) return "Finding your position took too long. Try again, or switch the location source to Simulate.";
+	if (e.code === e.PERMISSION_DENIED)
+		return "Location is blocked for this site. Allow it in the browser's site settings (the icon left of the address), then reload.";
+	if (e.code === e.POSITION_UNAVAILABLE) return "Your position is not available right now. Try again outside.";
+	if (e.code === e.TIMEOUT) return "Finding your position took too long. Try again.";
 	return e.message || "Your position could not be read.";
+}
+
+/** Whether the browser already refuses this site the location (the Permissions API; false when it cannot say). */
+export async function locationDenied(): Promise<boolean> {
+	try {
+		return (await navigator.permissions?.query({ name: "geolocation" }))?.state === "denied";
+	} catch {
+		return false;
+	}
 }

@@ -1,4 +1,5 @@
 import { busy, formValues, h } from "../dom";
+import type { Geocoder } from "../geocoder";
 import { clockTime } from "../format";
 import type { JourneyMode } from "../types";
 import { field, formError, modal, showFormError } from "../ui";
@@ -11,7 +12,11 @@ export interface JourneyRequest {
 	mode: JourneyMode;
 }
 
-export function planJourney(at: { latitude: number; longitude: number }, start: (journey: JourneyRequest) => Promise<void>): void {
+export function planJourney(
+	at: { latitude: number; longitude: number },
+	start: (journey: JourneyRequest) => Promise<void>,
+	geocoder: Geocoder | null = null,
+): void {
 	const error = formError();
 	const minutes = h("input", { name: "minutes", type: "number", min: 1, max: 1440, step: 1, value: 15, required: true, inputmode: "numeric" });
 	const etaHint = h("small", { class: "hint", id: "eta-hint", "aria-live": "polite" });
@@ -46,12 +51,21 @@ export function planJourney(at: { latitude: number; longitude: number }, start: 
 		error,
 		h("div", { class: "actions" }, h("button", { type: "submit", class: "btn btn-primary" }, "Start journey")),
 	);
+	// With a geocoder (GEOCODER_URL): find the destination by name or address.
+	const search = geocoder
+		? placeSearch(geocoder, found => {
+				(form.elements.namedItem("name") as HTMLInputElement).value = found.name;
+				(form.elements.namedItem("latitude") as HTMLInputElement).value = found.latitude.toFixed(6);
+				(form.elements.namedItem("longitude") as HTMLInputElement).value = found.longitude.toFixed(6);
+			})
+		: null;
 	const dialog = modal("Start a journey", () => [
 		h(
 			"p",
 			{ class: "muted" },
 			"Your group is told where you are going and when to expect you, and warned if you are late or stop moving. Tip: click the map to choose the destination.",
 		),
+		...(search ? [search] : []),
 		form,
 	]);
 	form.addEventListener("submit", async event => {
@@ -78,4 +92,49 @@ export function planJourney(at: { latitude: number; longitude: number }, start: 
 			showFormError(error, err);
 		}
 	});
+}
+
+/** "Search for a place": the geocoder's matches as buttons; choosing one fills in the destination. */
+function placeSearch(geocoder: Geocoder, choose: (found: { name: string; latitude: number; longitude: number }) => void): HTMLElement {
+	const input = h("input", { type: "search", name: "q", placeholder: "Street, town or place", autocomplete: "off", "aria-label": "Search for a place" });
+	const results = h("ul", { class: "place-results", "aria-label": "Places found" });
+	const status = h("p", { class: "hint", role: "status" });
+	const form = h(
+		"form",
+		{ class: "place-search", role: "search" },
+		h("div", { class: "copy-row" }, input, h("button", { type: "submit", class: "btn" }, "Search")),
+		status,
+		results,
+	);
+	form.addEventListener("submit", async event => {
+		event.preventDefault();
+		const text = input.value.trim();
+		if (!text) return;
+		status.textContent = "Searching…";
+		results.replaceChildren();
+		try {
+			const found = await geocoder.search(text);
+			status.textContent = found.length ? "" : "Nothing found: try other words, or click the map.";
+			results.replaceChildren(
+				...found.map(place =>
+					h(
+						"li",
+						{},
+						h(
+							"button",
+							{
+								type: "button",
+								class: "btn btn-small",
+								onclick: () => (choose(place), results.replaceChildren(), (status.textContent = `Destination: ${place.name}`)),
+							},
+							place.name,
+						),
+					),
+				),
+			);
+		} catch {
+			status.textContent = "The place search is not available now: click the map instead.";
+		}
+	});
+	return form;
 }

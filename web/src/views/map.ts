@@ -1,8 +1,10 @@
 import L from "leaflet";
 import type { ClientConfig } from "../config";
 import { h } from "../dom";
-import { ago, ALERT_LABELS, clockTime, coords, fullName, initials, journeySummary, STATE_LABELS } from "../format";
+import { ago, ALERT_LABELS, clockTime, coords, fullName, initials, journeySummary } from "../format";
 import type { Place, Point, Session, UserRef } from "../types";
+import { Geocoder } from "../geocoder";
+import { placeText, sharingStatus, type SharedSession } from "../whereabouts";
 import { positionFacts, positionSummary } from "./position";
 
 /**
@@ -26,6 +28,8 @@ export interface MapHandlers {
 
 interface MemberMarker {
 	marker: L.Marker;
+	/** The marker's content, moved aside when others stand on the same spot (`spread`). */
+	inner: HTMLElement;
 	pin: HTMLElement;
 	label: HTMLElement;
 	/** The accuracy circle, while the position has an accuracy. */
@@ -34,6 +38,10 @@ interface MemberMarker {
 }
 
 const STATE_COLORS: Record<string, string> = { ACTIVE: "#1a7f37", INACTIVE: "#6e7781", ROUTING: "#0b5cad", WARNING: "#9a6700", SOS: "#cf222e" };
+
+/** Markers closer than this (px) are spread round their spot, so none hides another. */
+const OVERLAP_PX = 30;
+const SPREAD_PX = 26;
 
 export class MapView {
 	readonly map: L.Map;
@@ -49,6 +57,10 @@ export class MapView {
 	private empty: HTMLElement;
 	/** The group's places: a faint circle of the radius with the name (API.md §6.4). */
 	private placeLayers = new Map<string, { circle: L.Circle; label: L.Marker }>();
+	/** The same places, to say where members are in words. */
+	private places: Place[] = [];
+	/** Street addresses (GEOCODER_URL); null: none, nothing is asked outside. */
+	readonly geocoder: Geocoder | null;
 	/** The place being added or edited, before it is saved. */
 	private draft: L.Circle | null = null;
 
@@ -57,6 +69,7 @@ export class MapView {
 		config: ClientConfig,
 		private readonly handlers: MapHandlers,
 	) {
+		this.geocoder = config.geocoderUrl ? new Geocoder(config.geocoderUrl) : null;
 		this.map = L.map(el, {
 			center: config.center,
 			zoom: 14,
@@ -78,6 +91,7 @@ export class MapView {
 		this.empty = h("div", { class: "map-empty", role: "note" }, "Nobody in this group is sharing a position yet.");
 		el.append(this.empty);
 		this.map.on("click", (e: L.LeafletMouseEvent) => this.onClick(e));
+		this.map.on("zoomend", () => this.spread());
 		// Leaflet measures its container once; panels, banners and tabs change its size later.
 		new ResizeObserver(() => this.resized()).observe(el);
 		// While hidden (another tab on a phone) the view has no size: remember where it looks.
@@ -118,9 +132,10 @@ export class MapView {
 		} else {
 			const pin = h("span", { class: "pin" });
 			const label = h("span", { class: "marker-label" });
+			const inner = h("div", { class: "marker-inner" }, pin, label);
 			const icon = L.divIcon({
 				className: "member-marker",
-				html: h("div", { class: "marker-inner" }, pin, label),
+				html: inner,
 				iconSize: [36, 36],
 				iconAnchor: [18, 18],
 				popupAnchor: [0, -18],
@@ -128,7 +143,7 @@ export class MapView {
 			const marker = L.marker(at, { icon, keyboard: true, title: "", riseOnHover: true, zIndexOffset: session.userId === this.meId ? 1000 : 0 }).addTo(
 				this.map,
 			);
-			const entry: MemberMarker = { marker, pin, label, circle: null, session };
+			const entry: MemberMarker = { marker, inner, pin, label, circle: null, session };
 			marker.bindPopup(() => this.popup(entry.session));
 			this.markers.set(session.userId, entry);
 			this.showAccuracy(entry);
@@ -138,7 +153,32 @@ export class MapView {
 		const route = this.routes.get(session.userId);
 		route?.setStyle({ color: STATE_COLORS[session.state] });
 		this.updateEmpty();
+		this.spread();
 		if (!this.fitted) this.fit();
+	}
+
+	/**
+	 * Members standing on (nearly) the same spot would hide each other: each group of markers closer
+	 * than OVERLAP_PX is spread on a small circle round its spot (the position itself is unchanged;
+	 * the accuracy circles still show where). Done again on every move and zoom.
+	 */
+	private spread() {
+		const entries = [...this.markers.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, e]) => e);
+		const at = entries.map(e => this.map.latLngToLayerPoint(e.marker.getLatLng()));
+		const placed = new Set<number>();
+		for (let i = 0; i < entries.length; i++) {
+			if (placed.has(i)) continue;
+			const cluster = [i];
+			for (let j = i + 1; j < entries.length; j++) if (!placed.has(j) && at[i]!.distanceTo(at[j]!) < OVERLAP_PX) cluster.push(j);
+			cluster.forEach((k, n) => {
+				placed.add(k);
+				const angle = (2 * Math.PI * n) / cluster.length - Math.PI / 2;
+				const [x, y] = cluster.length > 1 ? [Math.round(Math.cos(angle) * SPREAD_PX), Math.round(Math.sin(angle) * SPREAD_PX)] : [0, 0];
+				// Through the CSSOM, which the page's CSP allows (a style attribute it would not).
+				entries[k]!.inner.style.translate = x || y ? `${x}px ${y}px` : "";
+				entries[k]!.inner.toggleAttribute("data-spread", cluster.length > 1);
+			});
+		}
 	}
 
 	/** Re-renders labels (relative times change as time passes). */
@@ -187,8 +227,10 @@ export class MapView {
 		for (const d of this.destinations.values()) points.push(d.getLatLng());
 		if (points.length === 0) return;
 		this.fitted = true;
-		if (points.length === 1) this.map.setView(points[0]!, Math.max(this.map.getZoom(), 15));
-		else this.map.fitBounds(L.latLngBounds(points), { padding: [48, 48], maxZoom: 16 });
+		// At once, not animated: a resize meanwhile (panels filling in on a group switch) would stop the
+		// animation half way and keep the view where it was (`resized` keeps the current centre).
+		if (points.length === 1) this.map.setView(points[0]!, Math.max(this.map.getZoom(), 15), { animate: false });
+		else this.map.fitBounds(L.latLngBounds(points), { padding: [48, 48], maxZoom: 16, animate: false });
 	}
 
 	/**
@@ -217,6 +259,7 @@ export class MapView {
 		this.destinations.delete(userId);
 		this.clearRoute(userId);
 		this.updateEmpty();
+		this.spread();
 	}
 
 	private updateEmpty() {
@@ -232,11 +275,13 @@ export class MapView {
 		const { session, pin, label, marker } = entry;
 		const member = this.members.get(session.userId);
 		const seen = session.position ? ago(session.position.timestamp) : "";
-		pin.className = `pin state-${session.state}${session.userId === this.meId ? " is-me" : ""}`;
+		const status = sharingStatus(session as SharedSession, session.userId === this.meId);
+		pin.className = `pin state-${session.state} status-${status.tone}${session.userId === this.meId ? " is-me" : ""}`;
 		pin.textContent = initials(member);
 		Object.assign(pin.dataset, {
 			userId: session.userId,
 			state: session.state,
+			status: status.tone,
 			lat: String(session.position?.latitude ?? ""),
 			lng: String(session.position?.longitude ?? ""),
 			at: session.position?.timestamp ?? "",
@@ -244,7 +289,7 @@ export class MapView {
 		label.textContent = `${member?.name ?? "?"} · ${seen}`;
 		const el = marker.getElement();
 		if (el) {
-			el.title = `${this.name(session.userId)}: ${STATE_LABELS[session.state]}, seen ${seen}`;
+			el.title = `${this.name(session.userId)}: ${status.label}, seen ${seen}`;
 			el.setAttribute("aria-label", el.title);
 		}
 		if (marker.isPopupOpen()) marker.setPopupContent(this.popup(session));
@@ -291,6 +336,7 @@ export class MapView {
 		const position = session.position;
 		const facts = position ? positionFacts(position) : [];
 		const name = this.members.get(session.userId);
+		const status = sharingStatus(session as SharedSession, session.userId === this.meId);
 		let ask: HTMLButtonElement | null = null;
 		const askWhere = this.handlers.ask?.bind(this.handlers);
 		if (session.userId !== this.meId && name && askWhere)
@@ -309,9 +355,11 @@ export class MapView {
 			"div",
 			{ class: "popup", "data-user-id": session.userId },
 			h("strong", {}, this.name(session.userId)),
-			h("div", {}, h("span", { class: `badge state-${session.state}` }, STATE_LABELS[session.state])),
+			h("div", {}, h("span", { class: `badge state-${session.state} status-${status.tone}` }, status.label)),
+			status.detail ? h("div", { class: "popup-status" }, status.detail) : null,
 			position ? h("div", {}, `Seen ${ago(position.timestamp)} (${clockTime(position.timestamp)})`) : null,
-			position ? h("div", { class: "mono" }, coords(position.latitude, position.longitude)) : null,
+			position ? h("div", { class: "popup-place" }, placeText(position, this.places, session.place)) : null,
+			position && this.geocoder ? this.address(position) : null,
 			positionSummary(position),
 			facts.length ? h("div", { class: "position-facts" }, facts.join(" · ")) : null,
 			journey ? h("div", {}, journeySummary(journey)) : null,
@@ -324,6 +372,16 @@ export class MapView {
 				: null,
 			ask,
 		);
+	}
+
+	/** The street address of a position (GEOCODER_URL), filled in when the answer comes. */
+	private address(position: Point): HTMLElement {
+		const line = h("div", { class: "popup-address", hidden: true });
+		void this.geocoder?.address(position.latitude, position.longitude).then(text => {
+			line.textContent = text ? `Near ${text}` : "";
+			line.hidden = !text;
+		});
+		return line;
 	}
 
 	private showDestination(session: Session) {
@@ -355,6 +413,8 @@ export class MapView {
 
 	/** Draws the group's places (replacing the ones drawn before). */
 	setPlaces(places: Place[]): void {
+		this.places = places;
+		for (const entry of this.markers.values()) this.render(entry);
 		const keep = new Set(places.map(p => p.id));
 		for (const [id, drawn] of this.placeLayers)
 			if (!keep.has(id)) {

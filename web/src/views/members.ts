@@ -1,6 +1,7 @@
 import { h } from "../dom";
-import { ago, ALERT_LABELS, coords, fullName, journeySummary, STATE_LABELS } from "../format";
-import type { Presence, Session, UserRef } from "../types";
+import { ago, ALERT_LABELS, fullName, journeySummary } from "../format";
+import type { Place, Presence, Session, UserRef } from "../types";
+import { placeText, sharingStatus, type SharedSession } from "../whereabouts";
 import { positionSummary } from "./position";
 
 /**
@@ -15,6 +16,7 @@ interface Row {
 	name: HTMLElement;
 	badge: HTMLElement;
 	seen: HTMLElement;
+	status: HTMLElement;
 	place: HTMLElement;
 	details: HTMLElement;
 	journey: HTMLElement;
@@ -35,6 +37,8 @@ export class MemberList {
 	private members: UserRef[] = [];
 	private sessions = new Map<string, Session>();
 	private presence = new Map<string, Presence>();
+	/** The group's places, to say where members are in words. */
+	private places: Place[] = [];
 	private meId = "";
 
 	constructor(private readonly actions: MemberActions) {
@@ -74,6 +78,11 @@ export class MemberList {
 		this.render(presence.userId);
 	}
 
+	setPlaces(places: Place[]): void {
+		this.places = places;
+		for (const id of this.rows.keys()) this.render(id);
+	}
+
 	refreshTimes(): void {
 		for (const id of this.rows.keys()) this.render(id);
 	}
@@ -83,6 +92,7 @@ export class MemberList {
 		const name = h("span", { class: "member-name" });
 		const badge = h("span", { class: "badge" });
 		const seen = h("div", { class: "member-seen" });
+		const status = h("div", { class: "member-status", hidden: true });
 		const place = h("div", { class: "member-place", hidden: true });
 		const details = h("div", { class: "member-details" });
 		const journey = h("div", { class: "member-journey" });
@@ -105,8 +115,10 @@ export class MemberList {
 			details,
 			journey,
 			h("div", { class: "member-actions" }, locate, ask),
+			// Below the buttons, across the card: keeps the card short enough for the panel.
+			status,
 		);
-		const row = { li, dot, name, badge, seen, place, details, journey, locate, ask };
+		const row = { li, dot, name, badge, seen, status, place, details, journey, locate, ask };
 		this.rows.set(member.id, row);
 		return row;
 	}
@@ -125,11 +137,18 @@ export class MemberList {
 		row.dot.setAttribute("aria-label", online ? "online" : "offline");
 		row.dot.title = online ? "Online" : presence?.lastSeenAt ? `Offline, last online ${ago(presence.lastSeenAt)}` : "Offline";
 		row.name.textContent = userId === this.meId ? `${fullName(member)} (you)` : fullName(member);
-		row.badge.className = `badge state-${state}`;
-		row.badge.textContent = STATE_LABELS[state];
+		// A deliberate stop, a silent phone and a blocked location each look and read differently.
+		const status = sharingStatus(session as SharedSession | undefined, userId === this.meId);
+		row.li.dataset.status = status.tone;
+		row.badge.className = `badge state-${state} status-${status.tone}`;
+		row.badge.textContent = status.label;
+		row.status.textContent = status.detail ?? "";
+		row.status.hidden = !status.detail;
 
 		const position = session?.position;
-		row.seen.textContent = position ? `Seen ${ago(position.timestamp)} · ${coords(position.latitude, position.longitude)}` : "No position shared yet";
+		// In words from the group's places ("350 m from School"); inside one, its name has its own line.
+		const words = position && !session?.place ? ` · ${placeText(position, this.places)}` : "";
+		row.seen.textContent = position ? `Seen ${ago(position.timestamp)}${words}` : "No position shared yet";
 		row.locate.hidden = !position;
 		row.locate.setAttribute("aria-label", `Show ${fullName(member)} on the map`);
 		row.ask?.setAttribute("aria-label", `Where are you now? Ask ${fullName(member)}`);
