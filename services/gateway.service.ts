@@ -27,6 +27,7 @@ import { LiveSockets } from "./gateway/sockets.js";
 import { PresenceSync } from "./gateway/presence-sync.js";
 import { PhoneEndpoints, type PhoneRequest } from "./gateway/phones.js";
 import { DeviceAuthLimiter } from "./gateway/device-auth-limit.js";
+import { sharedRateStore } from "./gateway/shared-rate-limit.js";
 import { PRESENCE_RESYNC_EVENT, type PresenceResync } from "./chat/presence.js";
 
 /**
@@ -216,6 +217,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 								limit: config.authRateLimit(),
 								headers: true,
 								key: clientAddress,
+								// Counted in the users database, so the limit holds across gateways and restarts.
+								StoreFactory: sharedRateStore("auth-address"),
 							},
 						}
 					: {}),
