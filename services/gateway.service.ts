@@ -435,7 +435,10 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			maxSocketsPerUser: config.maxSocketsPerUser(),
 		});
 		this.phones = new PhoneEndpoints({
-			limiter: new DeviceAuthLimiter(config.deviceAuthRateLimit()),
+			// Failures counted in the devices database too, so the limit holds across gateways and restarts.
+			limiter: new DeviceAuthLimiter(config.deviceAuthRateLimit(), undefined, undefined, undefined, undefined, (address, limit, windowMs) =>
+				this.broker.call("devices.failedLogin", { address: address.slice(0, 200), limit, windowMs }),
+			),
 			addressOf: clientAddress,
 			logResponse: (req, res) => this.logResponse(req, res),
 			logFailure: (req, err) => this.logger.error(`${req.method} ${(req as GatewayRequest).originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err),

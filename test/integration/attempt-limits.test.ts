@@ -71,6 +71,7 @@ test("ended windows are purged from the database", async () => {
 describe("limits across two gateways, two users instances and restarts", () => {
 	const AUTH_LIMIT = 6;
 	const LOCK_AFTER = 4;
+	const DEVICE_LIMIT = 4;
 	let system: System;
 	let ports: Record<"gateway" | "gateway#2", number>;
 	const gateways = () => [new ApiClient(`http://127.0.0.1:${ports.gateway}`), new ApiClient(`http://127.0.0.1:${ports["gateway#2"]}`)] as const;
@@ -85,8 +86,8 @@ describe("limits across two gateways, two users instances and restarts", () => {
 
 	before(async () => {
 		system = await startSystem({
-			services: ["users", "gateway"],
-			env: { AUTH_RATE_LIMIT: String(AUTH_LIMIT), LOGIN_LOCK_AFTER: String(LOCK_AFTER), TRUST_PROXY: "1" },
+			services: ["users", "devices", "gateway"],
+			env: { AUTH_RATE_LIMIT: String(AUTH_LIMIT), LOGIN_LOCK_AFTER: String(LOCK_AFTER), DEVICE_AUTH_RATE_LIMIT: String(DEVICE_LIMIT), TRUST_PROXY: "1" },
 		});
 		ports = { gateway: system.port, "gateway#2": await freePort() };
 		await Promise.all([system.start("users#2"), startGateway("gateway#2")]);
@@ -101,7 +102,7 @@ describe("limits across two gateways, two users instances and restarts", () => {
 		}
 	}
 
-	test("an address gets AUTH_RATE_LIMIT auth requests a minute over both gateways in all, and restarting them gives it none back", async () => {
+	test("an address gets AUTH_RATE_LIMIT auth requests and DEVICE_AUTH_RATE_LIMIT failed device logins over both gateways in all, and restarting them gives it none back", async () => {
 		const [one, two] = gateways();
 		const me = address();
 		const login = (client: ApiClient) =>
@@ -112,8 +113,21 @@ describe("limits across two gateways, two users instances and restarts", () => {
 			assert.equal(refused.status, 429);
 			assert.ok(Number(refused.headers.get("retry-after")) > 0, "Retry-After");
 		}
+		// Device logins are checked in each gateway's memory (the phones' hot path): a gateway learns of the
+		// cluster's count with its next failure, so each lets at most one more through before refusing.
+		const device = (client: ApiClient) => client.get(`/api/osmand?id=guess${randomBytes(6).toString("hex")}&lat=1&lon=2`, from(me));
+		for (let i = 0; i < DEVICE_LIMIT; i++) assert.equal((await device(i % 2 ? two : one)).status, 401, `device guess ${i + 1}`);
+		const refusedAfterOneMore = async (client: ApiClient, what: string) => {
+			const first = await device(client);
+			assert.ok(first.status === 401 || first.status === 429, `${what}: ${first.status}`);
+			const second = first.status === 429 ? first : await device(client);
+			assert.equal(second.status, 429, what);
+			assert.ok(Number(second.headers.get("retry-after")) > 0, "Retry-After");
+		};
+		for (const client of [one, two]) await refusedAfterOneMore(client, client.baseUrl);
 		await restart("gateway", "gateway#2");
 		for (const client of [one, two]) assert.equal((await login(client)).status, 429, `${client.baseUrl} after the restart`);
+		for (const client of [one, two]) await refusedAfterOneMore(client, `${client.baseUrl} after the restart`);
 		// Another address is not affected.
 		assert.equal(
 			(await one.post("/api/auth/login", { email: "nobody@example.com", password: "wrong-password" }, from(`198.51.100.${randomBytes(1)[0]}`))).status,
