@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { MongooseMixin, type MongooseVars } from "../mixins/mongoose.mixin.js";
 import { newEnvelope, OutboxRelay } from "../mixins/outbox-relay.mixin.js";
@@ -208,7 +209,9 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 			params: failedLoginParams,
 			handler(ctx: Context<FailedLoginParams>): Promise<AttemptVerdict> {
 				this.attempts ??= new MongoAttempts(this.connection);
-				return this.attempts.reserve(`device-address:${ctx.params.address}`, ctx.params.limit, ctx.params.windowMs);
+				// The address hashed: the collection is not a log of who tried.
+				const key = `device-address:${createHash("sha256").update(ctx.params.address).digest("base64url")}`;
+				return this.attempts.reserve(key, ctx.params.limit, ctx.params.windowMs);
 			},
 		},
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Connection } from "mongoose";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
@@ -623,7 +624,8 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			params: reserveAttemptParams,
 			async handler(ctx: Context<ReserveAttemptParams>) {
 				const { scope, subject, limit, windowMs } = ctx.params;
-				return this.attempts.reserve(`${scope}:${subject}`, limit, windowMs);
+				// The address hashed, as the login counters: the collection is not a log of who tried.
+				return this.attempts.reserve(`${scope}:${createHash("sha256").update(subject).digest("base64url")}`, limit, windowMs);
 			},
 		},
 
