@@ -1,5 +1,16 @@
 import autocannon from "autocannon";
-import { clientFor, clusterPids, createGroups, mapLimit, provisionUsers, startCluster, startSharing, waitQuiet } from "./lib/cluster.js";
+import {
+	clientFor,
+	clusterPids,
+	createGroups,
+	gatewayUrls,
+	mapLimit,
+	provisionUsers,
+	startCluster,
+	startSharing,
+	topologyOption,
+	waitQuiet,
+} from "./lib/cluster.js";
 import { startBaseline } from "./lib/child.js";
 import { waitFor } from "../test/support/wait.js";
 import { isMain, numberOption } from "./lib/options.js";
@@ -42,25 +53,39 @@ export interface CannonResult {
 	usage: ProcUsage[];
 }
 
-/** Runs autocannon; each connection gets its own request (token, path) from `requestFor(connection index)`. */
+/**
+ * Runs autocannon; each connection gets its own request (token, path) from `requestFor(connection index)`.
+ * Several URLs (gateways): the connections are split evenly over them, one autocannon each, at once.
+ */
 export async function cannon(
 	label: string,
-	url: string,
+	urls: string | string[],
 	requestFor: (index: number) => { path: string; headers?: Record<string, string> },
 	opts: { connections: number; seconds: number; pids: Map<string, number>; warmupSeconds?: number },
 ): Promise<CannonResult> {
+	const targets = typeof urls === "string" ? [urls] : urls;
 	const run = async (seconds: number, histogram?: Histogram) => {
 		let index = 0;
-		return autocannon({
-			url,
-			connections: opts.connections,
-			duration: seconds,
-			setupClient(client) {
-				const request = requestFor(index++);
-				client.setRequests([{ method: "GET", path: request.path, headers: request.headers ?? {} }]);
-				if (histogram) client.on("response", (_status: number, _bytes: number, responseTime: number) => histogram.record(responseTime));
-			},
-		});
+		const results = await Promise.all(
+			targets.map((url, i) =>
+				autocannon({
+					url,
+					connections: Math.floor(opts.connections / targets.length) + (i < opts.connections % targets.length ? 1 : 0),
+					duration: seconds,
+					setupClient(client) {
+						const request = requestFor(index++);
+						client.setRequests([{ method: "GET", path: request.path, headers: request.headers ?? {} }]);
+						if (histogram) client.on("response", (_status: number, _bytes: number, responseTime: number) => histogram.record(responseTime));
+					},
+				}),
+			),
+		);
+		return {
+			requests: { total: results.reduce((n, r) => n + r.requests.total, 0) },
+			duration: Math.max(...results.map(r => r.duration)),
+			non2xx: results.reduce((n, r) => n + r.non2xx, 0),
+			errors: results.reduce((n, r) => n + r.errors, 0),
+		};
 	};
 	await run(opts.warmupSeconds ?? 2);
 	const histogram = new Histogram();
@@ -88,9 +113,10 @@ const row = (r: CannonResult) => [
 ];
 
 export async function runRest(opts: RestOptions = restOptions()): Promise<BenchResult> {
-	heading(`REST reads: ${opts.connections} connections, ${opts.seconds} s per route`);
+	const topology = topologyOption();
+	heading(`REST reads: ${opts.connections} connections, ${opts.seconds} s per route, topology ${topology}`);
 	const results: CannonResult[] = [];
-	const system = await startCluster();
+	const system = await startCluster(undefined, undefined, topology);
 	try {
 		const { users } = await provisionUsers(system, opts.users);
 		const groups = await createGroups(system, users, opts.groupSize);
@@ -105,12 +131,12 @@ export async function runRest(opts: RestOptions = restOptions()): Promise<BenchR
 		pids.set("autocannon", process.pid);
 		await waitQuiet(pids);
 		const auth = (i: number) => ({ authorization: `Bearer ${users[i % users.length]!.token}` });
-		results.push(await cannon("GET /api/groups", system.url, i => ({ path: "/api/groups", headers: auth(i) }), { ...opts, pids }));
+		results.push(await cannon("GET /api/groups", gatewayUrls(system), i => ({ path: "/api/groups", headers: auth(i) }), { ...opts, pids }));
 		console.log(procTable(results.at(-1)!.usage));
 		results.push(
 			await cannon(
 				"GET /api/groups/:id/sessions",
-				system.url,
+				gatewayUrls(system),
 				i => ({ path: `/api/groups/${groupOf.get(users[i % users.length]!.id)}/sessions`, headers: auth(i) }),
 				{ ...opts, pids },
 			),
@@ -171,7 +197,7 @@ export async function runRest(opts: RestOptions = restOptions()): Promise<BenchR
 			ratio: fmtRatio(r.requestsPerSecond / oneHop.requestsPerSecond),
 			target: "",
 		});
-	const result: BenchResult = { name: "rest", rows, figures: { options: opts, results } };
+	const result: BenchResult = { name: "rest", rows, figures: { options: opts, topology, results } };
 	console.log(`figures: ${saveFigures(result)}`);
 	return result;
 }

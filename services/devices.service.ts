@@ -1,9 +1,11 @@
+import { createHash } from "node:crypto";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import { MongooseMixin, type MongooseVars } from "../mixins/mongoose.mixin.js";
 import { newEnvelope, OutboxRelay } from "../mixins/outbox-relay.mixin.js";
 import { IdempotentConsumer } from "../mixins/idempotent-consumer.mixin.js";
 import { config } from "../lib/config.js";
 import { isDuplicateKey } from "../lib/mongo-errors.js";
+import { MongoAttempts, type AttemptVerdict } from "../lib/attempt-limits.js";
 import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
 import { conflict, notFound, rateLimited } from "../events/errors.js";
 import { DomainEvents } from "../events/domain.js";
@@ -86,6 +88,21 @@ interface Forget {
 	deviceIds: string[];
 }
 
+/** Failed device logins per client address, counted for the gateways (gateway/device-auth-limit.ts). */
+const failedLoginParams = {
+	...strict,
+	address: { type: "string", min: 1, max: 200 },
+	limit: { type: "number", integer: true, min: 1 },
+	windowMs: { type: "number", integer: true, min: 1, max: 86_400_000 },
+};
+interface FailedLoginParams {
+	address: string;
+	limit: number;
+	windowMs: number;
+}
+/** Ended windows of those counters are removed this often. */
+const ATTEMPT_PURGE_EVERY_MS = 10 * 60_000;
+
 /** Owners are re-read this often (a renamed user's name, an account deleted while its event is on its way). */
 const DEVICE_CACHE_TTL_MS = 60_000;
 
@@ -95,6 +112,9 @@ interface DevicesVars extends MongooseVars<DevicesModels> {
 	cache: DeviceCache;
 	lastSeen: LastSeen;
 	reports: PhoneReports;
+	/** Failed device logins per client address (the gateways' DEVICE_AUTH_RATE_LIMIT), in this database. */
+	attempts?: MongoAttempts;
+	attemptPurgeTimer?: NodeJS.Timeout;
 	/** The devices instances last seen (a change moves devices to another owner). */
 	owners?: string;
 }
@@ -177,6 +197,21 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 				await this.forget(ctx, [ctx.params.id]);
 				ctx.meta.$statusCode = 204;
 				return null;
+			},
+		},
+
+		/**
+		 * Counts a failed device login from a client address, for the gateways' DEVICE_AUTH_RATE_LIMIT: here,
+		 * in the database that holds the credentials, so the count holds across gateways and restarts.
+		 */
+		failedLogin: {
+			visibility: "public",
+			params: failedLoginParams,
+			handler(ctx: Context<FailedLoginParams>): Promise<AttemptVerdict> {
+				this.attempts ??= new MongoAttempts(this.connection);
+				// The address hashed: the collection is not a log of who tried.
+				const key = `device-address:${createHash("sha256").update(ctx.params.address).digest("base64url")}`;
+				return this.attempts.reserve(key, ctx.params.limit, ctx.params.windowMs);
 			},
 		},
 
@@ -380,7 +415,13 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 		});
 	},
 
+	started() {
+		this.attemptPurgeTimer = setInterval(() => void this.attempts?.purge().catch(() => undefined), ATTEMPT_PURGE_EVERY_MS);
+		this.attemptPurgeTimer.unref();
+	},
+
 	async stopped() {
+		clearInterval(this.attemptPurgeTimer);
 		// Runs before MongooseMixin closes the connection (a service's own `stopped` runs first).
 		await this.writeUnwrittenLastSeen();
 	},

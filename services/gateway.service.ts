@@ -27,6 +27,7 @@ import { LiveSockets } from "./gateway/sockets.js";
 import { PresenceSync } from "./gateway/presence-sync.js";
 import { PhoneEndpoints, type PhoneRequest } from "./gateway/phones.js";
 import { DeviceAuthLimiter } from "./gateway/device-auth-limit.js";
+import { sharedRateStore } from "./gateway/shared-rate-limit.js";
 import { PRESENCE_RESYNC_EVENT, type PresenceResync } from "./chat/presence.js";
 
 /**
@@ -216,6 +217,8 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 								limit: config.authRateLimit(),
 								headers: true,
 								key: clientAddress,
+								// Counted in the users database, so the limit holds across gateways and restarts.
+								StoreFactory: sharedRateStore("auth-address"),
 							},
 						}
 					: {}),
@@ -432,7 +435,10 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			maxSocketsPerUser: config.maxSocketsPerUser(),
 		});
 		this.phones = new PhoneEndpoints({
-			limiter: new DeviceAuthLimiter(config.deviceAuthRateLimit()),
+			// Failures counted in the devices database too, so the limit holds across gateways and restarts.
+			limiter: new DeviceAuthLimiter(config.deviceAuthRateLimit(), undefined, undefined, undefined, undefined, (address, limit, windowMs) =>
+				this.broker.call("devices.failedLogin", { address: address.slice(0, 200), limit, windowMs }),
+			),
 			addressOf: clientAddress,
 			logResponse: (req, res) => this.logResponse(req, res),
 			logFailure: (req, err) => this.logger.error(`${req.method} ${(req as GatewayRequest).originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err),

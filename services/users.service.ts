@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Context, Service, ServiceSchema } from "moleculer";
 import type { Connection } from "mongoose";
 import { MongooseMixin } from "../mixins/mongoose.mixin.js";
@@ -61,6 +62,22 @@ const resolveTokenParams = {
 interface ResolveTokenParams {
 	token: string;
 	withGroupIds?: boolean;
+}
+
+/** Scopes of `reserveAttempt`: counters the gateway keeps per client address, in this database. */
+const ADDRESS_ATTEMPT_SCOPES = ["auth-address"] as const;
+const reserveAttemptParams = {
+	...strict,
+	scope: { type: "enum", values: ADDRESS_ATTEMPT_SCOPES },
+	subject: { type: "string", min: 1, max: 200 },
+	limit: { type: "number", integer: true, min: 1 },
+	windowMs: { type: "number", integer: true, min: 1, max: 86_400_000 },
+};
+interface ReserveAttemptParams {
+	scope: (typeof ADDRESS_ATTEMPT_SCOPES)[number];
+	subject: string;
+	limit: number;
+	windowMs: number;
 }
 
 const updateParams = {
@@ -594,6 +611,21 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 					isMember: isMember(state, ctx.params.userId),
 					group: { groupId: doc._id, ...snapshot },
 				};
+			},
+		},
+
+		/**
+		 * Counts one attempt on a per-address counter of the gateway's (the auth routes' AUTH_RATE_LIMIT):
+		 * in this database, beside the login counters, so the limit holds across gateways, users
+		 * instances and restarts (see gateway/shared-rate-limit.ts for why here and not in NATS KV).
+		 */
+		reserveAttempt: {
+			visibility: "public",
+			params: reserveAttemptParams,
+			async handler(ctx: Context<ReserveAttemptParams>) {
+				const { scope, subject, limit, windowMs } = ctx.params;
+				// The address hashed, as the login counters: the collection is not a log of who tried.
+				return this.attempts.reserve(`${scope}:${createHash("sha256").update(subject).digest("base64url")}`, limit, windowMs);
 			},
 		},
 

@@ -1,10 +1,11 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import mongoose from "mongoose";
-import { startSystem, TEST_JWT_SECRET, type ServiceName, type System } from "../../test/support/system.js";
+import { freePort, startSystem, TEST_JWT_SECRET, type ServiceName, type System } from "../../test/support/system.js";
 import { ApiClient } from "../../test/support/client.js";
 import { hashPassword } from "../../services/users/passwords.js";
 import { issueToken } from "../../services/users/tokens.js";
 import { pidListeningOn } from "./procs.js";
+import { stringOption } from "./options.js";
 
 /**
  * The system under test: every service as its own process on the real NATS and Mongo-wire
@@ -20,10 +21,41 @@ export interface BenchUser {
 	token: string;
 }
 
-export async function startCluster(services: ServiceName[] = ALL_SERVICES, env: Record<string, string> = {}): Promise<System> {
+/**
+ * `--topology=single` (default): one process per service. `--topology=2x`: two of every service and
+ * two gateways on one NATS and one database server, as the Swarm stack runs them (`BENCH_TOPOLOGY`).
+ */
+export type Topology = "single" | "2x";
+export function topologyOption(): Topology {
+	const topology = stringOption("topology", "single");
+	if (topology !== "single" && topology !== "2x") throw new Error(`--topology: "${topology}" is not single or 2x`);
+	return topology;
+}
+
+/** The gateways' base URLs of a cluster (one, or two with `--topology=2x`); clients are spread over them. */
+const gatewaysOf = new WeakMap<System, string[]>();
+export const gatewayUrls = (system: System): string[] => gatewaysOf.get(system) ?? [system.url];
+
+export async function startCluster(services: ServiceName[] = ALL_SERVICES, env: Record<string, string> = {}, topology: Topology = "single"): Promise<System> {
 	// LOG_LEVEL stays at the production default (info, one access-log line per request): the
 	// figures are those of the configuration that is deployed. test/support waits for an info line.
-	return startSystem({ services, env: { LOG_LEVEL: "info", ...env } });
+	const system = await startSystem({ services, env: { LOG_LEVEL: "info", ...env } });
+	if (topology === "single") return system;
+	try {
+		await Promise.all(services.filter(s => s !== "gateway").map(name => system.start(`${name}#2`)));
+		if (services.includes("gateway")) {
+			// The second gateway on its own port (the system's env gives every gateway the first one).
+			const port = await freePort();
+			system.serviceEnv.gateway = { PORT: String(port) };
+			await system.start("gateway#2");
+			gatewaysOf.set(system, [system.url, `http://127.0.0.1:${port}`]);
+		}
+		await system.waitHealthy();
+	} catch (err) {
+		await system.stopAll();
+		throw err;
+	}
+	return system;
 }
 
 /** Every process of the cluster by name, plus NATS and the database server (shared, so also busy with anything else). */

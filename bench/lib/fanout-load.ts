@@ -53,7 +53,8 @@ export interface PhaseResult {
 }
 
 export interface ConnectOptions {
-	url: string;
+	/** One URL, or several (client i connects to the i-th modulo their count: a group's members spread over them). */
+	url: string | string[];
 	auth: (client: { userId: string; groupId: string; token: string }) => Record<string, string>;
 }
 
@@ -66,7 +67,8 @@ export async function connectClients(
 		let socket: Socket | undefined;
 		// Set-up, not measured: a connection refused with SERVICE_UNAVAILABLE (busy cluster) is tried again.
 		for (let attempt = 1; !socket; attempt++) {
-			const candidate = io(opts.url, { auth: opts.auth(member), transports: ["websocket"], reconnection: false, forceNew: true, timeout: 30_000 });
+			const url = typeof opts.url === "string" ? opts.url : opts.url[index % opts.url.length]!;
+			const candidate = io(url, { auth: opts.auth(member), transports: ["websocket"], reconnection: false, forceNew: true, timeout: 30_000 });
 			const error = await new Promise<Error | null>(resolve => {
 				candidate.once("connect", () => resolve(null));
 				candidate.once("connect_error", err => resolve(err));

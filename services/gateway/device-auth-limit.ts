@@ -8,6 +8,13 @@ import { TtlCache } from "../../lib/ttl-cache.js";
  * service, let alone its database. A credential that worked recently still goes through from a
  * blocked address — phones behind one carrier-grade NAT share their address with whoever floods it.
  * Credentials are remembered by a hash, never as given.
+ *
+ * With `shared` (the gateway passes `devices.failedLogin`), every failure is also counted in the devices
+ * database, and its verdict there is what this gateway goes by: an address that failed `limit` times
+ * over all gateways, or before a restart, is blocked here after its next failure at most. The check on
+ * each request stays in memory (no round trip on the phones' hot path, one per failure only), so
+ * the cluster lets an address fail at most `limit` + (gateways − 1) times a window, and once more per
+ * gateway restart. A shared count that cannot be reached leaves this gateway's own count in charge.
  */
 export class DeviceAuthLimiter {
 	private readonly windows = new Map<string, { failures: number; endsAt: number }>();
@@ -20,6 +27,8 @@ export class DeviceAuthLimiter {
 		private readonly now: () => number = Date.now,
 		private readonly maxAddresses = 100_000,
 		workingTtlMs = 3_600_000,
+		/** The cluster-wide count of failures per address (lib/attempt-limits.ts `reserve`). */
+		private readonly shared?: (address: string, limit: number, windowMs: number) => Promise<{ allowed: boolean; count: number; retryAfterMs: number }>,
 	) {
 		this.working = new TtlCache(workingTtlMs, 100_000, now);
 	}
@@ -40,7 +49,7 @@ export class DeviceAuthLimiter {
 	}
 
 	/** A request from `address` was refused for its credentials (unknown, removed, wrong). */
-	failed(address: string, fingerprint: string): void {
+	async failed(address: string, fingerprint: string): Promise<void> {
 		this.working.delete(fingerprint);
 		if (this.limit <= 0) return;
 		const now = this.now();
@@ -51,6 +60,15 @@ export class DeviceAuthLimiter {
 			this.windows.set(address, window);
 		}
 		window.failures += 1;
+		if (!this.shared) return;
+		const verdict = await this.shared(address, this.limit, this.windowMs).catch(() => undefined);
+		if (!verdict) return;
+		// The cluster's window wins when it has seen more failures than this gateway.
+		const failures = verdict.allowed ? verdict.count : this.limit;
+		const later = this.now();
+		const mine = this.windows.get(address);
+		const live = mine && mine.endsAt > later ? mine.failures : 0;
+		if (failures > live) this.windows.set(address, { failures, endsAt: later + verdict.retryAfterMs });
 	}
 
 	/** The credential worked. */

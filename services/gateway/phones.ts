@@ -125,7 +125,7 @@ export class PhoneEndpoints {
 			this.deps.limiter.succeeded(fingerprint);
 			this.send(req, res, 200, JSON.stringify(answer ?? []));
 		} catch (err) {
-			this.fail(req, res, err, address, fingerprint, "owntracks");
+			await this.fail(req, res, err, address, fingerprint, "owntracks");
 		}
 	}
 
@@ -148,7 +148,7 @@ export class PhoneEndpoints {
 			this.deps.limiter.succeeded(fingerprint);
 			this.send(req, res, 200, "");
 		} catch (err) {
-			this.fail(req, res, err, address, fingerprint, "osmand");
+			await this.fail(req, res, err, address, fingerprint, "osmand");
 		}
 	}
 
@@ -157,10 +157,18 @@ export class PhoneEndpoints {
 		if (waitMs > 0) throw rateLimited("Too many failed device logins from this address; try again later", { retryAfter: Math.ceil(waitMs / 1000) });
 	}
 
-	private fail(req: PhoneRequest, res: ServerResponse, err: unknown, address: string, fingerprint: string | undefined, protocol: PhoneProtocol): void {
+	private async fail(
+		req: PhoneRequest,
+		res: ServerResponse,
+		err: unknown,
+		address: string,
+		fingerprint: string | undefined,
+		protocol: PhoneProtocol,
+	): Promise<void> {
 		const body = phoneErrorBody(err, protocol);
 		if (body.code === 401) {
-			if (fingerprint) this.deps.limiter.failed(address, fingerprint);
+			// Counted (cluster-wide) before the 401 goes out, so the next guess meets the block.
+			if (fingerprint) await this.deps.limiter.failed(address, fingerprint);
 			if (protocol === "owntracks") res.setHeader("WWW-Authenticate", OWNTRACKS_CHALLENGE);
 		}
 		if (body.type === ErrorTypes.RATE_LIMITED) res.setHeader("Retry-After", String((body.data as { retryAfter?: number } | undefined)?.retryAfter ?? 60));
