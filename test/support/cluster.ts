@@ -28,6 +28,20 @@ export class Cluster extends System {
 		return this.processNames.find(name => name.replace("#", "-") === label);
 	}
 
+	/**
+	 * Starts a killed instance again, as the Swarm's restart policy would: a second time when the
+	 * first start fails (seen: a notification instance exiting with JetStream's "consumer name
+	 * already in use" while its twin holds the consumer); `report` says so.
+	 */
+	async respawn(name: ProcessName, report: (line: string) => void = () => undefined): Promise<void> {
+		try {
+			await this.start(name);
+		} catch (err) {
+			report(`${name} failed to start once, started again: ${(err as Error).message.split("\n").slice(0, 2).join(" ")}`);
+			await this.start(name);
+		}
+	}
+
 	/** The instance of `action` (a sharded one: Shard on `#user.id`) that owns `userId` now, as the probe's registry routes it. */
 	ownerOf(probe: ServiceBroker, action: string, userId: string): ProcessName | undefined {
 		const ctx = probe.ContextFactory.create(probe, null as never, {}, { meta: { user: { id: userId } } });
@@ -50,7 +64,9 @@ export async function startCluster(opts: { env?: Record<string, string>; service
 	const gateways = services.includes("gateway") ? names("gateway") : [];
 	cluster.processNames = [...backend, ...gateways];
 	try {
-		await Promise.all(backend.map(name => cluster.start(name)));
+		// In waves, one instance of each service at a time: ten processes compiling at once on a
+		// small machine take longer than the start timeout; later waves reuse tsx's compile cache.
+		for (let i = 0; i < instances; i++) await Promise.all(backend.filter((_, k) => k % instances === i).map(name => cluster.start(name)));
 		await Promise.all(gateways.map(name => cluster.start(name)));
 		if (gateways.length) await cluster.waitHealthy();
 	} catch (err) {
