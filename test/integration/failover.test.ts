@@ -60,7 +60,9 @@ test("SIGKILL of one instance of each service: calls answer again within 5 s, no
 	// The location instance that owns the most moving travellers is the one to lose (last: its
 	// return moves users back, which would blur the next scenario's figure).
 	const owners = movingCrews.map(c => cluster.ownerOf(probe, "location.addSample", c.traveller.user!.id));
-	const locationVictim = (["location", "location#2"] as ProcessName[]).sort((a, b) => owners.filter(o => o === b).length - owners.filter(o => o === a).length)[0]!;
+	const locationVictim = (["location", "location#2"] as ProcessName[]).sort(
+		(a, b) => owners.filter(o => o === b).length - owners.filter(o => o === a).length,
+	)[0]!;
 	const victims: ProcessName[] = ["users#2", "chat", "notification#2", "gateway#2", locationVictim];
 
 	workload.start();
@@ -72,7 +74,10 @@ test("SIGKILL of one instance of each service: calls answer again within 5 s, no
 		for (const victim of victims) {
 			const killedAt = Date.now();
 			await cluster.stop(victim, "SIGKILL");
-			const recovered = await waitFor(() => movers.recoveryAfter(killedAt), { timeoutMs: 40_000, what: `every call to answer again after ${victim} was killed` });
+			const recovered = await waitFor(() => movers.recoveryAfter(killedAt), {
+				timeoutMs: 40_000,
+				what: `every call to answer again after ${victim} was killed`,
+			});
 			recoveries[victim] = recovered;
 			t.diagnostic(
 				`[${Math.round(performance.now() / 1000)} s] ${victim} killed at ${new Date(killedAt).toISOString()}: every call answered again after ${recovered} ms (slowest answer ${movers.slowestAfter(killedAt)} ms; failed: ${JSON.stringify(movers.failuresAfter(killedAt))})`,
@@ -127,7 +132,9 @@ test("SIGKILL of one instance of each service: calls answer again within 5 s, no
 		.filter(e => e.type === "notifications.send")
 		.map(e => e.payload as NotificationSend)
 		.filter(c => travellers.has(c.subjectUserId ?? "") && ["LATE", "STUCK", "OFFLINE"].includes(c.kind));
-	t.diagnostic(`moving travellers: ${movers.ackedSamples.length} samples, ${movers.ackedMessages.length} messages acknowledged; alerts about them: ${alerts.length}`);
+	t.diagnostic(
+		`moving travellers: ${movers.ackedSamples.length} samples, ${movers.ackedMessages.length} messages acknowledged; alerts about them: ${alerts.length}`,
+	);
 
 	assert.deepEqual(problems, []);
 	assert.deepEqual(

@@ -286,6 +286,18 @@ describe("SessionStore: write-behind", () => {
 		assert.equal(repository.stored("g1", "ada").position?.latitude, 45.002);
 	});
 
+	test("a command refused on a stale copy (another instance changed the session during a hand-over) is decided again on the stored session", async () => {
+		const { store, repository } = setup();
+		await store.apply("g1", "ada", journey(T0), { caller: ADA });
+		// While the gateways disagreed on the owner, another instance ended the journey.
+		repository.changeElsewhere("g1", "ada", { state: "ACTIVE", journey: null, nextCheckAt: null });
+		const started = await store.apply("g1", "ada", journey(T0), { caller: ADA });
+		assert.equal(started.state, "ROUTING", "the new journey starts instead of a 409 about the old one");
+		assert.equal(repository.stored("g1", "ada").version, 3);
+		// A refusal the stored session agrees with still stands.
+		await assert.rejects(store.apply("g1", "ada", journey(T0), { caller: ADA }), { type: "INVALID_STATE" });
+	});
+
 	test("closing writes everything applied in memory, without waiting for PERSIST_AFTER", async () => {
 		const { store, repository, sample, advance } = setup();
 		await store.apply("g1", "ada", { type: "sharingStarted" }, { caller: ADA });

@@ -151,7 +151,8 @@ export class Movers {
 	/** Answers after `at` that were not successes, by status (what callers saw during the outage). */
 	failuresAfter(at: number): Record<string, number> {
 		const out: Record<string, number> = {};
-		for (const call of this.calls) if (call.sentAt >= at && (call.status < 200 || call.status >= 300)) out[`${call.kind} ${call.status}`] = (out[`${call.kind} ${call.status}`] ?? 0) + 1;
+		for (const call of this.calls)
+			if (call.sentAt >= at && (call.status < 200 || call.status >= 300)) out[`${call.kind} ${call.status}`] = (out[`${call.kind} ${call.status}`] ?? 0) + 1;
 		return out;
 	}
 
