@@ -17,6 +17,10 @@ import { waitFor } from "../support/wait.js";
  * loses one instance of each service to SIGKILL in turn, under a workload whose groups have members
  * on both gateways. Calls answer again within FAILOVER_TARGET_MS of the kill, nothing acknowledged is
  * lost, and travellers who kept moving and reporting get no alert because of the outage.
+ *
+ * The figures per kill are printed (`npm test -- test/integration/failover.test.ts`); the environment
+ * passes through, so `HEARTBEAT_INTERVAL=5 DEAD_NODE_PROBE=0 npm test -- …` shows the failover
+ * without the NATS probe (heartbeats only, the defaults before issue 18).
  */
 
 const FAILOVER_TARGET_MS = 5_000;
