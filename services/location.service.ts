@@ -192,6 +192,8 @@ const ENDED_LINKS_KEPT_MS = DAY_MS;
 /** Every command of a user goes to the instance owning that user (consistent hashing on `meta.user.id`). */
 const OWNED_BY_CALLER = { strategy: "Shard", strategyOptions: { shardKey: "#user.id" } };
 
+/** After a location instance went away, how long alerts wait for its users to reach their new owner (see PeriodicCheck.holdUntil). */
+const HANDOVER_GRACE_MS = 5_000;
 /** How long a read of a user's groups waits for the users service before taking this service's projection. */
 const USERS_LOOKUP_TIMEOUT_MS = 1_000;
 
@@ -222,6 +224,8 @@ interface LocationVars extends Tracking {
 	places: PlaceStore;
 	checkTimer?: NodeJS.Timeout;
 	flushTimer?: NodeJS.Timeout;
+	/** The location instances last seen (checkOwnership). */
+	locationNodes?: string[];
 	/** Who shares an approximate position where (location/precision-settings.ts). */
 	precisions: PrecisionSettings;
 	/** Each user's own positions (location/history/store.ts). */
@@ -904,6 +908,9 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		async checkOwnership() {
 			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
 			const nodes = services.filter(service => service.name === "location").map(service => service.nodeID);
+			// One went away: its users' alerts wait until they had time to reach their new owner.
+			if (this.locationNodes?.some(node => !nodes.includes(node))) this.checks.holdUntil(Date.now() + HANDOVER_GRACE_MS);
+			this.locationNodes = nodes;
 			await this.store.ownersSeen(nodes.sort().join(","));
 		},
 

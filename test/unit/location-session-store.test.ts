@@ -376,6 +376,24 @@ describe("SessionStore: the periodic check", () => {
 		assert.deepEqual([store.stats.checks, store.stats.claimed, store.stats.lost], [1, 1, 0]);
 	});
 
+	test("after a location instance went away, alerts wait for its users to reach their new owner: a traveller who reports meanwhile gets none", async () => {
+		const { store, checks, repository, sample, advance, clock } = setup();
+		await store.apply("g1", "ada", journey(T0), { caller: ADA });
+		advance(T.offlineAfterMs); // silent as long as the threshold: her owner died, her samples went nowhere
+		checks.holdUntil(clock.now + 5_000);
+		await checks.run();
+		assert.deepEqual(repository.stored("g1", "ada").journey?.alerts, [], "nothing decided during the hand-over");
+		advance(2_000);
+		await sample("g1", 45.5); // her sample reaches the new owner
+		advance(3_000);
+		await checks.run();
+		assert.deepEqual(repository.stored("g1", "ada").journey?.alerts, [], "she reported: no OFFLINE");
+		// Someone who stays silent is still alerted, after the hold.
+		advance(T.offlineAfterMs);
+		await checks.run();
+		assert.deepEqual(repository.stored("g1", "ada").journey?.alerts, ["OFFLINE"]);
+	});
+
 	test("a silent journey goes OFFLINE once, with its notification in the same write", async () => {
 		const { store, checks, repository, kicked, advance } = setup();
 		await store.apply("g1", "ada", journey(T0), { caller: ADA });
