@@ -1,8 +1,9 @@
-import { Transporters, type BrokerOptions, type Middleware, type ServiceBroker } from "moleculer";
+import { Errors, Transporters, type BrokerOptions, type Middleware, type ServiceBroker } from "moleculer";
 import Channels from "@moleculer/channels";
 import { AllDomainEvents } from "./events/domain.js";
 import { STREAM_KEEP_MS, streamOfSubject } from "./events/streams.js";
 import { CoalescedSends } from "./lib/coalesced-sends.js";
+import { DeadNodeProbe } from "./lib/dead-node-probe.js";
 import { anonymousNatsRefusal, ConfigError, loadConfig, type Config } from "./lib/config.js";
 
 /**
@@ -113,15 +114,26 @@ export function brokerOptions(overrides: Partial<BrokerOptions> = {}, env: NodeJ
 		transporter: settings.transporter as BrokerOptions["transporter"],
 		serializer: "JSON",
 		requestTimeout: 10_000,
-		retryPolicy: { enabled: false },
+		// A call whose node was given up before it answered (RequestRejectedError: the node crashed
+		// with the call in flight) is sent again, to another instance: the caller sees a slower answer
+		// instead of a 503. Timeouts are not retried (the call may still be running somewhere).
+		retryPolicy: {
+			enabled: true,
+			retries: 2,
+			delay: 100,
+			maxDelay: 500,
+			factor: 2,
+			check: (err: Error) => err instanceof Errors.RequestRejectedError,
+		},
 		// Request-id, caller and node in every log line; JSON when LOG_FORMAT=json (production).
 		logger: {
 			type: "Console",
 			options: { level: settings.logLevel, formatter: json ? "json" : "short", moduleColors: false, colors: !json },
 		},
 		registry: { strategy: "RoundRobin", preferLocal: true },
-		// A crashed node is noticed within HEARTBEAT_TIMEOUT seconds (Moleculer's default is 30):
-		// until then calls could still be routed to it.
+		// A node whose heartbeats stop is given up after HEARTBEAT_TIMEOUT seconds (Moleculer's default
+		// is 30): until then calls could still be routed to it. A crashed process is noticed sooner, by
+		// DeadNodeProbe (below), which asks NATS as soon as a heartbeat is late or a call waits.
 		heartbeatInterval: settings.heartbeatInterval,
 		heartbeatTimeout: settings.heartbeatTimeout,
 		circuitBreaker: { enabled: false },
@@ -141,7 +153,13 @@ export function brokerOptions(overrides: Partial<BrokerOptions> = {}, env: NodeJ
 		},
 		// Stop gracefully: finish in-flight requests before closing connections.
 		tracking: { enabled: true, shutdownTimeout: 10_000 },
-		middlewares: [RequireNatsCredentials(settings), channelsMiddleware(settings), EnsureDomainStreams(settings.jetstreamReplicas), CoalescedSends()],
+		middlewares: [
+			RequireNatsCredentials(settings),
+			channelsMiddleware(settings),
+			EnsureDomainStreams(settings.jetstreamReplicas),
+			CoalescedSends(),
+			DeadNodeProbe({ checkEveryMs: settings.deadNodeProbeMs, slowCallMs: settings.deadNodeProbeMs }),
+		],
 		created: broker => useNatsCredentials(broker, settings.natsCredentials),
 		...overrides,
 	};

@@ -338,8 +338,10 @@ const SETTINGS = {
 	metricsPort: r => r.value("METRICS_PORT", 0, integer(0, 65535)),
 	tracingExporter: r => r.value("TRACING_EXPORTER", undefined as string | undefined, oneOf(...TRACING_EXPORTERS)),
 	/** Seconds, as Moleculer takes them. */
-	heartbeatInterval: r => r.value("HEARTBEAT_INTERVAL", 5, positiveNumber),
+	heartbeatInterval: r => r.value("HEARTBEAT_INTERVAL", 2, positiveNumber),
 	heartbeatTimeout: r => r.value("HEARTBEAT_TIMEOUT", 15, positiveNumber),
+	/** A call waiting this long on a node, or its heartbeat late, makes the node suspect: NATS is asked whether it is still connected (lib/dead-node-probe.ts); 0: off. */
+	deadNodeProbeMs: r => r.value("DEAD_NODE_PROBE", 500, duration({ allowZero: true })),
 	jetstreamReplicas: r => r.value("JETSTREAM_REPLICAS", 1, integer(1, 5)),
 } satisfies Record<string, (r: Reader) => unknown>;
 

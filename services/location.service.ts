@@ -192,6 +192,11 @@ const ENDED_LINKS_KEPT_MS = DAY_MS;
 /** Every command of a user goes to the instance owning that user (consistent hashing on `meta.user.id`). */
 const OWNED_BY_CALLER = { strategy: "Shard", strategyOptions: { shardKey: "#user.id" } };
 
+/** After a location instance went away, how long alerts wait for its users to reach their new owner (see PeriodicCheck.holdUntil). */
+const HANDOVER_GRACE_MS = 5_000;
+/** How long a read of a user's groups waits for the users service before taking this service's projection. */
+const USERS_LOOKUP_TIMEOUT_MS = 1_000;
+
 /** How often dirty sessions are looked at for writing behind (see WRITE_BEHIND in location/session-store.ts). */
 const FLUSH_TICK_MS = 250;
 /** A graceful stop waits this long for a running periodic check, then this long to write everything. */
@@ -219,6 +224,8 @@ interface LocationVars extends Tracking {
 	places: PlaceStore;
 	checkTimer?: NodeJS.Timeout;
 	flushTimer?: NodeJS.Timeout;
+	/** The location instances last seen (checkOwnership). */
+	locationNodes?: string[];
 	/** Who shares an approximate position where (location/precision-settings.ts). */
 	precisions: PrecisionSettings;
 	/** Each user's own positions (location/history/store.ts). */
@@ -245,6 +252,7 @@ interface LocationMethods {
 	requireTargetMember(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, userId: string): Promise<void>;
 	sosGroups(ctx: Context<unknown, Meta>, caller: User): Promise<string[]>;
 	checkOwnership(): Promise<void>;
+	groupIdsOf(userId: string, ctx?: Context): Promise<string[]>;
 	placesChanged(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, change: PlaceChange, place: Place): Promise<void>;
 	destinationOf(ctx: Context<JourneyParams, Meta>): Promise<{ name: string; latitude: number; longitude: number; placeId?: string; radius?: number }>;
 	placesOfGroups(ctx: Context<unknown, Meta>, userId: string): Promise<CachedPlace[]>;
@@ -863,7 +871,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** The caller's groups, sorted, as the users service lists them (read your own writes: a group joined a moment ago counts). */
 		async sosGroups(ctx: Context<unknown, Meta>, caller: User) {
-			const listed = ((await ctx.call("users.groupIdsOf", { userId: caller.id })) as string[]).sort();
+			const listed = (await this.groupIdsOf(caller.id, ctx)).sort();
 			const known = new Set((await this.groupsOfUser(caller.id)).map(group => group._id));
 			const groupIds: string[] = [];
 			for (const groupId of listed) {
@@ -903,10 +911,28 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			}
 		},
 
+		/**
+		 * The user's groups as the users service lists them (a group joined a moment ago counts), within
+		 * USERS_LOOKUP_TIMEOUT_MS; past that (a users instance slow or just killed) as this service's
+		 * projection has them, so nothing here waits the whole request timeout on users.
+		 */
+		async groupIdsOf(userId: string, ctx?: Context) {
+			const opts = { timeout: USERS_LOOKUP_TIMEOUT_MS };
+			try {
+				return (await (ctx ? ctx.call("users.groupIdsOf", { userId }, opts) : this.broker.call("users.groupIdsOf", { userId }, opts))) as string[];
+			} catch (err) {
+				this.logger.debug("users.groupIdsOf did not answer in time, the projection's groups instead:", (err as Error).message);
+				return (await this.groupsOfUser(userId)).map(group => group._id);
+			}
+		},
+
 		/** When the set of location instances changes, users may move to another owner (see SessionStore.ownersSeen). */
 		async checkOwnership() {
 			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
 			const nodes = services.filter(service => service.name === "location").map(service => service.nodeID);
+			// One went away: its users' alerts wait until they had time to reach their new owner.
+			if (this.locationNodes?.some(node => !nodes.includes(node))) this.checks.holdUntil(Date.now() + HANDOVER_GRACE_MS);
+			this.locationNodes = nodes;
 			await this.store.ownersSeen(nodes.sort().join(","));
 		},
 
@@ -996,7 +1022,10 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			thresholds: this.settings.thresholds,
 			publish: (session, origin) => this.publishLive(session, origin),
 			kickOutbox: id => this.kickOutbox("Session", id),
-			groupIdsOf: async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[],
+			// From this service's membership projection, never the users service: a sample must not wait
+			// on a users instance that is slow or just died. Every group a session was started in is in
+			// the projection (requireMember stores what the users service says when the copy is behind).
+			groupIdsOf: async userId => (await this.groupsOfUser(userId)).map(group => group._id),
 			places: { peek: groupId => this.places.peek(groupId), of: groupId => this.places.of(groupId) },
 			logger: this.logger,
 		}));
@@ -1016,7 +1045,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			session: async (groupId, userId) => toApiSession(await this.store.get(groupId, userId)),
 			now: Date.now,
 		});
-		this.groupLists = new GroupLists(async userId => (await this.broker.call("users.groupIdsOf", { userId })) as string[]);
+		this.groupLists = new GroupLists(userId => this.groupIdsOf(userId));
 		this.sampleLimit = new SampleLimit(config.sampleRateLimit());
 	},
 

@@ -16,6 +16,8 @@ const TOMBSTONE_PURGE_EVERY_MS = 60_000;
 export class PeriodicCheck {
 	private readonly running = new ExclusiveRun();
 	private lastPurgeAt = 0;
+	/** No round before this (ms): a location instance went away, its users are moving to another owner. */
+	private heldUntil = 0;
 
 	constructor(
 		private readonly store: SessionStore,
@@ -23,9 +25,20 @@ export class PeriodicCheck {
 		private readonly logger: { warn(...args: unknown[]): void },
 	) {}
 
+	/**
+	 * A location instance went away (crashed): until `until` (ms) no alert is decided. Its users could
+	 * not report while calls still went to it, and the stored copies of their sessions may lack the
+	 * last seconds it held in memory; their samples reach the new owner within seconds (DEAD_NODE_PROBE)
+	 * and refresh the sessions first, so the outage itself raises no OFFLINE or STUCK. An alert that
+	 * is really due fires at most that much later.
+	 */
+	holdUntil(until: number): void {
+		this.heldUntil = Math.max(this.heldUntil, until);
+	}
+
 	/** One round, unless one is running. */
 	async run(): Promise<void> {
-		if (!this.repository.ready) return;
+		if (!this.repository.ready || this.store.now() < this.heldUntil) return;
 		await this.running.runIfIdle(() => this.round());
 	}
 

@@ -334,7 +334,19 @@ export class SessionStore {
 			const entry = await this.entry(groupId, userId);
 			const before = entry.data;
 			const now = this.now();
-			const outcome = decide(before, event, now, this.thresholds);
+			let outcome: Transition;
+			try {
+				outcome = decide(before, event, now, this.thresholds);
+			} catch (err) {
+				// Refused on this instance's copy. While users change owner (an instance came or went, and
+				// the gateways do not all see it at the same moment) another instance may have changed the
+				// session since: a refusal a client sees must be of the stored session, not of a stale copy.
+				if (isInvalidState(err) && before.version > 0 && (await this.storedIsNewer(groupId, userId, before.version))) {
+					await this.rebase(groupId, userId);
+					continue;
+				}
+				throw err;
+			}
 			if (event.type === "sample" && this.deferrable(entry, outcome, now)) return this.defer(entry, outcome, event.point, now, origin);
 			const after = await this.commit(before, outcome, caller, entry);
 			if (after) {
@@ -450,6 +462,11 @@ export class SessionStore {
 				if (!isInvalidState(err)) this.deps.logger.warn("A pending sample could not be applied again:", message(err));
 			}
 		}
+	}
+
+	private async storedIsNewer(groupId: string, userId: string, version: number): Promise<boolean> {
+		const row = await this.repository.find(groupId, userId);
+		return row !== null && row.version > version;
 	}
 
 	/** Writes one session's pending changes (lock taken here). */

@@ -24,7 +24,7 @@ export const GATEWAY_NODE_OPTIONS = "--max-semi-space-size=16";
 export type ServiceName = "users" | "gateway" | "location" | "chat" | "notification" | "devices";
 /** A process: a service, or another instance of it as `name#suffix` (e.g. "location#2"). */
 export type ProcessName = ServiceName | `${ServiceName}#${string}`;
-const serviceOf = (name: ProcessName) => name.split("#")[0] as ServiceName;
+export const serviceOf = (name: ProcessName) => name.split("#")[0] as ServiceName;
 
 export interface SystemOptions {
 	services: ServiceName[];
@@ -47,6 +47,8 @@ export function freePort(): Promise<number> {
 export class System {
 	readonly processes = new Map<ProcessName, ChildProcess>();
 	readonly logs = new Map<ProcessName, string>();
+	/** Extra environment for one process only (another gateway instance's PORT). */
+	readonly processEnv = new Map<ProcessName, Record<string, string>>();
 	url = "";
 
 	constructor(
@@ -76,6 +78,7 @@ export class System {
 					...(serviceOf(name) === "gateway" ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} ${GATEWAY_NODE_OPTIONS}`.trim() } : {}),
 					...this.env,
 					...this.serviceEnv[serviceOf(name)],
+					...this.processEnv.get(name),
 					NODE_ID: `${this.env.NAMESPACE}-${label}-${randomBytes(3).toString("hex")}`,
 				},
 				stdio: ["ignore", "pipe", "pipe"],
@@ -131,7 +134,8 @@ export class System {
 
 	async stopAll(): Promise<void> {
 		// The gateway first, so no new work arrives while the others stop.
-		const order = [...this.processes.keys()].sort((a, b) => (a === "gateway" ? -1 : b === "gateway" ? 1 : 0));
+		const gateway = (name: ProcessName) => serviceOf(name) === "gateway";
+		const order = [...this.processes.keys()].sort((a, b) => (gateway(a) ? -1 : gateway(b) ? 1 : 0));
 		for (const name of order) await this.stop(name);
 	}
 
@@ -145,11 +149,11 @@ export function testNamespace(): string {
 	return `t${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
 }
 
-export async function startSystem(opts: SystemOptions): Promise<System> {
+/** The environment every process of a test system shares: its own namespace and databases, test secrets. */
+export function systemEnv(services: ServiceName[], port: number, extra: Record<string, string> = {}): Record<string, string> {
 	const namespace = testNamespace();
-	const port = await freePort();
-	const backend = opts.services.filter(s => s !== "gateway");
-	const env: Record<string, string> = {
+	const backend = services.filter(s => s !== "gateway");
+	return {
 		NODE_ENV: "test",
 		NAMESPACE: namespace,
 		MONGO_DB_PREFIX: namespace,
@@ -161,8 +165,14 @@ export async function startSystem(opts: SystemOptions): Promise<System> {
 		// No map tiles: the browser tests never fetch anything from outside (a plain grid instead).
 		MAP_TILE_URL: "none",
 		LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info",
-		...opts.env,
+		...extra,
 	};
+}
+
+export async function startSystem(opts: SystemOptions): Promise<System> {
+	const port = await freePort();
+	const backend = opts.services.filter(s => s !== "gateway");
+	const env = systemEnv(opts.services, port, opts.env);
 	const system = new System(opts.services, env, opts.serviceEnv);
 	system.url = `http://127.0.0.1:${port}`;
 	try {

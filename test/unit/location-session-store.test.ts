@@ -287,6 +287,18 @@ describe("SessionStore: write-behind", () => {
 		assert.equal(repository.stored("g1", "ada").position?.latitude, 45.002);
 	});
 
+	test("a command refused on a stale copy (another instance changed the session during a hand-over) is decided again on the stored session", async () => {
+		const { store, repository } = setup();
+		await store.apply("g1", "ada", journey(T0), { caller: ADA });
+		// While the gateways disagreed on the owner, another instance ended the journey.
+		repository.changeElsewhere("g1", "ada", { state: "ACTIVE", journey: null, nextCheckAt: null });
+		const started = await store.apply("g1", "ada", journey(T0), { caller: ADA });
+		assert.equal(started.state, "ROUTING", "the new journey starts instead of a 409 about the old one");
+		assert.equal(repository.stored("g1", "ada").version, 3);
+		// A refusal the stored session agrees with still stands.
+		await assert.rejects(store.apply("g1", "ada", journey(T0), { caller: ADA }), { type: "INVALID_STATE" });
+	});
+
 	test("closing writes everything applied in memory, without waiting for PERSIST_AFTER", async () => {
 		const { store, repository, sample, advance } = setup();
 		await store.apply("g1", "ada", { type: "sharingStarted" }, { caller: ADA });
@@ -364,6 +376,24 @@ describe("SessionStore: the periodic check", () => {
 		assert.equal(stored.position?.latitude, 45.001, "the check wrote the pending sample with the new timer");
 		assert.equal(stored.nextCheckAt, T0 + 50_000 + T.offlineAfterMs);
 		assert.deepEqual([store.stats.checks, store.stats.claimed, store.stats.lost], [1, 1, 0]);
+	});
+
+	test("after a location instance went away, alerts wait for its users to reach their new owner: a traveller who reports meanwhile gets none", async () => {
+		const { store, checks, repository, sample, advance, clock } = setup();
+		await store.apply("g1", "ada", journey(T0), { caller: ADA });
+		advance(T.offlineAfterMs); // silent as long as the threshold: her owner died, her samples went nowhere
+		checks.holdUntil(clock.now + 5_000);
+		await checks.run();
+		assert.deepEqual(repository.stored("g1", "ada").journey?.alerts, [], "nothing decided during the hand-over");
+		advance(2_000);
+		await sample("g1", 45.5); // her sample reaches the new owner
+		advance(3_000);
+		await checks.run();
+		assert.deepEqual(repository.stored("g1", "ada").journey?.alerts, [], "she reported: no OFFLINE");
+		// Someone who stays silent is still alerted, after the hold.
+		advance(T.offlineAfterMs);
+		await checks.run();
+		assert.deepEqual(repository.stored("g1", "ada").journey?.alerts, ["OFFLINE"]);
 	});
 
 	test("a silent journey goes OFFLINE once, with its notification in the same write", async () => {

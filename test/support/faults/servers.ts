@@ -154,9 +154,9 @@ export async function startProbe(system: System): Promise<ServiceBroker> {
 			namespace: system.env.NAMESPACE,
 			nodeID: `probe-${Date.now().toString(36)}`,
 			logger: process.env.PROBE_LOG ? undefined : false,
-			// Notices a killed node as soon as the services do.
-			heartbeatInterval: Number(system.env.HEARTBEAT_INTERVAL ?? 5),
-			heartbeatTimeout: Number(system.env.HEARTBEAT_TIMEOUT ?? 15),
+			// Notices a killed node as soon as the services do (otherwise the configured defaults apply, as in the services).
+			...(system.env.HEARTBEAT_INTERVAL ? { heartbeatInterval: Number(system.env.HEARTBEAT_INTERVAL) } : {}),
+			...(system.env.HEARTBEAT_TIMEOUT ? { heartbeatTimeout: Number(system.env.HEARTBEAT_TIMEOUT) } : {}),
 		}),
 	);
 	await probe.start();

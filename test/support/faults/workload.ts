@@ -186,7 +186,8 @@ export class Workload {
 		const started = Date.now();
 		let answer: Answer;
 		try {
-			const res = await fetch(`${this.url}${path}`, {
+			// Each client talks to its own gateway (members of one group on different gateways).
+			const res = await fetch(`${client.baseUrl || this.url}${path}`, {
 				method,
 				headers: { authorization: `Bearer ${client.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}) },
 				body: body === undefined ? undefined : JSON.stringify(body),
@@ -253,13 +254,18 @@ export class Workload {
 	}
 }
 
-/** Signs up the crews (owner, traveller, guests) and creates their groups. */
-export async function createCrews(url: string, count: number, guests = 2): Promise<Crew[]> {
+/**
+ * Signs up the crews (owner, traveller, guests) and creates their groups. With several gateway
+ * URLs, the members of each group are spread over them (owner on the first, traveller on the next...).
+ */
+export async function createCrews(url: string | string[], count: number, guests = 2): Promise<Crew[]> {
+	const urls = typeof url === "string" ? [url] : url;
+	const at = (k: number) => urls[k % urls.length]!;
 	return Promise.all(
 		Array.from({ length: count }, async (_, i) => {
-			const owner = new ApiClient(url);
-			const traveller = new ApiClient(url);
-			const guestClients = Array.from({ length: guests }, () => new ApiClient(url));
+			const owner = new ApiClient(at(0));
+			const traveller = new ApiClient(at(1));
+			const guestClients = Array.from({ length: guests }, (_, j) => new ApiClient(at(j)));
 			await owner.signUp("Olga", `Owner${i}`);
 			await traveller.signUp("Tom", `Traveller${i}`);
 			for (const [j, guest] of guestClients.entries()) await guest.signUp("Gina", `Guest${i}x${j}`);
@@ -277,7 +283,7 @@ export class SocketPool {
 
 	async connect(client: ApiClient): Promise<void> {
 		this.open.get(client)?.close();
-		this.open.set(client, await waitFor(() => connectSocket(this.url, client.token), { timeoutMs: 20_000, what: "a socket to connect" }));
+		this.open.set(client, await waitFor(() => connectSocket(client.baseUrl || this.url, client.token), { timeoutMs: 20_000, what: "a socket to connect" }));
 	}
 
 	close(client: ApiClient): void {
