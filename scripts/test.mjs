@@ -2,14 +2,17 @@
 // `npm test`: every test, with the infrastructure it needs.
 //   1. npm install if needed, re-run on the project's Node 24 (scripts/lib/bootstrap.mjs)
 //   2. start or reuse NATS + FerretDB (scripts/infra.mjs)
-//   3. typecheck and lint (whole suite only), then test/unit, then test/integration, then test/e2e (**/*.test.ts), one file at a time,
-//      in one node:test run so the summary ("ℹ tests N … ℹ fail N") is printed once, at the end
+//   3. typecheck and lint (whole suite only); the web client built and Chromium installed once when
+//      browser tests are in the run (they then run side by side); then test/unit, test/integration,
+//      test/e2e (**/*.test.ts), TEST_CONCURRENCY [2] files at a time, and the files marked
+//      `@test-solo` alone at the end (scripts/lib/run-tests.mjs), with one summary
+//      ("ℹ tests N … ℹ fail N") at the end
 // Infrastructure we started is always stopped, also on failure or Ctrl-C; the exit status is
 // the test run's.
 //
 //   npm test -- test/unit/foo.test.ts test/integration   only these files / folders
 //   npm test -- --test-name-pattern=login                 node:test filters (see lib/test-options.mjs)
-import { readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { bootstrap } from "./lib/bootstrap.mjs";
@@ -108,6 +111,18 @@ if (!options.positionals.length) {
 	]);
 }
 
+// ---- browser tests run side by side: build the web client and install Chromium once, before them
+
+if (files.some(f => readFileSync(join(ROOT, f), "utf8").includes("support/browser.js"))) {
+	log("web client build and Chromium for the browser tests");
+	await check("the web client build (node scripts/build-web.mjs)", process.execPath, [
+		"--import",
+		"tsx",
+		"-e",
+		'import("./test/support/browser.ts").then(b => { b.ensureWebBuild(); b.ensureChromium(); })',
+	]);
+}
+
 // ---- run
 
 const abort = new AbortController();
@@ -152,7 +167,7 @@ if (!interrupted) {
 	const args = ["--import", "tsx", "--import", EXIT_GUARD, RUN_TESTS, ...toArgs(options.values), ...files];
 	runner = spawnChild(process.execPath, args, { env, stdio: ["ignore", "inherit", "inherit"] });
 	// A file that never exits (a handle left open after its tests) would hold the run until CI
-	// gives up at 90 minutes; the whole suite takes under 10. Past the limit the runner is
+	// gives up at 90 minutes; the whole suite takes under 20. Past the limit the runner is
 	// interrupted, which reports the file still running as cancelled, and the run fails.
 	let overran = false;
 	const limitMinutes = Number(process.env.TEST_RUN_LIMIT_MINUTES || 45);

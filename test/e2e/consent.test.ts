@@ -1,3 +1,4 @@
+// @test-solo: compares answer latencies (no account enumeration by timing); run alone (scripts/lib/run-tests.mjs).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";

@@ -1,3 +1,4 @@
+// @test-solo: measures how fast calls recover after a SIGKILL; run alone (scripts/lib/run-tests.mjs).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { ServiceBroker } from "moleculer";

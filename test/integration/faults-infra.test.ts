@@ -1,3 +1,4 @@
+// @test-solo: stops NATS and the database under a timed workload; run alone (scripts/lib/run-tests.mjs).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import type { ServiceBroker } from "moleculer";

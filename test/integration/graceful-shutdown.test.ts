@@ -1,3 +1,4 @@
+// @test-solo: stops services mid-traffic and times their answers; run alone (scripts/lib/run-tests.mjs).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiClient, connectSocket } from "../support/client.js";

@@ -1,3 +1,4 @@
+// @test-solo: waits on heartbeat timeouts after a SIGKILL; run alone (scripts/lib/run-tests.mjs).
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";

@@ -1,3 +1,4 @@
+// @test-solo: SIGKILLs the owning location instance and waits on alert timers; run alone (scripts/lib/run-tests.mjs).
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { startSystem, type System } from "../support/system.js";
