@@ -51,6 +51,12 @@ export interface LivePresence {
 	 * an older chat instance (forwarded as it comes).
 	 */
 	version?: number;
+	/**
+	 * Only this user's sockets hear it (the others' state, told to a member who just joined). Absent:
+	 * every socket of the groups. Such a state (and any without `version`) is not a flip: gateways
+	 * forward it as it comes.
+	 */
+	to?: string;
 }
 export interface LiveNotification {
 	userId: string;

@@ -220,9 +220,9 @@ export class LiveSockets {
 		this.io?.to(groupRoom(groupId)).emit("chat:message", message);
 	}
 
-	presence({ groupIds, userId, online, version }: LivePresence): void {
+	presence({ groupIds, userId, online, version, to }: LivePresence): void {
 		if (!this.presenceOrder.isNewest(userId, version)) return;
-		for (const groupId of groupIds) this.io?.to(groupRoom(groupId)).emit("chat:presence", { groupId, userId, online });
+		for (const groupId of groupIds) this.io?.to(to ? userRoom(to) : groupRoom(groupId)).emit("chat:presence", { groupId, userId, online });
 	}
 
 	notification({ userId, notification }: LiveNotification): void {
