@@ -70,6 +70,8 @@ export interface NotificationSend {
 	subjectUserId?: string;
 	/** Extra users to notify besides the target (e.g. the user who was removed from the group). */
 	alsoUserIds?: string[];
+	/** Users not to notify although the target includes them: whoever caused it (their own action). */
+	exceptUserIds?: string[];
 	/** The group version the command was written at: a consumer whose projection is older asks the users service. */
 	groupVersion?: number;
 }

@@ -9,6 +9,7 @@ export const LiveEvents = {
 	chat: "live.chat",
 	presence: "live.presence",
 	notification: "live.notification",
+	notificationsRead: "live.notificationsRead",
 	group: "live.group",
 	revoked: "live.revoked",
 	invitation: "live.invitation",
@@ -57,6 +58,13 @@ export interface LivePresence {
 	 * forward it as it comes.
 	 */
 	to?: string;
+}
+/** A user marked notifications read (on one device): their other sockets update the count and list. */
+export interface LiveNotificationsRead {
+	userId: string;
+	unread: number;
+	/** The ids marked read; absent when all were. */
+	ids?: string[];
 }
 export interface LiveNotification {
 	userId: string;

@@ -305,8 +305,11 @@ export const serverEventDocs: Record<string, string> = {
 	"location:update":
 		"A Session changed (every socket of every member of its group). When its subject shares approximately there (PUT …/sharing/precision), the other members get the snapped position with precision: approximate, the subject's own sockets the exact one. A share-link socket (auth { shareToken }) gets only its link's session, exact.",
 	"chat:message": "A new Message in one of the user's groups",
-	"chat:presence": "{ groupId, userId, online }: a member came online or went offline; also when a connected member joins (to the group), and the online members to a connected newcomer",
+	"chat:presence":
+		"{ groupId, userId, online }: a member came online or went offline; also when a connected member joins (to the group), and the online members to a connected newcomer",
 	notification: "A Notification for this user",
+	"notifications:read":
+		"{ unread, ids? }: the user marked notifications read (POST /api/notifications/read, on any device; ids absent = all): the unread count now",
 	"group:changed": "{ groupId, change, userId? }: created, renamed, memberAdded, memberRemoved or deleted",
 	invitation: "An Invitation addressed to this user (sent once their account is known; never from an inviter they blocked)",
 	"location:request": "{ groupId, byUserId }: a member of groupId asks where you are (answer with a fresh location:sample)",

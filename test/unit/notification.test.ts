@@ -44,6 +44,12 @@ test("a userIds command reaches exactly the users it names, whatever groups they
 	assert.equal(asked, 0);
 });
 
+test("whoever caused a notification is not alerted about it, even as a member of the group it goes to", async () => {
+	const lookups = { groupMembers: async () => ["ada", "bob", "cy"], coMembersOf: async () => [] };
+	const added = { target: { groupId: "g1" }, subjectUserId: "bob", alsoUserIds: ["bob"], exceptUserIds: ["ada"] };
+	assert.deepEqual(await resolveRecipients(added, lookups), ["cy", "bob"]);
+});
+
 test("the same command and recipient always give the same notification id", () => {
 	assert.equal(notificationId("env-1", "ada"), notificationId("env-1", "ada"));
 	assert.notEqual(notificationId("env-1", "ada"), notificationId("env-1", "bob"));
