@@ -5,6 +5,8 @@ export interface User {
 	name: string;
 	surname: string;
 	email: string;
+	/** Given by the user for their groups (E.164, "+393331234567"): shown to fellow members, e.g. to call during an SOS. */
+	phone?: string;
 }
 
 /** A user as other services see them: enough to name them in notifications. */

@@ -26,7 +26,13 @@ export const routeDocs: Record<string, RouteDoc> = {
 	"POST /api/auth/login": { summary: "Log in with email and password; returns an access token", status: 200, returns: "{ token, expiresAt, user }" },
 	"POST /api/auth/logout": { summary: "Revoke the current token everywhere", status: 204, returns: "" },
 	"GET /api/users/me": { summary: "The caller's account", status: 200, returns: "User" },
-	"PATCH /api/users/me": { summary: "Update name, surname, email or password (email and password need currentPassword)", status: 200, returns: "User" },
+	"PATCH /api/users/me": {
+		summary: "Update name, surname, email, phone or password (email and password need currentPassword)",
+		status: 200,
+		returns: "User",
+		description:
+			'phone (optional, extra field): a number the user gives their groups, in international form ("+39 333 123 4567"; spaces, dashes, dots, parentheses and a leading 00 are accepted and dropped); stored and returned as E.164 ("+393331234567"). "" or null removes it. Anything else is 422 VALIDATION_ERROR on field phone. Fellow members see it in the group\'s members (User.phone), e.g. to call during an SOS.',
+	},
 	"DELETE /api/users/me": { summary: "Delete the account: leave every group, revoke every token", status: 204, returns: "" },
 	"POST /api/groups": {
 		summary: "Create a group; each of memberEmails gets an invitation, not a membership",
