@@ -103,6 +103,7 @@ export function notificationFor(envelope: { id: string; occurredAt: string }, co
 		body: command.body,
 		...(command.groupId ? { groupId: command.groupId } : {}),
 		...(command.subjectUserId ? { subjectUserId: command.subjectUserId } : {}),
+		...(command.data && typeof command.data === "object" ? { data: command.data } : {}),
 		createdAt,
 		sortKey: sortKeyOf(createdAt, _id),
 		read: false,
@@ -112,7 +113,7 @@ export function notificationFor(envelope: { id: string; occurredAt: string }, co
 }
 
 export function toNotification(
-	doc: Pick<NotificationDoc, "_id" | "kind" | "title" | "body" | "groupId" | "subjectUserId" | "createdAt" | "read">,
+	doc: Pick<NotificationDoc, "_id" | "kind" | "title" | "body" | "groupId" | "subjectUserId" | "data" | "createdAt" | "read">,
 ): Notification {
 	return {
 		id: doc._id,
@@ -123,6 +124,7 @@ export function toNotification(
 		...(doc.subjectUserId ? { subjectUserId: doc.subjectUserId } : {}),
 		createdAt: new Date(doc.createdAt).toISOString(),
 		read: Boolean(doc.read),
+		...(doc.data ? { data: doc.data } : {}),
 	};
 }
 

@@ -80,6 +80,12 @@ test("a stored notification is dated when the event happened and shows in the AP
 	});
 });
 
+test("a command's data (a journey's ETA and destination) reach the stored notification and its API shape", () => {
+	const data = { eta: "2025-03-01T18:30:00.000Z", destination: { name: "Home", latitude: 45, longitude: 9 } };
+	const command: NotificationSend = { target: { groupId: "g1" }, kind: "JOURNEY_STARTED", title: "Ada started a journey", body: "…", groupId: "g1", data };
+	assert.deepEqual(toNotification(notificationFor({ id: "env-2", occurredAt: "2025-03-01T10:00:00.000Z" }, command, "bob")).data, data);
+});
+
 test("push is off without VAPID settings, and off (with a reason) when they are partial or invalid", () => {
 	assert.equal(pushConfigFrom({}).enabled, false);
 	const keys = webpush.generateVAPIDKeys();
