@@ -181,6 +181,38 @@ test("marking all read on the laptop clears the count on the phone", async () =>
 	await shot(phone, "phone-count-synced");
 });
 
+test("the page can be installed: a manifest with its PNG icons; the push service worker is still served", async () => {
+	const cdp = await phone.context().newCDPSession(phone);
+	const { url, errors } = (await cdp.send("Page.getAppManifest")) as { url: string; errors: { message: string }[] };
+	assert.match(url, /\/assets\/manifest-[\w]+\.webmanifest$/);
+	assert.deepEqual(errors, []);
+	const manifest = (await (await fetch(url)).json()) as {
+		name: string;
+		display: string;
+		start_url: string;
+		icons: { src: string; sizes: string; type: string }[];
+	};
+	assert.equal(manifest.name, "PositionPal");
+	assert.equal(manifest.display, "standalone");
+	for (const size of [192, 512]) {
+		const icon = manifest.icons.find(i => i.sizes === `${size}x${size}`)!;
+		const res = await fetch(new URL(icon.src, system.url));
+		assert.equal(res.headers.get("content-type"), "image/png");
+		const png = Buffer.from(await res.arrayBuffer());
+		assert.equal(png.readUInt32BE(16), size, "the PNG's width");
+		assert.equal(png.readUInt32BE(20), size, "the PNG's height");
+	}
+	const sw = await fetch(new URL("/sw.js", system.url));
+	assert.equal(sw.status, 200);
+	assert.match(await sw.text(), /showNotification/);
+	const { installabilityErrors } = (await cdp.send("Page.getInstallabilityErrors")) as { installabilityErrors: { errorId: string }[] };
+	// A test browser's context is incognito, where nothing installs; nothing else may stand in the way.
+	assert.deepEqual(
+		installabilityErrors.map(e => e.errorId).filter(id => id !== "in-incognito"),
+		[],
+	);
+});
+
 test("logging out leaves no private alert on screen", async () => {
 	const eta = new Date(Date.now() + 60 * 60_000).toISOString();
 	assert.equal((await ada.post(`/api/groups/${groupId}/journey`, { destination: HOME, eta, mode: "walking" })).status, 201);

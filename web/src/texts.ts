@@ -98,7 +98,7 @@ export function fieldProblemText(problem: FieldProblem): string {
 		case "numberMax":
 			return `${capital(what)} can be at most ${n}.`;
 		case "email":
-			return `${capital(what)} does not look like an email address.`;
+			return "That does not look like an email address.";
 		case "phone":
 			return "Write the phone number with its country code, like +39 333 123 4567.";
 		case "date":
