@@ -213,6 +213,20 @@ test("the page can be installed: a manifest with its PNG icons; the push service
 	);
 });
 
+test("Bob gives his phone number in his profile; a wrong one is refused in plain words", async () => {
+	await laptop.locator(".profile-btn").click();
+	const dialog = laptop.getByRole("dialog", { name: "Your profile" });
+	await dialog.getByLabel("Phone (optional)").fill("333 12");
+	await dialog.getByRole("button", { name: "Save" }).click();
+	await dialog.locator(".form-error", { hasText: "international form" }).waitFor();
+	await shot(laptop, "laptop-profile-phone-refused");
+	await dialog.getByLabel("Phone (optional)").fill("+39 06 1234 5678");
+	await dialog.getByRole("button", { name: "Save" }).click();
+	await dialog.waitFor({ state: "detached" });
+	const members = (await ada.get(`/api/groups/${groupId}`)).body.members as { id: string; phone?: string }[];
+	assert.equal(members.find(m => m.id === bob.user!.id)?.phone, "+390612345678", "Ada sees Bob's number");
+});
+
 test("logging out leaves no private alert on screen", async () => {
 	const eta = new Date(Date.now() + 60 * 60_000).toISOString();
 	assert.equal((await ada.post(`/api/groups/${groupId}/journey`, { destination: HOME, eta, mode: "walking" })).status, 201);
