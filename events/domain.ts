@@ -1,4 +1,4 @@
-import type { NotificationKind, UserRef } from "./types.js";
+import type { NotificationData, NotificationKind, UserRef } from "./types.js";
 
 /** Durable domain events of API.md §5, carried by NATS JetStream (at-least-once). */
 export const DomainEvents = {
@@ -70,6 +70,10 @@ export interface NotificationSend {
 	subjectUserId?: string;
 	/** Extra users to notify besides the target (e.g. the user who was removed from the group). */
 	alsoUserIds?: string[];
+	/** The facts behind the texts (journey ETA and destination, last position), handed on to the Notification. */
+	data?: NotificationData;
+	/** Users not to notify although the target includes them: whoever caused it (their own action). */
+	exceptUserIds?: string[];
 	/** The group version the command was written at: a consumer whose projection is older asks the users service. */
 	groupVersion?: number;
 }

@@ -9,6 +9,7 @@ export const LiveEvents = {
 	chat: "live.chat",
 	presence: "live.presence",
 	notification: "live.notification",
+	notificationsRead: "live.notificationsRead",
 	group: "live.group",
 	revoked: "live.revoked",
 	invitation: "live.invitation",
@@ -51,6 +52,19 @@ export interface LivePresence {
 	 * an older chat instance (forwarded as it comes).
 	 */
 	version?: number;
+	/**
+	 * Only this user's sockets hear it (the others' state, told to a member who just joined). Absent:
+	 * every socket of the groups. Such a state (and any without `version`) is not a flip: gateways
+	 * forward it as it comes.
+	 */
+	to?: string;
+}
+/** A user marked notifications read (on one device): their other sockets update the count and list. */
+export interface LiveNotificationsRead {
+	userId: string;
+	unread: number;
+	/** The ids marked read; absent when all were. */
+	ids?: string[];
 }
 export interface LiveNotification {
 	userId: string;

@@ -5,6 +5,8 @@ export interface User {
 	name: string;
 	surname: string;
 	email: string;
+	/** Given by the user for their groups (E.164, "+393331234567"): shown to fellow members, e.g. to call during an SOS. */
+	phone?: string;
 }
 
 /** A user as other services see them: enough to name them in notifications. */
@@ -171,6 +173,20 @@ export interface Notification {
 	subjectUserId?: string;
 	createdAt: string;
 	read: boolean;
+	/** Extra field: what the texts say, as data, so a client writes times in its viewer's own time zone. */
+	data?: NotificationData;
+}
+
+/** The facts behind a notification's words (all optional: only what its kind has). */
+export interface NotificationData {
+	/** A journey's expected arrival (ISO instant). */
+	eta?: string;
+	destination?: { name: string; latitude: number; longitude: number };
+	mode?: string;
+	/** The last known position (an SOS, an alert), with when it was taken (ISO instant). */
+	position?: { latitude: number; longitude: number; timestamp: string };
+	/** A place arrived at or left. */
+	place?: { name: string };
 }
 
 export const DeviceProtocols = ["owntracks", "osmand"] as const;

@@ -4,6 +4,8 @@
 //   web/dist/index.html         web/index.html with the hashed bundle names filled in
 //   web/dist/assets/*-HASH.*    the app bundle (TypeScript + Leaflet + socket.io-client) and its CSS
 //   web/dist/sw.js              the service worker (Web Push), unhashed: browsers look it up by name
+//   web/dist/assets/manifest-HASH.webmanifest, icon-192-HASH.png, icon-512-HASH.png
+//                               the web app manifest and its icons (drawn by scripts/web-icons.mjs)
 // plus a .gz copy of every text file, which the gateway sends to clients that accept gzip.
 // No source maps: everything in web/dist is public, and a map hands out the client's sources.
 //
@@ -21,6 +23,8 @@ import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { gzipSync } from "node:zlib";
 import { createRequire } from "node:module";
+import { createHash } from "node:crypto";
+import { iconPng, manifest } from "./web-icons.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const WEB = join(ROOT, "web");
@@ -29,7 +33,7 @@ const STAMP = join(DIST, "build.json");
 
 /** Everything a build reads; a change to any of them makes the build stale. */
 function inputs() {
-	const files = [fileURLToPath(import.meta.url), join(ROOT, "package-lock.json"), join(ROOT, "events", "types.ts")];
+	const files = [fileURLToPath(import.meta.url), join(ROOT, "scripts", "web-icons.mjs"), join(ROOT, "package-lock.json"), join(ROOT, "events", "types.ts")];
 	const walk = dir => {
 		for (const e of readdirSync(dir, { withFileTypes: true })) {
 			const p = join(dir, e.name);
@@ -116,7 +120,18 @@ export async function buildWeb({ ifStale = false, check = false, sourcemap = fal
 		if (!script || !style) throw new Error(`unexpected build outputs: ${outputs.join(", ")}`);
 		const template = readFileSync(join(WEB, "index.html"), "utf8");
 		if (!template.includes("%APP_JS%") || !template.includes("%APP_CSS%")) throw new Error("web/index.html lacks %APP_JS% / %APP_CSS%");
-		writeFileSync(join(out, "index.html"), template.replaceAll("%APP_JS%", script).replaceAll("%APP_CSS%", style));
+		// Installable: the manifest and its icons, named by content like the bundles.
+		const hashed = (name, ext, data) => {
+			const file = `/assets/${name}-${createHash("sha256").update(data).digest("hex").slice(0, 10).toUpperCase()}.${ext}`;
+			writeFileSync(join(out, file), data);
+			return file;
+		};
+		const icons = { 192: hashed("icon-192", "png", iconPng(192)), 512: hashed("icon-512", "png", iconPng(512)) };
+		const manifestFile = hashed("manifest", "webmanifest", JSON.stringify(manifest(icons), null, 1));
+		writeFileSync(
+			join(out, "index.html"),
+			template.replaceAll("%APP_JS%", script).replaceAll("%APP_CSS%", style).replaceAll("%MANIFEST%", manifestFile).replaceAll("%ICON%", icons[192]),
+		);
 
 		let bytes = 0;
 		const compress = dir => {

@@ -37,6 +37,7 @@ import {
 	foldSocketReports,
 	judgeGateway,
 	PRESENCE_RESYNC_EVENT,
+	newcomerPresence,
 	presenceFlips,
 	presenceList,
 	socketKey,
@@ -63,6 +64,7 @@ interface ChatMethods {
 	writeSystemLine(ctx: Context, change: MembershipChange, member: UserRef, line: SystemLine): Promise<void>;
 	onMembershipChange(change: MembershipChange, ctx: Context): Promise<void>;
 	reconcilePresence(ctx: Context | undefined, userIds: Iterable<string>): Promise<void>;
+	announceNewcomer(ctx: Context, groupId: string, userId: string): Promise<void>;
 	closeSockets(ctx: Context | undefined, filter: Record<string, unknown>): Promise<number>;
 	insertSockets(docs: SocketDoc[]): Promise<void>;
 	markSocketsClosed(gatewayNodeID: string, reports: SocketReport[], at: Date): Promise<void>;
@@ -422,6 +424,7 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 			if (await this.models.DeletedGroup.exists({ _id: change.groupId })) return;
 			for (const member of change.added) {
 				await this.writeSystemLine(ctx, change, member, change.type === DomainEvents.groupCreated ? "created" : "joined");
+				await this.announceNewcomer(ctx, change.groupId, member.id);
 			}
 			for (const member of change.removed) {
 				await this.writeSystemLine(ctx, change, member, change.by && change.by !== member.id ? "removed" : "left");
@@ -471,6 +474,21 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 				}
 				const still = new Set(await this.models.Socket.distinct("userId", { userId: { $in: flippedIds }, closed: false }));
 				users = flipped.filter(f => still.has(f.userId) !== f.online).map(f => f.userId);
+			}
+		},
+
+		/** The presence a connected newcomer brings to the group, and the group's to the newcomer. */
+		async announceNewcomer(ctx: Context, groupId: string, userId: string) {
+			const group: Pick<GroupProjectionDoc, "memberIds"> | null = await this.groupProjection()
+				.findOne({ _id: groupId, deleted: false }, { memberIds: 1 })
+				.lean();
+			const others = (group?.memberIds ?? []).filter(id => id !== userId);
+			const [newcomer, onlineOthers] = await Promise.all([
+				this.models.Socket.exists({ userId, closed: false }),
+				others.length ? this.models.Socket.distinct("userId", { userId: { $in: others }, closed: false }) : Promise.resolve([] as string[]),
+			]);
+			for (const notice of newcomerPresence(groupId, userId, Boolean(newcomer), onlineOthers as string[])) {
+				await ctx.broadcast(LiveEvents.presence, notice satisfies LivePresence);
 			}
 		},
 

@@ -12,6 +12,7 @@ import {
 	type LivePlace,
 	type LiveLocationEvent,
 	type LiveNotification,
+	type LiveNotificationsRead,
 	type LivePresence,
 	type LiveRevoked,
 	type LiveShareEnded,
@@ -334,6 +335,9 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		},
 		[LiveEvents.notification](ctx: Context<LiveNotification>) {
 			this.sockets.notification(ctx.params);
+		},
+		[LiveEvents.notificationsRead](ctx: Context<LiveNotificationsRead>) {
+			this.sockets.notificationsRead(ctx.params);
 		},
 		[LiveEvents.group](ctx: Context<LiveGroup>) {
 			this.sockets.group(ctx.params);

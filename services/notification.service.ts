@@ -9,7 +9,7 @@ import { conflict, notFound, validationError } from "../events/errors.js";
 import { DomainEvents, type Envelope, type GroupSnapshot, type NotificationSend } from "../events/domain.js";
 import { memberIdsOf } from "../events/membership.js";
 import { OUTLIVES_STREAMS_MS, Subscriptions } from "../events/streams.js";
-import { LiveEvents, type LiveNotification } from "../events/live.js";
+import { LiveEvents, type LiveNotification, type LiveNotificationsRead } from "../events/live.js";
 import type { Meta, Notification } from "../events/types.js";
 import { notificationModels, type NotificationDoc, type NotificationModels } from "./notification/models.js";
 import {
@@ -119,7 +119,10 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 				// Only the caller's own notifications: ids of others are silently ignored.
 				const filter = all ? { userId: caller.id, read: false } : { userId: caller.id, _id: { $in: ids }, read: false };
 				await this.models.Notification.updateMany(filter, { $set: { read: true } });
-				return { unread: await this.unreadCount(caller.id) };
+				const unread = await this.unreadCount(caller.id);
+				// The user's other devices show the same count.
+				await ctx.broadcast(LiveEvents.notificationsRead, { userId: caller.id, unread, ...(all ? {} : { ids }) } satisfies LiveNotificationsRead);
+				return { unread };
 			},
 		},
 

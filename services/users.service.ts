@@ -85,6 +85,7 @@ const updateParams = {
 	name: { ...rules.name, optional: true },
 	surname: { ...rules.name, optional: true },
 	email: { ...rules.email, optional: true },
+	phone: { type: "string", max: 40, optional: true, nullable: true },
 	password: { ...rules.password, optional: true },
 	currentPassword: { type: "string", min: 1, max: 1024, optional: true },
 };

@@ -90,3 +90,25 @@ export function presenceFlips(
 	}
 	return flips;
 }
+
+/** A presence to announce (as `LivePresence`, without a flip count: it states, it does not flip). */
+export interface PresenceNotice {
+	groupIds: string[];
+	userId: string;
+	online: true;
+	/** Only this user's sockets. */
+	to?: string;
+}
+
+/**
+ * A member who joins a group while connected does not come online again, so no flip tells anyone:
+ * the group hears that the newcomer is online, and the newcomer hears who of the others is.
+ */
+export function newcomerPresence(groupId: string, newcomerId: string, newcomerOnline: boolean, onlineOthers: Iterable<string>): PresenceNotice[] {
+	if (!newcomerOnline) return [];
+	const notices: PresenceNotice[] = [{ groupIds: [groupId], userId: newcomerId, online: true }];
+	for (const userId of new Set(onlineOthers)) {
+		if (userId !== newcomerId) notices.push({ groupIds: [groupId], userId, online: true, to: newcomerId });
+	}
+	return notices;
+}

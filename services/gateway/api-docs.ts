@@ -26,7 +26,13 @@ export const routeDocs: Record<string, RouteDoc> = {
 	"POST /api/auth/login": { summary: "Log in with email and password; returns an access token", status: 200, returns: "{ token, expiresAt, user }" },
 	"POST /api/auth/logout": { summary: "Revoke the current token everywhere", status: 204, returns: "" },
 	"GET /api/users/me": { summary: "The caller's account", status: 200, returns: "User" },
-	"PATCH /api/users/me": { summary: "Update name, surname, email or password (email and password need currentPassword)", status: 200, returns: "User" },
+	"PATCH /api/users/me": {
+		summary: "Update name, surname, email, phone or password (email and password need currentPassword)",
+		status: 200,
+		returns: "User",
+		description:
+			'phone (optional, extra field): a number the user gives their groups, in international form ("+39 333 123 4567"; spaces, dashes, dots, parentheses and a leading 00 are accepted and dropped); stored and returned as E.164 ("+393331234567"). "" or null removes it. Anything else is 422 VALIDATION_ERROR on field phone. Fellow members see it in the group\'s members (User.phone), e.g. to call during an SOS.',
+	},
 	"DELETE /api/users/me": { summary: "Delete the account: leave every group, revoke every token", status: 204, returns: "" },
 	"POST /api/groups": {
 		summary: "Create a group; each of memberEmails gets an invitation, not a membership",
@@ -312,8 +318,11 @@ export const serverEventDocs: Record<string, string> = {
 	"location:update":
 		"A Session changed (every socket of every member of its group). When its subject shares approximately there (PUT …/sharing/precision), the other members get the snapped position with precision: approximate, the subject's own sockets the exact one. A share-link socket (auth { shareToken }) gets only its link's session, exact.",
 	"chat:message": "A new Message in one of the user's groups",
-	"chat:presence": "{ groupId, userId, online }: a member came online or went offline",
+	"chat:presence":
+		"{ groupId, userId, online }: a member came online or went offline; also when a connected member joins (to the group), and the online members to a connected newcomer",
 	notification: "A Notification for this user",
+	"notifications:read":
+		"{ unread, ids? }: the user marked notifications read (POST /api/notifications/read, on any device; ids absent = all): the unread count now",
 	"group:changed": "{ groupId, change, userId? }: created, renamed, memberAdded, memberRemoved or deleted",
 	invitation: "An Invitation addressed to this user (sent once their account is known; never from an inviter they blocked)",
 	"location:request": "{ groupId, byUserId }: a member of groupId asks where you are (answer with a fresh location:sample)",

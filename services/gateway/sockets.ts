@@ -10,6 +10,7 @@ import type {
 	LivePlace,
 	LiveLocationEvent,
 	LiveNotification,
+	LiveNotificationsRead,
 	LivePresence,
 	LiveRevoked,
 	LiveShareEnded,
@@ -42,6 +43,8 @@ export interface ServerEvents {
 	"chat:message": (message: Message) => void;
 	"chat:presence": (presence: { groupId: string; userId: string; online: boolean }) => void;
 	notification: (notification: Notification) => void;
+	/** Notifications were marked read (on any of the user's devices): the unread count now. */
+	"notifications:read": (read: { unread: number; ids?: string[] }) => void;
 	"group:changed": (change: { groupId: string; change: GroupChange; userId?: string }) => void;
 	invitation: (invitation: Invitation) => void;
 	/** "Where are you now?" (API.md §6.3): a member of `groupId` asks for a fresh sample. */
@@ -220,13 +223,18 @@ export class LiveSockets {
 		this.io?.to(groupRoom(groupId)).emit("chat:message", message);
 	}
 
-	presence({ groupIds, userId, online, version }: LivePresence): void {
+	presence({ groupIds, userId, online, version, to }: LivePresence): void {
 		if (!this.presenceOrder.isNewest(userId, version)) return;
-		for (const groupId of groupIds) this.io?.to(groupRoom(groupId)).emit("chat:presence", { groupId, userId, online });
+		for (const groupId of groupIds) this.io?.to(to ? userRoom(to) : groupRoom(groupId)).emit("chat:presence", { groupId, userId, online });
 	}
 
 	notification({ userId, notification }: LiveNotification): void {
 		this.io?.to(userRoom(userId)).emit("notification", notification);
+	}
+
+	/** Notifications marked read: every socket of their user (the other devices' counts follow). */
+	notificationsRead({ userId, unread, ids }: LiveNotificationsRead): void {
+		this.io?.to(userRoom(userId)).emit("notifications:read", { unread, ...(ids ? { ids } : {}) });
 	}
 
 	/** A new invitation, to every socket of its addressee (API.md §6.1). */

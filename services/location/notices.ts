@@ -1,5 +1,5 @@
 import type { NotificationSend } from "../../events/domain.js";
-import type { Journey, Point, UserRef } from "../../events/types.js";
+import type { Journey, NotificationData, Point, UserRef } from "../../events/types.js";
 import { fullName } from "../../lib/names.js";
 import type { Thresholds } from "./session.js";
 import type { Notice } from "./state-machine.js";
@@ -95,12 +95,29 @@ export function noticeText(notice: Notice, subject: NoticeSubject, t: Thresholds
 	}
 }
 
+/**
+ * The facts a notice's texts are written from, as data: a client writes the ETA and the position's
+ * time in its viewer's own time zone instead of the texts' UTC.
+ */
+export function noticeData(notice: Notice): NotificationData | undefined {
+	const data: NotificationData = {};
+	const journey = notice.journey;
+	if (journey) {
+		const { name, latitude, longitude } = journey.destination;
+		Object.assign(data, { eta: journey.eta, destination: { name, latitude, longitude }, mode: journey.mode });
+	}
+	if (notice.position) data.position = { latitude: notice.position.latitude, longitude: notice.position.longitude, timestamp: notice.position.timestamp };
+	if (notice.place?.name) data.place = { name: notice.place.name };
+	return Object.keys(data).length ? data : undefined;
+}
+
 /** The `notifications.send` command for a notice (API.md §5). */
 export function notificationCommand(notice: Notice, subject: NoticeSubject, t: Thresholds): NotificationSend {
 	const { title, body } = noticeText(notice, subject, t);
+	const data = noticeData(notice);
 	if (notice.audience === "coMembers") {
 		// Everyone sharing a group with the user, each once, whatever the number of shared groups.
-		return { target: { coMembersOf: subject.userId }, kind: notice.kind, title, body, subjectUserId: subject.userId };
+		return { target: { coMembersOf: subject.userId }, kind: notice.kind, title, body, subjectUserId: subject.userId, ...(data ? { data } : {}) };
 	}
 	return {
 		target: { groupId: subject.groupId },
@@ -109,6 +126,7 @@ export function notificationCommand(notice: Notice, subject: NoticeSubject, t: T
 		body,
 		groupId: subject.groupId,
 		subjectUserId: subject.userId,
+		...(data ? { data } : {}),
 		...(subject.groupVersion !== undefined ? { groupVersion: subject.groupVersion } : {}),
 	};
 }

@@ -29,10 +29,10 @@ export interface RecipientLookups {
  * The subject (the user the command is about, and the `coMembersOf` user) is not told about
  * their own journey, alert or SOS — the group is; a command that must reach the subject (the
  * member who was added or removed) names them in `alsoUserIds`. A `userIds` target names its
- * recipients outright.
+ * recipients outright. `exceptUserIds` (whoever caused it) are left out of all of these.
  */
 export async function resolveRecipients(
-	command: Pick<NotificationSend, "target" | "alsoUserIds" | "subjectUserId">,
+	command: Pick<NotificationSend, "target" | "alsoUserIds" | "subjectUserId" | "exceptUserIds">,
 	lookups: RecipientLookups,
 ): Promise<string[]> {
 	const target: NotificationTarget = command.target;
@@ -50,6 +50,8 @@ export async function resolveRecipients(
 	}
 	for (const id of found) if (id !== subject && id !== command.subjectUserId) recipients.add(id);
 	for (const id of command.alsoUserIds ?? []) if (typeof id === "string" && id) recipients.add(id);
+	// Nobody is alerted about their own action.
+	for (const id of command.exceptUserIds ?? []) recipients.delete(id);
 	return [...recipients];
 }
 
@@ -101,6 +103,7 @@ export function notificationFor(envelope: { id: string; occurredAt: string }, co
 		body: command.body,
 		...(command.groupId ? { groupId: command.groupId } : {}),
 		...(command.subjectUserId ? { subjectUserId: command.subjectUserId } : {}),
+		...(command.data && typeof command.data === "object" ? { data: command.data } : {}),
 		createdAt,
 		sortKey: sortKeyOf(createdAt, _id),
 		read: false,
@@ -110,7 +113,7 @@ export function notificationFor(envelope: { id: string; occurredAt: string }, co
 }
 
 export function toNotification(
-	doc: Pick<NotificationDoc, "_id" | "kind" | "title" | "body" | "groupId" | "subjectUserId" | "createdAt" | "read">,
+	doc: Pick<NotificationDoc, "_id" | "kind" | "title" | "body" | "groupId" | "subjectUserId" | "data" | "createdAt" | "read">,
 ): Notification {
 	return {
 		id: doc._id,
@@ -121,6 +124,7 @@ export function toNotification(
 		...(doc.subjectUserId ? { subjectUserId: doc.subjectUserId } : {}),
 		createdAt: new Date(doc.createdAt).toISOString(),
 		read: Boolean(doc.read),
+		...(doc.data ? { data: doc.data } : {}),
 	};
 }
 

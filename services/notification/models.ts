@@ -1,5 +1,5 @@
 import { Schema, type Connection, type Model } from "mongoose";
-import type { NotificationKind } from "../../events/types.js";
+import type { NotificationData, NotificationKind } from "../../events/types.js";
 
 /** One notification in one recipient's inbox. */
 export interface NotificationDoc {
@@ -11,6 +11,7 @@ export interface NotificationDoc {
 	body: string;
 	groupId?: string;
 	subjectUserId?: string;
+	data?: NotificationData;
 	createdAt: Date;
 	/** createdAt + id: a total order for paging, stable for notifications of the same millisecond. */
 	sortKey: string;
@@ -78,6 +79,7 @@ export function notificationModels(connection: Connection) {
 				body: String,
 				groupId: String,
 				subjectUserId: String,
+				data: { type: Schema.Types.Mixed, default: undefined },
 				createdAt: Date,
 				sortKey: String,
 				read: { type: Boolean, default: false },

@@ -28,8 +28,26 @@ export interface ProfileChange {
 	name?: string;
 	surname?: string;
 	email?: string;
+	/** A phone number for the groups; "" or null removes it. */
+	phone?: string | null;
 	password?: string;
 	currentPassword?: string;
+}
+
+/**
+ * A phone number as stored: international (E.164) form, from what people type ("+39 333 123-4567",
+ * "(+1) 555.010.9999"); null for "" (removed). Anything else is a 422 on `phone`.
+ */
+export function normalizePhone(raw: string | null): string | null {
+	if (raw === null) return null;
+	const compact = raw.replace(/[\s().\-\u00a0]/g, "");
+	if (compact === "") return null;
+	const phone = compact.startsWith("00") ? `+${compact.slice(2)}` : compact;
+	if (!/^\+[1-9]\d{6,14}$/.test(phone))
+		throw validationError("The phone number must be in international form, like +39 333 123 4567", [
+			{ field: "phone", message: "an international number starting with + and the country code, 7 to 15 digits", type: "phone" },
+		]);
+	return phone;
 }
 
 export interface PasswordCheckStats {
@@ -108,11 +126,15 @@ export class Accounts {
 	 * Changes `user`'s profile; email and password changes need the current password. A new
 	 * password revokes every token issued before it: `tokensValidAfter` says from when.
 	 */
-	async update(user: UserDoc, { name, surname, email, password, currentPassword }: ProfileChange): Promise<{ updated: UserDoc; tokensValidAfter?: number }> {
+	async update(
+		user: UserDoc,
+		{ name, surname, email, phone, password, currentPassword }: ProfileChange,
+	): Promise<{ updated: UserDoc; tokensValidAfter?: number }> {
 		const { models, warn } = this.deps;
 		const changes: Partial<UserDoc> = {};
 		if (name !== undefined) changes.name = name;
 		if (surname !== undefined) changes.surname = surname;
+		if (phone !== undefined) changes.phone = normalizePhone(phone);
 		const emailChanges = email !== undefined && email !== user.email;
 		if (emailChanges || password !== undefined) {
 			if (!currentPassword)

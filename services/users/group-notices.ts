@@ -14,8 +14,18 @@ export interface NoticeGroup {
 	version: number;
 }
 
-/** "Bob Lee joined Family": to the group and to the member who was added. */
+/**
+ * "Bob Lee joined Family": to the group and to the member who was added, but not to the member who
+ * added them (their own action; an inviter hears "Bob Lee accepted your invitation" instead).
+ */
 export function memberAddedNotice(group: NoticeGroup, member: UserRef, actor: UserRef): NotificationSend {
+	return {
+		...memberJoinedNotice(group, member, actor),
+		...(actor.id !== member.id ? { exceptUserIds: [actor.id] } : {}),
+	};
+}
+
+function memberJoinedNotice(group: NoticeGroup, member: UserRef, actor: UserRef): NotificationSend {
 	return {
 		target: { groupId: group.id },
 		kind: "MEMBER_ADDED",
@@ -43,10 +53,10 @@ export function memberRemovedNotice(group: NoticeGroup, member: UserRef, actor: 
 	};
 }
 
-/** "Bob Lee joined Family" when Bob came in through an invite link: to the group and to Bob. */
+/** "Bob Lee joined Family" when Bob came in through an invite link: to the group (the link's creator included) and to Bob. */
 export function memberJoinedByLinkNotice(group: NoticeGroup, member: UserRef, linkCreator: UserRef): NotificationSend {
 	return {
-		...memberAddedNotice(group, member, linkCreator),
+		...memberJoinedNotice(group, member, linkCreator),
 		body: `${fullName(member)} joined the group "${group.name}" with an invite link from ${fullName(linkCreator)}.`,
 	};
 }

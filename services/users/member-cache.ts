@@ -2,7 +2,7 @@ import { TtlCache } from "../../lib/ttl-cache.js";
 import type { UserDoc } from "./models.js";
 
 /** What a group answer shows of a member. */
-export type MemberFields = Pick<UserDoc, "_id" | "name" | "surname" | "email">;
+export type MemberFields = Pick<UserDoc, "_id" | "name" | "surname" | "email" | "phone">;
 
 /** Broadcast to every users instance when a user's name, email or existence changes. */
 export const MEMBER_CHANGED_EVENT = "users.memberChanged";
@@ -35,8 +35,8 @@ export class MemberCache {
 
 	/** Keeps what a group answer shows of `doc` (never more), unless a change came after `readSince`. */
 	set(doc: MemberFields, readSince: number): void {
-		const { _id, name, surname, email } = doc;
-		this.members.setIfUnchanged(_id, { _id, name, surname, email }, readSince);
+		const { _id, name, surname, email, phone } = doc;
+		this.members.setIfUnchanged(_id, { _id, name, surname, email, ...(phone ? { phone } : {}) }, readSince);
 	}
 
 	evict(id: string): void {

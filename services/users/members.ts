@@ -19,10 +19,19 @@ export interface NamedSnapshot extends GroupSnapshot {
 }
 
 /** The account as its owner sees it. */
-export const toUser = (doc: MemberFields): User => ({ id: doc._id, name: doc.name, surname: doc.surname, email: doc.email });
+export const toUser = (doc: MemberFields): User => ({
+	id: doc._id,
+	name: doc.name,
+	surname: doc.surname,
+	email: doc.email,
+	...(doc.phone ? { phone: doc.phone } : {}),
+});
 
-/** A user as other members see them. */
+/** A user as other services see them (names only). */
 export const toRef = (doc: MemberFields): UserRef => ({ id: doc._id, name: doc.name, surname: doc.surname });
+
+/** A user as other members see them: the phone number too, when they gave one. */
+export const toMember = (doc: MemberFields): UserRef & { phone?: string } => ({ ...toRef(doc), ...(doc.phone ? { phone: doc.phone } : {}) });
 
 /** Parallel reads by `_id` when resolving a group's members (up to ~100 of them). */
 const READ_CONCURRENCY = 16;
@@ -75,7 +84,7 @@ export class Members {
 		const members = doc.memberIds
 			.map(id => byId.get(id))
 			.filter((user): user is MemberFields => Boolean(user))
-			.map(user => (user._id === viewerId || viewerId === undefined ? toUser(user) : toRef(user)));
+			.map(user => (user._id === viewerId || viewerId === undefined ? toUser(user) : toMember(user)));
 		return { id: doc._id, name: doc.name, createdBy: doc.createdBy, createdAt: new Date(doc.createdAt).toISOString(), members };
 	}
 

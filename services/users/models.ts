@@ -7,6 +7,8 @@ export interface UserDoc {
 	name: string;
 	surname: string;
 	email: string;
+	/** A phone number the user chose to give their groups (E.164, e.g. "+393331234567"); absent: none. */
+	phone?: string | null;
 	passwordHash: string;
 	/** Tokens issued (in ms) before this instant are revoked: password change, deletion, operator. */
 	tokensValidAfter: number;
@@ -103,6 +105,7 @@ export function usersModels(connection: Connection) {
 				name: String,
 				surname: String,
 				email: { type: String, unique: true },
+				phone: { type: String, default: undefined },
 				passwordHash: String,
 				tokensValidAfter: { type: Number, default: 0 },
 				createdAt: Date,

@@ -64,8 +64,11 @@ test("adding a member reaches the others and the added user live and in their in
 		["MEMBER_ADDED", "MEMBER_ADDED", "INVITED"],
 	);
 	assert.equal(bobInbox.notifications.filter(isCarolAdded).length, 1);
-	// The actor is a member too, and is told once.
-	await waitFor(async () => (await inbox(ada)).notifications.filter(isCarolAdded).length === 1, { what: "Ada's copy" });
+	// The actor is a member too, but it was her own action: she hears "Carol accepted your invitation" only.
+	await waitFor(async () => (await inbox(ada)).notifications.some(n => n.kind === "INVITATION_ACCEPTED" && n.subjectUserId === carol.user!.id), {
+		what: "Ada told Carol accepted",
+	});
+	assert.equal((await inbox(ada)).notifications.filter(isCarolAdded).length, 0, "no alert about her own action");
 });
 
 test("marking read lowers the unread count, and only the caller's own notifications change", async () => {
@@ -86,6 +89,29 @@ test("marking read lowers the unread count, and only the caller's own notificati
 	assert.equal(all.body.unread, 0);
 	assert.equal((await inbox(bob)).unread, 0);
 	assert.equal((await bob.post("/api/notifications/read", {})).status, 422);
+});
+
+test("marking read on one device tells the user's other sockets (phone and laptop show one count)", async () => {
+	const phone = await connectSocket(system.url, carol.token);
+	const laptop = await connectSocket(system.url, carol.token);
+	const adaSocket = await connectSocket(system.url, ada.token);
+	sockets.push(phone, laptop, adaSocket);
+	const before = await inbox(carol);
+	assert.ok(before.unread >= 1, "Carol has something unread");
+	const [newest] = before.notifications;
+	const one = await carol.post("/api/notifications/read", { ids: [newest!.id] });
+	assert.equal(one.status, 200, JSON.stringify(one.body));
+	for (const socket of [phone, laptop]) {
+		const read = await socket.waitFor("notifications:read", p => p.unread === one.body.unread);
+		assert.deepEqual(read.ids, [newest!.id]);
+	}
+	const all = await carol.post("/api/notifications/read", { all: true });
+	assert.equal(all.body.unread, 0);
+	for (const socket of [phone, laptop]) {
+		const read = await socket.waitFor("notifications:read", p => p.unread === 0);
+		assert.equal(read.ids, undefined, "all of them");
+	}
+	assert.equal(adaSocket.of("notifications:read").length, 0, "nobody else hears it");
 });
 
 test("the inbox pages back with `before`, newest first", async () => {

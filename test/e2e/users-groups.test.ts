@@ -193,6 +193,29 @@ describe("groups", () => {
 		assert.deepEqual(await memberNames(), ["Ann"]);
 	});
 
+	test("a phone number given in the profile is stored in international form and shown to fellow members; a wrong one is 422", async () => {
+		const ann = client();
+		const bob = client();
+		await ann.signUp("Ann", "Caller", "long enough pw");
+		const bobUser = await bob.signUp("Bob", "Caller", "long enough pw");
+		const group = await ann.createGroup("Callers", [bobUser.email]);
+		const bobAsMember = async () =>
+			((await ann.get(`/api/groups/${group.id}`)).body.members as { id: string; phone?: string }[]).find(m => m.id === bobUser.id);
+		assert.equal((await bobAsMember())?.phone, undefined);
+		const set = await bob.patch("/api/users/me", { phone: "+39 333 123-4567" });
+		assert.equal(set.status, 200, JSON.stringify(set.body));
+		assert.equal(set.body.phone, "+393331234567");
+		assert.equal((await bob.get("/api/users/me")).body.phone, "+393331234567");
+		assert.equal((await bobAsMember())?.phone, "+393331234567");
+		for (const phone of ["333 1234567", "+39 abc", "+0123456789", "+1234", 42]) {
+			const bad = await bob.patch("/api/users/me", { phone });
+			assert.equal(bad.status, 422, `${phone}: ${JSON.stringify(bad.body)}`);
+			assert.equal(bad.body.data?.[0]?.field, "phone");
+		}
+		assert.equal((await bob.patch("/api/users/me", { phone: "" })).body.phone, undefined, "removed");
+		assert.equal((await bobAsMember())?.phone, undefined);
+	});
+
 	test("a creator makes a group with members by email; only members see it", async () => {
 		const ada = client();
 		const bob = client();

@@ -275,7 +275,8 @@ test("SOS: Ada confirms, Bob is alerted at once; Ada stops it", async () => {
 
 	await bob.getByRole("button", { name: "Map" }).click();
 	await bob.locator(`.pin[data-user-id="${adaId}"][data-state="SOS"]`).waitFor({ timeout: 10_000 });
-	await bob.locator(".toast-danger", { hasText: /SOS/ }).waitFor({ timeout: 10_000 });
+	// Someone else's SOS is a banner of its own, not a toast (issue 17 point 7).
+	await bob.locator(".sos-banner", { hasText: /SOS/ }).waitFor({ timeout: 10_000 });
 	await screenshot(bob, "bob-sees-sos");
 	await screenshot(ada, "ada-in-sos");
 

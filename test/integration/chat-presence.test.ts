@@ -171,3 +171,31 @@ test("a gateway forwards a user's flip only if it is newer than the last one it 
 	await waitFor(() => flipsOf(userId).filter(online => online).length === 2, { what: "the two newer flips" });
 	assert.deepEqual(flipsOf(userId), [true, true], "the overtaken offline flip is not forwarded");
 });
+
+test("a member who joins while connected shows online to the group at once, and learns who of the others is online", async () => {
+	const dan = new ApiClient(system.url);
+	await dan.signUp("Dan", "Brown");
+	const danSocket = await connectSocket(system.url, dan.token);
+	try {
+		// Dan is online (no group yet): nobody in Family hears of it. Ada is online with her socket.
+		await waitFor(async () => (await db.collection("sockets").countDocuments({ userId: dan.user!.id, closed: false })) === 1, {
+			what: "Dan's socket known to chat",
+		});
+		await ada.addMember(group.id, dan.user!.email);
+		await adaSocket.waitFor(
+			"chat:presence",
+			(p: { groupId: string; userId: string; online: boolean }) => p.groupId === group.id && p.userId === dan.user!.id && p.online,
+		);
+		await danSocket.waitFor(
+			"chat:presence",
+			(p: { groupId: string; userId: string; online: boolean }) => p.groupId === group.id && p.userId === ada.user!.id && p.online,
+		);
+		assert.equal(
+			danSocket.of("chat:presence").some(p => p.userId === bob.user!.id && p.online),
+			false,
+			"Bob has no socket open: he is not announced online",
+		);
+	} finally {
+		danSocket.close();
+	}
+});

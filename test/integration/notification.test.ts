@@ -103,6 +103,8 @@ test("commands sent while the notification service is down arrive once when it i
 
 	assert.equal((await titled(bob, sos.payload.title)).length, 1);
 	assert.equal((await inbox(bob)).notifications.filter(isCarolAdded).length, 1);
+	assert.equal((await inbox(carol)).notifications.filter(isCarolAdded).length, 1);
+	assert.equal((await inbox(ada)).notifications.filter(isCarolAdded).length, 0, "Ada added Carol: no alert about her own action");
 	await bobSocket.waitFor("notification", (n: Notification) => n.title === sos.payload.title);
 	assert.equal(bobSocket.of("notification").filter((n: Notification) => n.title === sos.payload.title).length, 1);
 });

@@ -63,7 +63,10 @@ export interface TestBrowser {
 	blocked: string[];
 	/** Uncaught page errors and console errors, per context label. */
 	errors: string[];
-	newPage(label: string, opts?: { viewport?: { width: number; height: number }; isMobile?: boolean }): Promise<{ context: BrowserContext; page: Page }>;
+	newPage(
+		label: string,
+		opts?: { viewport?: { width: number; height: number }; isMobile?: boolean; timezoneId?: string },
+	): Promise<{ context: BrowserContext; page: Page }>;
 	close(): Promise<void>;
 }
 
@@ -90,7 +93,7 @@ export async function launchBrowser(baseUrl: string): Promise<TestBrowser> {
 				isMobile: opts.isMobile,
 				hasTouch: opts.isMobile,
 				locale: "en-GB",
-				timezoneId: "UTC",
+				timezoneId: opts.timezoneId ?? "UTC",
 				serviceWorkers: "allow",
 			});
 			contexts.push(context);

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { clientMessageIdOf, MessageClock, normalizeText, sortKeyOf, systemMessageId, systemText, toMessage } from "../../services/chat/messages.js";
-import { judgeGateway, presenceList } from "../../services/chat/presence.js";
+import { judgeGateway, newcomerPresence, presenceList } from "../../services/chat/presence.js";
 
 test("message text is trimmed and must keep 1..2000 characters", () => {
 	assert.equal(normalizeText("  hello \n"), "hello");
@@ -90,4 +90,12 @@ test("a gateway unknown or gone closes its sockets, but not before the broker ha
 test("a system line about a member without a name says Someone", () => {
 	assert.equal(systemText("joined", { name: "", surname: "" }), "Someone joined the group");
 	assert.equal(systemText("left", { name: "Ada", surname: "" }), "Ada left the group");
+});
+
+test("a connected newcomer is announced online to the group and told who of the others is online; an offline one brings nothing", () => {
+	assert.deepEqual(newcomerPresence("g", "dan", true, ["ada", "dan", "ada"]), [
+		{ groupIds: ["g"], userId: "dan", online: true },
+		{ groupIds: ["g"], userId: "ada", online: true, to: "dan" },
+	]);
+	assert.deepEqual(newcomerPresence("g", "dan", false, ["ada"]), []);
 });

@@ -9,7 +9,7 @@ const ann = { id: "ann", name: "Ann", surname: "Lee" };
 const bob = { id: "bob", name: "Bob", surname: "Stone" };
 const family = { id: "g1", name: "Family", version: 4 };
 
-test("a member added by another member is announced to the group and to them, naming both", () => {
+test("a member added by another member is announced to the group and to them, naming both, but not to the member who added them", () => {
 	assert.deepEqual(memberAddedNotice(family, bob, ann), {
 		target: { groupId: "g1" },
 		kind: "MEMBER_ADDED",
@@ -19,6 +19,7 @@ test("a member added by another member is announced to the group and to them, na
 		subjectUserId: "bob",
 		alsoUserIds: ["bob"],
 		groupVersion: 4,
+		exceptUserIds: ["ann"],
 	});
 });
 

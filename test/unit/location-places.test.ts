@@ -59,6 +59,7 @@ describe("places in a session", () => {
 			body: "Ada Lovelace left Home.",
 			groupId: "g1",
 			subjectUserId: "ada",
+			data: { place: { name: "Home" } },
 		});
 		assert.equal(left.changed, true);
 	});

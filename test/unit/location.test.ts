@@ -444,7 +444,7 @@ describe("routes, texts and validation", () => {
 		assert.equal(capRoute(points.slice(0, 10), 1000).length, 10);
 	});
 
-	test("titles name the user; journey bodies say where to and by when", () => {
+	test("titles name the user; journey bodies say where to and by when, and the data carry the ETA, destination and last position", () => {
 		const subject = { userId: "u1", user: { name: "Ada", surname: "Lovelace" }, groupId: "g1", groupVersion: 4 };
 		const started = decide(active(), journeyEvent(Date.parse("2025-06-01T18:30:00Z")), NOW, T).notices[0];
 		const text = noticeText(started, subject, T);
@@ -458,6 +458,7 @@ describe("routes, texts and validation", () => {
 			body: text.body,
 			groupId: "g1",
 			subjectUserId: "u1",
+			data: { eta: "2025-06-01T18:30:00.000Z", destination: { name: "Home", latitude: 45, longitude: 9 }, mode: "walking" },
 			groupVersion: 4,
 		});
 		const late = decide(routing(NOW + 1000), { type: "timer" }, NOW + 2000, T).notices[0];
@@ -471,6 +472,7 @@ describe("routes, texts and validation", () => {
 		assert.equal(sosCommand.title, "Ada Lovelace raised an SOS");
 		assert.match(sosCommand.body, /45\.01000, 9\.00000/);
 		assert.equal(sosCommand.groupId, undefined, "an SOS is about the user, not one group");
+		assert.deepEqual(sosCommand.data?.position, { latitude: 45.01, longitude: 9, timestamp: raised!.position!.timestamp });
 		assert.equal(memberName(null), "A member");
 		assert.equal(formatTime("2025-06-01T18:30:59.999Z"), "2025-06-01 18:30 UTC");
 		assert.equal(formatDuration(90 * 60_000), "1 h 30 min");

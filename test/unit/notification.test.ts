@@ -44,6 +44,12 @@ test("a userIds command reaches exactly the users it names, whatever groups they
 	assert.equal(asked, 0);
 });
 
+test("whoever caused a notification is not alerted about it, even as a member of the group it goes to", async () => {
+	const lookups = { groupMembers: async () => ["ada", "bob", "cy"], coMembersOf: async () => [] };
+	const added = { target: { groupId: "g1" }, subjectUserId: "bob", alsoUserIds: ["bob"], exceptUserIds: ["ada"] };
+	assert.deepEqual(await resolveRecipients(added, lookups), ["cy", "bob"]);
+});
+
 test("the same command and recipient always give the same notification id", () => {
 	assert.equal(notificationId("env-1", "ada"), notificationId("env-1", "ada"));
 	assert.notEqual(notificationId("env-1", "ada"), notificationId("env-1", "bob"));
@@ -72,6 +78,12 @@ test("a stored notification is dated when the event happened and shows in the AP
 		createdAt: "2025-03-01T10:00:00.000Z",
 		read: false,
 	});
+});
+
+test("a command's data (a journey's ETA and destination) reach the stored notification and its API shape", () => {
+	const data = { eta: "2025-03-01T18:30:00.000Z", destination: { name: "Home", latitude: 45, longitude: 9 } };
+	const command: NotificationSend = { target: { groupId: "g1" }, kind: "JOURNEY_STARTED", title: "Ada started a journey", body: "…", groupId: "g1", data };
+	assert.deepEqual(toNotification(notificationFor({ id: "env-2", occurredAt: "2025-03-01T10:00:00.000Z" }, command, "bob")).data, data);
 });
 
 test("push is off without VAPID settings, and off (with a reason) when they are partial or invalid", () => {

@@ -1,3 +1,4 @@
+import { fieldProblemText, type FieldProblem } from "./texts";
 import type {
 	Device,
 	DeviceProtocol,
@@ -26,10 +27,7 @@ import type {
  * so the UI never shows a blank failure.
  */
 
-export interface FieldProblem {
-	field?: string;
-	message?: string;
-}
+export type { FieldProblem } from "./texts";
 
 export class ApiError extends Error {
 	constructor(
@@ -45,9 +43,7 @@ export class ApiError extends Error {
 	/** The message to show: for validation errors, what is wrong with each field. */
 	get detail(): string {
 		const problems = Array.isArray(this.data)
-			? (this.data as FieldProblem[])
-					.filter(p => typeof p?.message === "string" && p.message.length > 0)
-					.map(p => (p.field && !p.message!.includes(p.field) ? `${p.field}: ${p.message}` : p.message!))
+			? (this.data as FieldProblem[]).filter(p => typeof p?.message === "string" && p.message.length > 0).map(fieldProblemText)
 			: [];
 		// The validator's own message is generic ("Parameters validation error!"): the fields say more.
 		if (problems.length && /validation error/i.test(this.message)) return problems.join(" ");
@@ -109,7 +105,7 @@ export class Api {
 	login = (email: string, password: string) => this.request<LoginResult>("POST", "/auth/login", { email, password }, { auth: false });
 	logout = () => this.request<void>("POST", "/auth/logout");
 	me = () => this.request<User>("GET", "/users/me");
-	updateMe = (body: Partial<{ name: string; surname: string; email: string; password: string; currentPassword: string }>) =>
+	updateMe = (body: Partial<{ name: string; surname: string; email: string; phone: string; password: string; currentPassword: string }>) =>
 		this.request<User>("PATCH", "/users/me", body);
 
 	// ---- groups

@@ -6,7 +6,8 @@ import { ago, clockTime, fullName, plural } from "./format";
 import { Live, type ConnectionState, type LocationRequest } from "./live";
 import { locationDenied, Tracker, type Fix, type SourceKind, type Target } from "./tracker";
 import type { ChatPresence, Group, GroupChanged, Invitation, LoginResult, Message, Notification, Point, Precision, Session, User } from "./types";
-import { confirmAction, dismissToast, hasToast, toast, toastError } from "./ui";
+import { clearToasts, confirmAction, dismissToast, hasToast, toast, toastError } from "./ui";
+import { SosBanners, TabBadge } from "./alerts";
 import { ChatView } from "./views/chat";
 import { openDevices, phoneIcon } from "./views/devices";
 import { GroupList, manageGroup, type GroupActions } from "./views/groups";
@@ -70,6 +71,9 @@ export class App {
 	private invitations!: InvitationList;
 	private invitationsHint!: HTMLElement;
 	private groupsTab!: HTMLButtonElement;
+	/** Someone's SOS, unmistakable (alerts.ts); new chat messages on the phone's Chat tab. */
+	private sos!: SosBanners;
+	private chatBadge!: TabBadge;
 	private conn!: HTMLElement;
 	private banner!: HTMLElement;
 	private title!: HTMLElement;
@@ -160,6 +164,9 @@ export class App {
 		delete document.body.dataset.tab;
 		window.removeEventListener("hashchange", this.onHash);
 		document.removeEventListener("visibilitychange", this.onVisibility);
+		// Nothing private stays on screen after logout.
+		clearToasts();
+		this.sos?.clear();
 	}
 
 	/**
@@ -232,6 +239,7 @@ export class App {
 			chat: message => this.onChat(message),
 			presence: presence => this.onPresence(presence),
 			notification: notification => this.onNotification(notification),
+			notificationsRead: read => this.inbox.syncRead(read),
 			groupChanged: change => void this.onGroupChanged(change),
 			invitation: invitation => this.onInvitation(invitation),
 			locationRequest: request => void this.onLocationRequest(request),
@@ -437,6 +445,11 @@ export class App {
 		);
 		this.groupsTab = tabbar.querySelector<HTMLButtonElement>('[data-tab="groups"]')!;
 		this.groupsTab.append(h("span", { class: "count", hidden: true, "aria-hidden": "true" }));
+		this.chatBadge = new TabBadge(tabbar.querySelector<HTMLButtonElement>('[data-tab="chat"]')!, "messages");
+		this.sos = new SosBanners({
+			showOnMap: userId => void this.showOnMap(userId),
+			phoneOf: userId => this.groups.flatMap(g => g.members as { id: string; phone?: string }[]).find(m => m.id === userId && m.phone)?.phone,
+		});
 
 		this.layout = h(
 			"div",
@@ -461,6 +474,7 @@ export class App {
 				this.conn,
 				h("div", { class: "topbar-actions" }, this.inbox.button, phones, this.profileButton, logout),
 			),
+			this.sos.el,
 			this.banner,
 			this.layout,
 			tabbar,
@@ -490,6 +504,7 @@ export class App {
 		// On a phone, toasts keep clear of the SOS button on the map tab, and of the chat box elsewhere (styles.css).
 		document.body.dataset.tab = tab;
 		if (tab === "groups") this.invitations.dismissToasts();
+		if (tab === "chat") this.chatBadge.clear();
 		for (const b of this.root.querySelectorAll<HTMLButtonElement>(".tabbar button")) b.setAttribute("aria-current", b.dataset.tab === tab ? "page" : "false");
 		if (tab === "map") requestAnimationFrame(() => this.map.resized());
 	}
@@ -825,6 +840,16 @@ export class App {
 
 	private onChat(message: Message) {
 		this.chat.receive(message);
+		if (message.kind === "user" && message.userId !== this.me.id && this.layout.dataset.tab !== "chat") this.chatBadge.add();
+	}
+
+	/** "Show on map" of an SOS: the person's group, the map, the person. */
+	private async showOnMap(userId: string) {
+		const has = (g: Group) => g.members.some(m => m.id === userId);
+		const group = this.groups.find(g => g.id === this.groupId && has(g)) ?? this.groups.find(has);
+		if (group && group.id !== this.groupId) await this.select(group.id);
+		this.showTab("map");
+		this.map.focus(userId);
 	}
 
 	private onPresence({ groupId, userId, online }: ChatPresence) {
@@ -846,6 +871,13 @@ export class App {
 			this.inbox.receive(notification, false);
 			return;
 		}
+		// Someone else's SOS: its own banner, sound and flashing title (alerts.ts), not a toast.
+		if (notification.kind === "SOS" && notification.subjectUserId && notification.subjectUserId !== this.me.id) {
+			this.inbox.receive(notification, false);
+			this.sos.raise(notification);
+			return;
+		}
+		if (notification.kind === "SOS_ENDED" && notification.subjectUserId) this.sos.end(notification.subjectUserId);
 		// About something I did myself (my journey, my SOS): into the inbox, without a toast.
 		this.inbox.receive(notification, notification.subjectUserId !== this.me.id);
 	}

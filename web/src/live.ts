@@ -23,6 +23,8 @@ export interface LiveHandlers {
 	chat(message: Message): void;
 	presence(presence: ChatPresence): void;
 	notification(notification: Notification): void;
+	/** Notifications were marked read on one of my devices: the unread count now. */
+	notificationsRead?(read: { unread: number; ids?: string[] }): void;
 	groupChanged(change: GroupChanged): void;
 	/** Someone invited me to a group (API.md §6.1). */
 	invitation(invitation: Invitation): void;
@@ -80,6 +82,7 @@ export class Live {
 		s.on("chat:message", (message: Message) => handlers.chat(message));
 		s.on("chat:presence", (presence: ChatPresence) => handlers.presence(presence));
 		s.on("notification", (notification: Notification) => handlers.notification(notification));
+		s.on("notifications:read", (read: { unread: number; ids?: string[] }) => handlers.notificationsRead?.(read));
 		s.on("group:changed", (change: GroupChanged) => handlers.groupChanged(change));
 		s.on("invitation", (invitation: Invitation) => handlers.invitation(invitation));
 		s.on("location:request", (request: LocationRequest) => handlers.locationRequest(request));

@@ -4,6 +4,8 @@
  * nothing: the app needs the server anyway.
  */
 
+import { localizeTimes, type NoticeFacts } from "./texts";
+
 // Only the few service-worker types used here (the DOM and WebWorker libs cannot be mixed).
 interface ExtendableEvent extends Event {
 	waitUntil(promise: Promise<unknown>): void;
@@ -37,7 +39,7 @@ worker.addEventListener("install", event => event.waitUntil(worker.skipWaiting()
 worker.addEventListener("activate", event => event.waitUntil(worker.clients.claim()));
 
 worker.addEventListener("push", event => {
-	let payload: { id?: string; title?: string; body?: string; kind?: string; groupId?: string } = {};
+	let payload: { id?: string; title?: string; body?: string; kind?: string; groupId?: string; data?: NoticeFacts } = {};
 	try {
 		payload = (event.data?.json() ?? {}) as typeof payload;
 	} catch {
@@ -45,8 +47,9 @@ worker.addEventListener("push", event => {
 	}
 	const urgent = payload.kind === "SOS";
 	event.waitUntil(
-		worker.registration.showNotification(payload.title || "PositionPal", {
-			body: payload.body ?? "",
+		// Times in this device's zone, from the notification's data (texts.ts).
+		worker.registration.showNotification(localizeTimes(payload.title || "PositionPal", payload.data), {
+			body: localizeTimes(payload.body ?? "", payload.data),
 			tag: payload.id,
 			data: { groupId: payload.groupId },
 			requireInteraction: urgent,

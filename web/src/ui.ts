@@ -16,6 +16,9 @@ export interface ToastOptions {
 	action?: { label: string; run(): void };
 }
 
+/** Toasts on screen at once: more would cover the page's controls on a phone. */
+export const MAX_TOASTS = 2;
+
 export function toast(opts: ToastOptions): HTMLElement {
 	const host = $("#toasts");
 	const kind = opts.kind ?? "info";
@@ -30,12 +33,16 @@ export function toast(opts: ToastOptions): HTMLElement {
 		h("button", { type: "button", class: "toast-close", "aria-label": `Dismiss: ${opts.title}`, onclick: close }, "×"),
 	);
 	host.prepend(el);
-	// A short stack: older toasts give way (their notifications stay in the inbox).
-	// An SOS stays until dismissed.
-	for (const extra of [...host.children].slice(3)) if (!extra.classList.contains("toast-danger")) extra.remove();
+	// At most two: older toasts give way (their notifications stay in the inbox; an SOS has its banner).
+	for (const extra of [...host.children].slice(MAX_TOASTS)) extra.remove();
 	const timeout = opts.timeoutMs ?? (urgent ? 12_000 : kind === "success" ? 4_000 : 8_000);
 	if (timeout > 0) window.setTimeout(close, timeout);
 	return el;
+}
+
+/** Every toast goes (logout: nothing private stays on screen). */
+export function clearToasts(): void {
+	document.querySelector("#toasts")?.replaceChildren();
 }
 
 export function dismissToast(key: string): void {

@@ -3,6 +3,7 @@ import { busy, h } from "../dom";
 import { ago, dateTime } from "../format";
 import { currentSubscription, disablePush, enablePush, pushKey } from "../push";
 import type { Notification } from "../types";
+import { localizeTimes } from "../texts";
 import { dismissToast, modal, toast, toastError, type ToastKind } from "../ui";
 
 /**
@@ -82,13 +83,20 @@ export class Inbox {
 		if (n.kind === "SOS_ENDED" && sosKey) dismissToast(sosKey);
 		if (!showToast) return;
 		toast({
-			title: n.title,
-			body: n.body,
+			title: localizeTimes(n.title, n.data),
+			body: localizeTimes(n.body, n.data),
 			kind: toastKind(n),
 			key: toastKey(n, sosKey),
 			timeoutMs: n.kind === "SOS" ? 0 : 10_000,
 			action: n.groupId ? { label: "Show", run: () => this.onOpenGroup(n.groupId!) } : undefined,
 		});
+	}
+
+	/** Marked read on another device (or this one): the same count everywhere. */
+	syncRead({ unread, ids }: { unread: number; ids?: string[] }): void {
+		for (const i of this.items) if (!ids || ids.includes(i.id)) i.read = true;
+		this.setUnread(unread);
+		this.renderList();
 	}
 
 	private setUnread(count: number) {
@@ -158,8 +166,8 @@ export class Inbox {
 					h(
 						"div",
 						{ class: "inbox-text" },
-						h("strong", {}, n.title),
-						h("p", {}, n.body),
+						h("strong", {}, localizeTimes(n.title, n.data)),
+						h("p", {}, localizeTimes(n.body, n.data)),
 						h("time", { datetime: n.createdAt, title: dateTime(n.createdAt) }, ago(n.createdAt)),
 					),
 					n.read ? h("span", { class: "visually-hidden" }, "read") : mark,

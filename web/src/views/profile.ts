@@ -21,6 +21,11 @@ export function editProfile(me: User, openPhones: () => void, openHistory: () =>
 		),
 		field("Email", h("input", { name: "email", type: "email", required: true, autocomplete: "email", value: me.email })),
 		field(
+			"Phone (optional)",
+			h("input", { name: "phone", type: "tel", autocomplete: "tel", maxlength: 40, placeholder: "+39 333 123 4567", value: me.phone ?? "" }),
+			"With the country code. Your groups see it, so they can call you during an SOS. Leave empty to hide it.",
+		),
+		field(
 			"New password",
 			h("input", { name: "password", type: "password", autocomplete: "new-password" }),
 			"Leave empty to keep the current one. At least 8 characters.",
@@ -55,6 +60,7 @@ export function editProfile(me: User, openPhones: () => void, openHistory: () =>
 		if (v.name !== me.name) changes.name = v.name;
 		if (v.surname !== me.surname) changes.surname = v.surname;
 		if (v.email !== me.email) changes.email = v.email;
+		if ((v.phone ?? "").trim() !== (me.phone ?? "")) changes.phone = (v.phone ?? "").trim();
 		if (v.password) changes.password = v.password;
 		if (v.currentPassword && (changes.email !== undefined || changes.password !== undefined)) changes.currentPassword = v.currentPassword;
 		showFormError(error, null);
