@@ -17,7 +17,7 @@ describe("the per-address limit on failed device logins", () => {
 		const guess = (n: number) => DeviceAuthLimiter.fingerprint("osmand", `guess-${n}`);
 		for (let i = 0; i < 3; i++) {
 			assert.equal(limiter.blockedFor("10.0.0.1", guess(i)), 0);
-			limiter.failed("10.0.0.1", guess(i));
+			void limiter.failed("10.0.0.1", guess(i));
 		}
 		clock.now = 1_000;
 		assert.equal(limiter.blockedFor("10.0.0.1", guess(9)), 59_000);
@@ -30,22 +30,22 @@ describe("the per-address limit on failed device logins", () => {
 		const limiter = new DeviceAuthLimiter(1, 60_000, () => 0);
 		const phone = DeviceAuthLimiter.fingerprint("owntracks", "user:pass");
 		limiter.succeeded(phone);
-		limiter.failed("nat", DeviceAuthLimiter.fingerprint("osmand", "flood"));
+		void limiter.failed("nat", DeviceAuthLimiter.fingerprint("osmand", "flood"));
 		assert.equal(limiter.blockedFor("nat", phone), 0);
 		assert.ok(limiter.blockedFor("nat", DeviceAuthLimiter.fingerprint("osmand", "flood")) > 0);
-		limiter.failed("nat", phone);
+		void limiter.failed("nat", phone);
 		assert.ok(limiter.blockedFor("nat", phone) > 0, "revoked since it worked");
 	});
 
 	test("a limit of 0 is off", () => {
 		const limiter = new DeviceAuthLimiter(0);
-		for (let i = 0; i < 100; i++) limiter.failed("a", "f");
+		for (let i = 0; i < 100; i++) void limiter.failed("a", "f");
 		assert.equal(limiter.blockedFor("a", "f"), 0);
 	});
 
 	test("memory stays bounded under a flood of addresses", () => {
 		const limiter = new DeviceAuthLimiter(1, 60_000, () => 0, 100);
-		for (let i = 0; i < 1_000; i++) limiter.failed(`10.0.${i >> 8}.${i & 255}`, "f");
+		for (let i = 0; i < 1_000; i++) void limiter.failed(`10.0.${i >> 8}.${i & 255}`, "f");
 		assert.ok((limiter as unknown as { windows: Map<string, unknown> }).windows.size <= 100);
 	});
 });
