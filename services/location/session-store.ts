@@ -85,6 +85,19 @@ const WRITE_BEHIND: WriteBehind = {
 
 const MAX_VERSION_RETRIES = 8;
 
+/**
+ * How close a stored timer may come before a sample is written through (ms): a quarter of the
+ * offline threshold, at most `maxMs`. Every sample of a sharing session moves its timer to now +
+ * the offline threshold; with a fixed window as long as that threshold or longer (OFFLINE_AFTER=4
+ * against 5 s) every sample was due "soon" and written through, and the write path collapsed
+ * (800 samples/s at 6 % of the bare relay). A quarter keeps well inside the half-threshold at which
+ * the write-behind writes a session first (`priorityWindowMs`), so a steadily sampling session is
+ * written about twice per threshold and its samples are deferred in between, whatever the threshold.
+ */
+export function writeThroughWindowMs(offlineAfterMs: number, maxMs: number): number {
+	return Math.min(maxMs, offlineAfterMs / 4);
+}
+
 /** The request a change answers (its live update goes out as that request's child), or null for the store's own work. */
 export type Origin = Context | null;
 export interface ApplyOptions {
@@ -361,7 +374,7 @@ export class SessionStore {
 	}
 
 	private deferrable(entry: OwnedSession, outcome: Transition, now: number): boolean {
-		return canDefer(entry.data, outcome, entry.storedNextCheckAt, now, this.timings.writeThroughWithinMs);
+		return canDefer(entry.data, outcome, entry.storedNextCheckAt, now, writeThroughWindowMs(this.thresholds.offlineAfterMs, this.timings.writeThroughWithinMs));
 	}
 
 	/** Applies a deferrable sample's outcome to the owned copy (written behind later) and pushes it live. */

@@ -13,7 +13,7 @@ import {
 	type SessionWrite,
 	type TombstoneScope,
 } from "../../services/location/session-repository.js";
-import type { Origin } from "../../services/location/session-store.js";
+import { writeThroughWindowMs, type Origin } from "../../services/location/session-store.js";
 import { createTracking } from "../../services/location/tracking.js";
 
 // The SessionStore with everything around it faked: an in-memory repository, a clock the test
@@ -145,7 +145,7 @@ class MemoryRepository implements SessionRepository {
 	}
 }
 
-function setup(groups: Record<string, string[]> = { g1: ["ada", "bob"], g2: ["ada"] }) {
+function setup(groups: Record<string, string[]> = { g1: ["ada", "bob"], g2: ["ada"] }, thresholds: Thresholds = T) {
 	const repository = new MemoryRepository();
 	const clock = { now: T0 };
 	const published: SessionData[] = [];
@@ -165,7 +165,7 @@ function setup(groups: Record<string, string[]> = { g1: ["ada", "bob"], g2: ["ad
 	const tracking = createTracking({
 		repository,
 		now: () => clock.now,
-		thresholds: T,
+		thresholds,
 		publish: async (session: SessionData, _origin: Origin) => void published.push(session),
 		kickOutbox: id => void kicked.push(id),
 		loadGroup: async groupId => group(groupId),
@@ -210,6 +210,29 @@ describe("SessionStore: write-behind", () => {
 		assert.deepEqual([store.stats.deferred, store.stats.flushed], [2, 1]);
 		await store.flush();
 		assert.equal(repository.writes.length, 2, "nothing left to write");
+	});
+
+	test("a short offline threshold (OFFLINE_AFTER=4) still writes a steady sampler behind, not at every sample", async () => {
+		const { store, repository, sample, advance } = setup(undefined, { ...T, offlineAfterMs: 4_000 });
+		await store.apply("g1", "ada", { type: "sharingStarted" }, { caller: ADA });
+		const writesBefore = repository.writes.length;
+		// 10 samples a second for 20 s, the flush ticking every 250 ms as in the service.
+		for (let i = 1; i <= 200; i++) {
+			advance(100);
+			await sample("g1", 45 + i * 1e-5);
+			if (i % 5 === 0) await store.flush();
+		}
+		const writes = repository.writes.length - writesBefore;
+		assert.ok(writes <= 20, `about two writes per threshold, not one per sample (${writes} writes for 200 samples)`);
+		assert.ok(store.stats.deferred >= 180, `samples deferred: ${store.stats.deferred}`);
+		// The stored timer never came due while she kept sampling: no other instance would see her offline.
+		const stored = repository.stored("g1", "ada");
+		assert.ok(stored.nextCheckAt! > T0 + 20_000, "the stored offline timer stays ahead of the clock");
+	});
+
+	test("writeThroughWindowMs: a quarter of the offline threshold, at most the configured margin", () => {
+		assert.equal(writeThroughWindowMs(4_000, 5_000), 1_000);
+		assert.equal(writeThroughWindowMs(60_000, 5_000), 5_000);
 	});
 
 	test("a write behind that meets a newer stored version rebases: the pending samples are applied again on the stored session", async () => {
