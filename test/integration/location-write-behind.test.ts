@@ -103,3 +103,37 @@ test("after a restart, a burst of first samples reads each session and the group
 	assert.equal(later.sessionReads, 3);
 	assert.equal(later.groupReads, 1);
 });
+
+test("two samples of one user in the same millisecond, elsewhere: both kept, the second after the first (REST and Socket.IO)", async () => {
+	const ada = new ApiClient(system.url);
+	const bob = new ApiClient(system.url);
+	await ada.signUp("Ada", "Twice");
+	await bob.signUp("Bob", "Twice");
+	const group = await ada.createGroup(`ms-${randomBytes(2).toString("hex")}`, [bob.user!.email]);
+	assert.equal((await ada.post(`/api/groups/${group.id}/sharing`)).status, 200);
+	const adaSocket: LiveSocket = await connectSocket(system.url, ada.token);
+	try {
+		const sameMs = async (send: (sample: { latitude: number; longitude: number; timestamp: string }) => Promise<unknown>, base: number) => {
+			const timestamp = new Date(Date.now() - 1_000).toISOString();
+			await send({ latitude: base, longitude: 9, timestamp });
+			await send({ latitude: base + 1e-3, longitude: 9, timestamp });
+			// The same fix sent again (a phone resending what it thinks was lost) changes nothing.
+			await send({ latitude: base + 1e-3, longitude: 9, timestamp });
+			const position = (await sessionOf(bob, group.id, ada.user!.id)).position;
+			assert.equal(position?.latitude, base + 1e-3, "the second sample of the millisecond is where she is");
+			await waitFor(
+				async () => {
+					const points = ((await ada.get<{ points: { latitude: number; timestamp: string }[] }>("/api/users/me/history")).body.points ?? []).filter(
+						p => p.timestamp === timestamp,
+					);
+					return points.length === 2 && points.some(p => p.latitude === base) && points.some(p => p.latitude === base + 1e-3);
+				},
+				{ timeoutMs: 10_000, what: "both samples of the millisecond in her history, once each" },
+			);
+		};
+		await sameMs(async sample => assert.equal((await ada.post("/api/location/samples", sample)).status, 202), 44.1);
+		await sameMs(async sample => assert.equal((await adaSocket.emit("location:sample", sample)).ok, true), 44.2);
+	} finally {
+		adaSocket.close();
+	}
+});
