@@ -137,3 +137,38 @@ test("two samples of one user in the same millisecond, elsewhere: both kept, the
 		adaSocket.close();
 	}
 });
+
+test("acknowledged samples survive a SIGKILL of their owner: the next owner has the last position and the route", async () => {
+	const ada = new ApiClient(system.url);
+	const bob = new ApiClient(system.url);
+	await ada.signUp("Ada", "Crash");
+	await bob.signUp("Bob", "Crash");
+	const group = await ada.createGroup(`crash-${randomBytes(2).toString("hex")}`, [bob.user!.email]);
+	assert.equal((await ada.post(`/api/groups/${group.id}/sharing`)).status, 200);
+	const journeyStart = await ada.post(`/api/groups/${group.id}/journey`, {
+		destination: { name: "Library", latitude: 46, longitude: 9 },
+		eta: new Date(Date.now() + 3_600_000).toISOString(),
+		mode: "walking",
+	});
+	assert.equal(journeyStart.status, 201);
+	// With the default thresholds these are written behind (up to 5 s later): each is acknowledged before.
+	const sent: number[] = [];
+	const deferredBefore = (await stats()).deferred;
+	for (let i = 1; i <= 6; i++) {
+		const latitude = 45.3 + i * 1e-4;
+		assert.equal((await ada.post("/api/location/samples", { latitude, longitude: 9 })).status, 202);
+		sent.push(latitude);
+	}
+	assert.ok((await stats()).deferred > deferredBefore, "the samples took the write-behind path");
+
+	// The owner dies at once, with nothing written behind yet; the next one starts.
+	await system.stop("location", "SIGKILL");
+	await system.start("location");
+	const last = sent.at(-1);
+	await waitFor(async () => (await sessionOf(bob, group.id, ada.user!.id))?.position?.latitude === last, {
+		timeoutMs: 30_000,
+		what: "the last acknowledged position on the next owner",
+	});
+	const route = (await bob.get<{ points: { latitude: number }[] }>(`/api/groups/${group.id}/sessions/${ada.user!.id}/route`)).body.points.map(p => p.latitude);
+	for (const latitude of sent) assert.equal(route.filter(l => l === latitude).length, 1, `route point ${latitude} once: ${route.join(", ")}`);
+});
