@@ -343,9 +343,10 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const sessions = await Promise.all(
 					groupIds.map(async groupId => (await this.store.tryApply(groupId, caller.id, sample, { origin: ctx, caller })) ?? this.store.get(groupId, caller.id)),
 				);
+				// Acknowledged means durable: a phone's report is written with its session; anything else
+				// written behind is journaled first (location/sample-journal.ts).
 				if (ctx.meta.device) await Promise.all(groupIds.map(groupId => this.store.persist(groupId, caller.id)));
-				// Acknowledged means durable: what is written behind is journaled first (location/sample-journal.ts).
-				await Promise.all(groupIds.map(groupId => this.store.durable(groupId, caller.id)));
+				else await Promise.all(groupIds.map(groupId => this.store.durable(groupId, caller.id)));
 				// The caller's own history (API.md §6.6): queued, written with the others within a second.
 				this.history.buffer.add(caller.id, sample.point);
 				ctx.meta.$statusCode = 202;

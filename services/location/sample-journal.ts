@@ -196,9 +196,16 @@ export class SampleJournal {
 		}
 	}
 
+	/** Beyond `maxQueued` (the database refusing for long): the oldest go, and whoever waits for them is told (503). */
 	private dropQueued(count: number): void {
 		const gone = this.queue.splice(0, count);
 		this.dropped += gone.length;
-		this.stored(gone);
+		this.rejectWaiters(gone, new Error("the journal is full"));
+		for (const doc of gone) {
+			const key = sessionId(doc.groupId, doc.userId);
+			const left = (this.unstored.get(key) ?? 1) - 1;
+			if (left > 0) this.unstored.set(key, left);
+			else this.unstored.delete(key);
+		}
 	}
 }

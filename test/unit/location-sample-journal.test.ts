@@ -57,6 +57,25 @@ describe("sample journal", () => {
 		assert.equal(inserts.flat().length, 1);
 	});
 
+	test("beyond its bound (the database refusing for long) the oldest samples go, and their acknowledgement is refused, never given", async () => {
+		const journal = new SampleJournal({
+			node: "n1",
+			insert: async () => {
+				throw new Error("database down");
+			},
+			trim: async () => undefined,
+			now: () => T0,
+			logger: { warn: () => undefined },
+			maxQueued: 2,
+		});
+		journal.append("g1", "ada", at(45, T0));
+		const ada = journal.durable("g1", "ada");
+		journal.append("g1", "bob", at(45, T0));
+		journal.append("g1", "cat", at(45, T0));
+		await assert.rejects(ada, (err: { code?: number }) => err.code === 503);
+		assert.equal(journal.dropped, 1);
+	});
+
 	test("what the write behind stored is trimmed: everything appended before the oldest sample still unwritten", async () => {
 		const { journal, clock, trims } = setup();
 		journal.append("g1", "ada", at(45, T0));
