@@ -12,6 +12,8 @@ import { conflict, ErrorTypes, forbidden, invalidState, notFound, rateLimited, v
 import { LiveEvents, type LiveGroup, type LivePlace, type LiveShareEnded, type PlaceChange } from "../events/live.js";
 import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
 import { locationModels, type LocationModels } from "./location/models.js";
+import { journalModel, SampleJournal, type JournalDoc } from "./location/sample-journal.js";
+import { handOverOrphans, orphansOf } from "./location/hand-over-replay.js";
 import { newSession, recordsRoute, toApiSession, toOperatorSession, type SessionData, type Thresholds } from "./location/session.js";
 import { MongoSessionRepository, type SessionRepository } from "./location/session-repository.js";
 import { createTracking, type Tracking } from "./location/tracking.js";
@@ -199,6 +201,8 @@ const USERS_LOOKUP_TIMEOUT_MS = 1_000;
 
 /** How often dirty sessions are looked at for writing behind (see WRITE_BEHIND in location/session-store.ts). */
 const FLUSH_TICK_MS = 250;
+/** How often the sample journal retries a refused append and deletes what has been written behind. */
+const JOURNAL_TICK_MS = 1_000;
 /** A graceful stop waits this long for a running periodic check, then this long to write everything. */
 const STOP_CHECK_WAIT_MS = 3_000;
 const STOP_WRITE_WAIT_MS = 8_000;
@@ -226,6 +230,9 @@ interface LocationVars extends Tracking {
 	flushTimer?: NodeJS.Timeout;
 	/** The location instances last seen (checkOwnership). */
 	locationNodes?: string[];
+	/** Acknowledged samples not written behind yet (location/sample-journal.ts). */
+	journal: SampleJournal;
+	journalTimer?: NodeJS.Timeout;
 	/** Who shares an approximate position where (location/precision-settings.ts). */
 	precisions: PrecisionSettings;
 	/** Each user's own positions (location/history/store.ts). */
@@ -263,7 +270,7 @@ interface LocationMethods {
 }
 
 type LocationThis = Service<LocationSettings> & LocationVars & LocationMethods;
-type PrivacyModels = { ShareLink: Model<ShareLinkDoc>; HistoryPoint: Model<HistoryDoc>; Precision: Model<PrecisionDoc> };
+type PrivacyModels = { ShareLink: Model<ShareLinkDoc>; HistoryPoint: Model<HistoryDoc>; Precision: Model<PrecisionDoc>; SampleJournal: Model<JournalDoc> };
 
 const LocationService: ServiceSchema<LocationSettings, LocationMethods, LocationVars, LocationThis> = {
 	name: "location",
@@ -275,6 +282,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				ShareLink: shareLinkModel(connection),
 				HistoryPoint: historyModel(connection),
 				Precision: precisionModel(connection),
+				SampleJournal: journalModel(connection),
 			}),
 		}),
 		OutboxRelay<LocationModels>({ models: ["Session"] }),
@@ -365,7 +373,10 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const sessions = await Promise.all(
 					groupIds.map(async groupId => (await this.store.tryApply(groupId, caller.id, sample, { origin: ctx, caller })) ?? this.store.get(groupId, caller.id)),
 				);
+				// Acknowledged means durable: a phone's report is written with its session; anything else
+				// written behind is journaled first (location/sample-journal.ts).
 				if (ctx.meta.device) await Promise.all(groupIds.map(groupId => this.store.persist(groupId, caller.id)));
+				else await Promise.all(groupIds.map(groupId => this.store.durable(groupId, caller.id)));
 				// The caller's own history (API.md §6.6): queued, written with the others within a second.
 				this.history.buffer.add(caller.id, sample.point);
 				ctx.meta.$statusCode = 202;
@@ -504,6 +515,20 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				await this.placesChanged(ctx, group, "deleted", place);
 				ctx.meta.$statusCode = 204;
 				return null;
+			},
+		},
+
+		/** On a user's new owner: the samples a crashed owner acknowledged and had not written, applied again (location/hand-over-replay.ts). */
+		adoptSamples: {
+			strategy: "Shard",
+			strategyOptions: { shardKey: "userId" },
+			visibility: "public",
+			params: { ...strict, userId: rules.id, liveNodes: { type: "array", items: "string" } },
+			async handler(ctx: Context<{ userId: string; liveNodes: string[] }, Meta>): Promise<void> {
+				const { byGroup, ids } = await orphansOf(this.models.SampleJournal, ctx.params.userId, ctx.params.liveNodes);
+				for (const [groupId, points] of byGroup) await this.store.adopt(groupId, ctx.params.userId, points);
+				await Promise.all([...byGroup.keys()].map(groupId => this.store.durable(groupId, ctx.params.userId)));
+				if (ids.length) await this.models.SampleJournal.deleteMany({ _id: { $in: ids } });
 			},
 		},
 
@@ -934,6 +959,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			if (this.locationNodes?.some(node => !nodes.includes(node))) this.checks.holdUntil(Date.now() + HANDOVER_GRACE_MS);
 			this.locationNodes = nodes;
 			await this.store.ownersSeen(nodes.sort().join(","));
+			await handOverOrphans(
+				this.models.SampleJournal,
+				this.broker.nodeID,
+				nodes,
+				userId => this.broker.call("location.adoptSamples", { userId, liveNodes: nodes }),
+				this.logger,
+			);
 		},
 
 		/** Membership projection hook (durable events): sessions of members who left become tombstones; a deleted group's places go. */
@@ -1027,6 +1059,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			// the projection (requireMember stores what the users service says when the copy is behind).
 			groupIdsOf: async userId => (await this.groupsOfUser(userId)).map(group => group._id),
 			places: { peek: groupId => this.places.peek(groupId), of: groupId => this.places.of(groupId) },
+			journal: (this.journal = new SampleJournal({
+				node: this.broker.nodeID,
+				insert: async docs => void (await this.models.SampleJournal.insertMany(docs, { ordered: false, lean: true })),
+				trim: async (node, before) => void (await this.models.SampleJournal.deleteMany({ node, at: { $lt: before } })),
+				now: Date.now,
+				logger: this.logger,
+			})),
 			logger: this.logger,
 		}));
 		this.places = new PlaceStore(() => this.models.Place);
@@ -1057,6 +1096,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		// Timers live in the database (`nextCheckAt`); this only decides how often we look.
 		this.checkTimer = setInterval(() => void this.checks.run(), this.settings.checkEveryMs);
 		this.flushTimer = setInterval(() => void this.store.flush(), FLUSH_TICK_MS);
+		this.journalTimer = setInterval(() => void this.journal.tick(), JOURNAL_TICK_MS);
 		void this.checks.run();
 		void this.checkOwnership();
 	},
@@ -1064,12 +1104,15 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 	async stopped() {
 		clearInterval(this.checkTimer);
 		clearInterval(this.flushTimer);
+		clearInterval(this.journalTimer);
 		clearInterval(this.historyTimer);
 		clearInterval(this.purgeTimer);
 		await this.history.buffer.close();
 		await this.checks.idle(STOP_CHECK_WAIT_MS);
 		// Runs before the database mixin closes the connection: nothing applied in memory is lost on a graceful stop.
 		await this.store.close(STOP_WRITE_WAIT_MS);
+		await this.journal.close();
+		await this.journal.tick();
 	},
 };
 

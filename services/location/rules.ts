@@ -32,9 +32,20 @@ export function leftStuckCircle(point: LatLng, anchor: Anchor, t: Pick<Threshold
 	return distanceMeters(point, anchor) > t.stuckRadiusM;
 }
 
-/** A sample not newer than the current position is stale: it must not move the session back in time. */
-export function isStale(sample: Pick<Point, "timestamp">, position: Pick<Point, "timestamp"> | null): boolean {
-	return position !== null && Date.parse(sample.timestamp) <= Date.parse(position.timestamp);
+type Fix = Pick<Point, "timestamp" | "latitude" | "longitude">;
+
+/**
+ * A sample older than the current position is stale: it must not move the session back in time.
+ * One of the same millisecond is stale only when it is the same fix (a resend: the phone apps send
+ * again what they think was not received); another place in the same millisecond is accepted, after
+ * the first (a client that stamps samples to the millisecond may well send two in one; acknowledging
+ * the second and dropping it lost it without a word).
+ */
+export function isStale(sample: Fix, position: Fix | null): boolean {
+	if (position === null) return false;
+	const at = Date.parse(sample.timestamp);
+	const current = Date.parse(position.timestamp);
+	return at < current || (at === current && sample.latitude === position.latitude && sample.longitude === position.longitude);
 }
 
 /**

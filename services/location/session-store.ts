@@ -11,6 +11,8 @@ import { capRoute, MAX_ROUTE_POINTS, newSession, recordsRoute, sessionId, type S
 import type { SessionRepository, SessionWrite } from "./session-repository.js";
 import { decide, type LocationEvent, type Transition } from "./state-machine.js";
 import type { VersionedPlace } from "./places/session-places.js";
+import { replayable } from "./hand-over-replay.js";
+import type { SampleJournal } from "./sample-journal.js";
 
 /**
  * The sessions of the users this instance owns, and what happens to them: one event at a time
@@ -85,6 +87,19 @@ const WRITE_BEHIND: WriteBehind = {
 
 const MAX_VERSION_RETRIES = 8;
 
+/**
+ * How close a stored timer may come before a sample is written through (ms): a quarter of the
+ * offline threshold, at most `maxMs`. Every sample of a sharing session moves its timer to now +
+ * the offline threshold; with a fixed window as long as that threshold or longer (OFFLINE_AFTER=4
+ * against 5 s) every sample was due "soon" and written through, and the write path collapsed
+ * (800 samples/s at 6 % of the bare relay). A quarter keeps well inside the half-threshold at which
+ * the write-behind writes a session first (`priorityWindowMs`), so a steadily sampling session is
+ * written about twice per threshold and its samples are deferred in between, whatever the threshold.
+ */
+export function writeThroughWindowMs(offlineAfterMs: number, maxMs: number): number {
+	return Math.min(maxMs, offlineAfterMs / 4);
+}
+
 /** The request a change answers (its live update goes out as that request's child), or null for the store's own work. */
 export type Origin = Context | null;
 export interface ApplyOptions {
@@ -106,6 +121,8 @@ export interface SessionStoreDeps {
 	groupIdsOf: (userId: string) => Promise<string[]>;
 	/** A group's places, for arrivals and departures on every sample (absent: samples leave places alone). */
 	places?: GroupPlacesSource;
+	/** Where samples written behind are appended before they are acknowledged (absent: held in memory only). */
+	journal?: SampleJournal;
 	logger: { warn(...args: unknown[]): void; debug(...args: unknown[]): void };
 }
 
@@ -296,6 +313,31 @@ export class SessionStore {
 		}
 	}
 
+	/**
+	 * Resolves once the samples this instance applied to the session and writes behind are durable
+	 * (journaled): what a sample's acknowledgement waits for. Rejects (503) when they could not be stored.
+	 */
+	durable(groupId: string, userId: string): Promise<void> {
+		return this.deps.journal?.durable(groupId, userId) ?? Promise.resolve();
+	}
+
+	/**
+	 * Applies again, in order, the samples a crashed owner had acknowledged but not written behind
+	 * (hand-over-replay.ts): on the stored session, as samples; those it had written are skipped.
+	 */
+	adopt(groupId: string, userId: string, journaled: Point[]): Promise<void> {
+		return this.locks.run(sessionId(groupId, userId), async () => {
+			const entry = await this.entry(groupId, userId);
+			for (const point of replayable(journaled, entry.data.position)) {
+				try {
+					await this.applyLocked(groupId, userId, await this.withPlaces(groupId, { type: "sample", point }), {});
+				} catch (err) {
+					if (!isInvalidState(err)) throw err;
+				}
+			}
+		});
+	}
+
 	/** The location instances now (any stable string): when they change, users may move to another owner, so write everything and forget. */
 	async ownersSeen(owners: string): Promise<void> {
 		const before = this.owners;
@@ -303,23 +345,30 @@ export class SessionStore {
 		if (before === undefined || before === owners || !this.repository.ready) return;
 		while (!(await this.flushing.runIfIdle(() => this.writeBehind(true)))) await this.flushing.idle();
 		this.owned.clear();
+		this.deps.journal?.forgetAll();
 	}
 
 	// ---- membership: copies of sessions that are going away, with whatever they had not written
 
 	forgetMember(groupId: string, userId: string): void {
 		this.views.drop(groupId, userId);
-		this.owned.delete(groupId, userId);
+		this.drop(groupId, userId);
 	}
 
 	forgetGroup(groupId: string): void {
 		this.views.drop(groupId);
-		for (const entry of this.owned.inGroup(groupId)) this.owned.delete(groupId, entry.data.userId);
+		for (const entry of this.owned.inGroup(groupId)) this.drop(groupId, entry.data.userId);
 	}
 
 	forgetUser(userId: string): void {
 		this.views.dropUser(userId);
-		for (const entry of this.owned.ofUserAll(userId)) this.owned.delete(entry.data.groupId, userId);
+		for (const entry of this.owned.ofUserAll(userId)) this.drop(entry.data.groupId, userId);
+	}
+
+	/** Forgets the owned copy and whatever it held unwritten. */
+	private drop(groupId: string, userId: string): OwnedSession | undefined {
+		this.deps.journal?.forget(groupId, userId);
+		return this.owned.delete(groupId, userId);
 	}
 
 	// ---- inside
@@ -373,7 +422,7 @@ export class SessionStore {
 	}
 
 	private deferrable(entry: OwnedSession, outcome: Transition, now: number): boolean {
-		return canDefer(entry.data, outcome, entry.storedNextCheckAt, now, this.timings.writeThroughWithinMs);
+		return canDefer(entry.data, outcome, entry.storedNextCheckAt, now, writeThroughWindowMs(this.thresholds.offlineAfterMs, this.timings.writeThroughWithinMs));
 	}
 
 	/** Applies a deferrable sample's outcome to the owned copy (written behind later) and pushes it live. */
@@ -385,6 +434,7 @@ export class SessionStore {
 		entry.data = { ...outcome.session, routeLength: before.routeLength + appended.length };
 		entry.pendingRoute.push(...appended);
 		entry.pendingSamples.push(point);
+		this.deps.journal?.append(before.groupId, before.userId, point);
 		entry.dirtySince ??= now;
 		this.stats.deferred++;
 		if (outcome.changed) await this.deps.publish(entry.data, origin);
@@ -410,6 +460,7 @@ export class SessionStore {
 		const next: SessionData = { ...session, routeLength, version: before.version + 1 };
 		const write: SessionWrite = { session: next, expectedVersion: before.version, outbox, ...(route ? { route } : {}) };
 		if (!(await this.repository.write(write))) return null;
+		if (pendingSamples) this.deps.journal?.written(session.groupId, session.userId, pendingSamples);
 		const id = sessionId(session.groupId, session.userId);
 		if (outbox.length) {
 			this.stats.notices += outbox.length;
@@ -452,7 +503,8 @@ export class SessionStore {
 	 * stored session (stale ones are ignored by the state machine as usual). Lock held by the caller.
 	 */
 	private async rebase(groupId: string, userId: string): Promise<void> {
-		const entry = this.owned.delete(groupId, userId);
+		// Applied again below, they are journaled again.
+		const entry = this.drop(groupId, userId);
 		if (!entry?.pendingSamples.length) return;
 		this.stats.rebased += entry.pendingSamples.length;
 		for (const point of entry.pendingSamples) {
@@ -498,7 +550,7 @@ export class SessionStore {
 				this.deps.logger.warn("Writing a session behind failed (retried on the next round):", message(err));
 			}
 		});
-		for (const entry of this.owned.idle(this.now() - evictIdleMs)) this.owned.delete(entry.data.groupId, entry.data.userId);
+		for (const entry of this.owned.idle(this.now() - evictIdleMs)) this.drop(entry.data.groupId, entry.data.userId);
 	}
 
 	/** A session of a user this instance owns: from memory, else read once and kept. */

@@ -13,7 +13,7 @@ import { Sos } from "./sos.js";
  * broker, the membership projection) comes in as functions, so the whole is testable without either.
  */
 
-export interface TrackingDeps extends Pick<SessionStoreDeps, "now" | "thresholds" | "publish" | "kickOutbox" | "groupIdsOf" | "places" | "logger"> {
+export interface TrackingDeps extends Pick<SessionStoreDeps, "now" | "thresholds" | "publish" | "kickOutbox" | "groupIdsOf" | "places" | "logger" | "journal"> {
 	repository: SessionRepository;
 	/** The group as this service's membership projection has it (names for the texts, members for samples). */
 	loadGroup: (groupId: string) => Promise<GroupProjectionDoc | null>;

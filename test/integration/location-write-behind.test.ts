@@ -103,3 +103,72 @@ test("after a restart, a burst of first samples reads each session and the group
 	assert.equal(later.sessionReads, 3);
 	assert.equal(later.groupReads, 1);
 });
+
+test("two samples of one user in the same millisecond, elsewhere: both kept, the second after the first (REST and Socket.IO)", async () => {
+	const ada = new ApiClient(system.url);
+	const bob = new ApiClient(system.url);
+	await ada.signUp("Ada", "Twice");
+	await bob.signUp("Bob", "Twice");
+	const group = await ada.createGroup(`ms-${randomBytes(2).toString("hex")}`, [bob.user!.email]);
+	assert.equal((await ada.post(`/api/groups/${group.id}/sharing`)).status, 200);
+	const adaSocket: LiveSocket = await connectSocket(system.url, ada.token);
+	try {
+		const sameMs = async (send: (sample: { latitude: number; longitude: number; timestamp: string }) => Promise<unknown>, base: number) => {
+			const timestamp = new Date(Date.now() - 1_000).toISOString();
+			await send({ latitude: base, longitude: 9, timestamp });
+			await send({ latitude: base + 1e-3, longitude: 9, timestamp });
+			// The same fix sent again (a phone resending what it thinks was lost) changes nothing.
+			await send({ latitude: base + 1e-3, longitude: 9, timestamp });
+			const position = (await sessionOf(bob, group.id, ada.user!.id)).position;
+			assert.equal(position?.latitude, base + 1e-3, "the second sample of the millisecond is where she is");
+			await waitFor(
+				async () => {
+					const points = ((await ada.get<{ points: { latitude: number; timestamp: string }[] }>("/api/users/me/history")).body.points ?? []).filter(
+						p => p.timestamp === timestamp,
+					);
+					return points.length === 2 && points.some(p => p.latitude === base) && points.some(p => p.latitude === base + 1e-3);
+				},
+				{ timeoutMs: 10_000, what: "both samples of the millisecond in her history, once each" },
+			);
+		};
+		await sameMs(async sample => assert.equal((await ada.post("/api/location/samples", sample)).status, 202), 44.1);
+		await sameMs(async sample => assert.equal((await adaSocket.emit("location:sample", sample)).ok, true), 44.2);
+	} finally {
+		adaSocket.close();
+	}
+});
+
+test("acknowledged samples survive a SIGKILL of their owner: the next owner has the last position and the route", async () => {
+	const ada = new ApiClient(system.url);
+	const bob = new ApiClient(system.url);
+	await ada.signUp("Ada", "Crash");
+	await bob.signUp("Bob", "Crash");
+	const group = await ada.createGroup(`crash-${randomBytes(2).toString("hex")}`, [bob.user!.email]);
+	assert.equal((await ada.post(`/api/groups/${group.id}/sharing`)).status, 200);
+	const journeyStart = await ada.post(`/api/groups/${group.id}/journey`, {
+		destination: { name: "Library", latitude: 46, longitude: 9 },
+		eta: new Date(Date.now() + 3_600_000).toISOString(),
+		mode: "walking",
+	});
+	assert.equal(journeyStart.status, 201);
+	// With the default thresholds these are written behind (up to 5 s later): each is acknowledged before.
+	const sent: number[] = [];
+	const deferredBefore = (await stats()).deferred;
+	for (let i = 1; i <= 6; i++) {
+		const latitude = 45.3 + i * 1e-4;
+		assert.equal((await ada.post("/api/location/samples", { latitude, longitude: 9 })).status, 202);
+		sent.push(latitude);
+	}
+	assert.ok((await stats()).deferred > deferredBefore, "the samples took the write-behind path");
+
+	// The owner dies at once, with nothing written behind yet; the next one starts.
+	await system.stop("location", "SIGKILL");
+	await system.start("location");
+	const last = sent.at(-1);
+	await waitFor(async () => (await sessionOf(bob, group.id, ada.user!.id))?.position?.latitude === last, {
+		timeoutMs: 30_000,
+		what: "the last acknowledged position on the next owner",
+	});
+	const route = (await bob.get<{ points: { latitude: number }[] }>(`/api/groups/${group.id}/sessions/${ada.user!.id}/route`)).body.points.map(p => p.latitude);
+	for (const latitude of sent) assert.equal(route.filter(l => l === latitude).length, 1, `route point ${latitude} once: ${route.join(", ")}`);
+});

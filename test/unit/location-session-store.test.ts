@@ -13,8 +13,9 @@ import {
 	type SessionWrite,
 	type TombstoneScope,
 } from "../../services/location/session-repository.js";
-import type { Origin } from "../../services/location/session-store.js";
+import { writeThroughWindowMs, type Origin } from "../../services/location/session-store.js";
 import { createTracking } from "../../services/location/tracking.js";
+import { SampleJournal, type JournalDoc } from "../../services/location/sample-journal.js";
 
 // The SessionStore with everything around it faked: an in-memory repository, a clock the test
 // moves, a publisher that records. No broker, no database.
@@ -145,8 +146,12 @@ class MemoryRepository implements SessionRepository {
 	}
 }
 
-function setup(groups: Record<string, string[]> = { g1: ["ada", "bob"], g2: ["ada"] }) {
-	const repository = new MemoryRepository();
+function setup(
+	groups: Record<string, string[]> = { g1: ["ada", "bob"], g2: ["ada"] },
+	thresholds: Thresholds = T,
+	shared: { repository?: MemoryRepository; journal?: SampleJournal } = {},
+) {
+	const repository = shared.repository ?? new MemoryRepository();
 	const clock = { now: T0 };
 	const published: SessionData[] = [];
 	const kicked: string[] = [];
@@ -165,13 +170,14 @@ function setup(groups: Record<string, string[]> = { g1: ["ada", "bob"], g2: ["ad
 	const tracking = createTracking({
 		repository,
 		now: () => clock.now,
-		thresholds: T,
+		thresholds,
 		publish: async (session: SessionData, _origin: Origin) => void published.push(session),
 		kickOutbox: id => void kicked.push(id),
 		loadGroup: async groupId => group(groupId),
 		precisionOf: () => "exact",
 		groupIdsOf: async userId => Object.keys(groups).filter(groupId => groups[groupId]!.includes(userId)),
 		logger: { warn: (...args: unknown[]) => void warnings.push(args.join(" ")), debug: () => undefined },
+		...(shared.journal ? { journal: shared.journal } : {}),
 	});
 	const at = (latitude: number, ms = clock.now): Point => ({ latitude, longitude: 9, timestamp: iso(ms) });
 	const sample = (groupId: string, latitude: number) => tracking.store.apply(groupId, "ada", { type: "sample", point: at(latitude) }, { caller: ADA });
@@ -211,6 +217,80 @@ describe("SessionStore: write-behind", () => {
 		assert.deepEqual([store.stats.deferred, store.stats.flushed], [2, 1]);
 		await store.flush();
 		assert.equal(repository.writes.length, 2, "nothing left to write");
+	});
+
+	test("a short offline threshold (OFFLINE_AFTER=4) still writes a steady sampler behind, not at every sample", async () => {
+		const { store, repository, sample, advance } = setup(undefined, { ...T, offlineAfterMs: 4_000 });
+		await store.apply("g1", "ada", { type: "sharingStarted" }, { caller: ADA });
+		const writesBefore = repository.writes.length;
+		// 10 samples a second for 20 s, the flush ticking every 250 ms as in the service.
+		for (let i = 1; i <= 200; i++) {
+			advance(100);
+			await sample("g1", 45 + i * 1e-5);
+			if (i % 5 === 0) await store.flush();
+		}
+		const writes = repository.writes.length - writesBefore;
+		assert.ok(writes <= 20, `about two writes per threshold, not one per sample (${writes} writes for 200 samples)`);
+		assert.ok(store.stats.deferred >= 180, `samples deferred: ${store.stats.deferred}`);
+		// The stored timer never came due while she kept sampling: no other instance would see her offline.
+		const stored = repository.stored("g1", "ada");
+		assert.ok(stored.nextCheckAt! > T0 + 20_000, "the stored offline timer stays ahead of the clock");
+	});
+
+	test("a sample written behind is journaled before it is acknowledged; after a crash the next owner applies it again, once", async () => {
+		const journaled: JournalDoc[] = [];
+		const journal = new SampleJournal({
+			node: "n1",
+			insert: async docs => void journaled.push(...docs),
+			trim: async () => undefined,
+			now: () => T0,
+			logger: { warn: () => undefined },
+		});
+		const first = setup(undefined, T, { journal });
+		await first.store.apply("g1", "ada", journey(T0), { caller: ADA });
+		first.advance(1000);
+		await first.sample("g1", 45.001);
+		first.advance(1000);
+		await first.sample("g1", 45.002);
+		await first.store.durable("g1", "ada");
+		assert.deepEqual(
+			journaled.map(doc => doc.point.latitude),
+			[45.001, 45.002],
+			"journaled before the acknowledgement",
+		);
+		assert.equal(first.repository.stored("g1", "ada").route.length, 0, "not written behind yet");
+
+		// The owner dies with both unwritten; a new owner (nothing in memory) adopts them.
+		const next = setup(undefined, T, { repository: first.repository });
+		next.clock.now = first.clock.now + 1000;
+		await next.store.adopt(
+			"g1",
+			"ada",
+			journaled.map(doc => doc.point),
+		);
+		await next.store.close();
+		const stored = next.repository.stored("g1", "ada");
+		assert.equal(stored.position?.latitude, 45.002);
+		assert.deepEqual(
+			stored.route.map(p => p.latitude),
+			[45.001, 45.002],
+		);
+		// Adopted twice (two survivors listed them): nothing changes.
+		await next.store.adopt(
+			"g1",
+			"ada",
+			journaled.map(doc => doc.point),
+		);
+		await next.store.close();
+		assert.deepEqual(
+			next.repository.stored("g1", "ada").route.map(p => p.latitude),
+			[45.001, 45.002],
+		);
+	});
+
+	test("writeThroughWindowMs: a quarter of the offline threshold, at most the configured margin", () => {
+		assert.equal(writeThroughWindowMs(4_000, 5_000), 1_000);
+		assert.equal(writeThroughWindowMs(60_000, 5_000), 5_000);
 	});
 
 	test("a write behind that meets a newer stored version rebases: the pending samples are applied again on the stored session", async () => {

@@ -300,14 +300,23 @@ describe("state machine: rejected events change nothing (409 INVALID_STATE)", ()
 });
 
 describe("state machine: the other rules of SPEC §5", () => {
-	test("a stale sample (not newer than the last position) is ignored, not an error", () => {
+	test("a stale sample (older than the last position, or the same fix again) is ignored, not an error", () => {
 		const before = active();
-		for (const at of [NOW - 1000, NOW - 5000]) {
-			const t = decide(before, sample(NUDGE, at), NOW, T);
+		for (const stale of [sample(NUDGE, NOW - 1001), sample(NUDGE, NOW - 5000), sample(START, NOW - 1000)]) {
+			const t = decide(before, stale, NOW, T);
 			assert.equal(t.changed, false);
 			assert.equal(t.session, before);
 			assert.deepEqual(t.route, { kind: "keep" });
 		}
+	});
+
+	test("a second sample in the same millisecond, elsewhere, is applied after the first", () => {
+		const before = routing(NOW + 3600_000);
+		const first = decide(before, sample(NUDGE, NOW), NOW, T).session;
+		const second = decide(first, sample(START, NOW), NOW, T);
+		assert.equal(second.changed, true);
+		assert.deepEqual(second.session.position, point(START, NOW));
+		assert.deepEqual(second.route, { kind: "append", points: [point(START, NOW)] });
 	});
 
 	test("each alert notifies once per journey, even when it clears and comes back", () => {
@@ -408,10 +417,14 @@ describe("rules with an injected clock", () => {
 		assert.equal(hasArrived(AT_HOME, journey, T), true);
 		assert.equal(hasArrived({ latitude: 45.0005, longitude: 9.0 }, journey, T), false);
 	});
-	test("stale: not newer than the current position", () => {
-		assert.equal(isStale({ timestamp: iso(NOW) }, null), false);
-		assert.equal(isStale({ timestamp: iso(NOW) }, { timestamp: iso(NOW) }), true);
-		assert.equal(isStale({ timestamp: iso(NOW + 1) }, { timestamp: iso(NOW) }), false);
+	test("stale: older than the current position, or the same fix sent again", () => {
+		const here = { latitude: 45, longitude: 9 };
+		const there = { latitude: 45.001, longitude: 9 };
+		assert.equal(isStale({ ...here, timestamp: iso(NOW) }, null), false);
+		assert.equal(isStale({ ...here, timestamp: iso(NOW - 1) }, { ...there, timestamp: iso(NOW) }), true);
+		assert.equal(isStale({ ...here, timestamp: iso(NOW) }, { ...here, timestamp: iso(NOW) }), true, "a resend changes nothing");
+		assert.equal(isStale({ ...there, timestamp: iso(NOW) }, { ...here, timestamp: iso(NOW) }), false, "elsewhere in the same millisecond: accepted");
+		assert.equal(isStale({ ...here, timestamp: iso(NOW + 1) }, { ...here, timestamp: iso(NOW) }), false);
 	});
 });
 

@@ -1,6 +1,7 @@
 import { Schema, type Connection, type Model } from "mongoose";
 import type { Point } from "../../../events/types.js";
 import { ExclusiveRun } from "../../../lib/concurrency.js";
+import { TtlCache } from "../../../lib/ttl-cache.js";
 import { historyCutoff, keepsHistory } from "./export.js";
 
 /**
@@ -85,11 +86,14 @@ export class HistoryBuffer {
 	private pending: HistoryDoc[] = [];
 	private readonly flushing = new ExclusiveRun();
 	private readonly maxBuffered: number;
+	/** Each user's last fix queued (a resend of it is not a new point); bounded like the sessions' read cache. */
+	private readonly lastFix: TtlCache<string, string>;
 	dropped = 0;
 	written = 0;
 
 	constructor(private readonly deps: HistoryBufferDeps) {
 		this.maxBuffered = deps.maxBuffered ?? 100_000;
+		this.lastFix = new TtlCache(10 * 60_000, 100_000, () => deps.now());
 	}
 
 	get keeps(): boolean {
@@ -100,11 +104,17 @@ export class HistoryBuffer {
 		return this.pending.length;
 	}
 
-	/** Queues an accepted sample of `userId` (nothing when history is off or the point has already expired). */
+	/**
+	 * Queues an accepted sample of `userId` (nothing when history is off, the point has already expired,
+	 * or it is the same fix as the user's last one: a resend, which the sessions ignore too).
+	 */
 	add(userId: string, point: Point): void {
 		if (!this.keeps) return;
 		const doc = historyDocOf(userId, point);
 		if (doc.at.getTime() < historyCutoff(this.deps.historyDays, this.deps.now()).getTime()) return;
+		const fix = `${point.timestamp} ${point.latitude} ${point.longitude}`;
+		if (this.lastFix.get(userId) === fix) return;
+		this.lastFix.set(userId, fix);
 		this.pending.push(doc);
 		if (this.pending.length > this.maxBuffered) this.dropped += this.pending.splice(0, this.pending.length - this.maxBuffered).length;
 	}
@@ -116,6 +126,7 @@ export class HistoryBuffer {
 
 	/** Forgets the points of `userId` not yet written, and waits for a write in flight (it may hold some): then the stored ones can be deleted. */
 	async forget(userId: string): Promise<void> {
+		this.lastFix.delete(userId);
 		this.pending = this.pending.filter(doc => doc.userId !== userId);
 		await this.flushing.idle();
 		this.pending = this.pending.filter(doc => doc.userId !== userId);

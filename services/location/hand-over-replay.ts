@@ -1,0 +1,71 @@
+import type { Model } from "mongoose";
+import type { Point } from "../../events/types.js";
+import { mapLimit } from "../../lib/concurrency.js";
+import type { JournalDoc } from "./sample-journal.js";
+
+/**
+ * The hand-over of samples a crashed location instance had acknowledged but not written behind
+ * (sample-journal.ts). When the location instances change, one survivor (the first by node id) lists
+ * the users with samples journaled by instances that are gone, and asks each user's new owner to
+ * adopt them (`adoptSamples`, sharded by user id like every command of theirs): the owner applies
+ * them again, in order, on the stored session, as samples (so they are written behind, pushed live,
+ * journaled again under the new owner), then deletes the orphans.
+ */
+
+const sameFix = (a: Point, b: Point) => a.timestamp === b.timestamp && a.latitude === b.latitude && a.longitude === b.longitude;
+
+/**
+ * The journaled samples of one session still to apply on `position` (the stored one): those after the
+ * stored position when it is one of them (it was written behind before the crash), else all of them
+ * (the state machine ignores the ones older than the stored position anyway).
+ */
+export function replayable(journaled: Point[], position: Point | null): Point[] {
+	if (!position) return journaled;
+	for (let i = journaled.length - 1; i >= 0; i--) if (sameFix(journaled[i]!, position)) return journaled.slice(i + 1);
+	return journaled;
+}
+
+/** Whether this instance is the one that lists the orphans (one survivor is enough; adopting twice is harmless). */
+export const listsOrphans = (self: string, liveNodes: string[]) => [...liveNodes].sort()[0] === self;
+
+/** Users with samples journaled by location instances no longer running. */
+export async function orphanedUsers(model: Model<JournalDoc>, liveNodes: string[]): Promise<string[]> {
+	const docs = await model.find({ node: { $nin: liveNodes } }, { userId: 1 }).lean<Pick<JournalDoc, "userId">[]>();
+	return [...new Set(docs.map(doc => doc.userId))];
+}
+
+/** The orphaned samples of one user by group, oldest first, with the ids to delete once applied. */
+export async function orphansOf(model: Model<JournalDoc>, userId: string, liveNodes: string[]) {
+	const docs = await model
+		.find({ userId, node: { $nin: liveNodes } })
+		.sort({ at: 1, _id: 1 })
+		.lean<(JournalDoc & { _id: unknown })[]>();
+	const byGroup = new Map<string, Point[]>();
+	for (const doc of docs) {
+		const points = byGroup.get(doc.groupId);
+		if (points) points.push(doc.point);
+		else byGroup.set(doc.groupId, [doc.point]);
+	}
+	return { byGroup, ids: docs.map(doc => doc._id) };
+}
+
+/** On the survivor that lists them: each orphaned user handed to their owner, a few at a time. */
+export async function handOverOrphans(
+	model: Model<JournalDoc>,
+	self: string,
+	liveNodes: string[],
+	adopt: (userId: string) => Promise<unknown>,
+	logger: { warn(...args: unknown[]): void; info(...args: unknown[]): void },
+): Promise<void> {
+	if (!listsOrphans(self, liveNodes)) return;
+	const users = await orphanedUsers(model, liveNodes);
+	if (!users.length) return;
+	logger.info(`Handing over the unwritten samples of ${users.length} users from location instances that are gone`);
+	await mapLimit(users, 8, async userId => {
+		try {
+			await adopt(userId);
+		} catch (err) {
+			logger.warn("Handing over a user's unwritten samples failed (tried again at the next change of instances):", (err as Error).message);
+		}
+	});
+}
