@@ -127,6 +127,13 @@ export const operatorCommands: OperatorCommand[] = [
 		},
 	},
 	{
+		command: "journal",
+		description:
+			"Acknowledged position samples not written behind yet, per location instance: running ones hold a few seconds' worth; a gone one's samples wait for the hand-over to each user's new owner",
+		needs: ["location"],
+		run: broker => broker.call("location.journalStatus", {}),
+	},
+	{
 		command: "revoke <userId>",
 		description: "Revoke every token of a user issued until now (they must log in again)",
 		run: (broker, args) => broker.call("users.revokeTokens", { userId: required(args, "userId") }),

@@ -13,7 +13,7 @@ import { LiveEvents, type LiveGroup, type LivePlace, type LiveShareEnded, type P
 import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
 import { locationModels, type LocationModels } from "./location/models.js";
 import { journalModel, SampleJournal, type JournalDoc } from "./location/sample-journal.js";
-import { handOverOrphans, orphansOf } from "./location/hand-over-replay.js";
+import { handOverOrphans, journalByNode, orphansOf, type JournalNode } from "./location/hand-over-replay.js";
 import { newSession, recordsRoute, toApiSession, toOperatorSession, type SessionData, type Thresholds } from "./location/session.js";
 import { MongoSessionRepository, type SessionRepository } from "./location/session-repository.js";
 import { createTracking, type Tracking } from "./location/tracking.js";
@@ -515,6 +515,18 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				await this.placesChanged(ctx, group, "deleted", place);
 				ctx.meta.$statusCode = 204;
 				return null;
+			},
+		},
+
+		/** Operators (`journal`): acknowledged samples not written behind yet, per location instance, running or gone. */
+		journalStatus: {
+			visibility: "public",
+			params: { ...strict },
+			async handler(): Promise<{ nodes: JournalNode[] }> {
+				const docs = await this.models.SampleJournal.find({}, { node: 1, at: 1 }).lean<Pick<JournalDoc, "node" | "at">[]>();
+				const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
+				const running = [...new Set(services.filter(service => service.name === "location").map(service => service.nodeID))];
+				return { nodes: journalByNode(docs, running) };
 			},
 		},
 

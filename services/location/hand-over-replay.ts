@@ -69,3 +69,27 @@ export async function handOverOrphans(
 		}
 	});
 }
+
+export interface JournalNode {
+	/** The location instance (node id) that journaled the samples. */
+	node: string;
+	/** Running now; a gone node's samples wait for the hand-over (handOverOrphans). */
+	alive: boolean;
+	/** Acknowledged samples it holds unwritten. */
+	samples: number;
+	/** The oldest of them (ISO), null when none. */
+	oldestAt: string | null;
+}
+
+/** The operators' view of the journal: every running instance (with 0 when it holds nothing), and every gone one that left samples. */
+export function journalByNode(docs: Pick<JournalDoc, "node" | "at">[], liveNodes: string[]): JournalNode[] {
+	const byNode = new Map<string, JournalNode>(liveNodes.map(node => [node, { node, alive: true, samples: 0, oldestAt: null }]));
+	for (const { node, at } of docs) {
+		const entry = byNode.get(node) ?? { node, alive: false, samples: 0, oldestAt: null };
+		entry.samples += 1;
+		const iso = new Date(at).toISOString();
+		if (entry.oldestAt === null || iso < entry.oldestAt) entry.oldestAt = iso;
+		byNode.set(node, entry);
+	}
+	return [...byNode.values()].sort((a, b) => Number(a.alive) - Number(b.alive) || a.node.localeCompare(b.node));
+}

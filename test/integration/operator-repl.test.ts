@@ -181,6 +181,20 @@ test("`share-links <email|userId>` lists a user's running links without tokens; 
 	assert.ok(Date.parse(stats.newest) > Date.parse(first));
 });
 
+test("`journal` lists each running location instance with its unwritten acknowledged samples", async () => {
+	const shown = await repl("journal");
+	assert.equal(shown.code, 0, shown.err);
+	const { nodes } = JSON.parse(shown.out) as { nodes: { node: string; alive: boolean; samples: number; oldestAt: string | null }[] };
+	const running = nodes.filter(n => n.alive);
+	assert.equal(running.length, 1, shown.out);
+	assert.ok(Number.isInteger(running[0]!.samples) && running[0]!.samples >= 0);
+	assert.deepEqual(
+		nodes.filter(n => !n.alive),
+		[],
+		"no instance has gone",
+	);
+});
+
 test("an unknown command or user fails with a message and a non-zero exit", async () => {
 	const unknown = await repl("frobnicate");
 	assert.notEqual(unknown.code, 0);

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Point } from "../../events/types.js";
-import { listsOrphans, replayable } from "../../services/location/hand-over-replay.js";
+import { journalByNode, listsOrphans, replayable } from "../../services/location/hand-over-replay.js";
 import { SampleJournal, type JournalDoc } from "../../services/location/sample-journal.js";
 
 // The journal that makes an acknowledged sample durable (issue 18.4), with the database faked.
@@ -113,5 +113,20 @@ describe("hand-over replay", () => {
 	test("one survivor lists the orphans: the first live node by id", () => {
 		assert.equal(listsOrphans("b", ["c", "b"]), true);
 		assert.equal(listsOrphans("c", ["c", "b"]), false);
+	});
+});
+
+describe("the operators' view of the journal", () => {
+	test("running instances are listed even when empty; a gone one appears with what it left, first", () => {
+		const docs = [
+			{ node: "loc-b", at: new Date(T0 + 2_000) },
+			{ node: "gone", at: new Date(T0 + 1_000) },
+			{ node: "gone", at: new Date(T0) },
+		];
+		assert.deepEqual(journalByNode(docs, ["loc-b", "loc-a"]), [
+			{ node: "gone", alive: false, samples: 2, oldestAt: new Date(T0).toISOString() },
+			{ node: "loc-a", alive: true, samples: 0, oldestAt: null },
+			{ node: "loc-b", alive: true, samples: 1, oldestAt: new Date(T0 + 2_000).toISOString() },
+		]);
 	});
 });
