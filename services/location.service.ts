@@ -331,6 +331,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		 */
 		reportBlocked: {
 			...OWNED_BY_CALLER,
+			params: { ...strict },
 			async handler(ctx: Context<Record<string, never>, Meta>): Promise<{ sessions: Session[] }> {
 				const caller = callerOf(ctx);
 				const groupIds = await this.membership.groupsWithMember(await this.store.sharingGroupsOf(caller.id), caller.id);

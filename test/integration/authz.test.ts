@@ -347,6 +347,8 @@ function restTargets(): RestTarget[] {
 			expect: 202,
 			grouped: false,
 		},
+		// Mia shares in the group (POST .../sharing above): her sessions are marked blocked until her next sample.
+		{ method: "POST", route: "POST /location/blocked", path: "/api/location/blocked", member: () => mia, expect: 200, grouped: false },
 		{ method: "GET", route: "GET /users/me/history", path: "/api/users/me/history", member: () => mia, expect: 200, grouped: false },
 		{ method: "DELETE", route: "DELETE /users/me/history", path: "/api/users/me/history", member: () => mia, expect: 204, grouped: false },
 		{
