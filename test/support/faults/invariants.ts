@@ -95,6 +95,8 @@ export function expectedNotifications(log: PublishedLog): { byUser: Map<string, 
 			problems.push(`command ${envelope.id} (${command.kind}) targets co-members: not part of this workload`);
 		}
 		for (const id of command.alsoUserIds ?? []) recipients.add(id);
+		// Whoever caused it is not told (services/notification/inbox.ts).
+		for (const id of command.exceptUserIds ?? []) recipients.delete(id);
 		for (const userId of recipients) {
 			if (!byUser.has(userId)) byUser.set(userId, new Set());
 			byUser.get(userId)!.add(notificationId(envelope.id, userId));
