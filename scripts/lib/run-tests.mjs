@@ -14,6 +14,7 @@
 //      would be measured with them.
 // Each file still runs in its own process, which inherits `--import tsx` from this one.
 import { readFileSync } from "node:fs";
+import { relative } from "node:path";
 import { run } from "node:test";
 import { spec } from "node:test/reporters";
 import { Readable } from "node:stream";
@@ -58,11 +59,14 @@ let success = true;
 
 async function* allBatches() {
 	const started = performance.now();
+	const fileTimes = [];
 	const total = { tests: 0, suites: 0, passed: 0, failed: 0, cancelled: 0, skipped: 0, todo: 0 };
 	for (const batch of batches) {
 		if (abort.signal.aborted) break;
 		for await (const event of run({ ...options, ...batch })) {
 			const { type, data } = event;
+			if (type === "test:summary" && data.file !== undefined)
+				fileTimes.push({ file: relative(process.cwd(), data.file), ms: data.duration_ms, solo: batch.concurrency === 1 });
 			if (type === "test:summary" && data.file === undefined) {
 				success &&= data.success;
 				for (const key of Object.keys(total)) total[key] += data.counts[key] ?? 0;
@@ -82,6 +86,11 @@ async function* allBatches() {
 		`todo ${total.todo}`,
 		`duration_ms ${performance.now() - started}`,
 	];
+	// Where the time goes (the suite must stay within CI's budget): the slowest files, and the solo ones' sum.
+	const slowest = [...fileTimes].sort((a, b) => b.ms - a.ms).slice(0, 8);
+	const soloMs = fileTimes.filter(f => f.solo).reduce((sum, f) => sum + f.ms, 0);
+	lines.push(`slowest files: ${slowest.map(f => `${f.file} ${Math.round(f.ms / 1000)} s${f.solo ? " (solo)" : ""}`).join(", ")}`);
+	lines.push(`solo files: ${Math.round(soloMs / 1000)} s in all`);
 	for (const message of lines) yield { type: "test:diagnostic", data: { nesting: 0, message, level: "info" } };
 	// A run with nothing in it is no success.
 	if (total.tests === 0) success = false;
