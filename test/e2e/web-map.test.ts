@@ -14,6 +14,8 @@ import { waitFor } from "../support/wait.js";
 // silent phone (Bob) look different. Bob's phone page has the location permission denied: his page
 // says "Location blocked" and how to fix it, and Ada sees it too instead of a green "Sharing". Ada's
 // tab goes to the background and silent: back in front she is told, and her sharing resumes.
+// Cy's phone loses its fix for a moment while good positions keep coming: no red alarm; after a
+// long silence, one.
 // Screenshots go to test-output/web-map/.
 
 const SHOTS = screenshotsFolder("web-map");
@@ -201,6 +203,83 @@ test("Ada's tab goes silent in the background: back in front she is told, and sh
 	await ada.locator(".toast", { hasText: "Your location stopped while this page was in the background" }).waitFor();
 	await waitFor(async () => (await session(api.ada, family, api.ada.user!.id)).state === "ACTIVE", { what: "Ada sharing again", timeoutMs: 10_000 });
 	await shot(ada, "desktop-back-from-background");
+});
+
+/**
+ * Stands in for the device's location (before the app loads): the test hands out positions (`age`
+ * ms old) and a passing POSITION_UNAVAILABLE error on demand, as a phone losing its fix for a moment
+ * does; Chromium never reports one by itself. It also notes the title of every toast ever shown.
+ * (Plain script text: the test's own compiled functions would not run in the page.)
+ */
+const FAKE_GEOLOCATION = `(() => {
+	const watchers = new Map();
+	const waiting = [];
+	let latest = null;
+	let next = 1;
+	const geolocation = {
+		watchPosition(ok, fail) { watchers.set(next, { ok, fail }); return next++; },
+		getCurrentPosition(ok) { if (latest) ok(latest); else waiting.push(ok); },
+		clearWatch(id) { watchers.delete(id); },
+	};
+	Object.defineProperty(navigator, "geolocation", { configurable: true, get: () => geolocation });
+	const toasts = [];
+	window.fakeGeo = {
+		toasts,
+		watching: () => watchers.size,
+		position(latitude, longitude, age = 0) {
+			const coords = { latitude, longitude, accuracy: 10, altitude: null, altitudeAccuracy: null, heading: null, speed: null };
+			latest = { coords, timestamp: Date.now() - age };
+			for (const ok of waiting.splice(0)) ok(latest);
+			for (const { ok } of watchers.values()) ok(latest);
+		},
+		unavailable() {
+			const error = { code: 2, message: "Position unavailable", PERMISSION_DENIED: 1, POSITION_UNAVAILABLE: 2, TIMEOUT: 3 };
+			for (const { fail } of watchers.values()) fail?.(error);
+		},
+	};
+	new MutationObserver(records => {
+		for (const r of records)
+			for (const node of r.addedNodes)
+				if (node instanceof HTMLElement && node.classList.contains("toast")) toasts.push(node.querySelector(".toast-title")?.textContent ?? "");
+	}).observe(document, { childList: true, subtree: true });
+})();`;
+
+test("a passing 'position unavailable' while good positions arrive raises no alarm; after a long silence it does", async () => {
+	const { page: cy, context } = await browser.newPage("cy-fake-geo", PHONE);
+	open.set("cy", cy);
+	await context.grantPermissions(["geolocation"]);
+	await context.addInitScript({ content: FAKE_GEOLOCATION });
+	await logIn(cy, api.cy);
+	const cyAt = async (latitude: number) => {
+		await waitFor(async () => Math.abs(((await session(api.ada, family, api.cy.user!.id)).position?.latitude ?? 0) - latitude) < 1e-6, {
+			what: `Cy's position ${latitude} on the server`,
+			timeoutMs: 8_000,
+		});
+	};
+	const unavailable = cy.locator(".toast", { hasText: "Location unavailable" });
+
+	await cy.getByRole("button", { name: "Share my location" }).click();
+	await waitFor(() => cy.evaluate("fakeGeo.watching() > 0"), { what: "Cy's page watching the location" });
+	await cy.evaluate(`fakeGeo.position(${HOME.latitude}, ${HOME.longitude})`);
+	await cyAt(HOME.latitude);
+
+	// The fix drops for a moment, then comes back: no red alert was ever shown for it.
+	await cy.evaluate("fakeGeo.unavailable()");
+	const moved = HOME.latitude + 0.001;
+	await cy.evaluate(`fakeGeo.position(${moved}, ${HOME.longitude})`);
+	await cyAt(moved);
+	assert.deepEqual(await cy.evaluate(`fakeGeo.toasts.filter(t => t === "Location unavailable")`), []);
+	assert.equal(await unavailable.count(), 0);
+	await shot(cy, "phone-passing-error-no-alarm");
+
+	// No good fix for longer than the window (the last one is a minute old): now she is told.
+	await cy.evaluate(`fakeGeo.position(${moved + 0.001}, ${HOME.longitude}, 60000)`);
+	await cy.evaluate("fakeGeo.unavailable()");
+	await unavailable.waitFor({ timeout: 5_000 });
+	assert.match((await unavailable.textContent()) ?? "", /Your position is not available right now/);
+	await shot(cy, "phone-no-fix-for-long-alarm");
+	await cy.close();
+	open.delete("cy");
 });
 
 test("the phone's empty state offers to create a group and shows one's own email", async () => {
