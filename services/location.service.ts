@@ -258,6 +258,7 @@ interface LocationMethods {
 	groupView(ctx: Context<unknown, Meta>, groupId: string): Promise<GroupView | null>;
 	requireTargetMember(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, userId: string): Promise<void>;
 	sosGroups(ctx: Context<unknown, Meta>, caller: User): Promise<string[]>;
+	runningLocationNodes(): string[];
 	checkOwnership(): Promise<void>;
 	groupIdsOf(userId: string, ctx?: Context): Promise<string[]>;
 	placesChanged(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, change: PlaceChange, place: Place): Promise<void>;
@@ -525,9 +526,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			params: { ...strict },
 			async handler(): Promise<{ nodes: JournalNode[] }> {
 				const docs = await this.models.SampleJournal.find({}, { node: 1, at: 1 }).lean<Pick<JournalDoc, "node" | "at">[]>();
-				const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
-				const running = [...new Set(services.filter(service => service.name === "location").map(service => service.nodeID))];
-				return { nodes: journalByNode(docs, running) };
+				return { nodes: journalByNode(docs, this.runningLocationNodes()) };
 			},
 		},
 
@@ -965,9 +964,14 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		},
 
 		/** When the set of location instances changes, users may move to another owner (see SessionStore.ownersSeen). */
-		async checkOwnership() {
+		/** The location instances the registry knows as running now (each once). */
+		runningLocationNodes(): string[] {
 			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
-			const nodes = services.filter(service => service.name === "location").map(service => service.nodeID);
+			return [...new Set(services.filter(service => service.name === "location").map(service => service.nodeID))];
+		},
+
+		async checkOwnership() {
+			const nodes = this.runningLocationNodes();
 			// One went away: its users' alerts wait until they had time to reach their new owner.
 			if (this.locationNodes?.some(node => !nodes.includes(node))) this.checks.holdUntil(Date.now() + HANDOVER_GRACE_MS);
 			this.locationNodes = nodes;

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import { waitFor } from "../wait.js";
 import type { ApiClient } from "../client.js";
 import type { Crew } from "./workload.js";
 
@@ -63,12 +64,20 @@ export class Movers {
 		this.running = false;
 		await Promise.all(this.loops);
 		for (const crew of this.crews) {
-			for (let attempt = 0; ; attempt++) {
-				const res = await this.call(crew.traveller, "journey", "DELETE", `/api/groups/${crew.group.id}/journey`);
-				if (res.status === 200 || (attempt > 0 && res.status === 409)) break;
-				if ((res.status !== 0 && res.status < 500) || attempt > 20) throw new Error(`journey not ended: ${res.status} ${JSON.stringify(res.body)}`);
-				await sleep(200);
-			}
+			// Retried while the cluster recovers (network errors, 5xx); a 409 after a retry means the first try ended it.
+			let attempts = 0;
+			let refused: string | undefined;
+			await waitFor(
+				async () => {
+					const res = await this.call(crew.traveller, "journey", "DELETE", `/api/groups/${crew.group.id}/journey`);
+					attempts += 1;
+					if (res.status === 200 || (attempts > 1 && res.status === 409)) return true;
+					if (res.status !== 0 && res.status < 500) refused = `${res.status} ${JSON.stringify(res.body)}`;
+					return refused !== undefined;
+				},
+				{ timeoutMs: 10_000, intervalMs: 200, what: `the journey of ${crew.traveller.user!.email} to end` },
+			);
+			if (refused) throw new Error(`journey not ended: ${refused}`);
 		}
 	}
 
