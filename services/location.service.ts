@@ -39,7 +39,7 @@ import { placesVersion, type PlacesOfUser } from "./location/places/user-places.
 import { positionFor, Precisions, type Precision } from "./location/precision.js";
 import {
 	PRECISION_CHANGED_EVENT,
-	PrecisionSettings,
+	PrecisionStore,
 	precisionModel,
 	sessionFor,
 	type PrecisionChanged,
@@ -234,7 +234,7 @@ interface LocationVars extends Tracking {
 	journal: SampleJournal;
 	journalTimer?: NodeJS.Timeout;
 	/** Who shares an approximate position where (location/precision-settings.ts). */
-	precisions: PrecisionSettings;
+	precisions: PrecisionStore;
 	/** Each user's own positions (location/history/store.ts). */
 	history: History;
 	/** Share links (location/sharing/share-links.ts). */
@@ -655,11 +655,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const caller = callerOf(ctx);
 				const { groupId, precision } = ctx.params;
 				await this.requireMember(ctx, groupId);
-				const key = { _id: `${groupId}:${caller.id}` };
-				if (precision === "approximate") await this.models.Precision.updateOne(key, { $set: { groupId, userId: caller.id, precision } }, { upsert: true });
-				else await this.models.Precision.deleteOne(key);
 				const change: PrecisionChanged = { groupId, userId: caller.id, precision };
-				this.precisions.set(change);
+				await this.precisions.save(change);
 				await ctx.broadcast(PRECISION_CHANGED_EVENT, change, { groups: ["location"] });
 				// The members' maps switch at once: the session again, as each side is now to see it.
 				const session = await this.store.get(groupId, caller.id);
@@ -833,10 +830,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			this.membership?.reconnected();
 			this.groupLists?.clear();
 			this.places?.clear();
-			if (this.models)
-				void this.models.Precision.find({})
-					.lean<PrecisionDoc[]>()
-					.then(docs => this.precisions.load(docs));
+			if (this.models) void this.precisions.reload().catch(err => this.logger.warn("Reading the precision choices again failed:", (err as Error).message));
 		},
 		/** Another instance (or this one) stored a member's precision: every instance's live updates follow it. */
 		[PRECISION_CHANGED_EVENT]: {
@@ -963,13 +957,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			}
 		},
 
-		/** When the set of location instances changes, users may move to another owner (see SessionStore.ownersSeen). */
 		/** The location instances the registry knows as running now (each once). */
 		runningLocationNodes(): string[] {
 			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
 			return [...new Set(services.filter(service => service.name === "location").map(service => service.nodeID))];
 		},
 
+		/** When the set of location instances changes, users may move to another owner (see SessionStore.ownersSeen). */
 		async checkOwnership() {
 			const nodes = this.runningLocationNodes();
 			// One went away: its users' alerts wait until they had time to reach their new owner.
@@ -992,18 +986,15 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			if (change.deletedUserId) {
 				const userId = change.deletedUserId;
 				await this.history.erase(userId);
-				await this.models.Precision.deleteMany({ userId });
-				this.precisions.forgetUser(userId);
+				await this.precisions.eraseUser(userId);
 				await this.endShareLinks(ctx, { userId });
 			} else if (change.deleted) {
 				await this.places.removeGroup(change.groupId);
-				await this.models.Precision.deleteMany({ groupId: change.groupId });
-				this.precisions.forgetGroup(change.groupId);
+				await this.precisions.eraseGroup(change.groupId);
 				await this.endShareLinks(ctx, { groupId: change.groupId });
 			} else if (change.removed.length) {
 				const userIds = change.removed.map(member => member.id);
-				await this.models.Precision.deleteMany({ groupId: change.groupId, userId: { $in: userIds } });
-				for (const userId of userIds) this.precisions.set({ groupId: change.groupId, userId, precision: "exact" });
+				await this.precisions.eraseMembers(change.groupId, userIds);
 				await this.endShareLinks(ctx, { groupId: change.groupId, userId: { $in: userIds } });
 			}
 		},
@@ -1086,7 +1077,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			logger: this.logger,
 		}));
 		this.places = new PlaceStore(() => this.models.Place);
-		this.precisions = new PrecisionSettings();
+		this.precisions = new PrecisionStore(() => this.models.Precision);
 		this.publishLive = liveLocations(this.broker, (groupId, userId) => this.precisions.of(groupId, userId));
 		const buffer = new HistoryBuffer({
 			insert: async docs => void (await this.models.HistoryPoint.insertMany(docs, { ordered: false, lean: true })),
@@ -1106,7 +1097,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 	},
 
 	async started() {
-		this.precisions.load(await this.models.Precision.find({}).lean<PrecisionDoc[]>());
+		await this.precisions.reload();
 		this.historyTimer = setInterval(() => void this.history.buffer.flush(), HISTORY_FLUSH_MS);
 		this.purgeTimer = setInterval(() => void this.purge(), HISTORY_PURGE_EVERY_MS);
 		void this.purge();

@@ -60,6 +60,59 @@ export class PrecisionSettings {
 	}
 }
 
+/**
+ * The choices in this service's database and in this instance's memory together, so a change is
+ * never written to one and forgotten in the other. Other instances follow through the broadcast
+ * (`set`), and everything is read again at start and after a reconnect (`reload`).
+ */
+export class PrecisionStore {
+	constructor(
+		/** Read at each call: the connection opens after the service is created. */
+		private readonly model: () => Model<PrecisionDoc>,
+		private readonly settings = new PrecisionSettings(),
+	) {}
+
+	of(groupId: string, userId: string): Precision {
+		return this.settings.of(groupId, userId);
+	}
+
+	/** A change another instance (or this one) stored. */
+	set(change: PrecisionChanged): void {
+		this.settings.set(change);
+	}
+
+	/** Stores a member's choice (only "approximate" has a record) and applies it here. */
+	async save(change: PrecisionChanged): Promise<void> {
+		const { groupId, userId, precision } = change;
+		const key = { _id: sessionId(groupId, userId) };
+		if (precision === "approximate") await this.model().updateOne(key, { $set: { groupId, userId, precision } }, { upsert: true });
+		else await this.model().deleteOne(key);
+		this.settings.set(change);
+	}
+
+	async reload(): Promise<void> {
+		this.settings.load(await this.model().find({}).lean<PrecisionDoc[]>());
+	}
+
+	/** A deleted account's choices. */
+	async eraseUser(userId: string): Promise<void> {
+		await this.model().deleteMany({ userId });
+		this.settings.forgetUser(userId);
+	}
+
+	/** A deleted group's choices. */
+	async eraseGroup(groupId: string): Promise<void> {
+		await this.model().deleteMany({ groupId });
+		this.settings.forgetGroup(groupId);
+	}
+
+	/** Members who left a group: back to exact should they ever return. */
+	async eraseMembers(groupId: string, userIds: string[]): Promise<void> {
+		await this.model().deleteMany({ groupId, userId: { $in: userIds } });
+		for (const userId of userIds) this.settings.set({ groupId, userId, precision: "exact" });
+	}
+}
+
 /** A session as the API shows it, with the `precision` its subject chose there when approximate. */
 export type ShownSession = Session & { sharing?: boolean; precision?: Precision };
 
