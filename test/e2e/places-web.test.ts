@@ -224,7 +224,7 @@ test("Ada's history: the day's points counted and drawn, a GPX download", async 
 		async () => {
 			const shown = Number(await summary.getAttribute("data-points"));
 			if (shown === (await count())) return true;
-			await dialog.getByLabel("Day").dispatchEvent("change");
+			await dialog.getByLabel("Day", { exact: true }).dispatchEvent("change");
 			return false;
 		},
 		{ what: "the dialog to show the day's count of points" },
