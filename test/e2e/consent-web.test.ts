@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
 import type { BrowserContext, Page } from "playwright-core";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, type TestBrowser } from "../support/browser.js";
+import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, tabButton, type TestBrowser } from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
 import { startSystem, type System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
@@ -119,8 +119,8 @@ test("Ada invites Bob by email; Bob's phone shows the invitation live", async ()
 	const toast = bob.locator(".toast", { hasText: "Ada Lovelace invited you to “Family”" });
 	await toast.waitFor();
 	await shot(bob, "bob-invitation-toast-phone");
-	await bob.getByRole("button", { name: "Groups, 1 invitation" }).waitFor();
-	await toast.getByRole("button", { name: "Show" }).click();
+	await bob.locator(".tabbar").getByRole("button", { name: "Groups, 1 invitation", exact: true }).waitFor();
+	await toast.getByRole("button", { name: "Show", exact: true }).click();
 	const invitation = bob.locator(`.invitation[data-group-id="${groupId}"]`);
 	await invitation.waitFor();
 	assert.match((await invitation.textContent()) ?? "", /Ada Lovelace invited you/);
@@ -147,15 +147,15 @@ test("Ada invites Bob by email; Bob's phone shows the invitation live", async ()
 });
 
 test("Bob accepts: the group opens on his phone and both see each other in it", async () => {
-	await bob.getByRole("button", { name: "Accept the invitation to Family" }).click();
+	await bob.getByRole("button", { name: "Accept the invitation to Family", exact: true }).click();
 	await bob.locator("#group-title", { hasText: "Family" }).waitFor();
-	await bob.getByRole("button", { name: "Groups", exact: true }).waitFor();
+	await bob.locator(".tabbar").getByRole("button", { name: "Groups", exact: true }).waitFor();
 	await assertSosReachable(bob, "Bob's phone, just after joining");
 	await shot(bob, "bob-joined-phone");
-	await bob.locator(".tabbar").getByRole("button", { name: /^Members\b/ }).click();
+	await tabButton(bob, "Members").click();
 	await bob.locator(`.member[data-user-id="${ids.ada}"]`).waitFor();
 	await shot(bob, "bob-members-phone");
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await tabButton(bob, "Map").click();
 
 	await ada.locator(`.member[data-user-id="${ids.bob}"]`).waitFor();
 	// Bob was online before he joined: Ada's page reads his presence when he appears.
@@ -181,7 +181,7 @@ test("Bob accepts: the group opens on his phone and both see each other in it", 
 
 test("Cy declines; a second invitation she declines and blocks, and Ada's third is dropped silently", async () => {
 	await shot(cy, "cy-invitation-desktop");
-	await cy.getByRole("button", { name: "Decline the invitation to Family" }).click();
+	await cy.getByRole("button", { name: "Decline the invitation to Family", exact: true }).click();
 	await cy.locator(`.invitation[data-group-id="${groupId}"]`).waitFor({ state: "detached" });
 	await cy.locator("#invitations").waitFor({ state: "hidden" });
 	const cyApi = await api("cy");
@@ -253,9 +253,9 @@ test("Dee, logged out on a phone, opens the link, registers and lands in the gro
 	await shot(dee, "dee-joined-phone");
 
 	await ada.locator(".member .member-name", { hasText: "Dee Hock" }).waitFor();
-	await bob.locator(".tabbar").getByRole("button", { name: /^Members\b/ }).click();
+	await tabButton(bob, "Members").click();
 	await bob.locator(".member .member-name", { hasText: "Dee Hock" }).waitFor();
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await tabButton(bob, "Map").click();
 	await shot(ada, "ada-sees-dee-desktop");
 });
 
@@ -303,7 +303,7 @@ test("a hostile group name shows as text in the invitation and on the join page"
 	assert.equal(created.status, 201, JSON.stringify(created.body));
 	const group = created.body as { id: string };
 	const invitation = bob.locator(`.invitation[data-group-id="${group.id}"]`);
-	await bob.getByRole("button", { name: "Groups, 1 invitation" }).click();
+	await bob.locator(".tabbar").getByRole("button", { name: "Groups, 1 invitation", exact: true }).click();
 	await invitation.waitFor();
 	assert.equal(await invitation.locator(".invitation-group").textContent(), hostile);
 	const link = await adaApi.post(`/api/groups/${group.id}/invite-links`, {});
@@ -321,7 +321,7 @@ test("a hostile group name shows as text in the invitation and on the join page"
 	}
 	await bob.getByRole("button", { name: `Decline the invitation to ${hostile}` }).click();
 	await invitation.waitFor({ state: "detached" });
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await tabButton(bob, "Map").click();
 });
 
 test("nothing was fetched from outside, and the pages logged no errors", () => {

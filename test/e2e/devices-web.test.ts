@@ -4,7 +4,7 @@ import { rmSync } from "node:fs";
 import jsQRModule from "jsqr";
 import { PNG } from "pngjs";
 import type { BrowserContext, Locator, Page } from "playwright-core";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, type TestBrowser } from "../support/browser.js";
+import { ensureWebBuild, launchBrowser, profileButton, screenshot, screenshotsFolder, type TestBrowser } from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
 import { nowSeconds, sendOsmAnd, type OsmAndCredentials, type OwnTracksCredentials } from "../support/phones.js";
 import { startSystem, type System } from "../support/system.js";
@@ -46,7 +46,7 @@ async function logIn(page: Page) {
 const phonesDialog = (page: Page) => page.getByRole("dialog", { name: "Your phones" });
 
 async function openPhones(page: Page): Promise<Locator> {
-	await page.getByRole("button", { name: "Your phones" }).click();
+	await page.getByRole("button", { name: "Your phones", exact: true }).click();
 	const dialog = phonesDialog(page);
 	await dialog.locator(".device-list").waitFor();
 	return dialog;
@@ -192,7 +192,7 @@ test("Ada adds a Traccar/OsmAnd phone: the server URL and id shown are the API's
 });
 
 test("on a phone-sized screen: from the profile, Ada adds another OwnTracks phone, and its QR code reads too", async () => {
-	await phone.getByRole("button", { name: "Ada Lovelace" }).click();
+	await profileButton(phone, "Ada Lovelace").click();
 	const profile = phone.getByRole("dialog", { name: "Your profile" });
 	await profile.getByRole("button", { name: "Manage your phones" }).scrollIntoViewIfNeeded();
 	await shot(phone, "profile-phones-phone");

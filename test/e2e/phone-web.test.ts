@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import type { BrowserContext, Page } from "playwright-core";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, type TestBrowser } from "../support/browser.js";
+import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, tabButton, type TestBrowser } from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
 import { atTime, nowSeconds, postOwnTracks, registerDevice, type OwnTracksCredentials } from "../support/phones.js";
 import { startSystem, type System } from "../support/system.js";
@@ -163,10 +163,10 @@ test("Cy's OwnTracks report with accuracy 80 and battery 15: Ada sees the low ba
 	await ada.locator(".leaflet-popup-close-button").click();
 
 	// Bob's phone-sized page shows the same on the members tab.
-	await bob.locator(".tabbar").getByRole("button", { name: /^Members\b/ }).click();
+	await tabButton(bob, "Members").click();
 	await memberRow(bob, cy).locator(".battery", { hasText: "15 %" }).waitFor();
 	await shot(bob, "cy-battery-phone");
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await tabButton(bob, "Map").click();
 	await circleOf(bob, cy).waitFor();
 	await shot(bob, "cy-accuracy-phone");
 });

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFileSync, rmSync } from "node:fs";
 import type { BrowserContext, Page } from "playwright-core";
 import type { Place } from "../../events/types.js";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, type TestBrowser } from "../support/browser.js";
+import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, tabButton, type TestBrowser } from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
 import { startSystem, type System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
@@ -146,10 +146,10 @@ test("Cy stands inside the place: Ada's and Bob's cards say 'at <place>'", async
 	assert.equal((await api.cy.post("/api/location/samples", { latitude: place.latitude, longitude: place.longitude, accuracy: 10 })).status, 202);
 	await ada.locator(`.member[data-user-id="${cy}"] .member-place`, { hasText: `at ${PLACE_NAME}` }).waitFor();
 	await shot(ada, "cy-at-place-desktop");
-	await bob.locator(".tabbar").getByRole("button", { name: /^Members\b/ }).click();
+	await tabButton(bob, "Members").click();
 	await bob.locator(`.member[data-user-id="${cy}"] .member-place`, { hasText: `at ${PLACE_NAME}` }).waitFor();
 	await shot(bob, "cy-at-place-phone");
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await tabButton(bob, "Map").click();
 	await noInjection(bob, "bob");
 });
 
@@ -180,7 +180,7 @@ test("Ada shares her location and makes a share link in the page: its address op
 	await ada.getByRole("button", { name: "Share my location" }).click();
 	await ada.getByRole("button", { name: "Stop sharing" }).waitFor();
 	await ada.getByRole("button", { name: "Share a link…" }).click();
-	const dialog = ada.locator("dialog", { hasText: "Share a link" });
+	const dialog = ada.getByRole("dialog", { name: "Share a link" });
 	await dialog.getByLabel("For").selectOption("900");
 	await dialog.getByRole("button", { name: "Create the link" }).click();
 	const input = dialog.locator("input.share-url");
@@ -215,8 +215,9 @@ test("Ada's history: the day's points counted and drawn, a GPX download", async 
 	await waitFor(async () => (await count()) >= 3, { what: "Ada's three samples to be kept" });
 
 	await ada.locator(".profile-btn").click();
-	await ada.locator("dialog").getByRole("button", { name: "Show your history" }).click();
-	const dialog = ada.locator("dialog", { hasText: "Your history" });
+	// The profile dialog (its "Your history" section) leaves the page only on its close event, after this one opened.
+	await ada.getByRole("dialog", { name: "Your profile" }).getByRole("button", { name: "Show your history" }).click();
+	const dialog = ada.getByRole("dialog", { name: "Your history" });
 	const summary = dialog.locator(".history-summary[data-points]");
 	await summary.waitFor();
 	// Her page keeps sending her position too: the dialog's figure is the API's at the time it read it.
@@ -244,7 +245,8 @@ test("Ada's history: the day's points counted and drawn, a GPX download", async 
 });
 
 test("Ada chooses an approximate position for the group: kept after a reload, and Bob sees her on the ~1 km grid", async () => {
-	const select = ada.getByLabel("The group sees");
+	// Exactly: the toasts it brings ("The group sees an approximate position") have a Dismiss button labelled with their title.
+	const select = ada.getByLabel("The group sees", { exact: true });
 	await select.selectOption("approximate");
 	await ada.locator(".toast", { hasText: "The group sees an approximate position" }).waitFor();
 	const adaId = api.ada.user!.id;

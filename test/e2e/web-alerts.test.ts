@@ -2,7 +2,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
 import type { Page } from "playwright-core";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, type TestBrowser } from "../support/browser.js";
+import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, tabButton, type TestBrowser } from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
 import { startSystem, type System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
@@ -98,7 +98,7 @@ test("a chat message from someone else marks the phone's Chat tab until Bob open
 	await chatTab.click();
 	await phone.locator(".chat", { hasText: "Leaving work now" }).first().waitFor();
 	await chatTab.locator(".count").waitFor({ state: "hidden" });
-	await phone.getByRole("button", { name: "Map", exact: true }).click();
+	await tabButton(phone, "Map").click();
 });
 
 test("journey alerts write the ETA in the viewer's own time, never in UTC", async () => {
@@ -161,7 +161,7 @@ test("an SOS is a persistent full-width banner with Show on map and a call link,
 	await shot(phone, "phone-sos-banner");
 	await laptop.locator(".sos-banner", { hasText: "Ada Lovelace" }).waitFor();
 	await shot(laptop, "laptop-sos-banner");
-	await phone.locator(".tabbar").getByRole("button", { name: /^Members\b/ }).click();
+	await tabButton(phone, "Members").click();
 	await banner.getByRole("button", { name: "Show on map" }).click();
 	await phone.locator('.layout[data-tab="map"]').waitFor();
 	await waitFor(async () => (await banner.isVisible()) && true, { what: "the banner to stay" });

@@ -5,7 +5,7 @@ import { rmSync } from "node:fs";
 import type { Page } from "playwright-core";
 import webpush from "web-push";
 import { clientConfig, contentSecurityPolicy } from "../../services/gateway/static-files.js";
-import { ensureWebBuild, launchBrowser, screenshot, SCREENSHOTS, type TestBrowser } from "../support/browser.js";
+import { chatSendButton, ensureWebBuild, launchBrowser, profileButton, screenshot, SCREENSHOTS, tabButton, type TestBrowser } from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
 import { startSystem, type System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
@@ -155,8 +155,8 @@ test("Ada creates a group with Bob's email; Bob accepts the invitation on his ph
 	await ada.locator("#group-title", { hasText: "Family" }).waitFor();
 
 	// Nobody joins without accepting (API.md §6.1): the invitation reaches Bob's phone live.
-	await bob.locator(".toast", { hasText: "Ada Lovelace invited you to “Family”" }).getByRole("button", { name: "Show" }).click();
-	await bob.getByRole("button", { name: "Accept the invitation to Family" }).click();
+	await bob.locator(".toast", { hasText: "Ada Lovelace invited you to “Family”" }).getByRole("button", { name: "Show", exact: true }).click();
+	await bob.getByRole("button", { name: "Accept the invitation to Family", exact: true }).click();
 	await bob.locator("#group-title", { hasText: "Family" }).waitFor();
 	await ada.locator(`.member[data-user-id="${bobId}"]`).waitFor();
 	await screenshot(ada, "ada-group-created");
@@ -231,7 +231,8 @@ test("Ada starts a journey by clicking the map; Bob sees ROUTING, the route, the
 	await screenshot(ada, "ada-on-journey");
 
 	// The simulated ride reaches the destination: ARRIVED, and Ada is ACTIVE again.
-	await bob.locator(".toast", { hasText: /arrived/i }).waitFor({ timeout: 30_000 });
+	// By its title: a late alert's body ("has not arrived yet") holds the word too.
+	await bob.locator(".toast", { has: bob.locator(".toast-title", { hasText: /arrived/i }) }).waitFor({ timeout: 30_000 });
 	await bob.locator(`.pin[data-user-id="${adaId}"][data-state="ACTIVE"]`).waitFor();
 	assert.equal(await bob.locator(`path.route-${adaId}`).count(), 0, "the route is gone after the journey");
 	await screenshot(bob, "bob-sees-arrival");
@@ -242,10 +243,10 @@ test("chat: Ada's message appears on Bob's phone, Bob's reply on Ada's screen, w
 	await ada.getByRole("textbox", { name: "Message" }).press("Enter");
 	await ada.locator(".message:not(.pending)", { hasText: "On my way home!" }).waitFor();
 
-	await bob.locator(".tabbar").getByRole("button", { name: /^Chat\b/ }).click();
+	await tabButton(bob, "Chat").click();
 	await bob.locator(".message", { hasText: "On my way home!" }).waitFor();
 	await bob.getByRole("textbox", { name: "Message" }).fill("Great, see you soon");
-	await bob.getByRole("button", { name: "Send" }).click();
+	await chatSendButton(bob).click();
 	await ada.locator(".message", { hasText: "Great, see you soon" }).waitFor();
 	assert.match((await ada.locator(".message", { hasText: "Great, see you soon" }).locator(".author").textContent()) ?? "", /Bob Noyce/);
 	await ada.locator(`.member[data-user-id="${bobId}"] .presence-dot.online`).waitFor();
@@ -257,7 +258,7 @@ test("Bob's inbox lists the notifications with an unread count, and marks them r
 	await bob.getByRole("button", { name: /Notifications, \d+ unread/ }).click();
 	const dialog = bob.getByRole("dialog", { name: "Notifications" });
 	await dialog.locator(".inbox-item", { hasText: "started a journey" }).waitFor();
-	await dialog.locator(".inbox-item", { hasText: /arrived/i }).waitFor();
+	await dialog.locator(".inbox-item", { has: bob.locator("strong", { hasText: /arrived/i }) }).waitFor();
 	// The server has VAPID keys: Web Push is offered (not clicked: subscribing would reach a real push service).
 	await dialog.getByRole("button", { name: "Turn on push notifications" }).waitFor();
 	await screenshot(bob, "bob-inbox");
@@ -273,7 +274,7 @@ test("SOS: Ada confirms, Bob is alerted at once; Ada stops it", async () => {
 	await confirm.getByRole("button", { name: "Send SOS" }).click();
 	await ada.getByRole("button", { name: "Stop the SOS" }).waitFor();
 
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await tabButton(bob, "Map").click();
 	await bob.locator(`.pin[data-user-id="${adaId}"][data-state="SOS"]`).waitFor({ timeout: 10_000 });
 	// Someone else's SOS is a banner of its own, not a toast (issue 17 point 7).
 	await bob.locator(".sos-banner", { hasText: /SOS/ }).waitFor({ timeout: 10_000 });
@@ -294,9 +295,9 @@ test("after a network loss Ada's page reconnects by itself and catches up, witho
 	await screenshot(ada, "ada-offline");
 
 	// Bob writes while Ada is away.
-	await bob.locator(".tabbar").getByRole("button", { name: /^Chat\b/ }).click();
+	await tabButton(bob, "Chat").click();
 	await bob.getByRole("textbox", { name: "Message" }).fill("Did you make it?");
-	await bob.getByRole("button", { name: "Send" }).click();
+	await chatSendButton(bob).click();
 	await bob.locator(".message:not(.pending)", { hasText: "Did you make it?" }).waitFor();
 
 	await ada.context().setOffline(false);
@@ -318,7 +319,7 @@ test("chat history pages backwards; a reload keeps Bob signed in", async () => {
 		assert.equal(res.status, 201);
 	}
 	await bob.reload();
-	await bob.locator(".tabbar").getByRole("button", { name: /^Chat\b/ }).click();
+	await tabButton(bob, "Chat").click();
 	await bob.locator(".message", { hasText: "History 35" }).waitFor();
 	assert.equal(await bob.locator(".message", { hasText: /^History 1$/ }).count(), 0, "only the latest page at first");
 	await bob.getByRole("button", { name: "Load earlier messages" }).click();
@@ -327,8 +328,8 @@ test("chat history pages backwards; a reload keeps Bob signed in", async () => {
 });
 
 test("group management: Bob changes his name and password and stays signed in; Ada renames the group and removes Bob, whose page says so", async () => {
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
-	await bob.getByRole("button", { name: "Bob Noyce" }).click();
+	await tabButton(bob, "Map").click();
+	await profileButton(bob, "Bob Noyce").click();
 	const profile = bob.getByRole("dialog", { name: "Your profile" });
 	await profile.getByLabel("First name").fill("Robert");
 	// A wrong current password is refused with the server's message, and does not sign Bob out.
@@ -338,7 +339,7 @@ test("group management: Bob changes his name and password and stays signed in; A
 	await profile.locator(".form-error", { hasText: "Wrong email or password" }).waitFor();
 	await profile.getByLabel("Current password").fill(bobAccount.password);
 	await profile.getByRole("button", { name: "Save" }).click();
-	await bob.getByRole("button", { name: "Robert Noyce" }).waitFor();
+	await profileButton(bob, "Robert Noyce").waitFor();
 	await bob.locator(`.member[data-user-id="${bobId}"] .member-name`, { hasText: "Robert Noyce (you)" }).waitFor({ state: "attached" });
 
 	// The new password revoked the old token; the page logged in again and its new socket is live.

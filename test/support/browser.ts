@@ -126,3 +126,22 @@ export async function screenshot(page: Page, name: string, folder = SCREENSHOTS)
 	await page.screenshot({ path, fullPage: false });
 	return path;
 }
+
+/**
+ * A tab of the phone's tab bar, by the start of its name: the Chat tab's name grows a count of new
+ * messages, and the page has other buttons with these words inside their names (the SOS banner's
+ * "Show on map", member cards' "Show … on the map").
+ */
+export const tabButton = (page: Page, label: "Map" | "Members" | "Chat" | "Groups") =>
+	page.locator(".tabbar").getByRole("button", { name: new RegExp(`^${label}\\b`) });
+
+/** The chat box's Send button (the SOS button's name, "Send an SOS to all your groups", holds "Send" too). */
+export const chatSendButton = (page: Page) => page.getByRole("form", { name: "Send a message" }).getByRole("button", { name: "Send", exact: true });
+
+/**
+ * The top bar's profile button, named after the signed-in person: exactly, since member cards
+ * ("Show Ada Lovelace on the map") and map markers ("Ada Lovelace (you): Sharing…") are buttons
+ * whose names hold the name too once positions arrive.
+ */
+export const profileButton = (page: Page, fullName: string) => page.locator(".topbar").getByRole("button", { name: fullName, exact: true });
+
