@@ -1,11 +1,20 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import type { BrowserContext, Page } from "playwright-core";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, tabButton, type TestBrowser } from "../support/browser.js";
+import {
+	assertSosReachable,
+	logIn,
+	screenshot,
+	screenshotsFolder,
+	startBrowserTest,
+	stopBrowserTest,
+	submitRegistration,
+	tabButton,
+	type TestBrowser,
+} from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
-import { startSystem, type System } from "../support/system.js";
+import type { System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 
 // Consent in the web client (issue 14, API.md §6.1), as people would use it. Ada (desktop)
@@ -44,50 +53,21 @@ const api = async (who: keyof typeof people) => {
 	return client;
 };
 
-async function logIn(page: Page, who: keyof typeof people) {
-	await page.goto("/");
-	const form = page.locator("#panel-login");
-	await form.getByLabel("Email").fill(people[who].email);
-	await form.getByLabel("Password").fill(people[who].password);
-	await form.getByRole("button", { name: "Log in" }).click();
-	await page.getByRole("button", { name: "Log out" }).waitFor();
-}
-
-/** The SOS button is visible and nothing lies on top of its centre. */
-async function assertSosReachable(page: Page, where: string) {
-	const sos = page.locator(".btn-sos");
-	await sos.waitFor();
-	const box = (await sos.boundingBox())!;
-	const viewport = page.viewportSize()!;
-	assert.ok(box.y >= 0 && box.y + box.height <= viewport.height, `${where}: the SOS button is on screen`);
-	const onTop = await page.evaluate<string>(
-		`(e => e?.closest(".btn-sos") ? "" : e?.outerHTML.slice(0, 200) ?? "nothing")(document.elementFromPoint(${box.x + box.width / 2}, ${box.y + box.height / 2}))`,
-	);
-	if (onTop) await shot(page, "sos-covered");
-	assert.equal(onTop, "", `${where}: nothing covers the SOS button`);
-}
-
 before(async () => {
-	ensureWebBuild();
-	rmSync(SHOTS, { recursive: true, force: true });
-	system = await startSystem({ services: ["users", "location", "chat", "notification", "gateway"] });
+	({ system, browser } = await startBrowserTest(SHOTS, { services: ["users", "location", "chat", "notification", "gateway"] }));
 	for (const who of ["ada", "bob", "cy"] as const) {
 		const p = people[who];
 		const res = await new ApiClient(system.url).post("/api/auth/register", { name: p.name, surname: p.surname, email: p.email, password: p.password });
 		assert.equal(res.status, 201, JSON.stringify(res.body));
 		ids[who] = res.body.id;
 	}
-	browser = await launchBrowser(system.url);
 	({ page: ada, context: adaContext } = await browser.newPage("ada"));
 	bob = (await browser.newPage("bob", PHONE)).page;
 	cy = (await browser.newPage("cy")).page;
-	await Promise.all([logIn(ada, "ada"), logIn(bob, "bob"), logIn(cy, "cy")]);
+	await Promise.all([logIn(ada, people.ada), logIn(bob, people.bob), logIn(cy, people.cy)]);
 });
 
-after(async () => {
-	await browser?.close();
-	await system?.stopAll();
-});
+after(() => stopBrowserTest(browser, system));
 
 test("Ada creates a group naming Cy: an invitation, not a membership", async () => {
 	const form = ada.locator("form.new-group");
@@ -150,7 +130,7 @@ test("Bob accepts: the group opens on his phone and both see each other in it", 
 	await bob.getByRole("button", { name: "Accept the invitation to Family", exact: true }).click();
 	await bob.locator("#group-title", { hasText: "Family" }).waitFor();
 	await bob.locator(".tabbar").getByRole("button", { name: "Groups", exact: true }).waitFor();
-	await assertSosReachable(bob, "Bob's phone, just after joining");
+	await assertSosReachable(bob, "Bob's phone, just after joining", SHOTS);
 	await shot(bob, "bob-joined-phone");
 	await tabButton(bob, "Members").click();
 	await bob.locator(`.member[data-user-id="${ids.ada}"]`).waitFor();
@@ -173,7 +153,7 @@ test("Bob accepts: the group opens on his phone and both see each other in it", 
 	);
 	await ada.locator(`.inbox-btn[data-unread="${unread}"]`).waitFor();
 	assert.equal(await ada.locator(".toast", { hasText: /Bob Noyce (joined|accepted)/ }).count(), 1, "one toast about Bob joining");
-	await assertSosReachable(ada, "Ada's desktop");
+	await assertSosReachable(ada, "Ada's desktop", SHOTS);
 	await shot(ada, "ada-sees-bob-desktop");
 	const members = (await (await api("bob")).get(`/api/groups/${groupId}`)).body.members.map((m: { id: string }) => m.id).sort();
 	assert.deepEqual(members, [ids.ada, ids.bob].sort());
@@ -240,16 +220,11 @@ test("Dee, logged out on a phone, opens the link, registers and lands in the gro
 	assert.match((await intro.textContent()) ?? "", /2 members · this link expires in \d+ days/);
 	await shot(dee, "dee-join-page-phone");
 
-	const form = dee.locator("#panel-register");
-	await form.getByLabel("First name").fill(people.dee.name);
-	await form.getByLabel("Last name").fill(people.dee.surname);
-	await form.getByLabel("Email").fill(people.dee.email);
-	await form.getByLabel("Password").fill(people.dee.password);
-	await form.getByRole("button", { name: "Create account" }).click();
+	await submitRegistration(dee, people.dee);
 	await dee.locator("#group-title", { hasText: "Family" }).waitFor();
 	assert.equal(new URL(dee.url()).pathname, "/", "the page left the link's address");
 	assert.equal(new URL(dee.url()).hash, `#group=${groupId}`);
-	await assertSosReachable(dee, "Dee's phone");
+	await assertSosReachable(dee, "Dee's phone", SHOTS);
 	await shot(dee, "dee-joined-phone");
 
 	await ada.locator(".member .member-name", { hasText: "Dee Hock" }).waitFor();

@@ -1,13 +1,12 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import jsQRModule from "jsqr";
 import { PNG } from "pngjs";
 import type { BrowserContext, Locator, Page } from "playwright-core";
-import { ensureWebBuild, launchBrowser, profileButton, screenshot, screenshotsFolder, type TestBrowser } from "../support/browser.js";
+import { logIn, profileButton, screenshot, screenshotsFolder, startBrowserTest, stopBrowserTest, type TestBrowser } from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
 import { nowSeconds, sendOsmAnd, type OsmAndCredentials, type OwnTracksCredentials } from "../support/phones.js";
-import { startSystem, type System } from "../support/system.js";
+import type { System } from "../support/system.js";
 
 // Onboarding a phone in the web client (issue 15, API.md §6.2), as a person would. Ada (desktop)
 // adds an OwnTracks phone: the QR code on the screen, read back from its pixels, is exactly the
@@ -33,15 +32,6 @@ let ownTracks: { id: string; credentials: OwnTracksCredentials };
 let osmAnd: { id: string; credentials: OsmAndCredentials };
 
 const shot = (page: Page, name: string) => screenshot(page, name, SHOTS);
-
-async function logIn(page: Page) {
-	await page.goto("/");
-	const form = page.locator("#panel-login");
-	await form.getByLabel("Email").fill(adaApi.user!.email);
-	await form.getByLabel("Password").fill("correct horse battery");
-	await form.getByRole("button", { name: "Log in" }).click();
-	await page.getByRole("button", { name: "Log out" }).waitFor();
-}
 
 const phonesDialog = (page: Page) => page.getByRole("dialog", { name: "Your phones" });
 
@@ -83,23 +73,17 @@ const pageText = (page: Page) =>
 	);
 
 before(async () => {
-	ensureWebBuild();
-	rmSync(SHOTS, { recursive: true, force: true });
-	system = await startSystem({ services: ["users", "location", "devices", "notification", "gateway"] });
+	({ system, browser } = await startBrowserTest(SHOTS, { services: ["users", "location", "devices", "notification", "gateway"] }));
 	adaApi = new ApiClient(system.url);
 	await adaApi.signUp("Ada", "Lovelace");
-	browser = await launchBrowser(system.url);
 	({ page: desk, context: deskContext } = await browser.newPage("ada-desktop"));
 	phone = (await browser.newPage("ada-phone", PHONE)).page;
 	// One after the other: two password checks at once can wait for a hashing slot on a busy machine.
-	await logIn(desk);
-	await logIn(phone);
+	await logIn(desk, adaApi);
+	await logIn(phone, adaApi);
 });
 
-after(async () => {
-	await browser?.close();
-	await system?.stopAll();
-});
+after(() => stopBrowserTest(browser, system));
 
 test("Ada adds an OwnTracks phone: the QR code on the screen is exactly the API's configUrl, and so is the link", async () => {
 	const dialog = await openPhones(desk);

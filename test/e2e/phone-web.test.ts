@@ -1,11 +1,10 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import type { BrowserContext, Page } from "playwright-core";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, tabButton, type TestBrowser } from "../support/browser.js";
-import { ApiClient } from "../support/client.js";
+import { logIn, screenshot, screenshotsFolder, startBrowserTest, stopBrowserTest, tabButton, type TestBrowser } from "../support/browser.js";
+import { signUpFamily, type ApiClient } from "../support/client.js";
 import { atTime, nowSeconds, postOwnTracks, registerDevice, type OwnTracksCredentials } from "../support/phones.js";
-import { startSystem, type System } from "../support/system.js";
+import type { System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 import * as ownTracks from "../fixtures/owntracks/messages.js";
 
@@ -29,7 +28,7 @@ const HEARTBEAT_MS = 20_000;
 
 let system: System;
 let browser: TestBrowser;
-const api = { ada: null as unknown as ApiClient, bob: null as unknown as ApiClient, cy: null as unknown as ApiClient };
+let api: Record<"ada" | "bob" | "cy", ApiClient>;
 let groupId = "";
 let ada: Page;
 let bob: Page;
@@ -38,15 +37,6 @@ let cyPhone: { id: string; credentials: OwnTracksCredentials };
 
 const shot = (page: Page, name: string) => screenshot(page, name, SHOTS);
 const ids = () => ({ ada: api.ada.user!.id, bob: api.bob.user!.id, cy: api.cy.user!.id });
-
-async function logIn(page: Page, who: ApiClient) {
-	await page.goto("/");
-	const form = page.locator("#panel-login");
-	await form.getByLabel("Email").fill(who.user!.email);
-	await form.getByLabel("Password").fill("correct horse battery");
-	await form.getByRole("button", { name: "Log in" }).click();
-	await page.locator("#group-title", { hasText: "Family" }).waitFor();
-}
 
 /** One OwnTracks location from Cy's phone, now-ish, as the iOS app sends it. */
 async function cyReports(extra: Record<string, unknown>) {
@@ -99,38 +89,28 @@ async function assertCircle(page: Page, userId: string, radius: number) {
 }
 
 before(async () => {
-	ensureWebBuild();
-	rmSync(SHOTS, { recursive: true, force: true });
-	system = await startSystem({
+	({ system, browser } = await startBrowserTest(SHOTS, {
 		services: ["users", "location", "chat", "devices", "notification", "gateway"],
 		env: { OFFLINE_AFTER: "3600", STUCK_AFTER: "3600" },
-	});
-	api.ada = new ApiClient(system.url);
-	api.bob = new ApiClient(system.url);
-	api.cy = new ApiClient(system.url);
-	await api.ada.signUp("Ada", "Lovelace");
-	await api.bob.signUp("Bob", "Noyce");
-	await api.cy.signUp("Cy", "Young");
+	}));
 	// Members by invitation and acceptance (API.md §6.1), through the API.
-	groupId = (await api.ada.createGroup("Family", [api.bob.user!.email, api.cy.user!.email])).id;
+	const family = await signUpFamily(system.url);
+	api = family.people;
+	groupId = family.group.id;
 	cyPhone = await registerDevice(api.cy, "owntracks", "Cy's iPhone");
 	assert.equal((await api.cy.post(`/api/groups/${groupId}/sharing`)).status, 200);
 
-	browser = await launchBrowser(system.url);
 	ada = (await browser.newPage("ada")).page;
 	({ page: bob, context: bobContext } = await browser.newPage("bob", PHONE));
 	// Bob's phone has a GPS: the page may read it, and it says where he is.
 	await bobContext.grantPermissions(["geolocation"]);
 	await bobContext.setGeolocation(BOB_GPS);
 	// One after the other: two password checks at once can wait for a hashing slot on a busy machine.
-	await logIn(ada, api.ada);
-	await logIn(bob, api.bob);
+	await logIn(ada, api.ada, "Family");
+	await logIn(bob, api.bob, "Family");
 });
 
-after(async () => {
-	await browser?.close();
-	await system?.stopAll();
-});
+after(() => stopBrowserTest(browser, system));
 
 test("Cy's OwnTracks report with accuracy 80 and battery 15: Ada sees the low battery, 'via OwnTracks' and an 80 m circle", async () => {
 	const { cy } = ids();

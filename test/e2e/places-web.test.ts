@@ -1,11 +1,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { BrowserContext, Page } from "playwright-core";
 import type { Place } from "../../events/types.js";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, tabButton, type TestBrowser } from "../support/browser.js";
-import { ApiClient } from "../support/client.js";
-import { startSystem, type System } from "../support/system.js";
+import { logIn, screenshot, screenshotsFolder, startBrowserTest, stopBrowserTest, tabButton, type TestBrowser } from "../support/browser.js";
+import { ApiClient, signUpFamily } from "../support/client.js";
+import type { System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 
 // Places, share links and history in the web client (issue 16, API.md §6.4–§6.6), in a real
@@ -24,7 +24,7 @@ const ADA_GPS = { latitude: 45.44, longitude: 9.15, accuracy: 15 };
 
 let system: System;
 let browser: TestBrowser;
-const api = { ada: null as unknown as ApiClient, bob: null as unknown as ApiClient, cy: null as unknown as ApiClient };
+let api: Record<"ada" | "bob" | "cy", ApiClient>;
 let groupId = "";
 let ada: Page;
 let bob: Page;
@@ -32,15 +32,6 @@ let adaContext: BrowserContext;
 let place: Place;
 
 const shot = (page: Page, name: string) => screenshot(page, name, SHOTS);
-
-async function logIn(page: Page, who: ApiClient) {
-	await page.goto("/");
-	const form = page.locator("#panel-login");
-	await form.getByLabel("Email").fill(who.user!.email);
-	await form.getByLabel("Password").fill("correct horse battery");
-	await form.getByRole("button", { name: "Log in" }).click();
-	await page.locator("#group-title", { hasText: "Family" }).waitFor();
-}
 
 const placeCircle = (page: Page, id: string) => page.locator(`path.place-circle[data-place-id="${id}"]`);
 const placeRow = (page: Page, id: string) => page.locator(`.place-list .place[data-place-id="${id}"]`);
@@ -54,33 +45,23 @@ async function noInjection(page: Page, label: string) {
 }
 
 before(async () => {
-	ensureWebBuild();
-	rmSync(SHOTS, { recursive: true, force: true });
-	system = await startSystem({
+	({ system, browser } = await startBrowserTest(SHOTS, {
 		services: ["users", "location", "chat", "notification", "gateway"],
 		env: { OFFLINE_AFTER: "3600", STUCK_AFTER: "3600" },
-	});
-	api.ada = new ApiClient(system.url);
-	api.bob = new ApiClient(system.url);
-	api.cy = new ApiClient(system.url);
-	await api.ada.signUp("Ada", "Lovelace");
-	await api.bob.signUp("Bob", "Noyce");
-	await api.cy.signUp("Cy", "Young");
-	groupId = (await api.ada.createGroup("Family", [api.bob.user!.email, api.cy.user!.email])).id;
+	}));
+	const family = await signUpFamily(system.url);
+	api = family.people;
+	groupId = family.group.id;
 
-	browser = await launchBrowser(system.url);
 	({ page: ada, context: adaContext } = await browser.newPage("ada"));
 	bob = (await browser.newPage("bob", PHONE)).page;
 	await adaContext.grantPermissions(["geolocation"]);
 	await adaContext.setGeolocation(ADA_GPS);
-	await logIn(ada, api.ada);
-	await logIn(bob, api.bob);
+	await logIn(ada, api.ada, "Family");
+	await logIn(bob, api.bob, "Family");
 });
 
-after(async () => {
-	await browser?.close();
-	await system?.stopAll();
-});
+after(() => stopBrowserTest(browser, system));
 
 test("Ada adds a place by clicking on the map: drawn and listed for her, and live for Bob", async () => {
 	await ada.getByRole("button", { name: "Places", exact: true }).click();

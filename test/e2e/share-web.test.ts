@@ -1,12 +1,11 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import type { Page } from "playwright-core";
 import type { Group } from "../../events/types.js";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, type TestBrowser } from "../support/browser.js";
+import { screenshot, screenshotsFolder, startBrowserTest, stopBrowserTest, type TestBrowser } from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
-import { startSystem, type System } from "../support/system.js";
+import type { System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 
 // The share link page, /s/<token> (API.md §6.5, issue 16), as a visitor without an account sees it.
@@ -55,12 +54,10 @@ async function visit(label: string, path: string, opts = {}) {
 }
 
 before(async () => {
-	ensureWebBuild();
-	rmSync(SHOTS, { recursive: true, force: true });
-	system = await startSystem({
+	({ system, browser } = await startBrowserTest(SHOTS, {
 		services: ["users", "location", "chat", "notification", "gateway"],
 		env: { OFFLINE_AFTER: "3600", STUCK_AFTER: "3600" },
-	});
+	}));
 	ada = new ApiClient(system.url);
 	await ada.signUp("Ada", "Lovelace");
 	family = await ada.createGroup("family");
@@ -68,13 +65,9 @@ before(async () => {
 	assert.equal((await ada.post("/api/location/samples", away(0))).status, 202);
 	const started = await ada.post(`/api/groups/${family.id}/journey`, { destination: HOME, eta: inAnHour(), mode: "walking" });
 	assert.equal(started.status, 201, JSON.stringify(started.body));
-	browser = await launchBrowser(system.url);
 });
 
-after(async () => {
-	await browser?.close();
-	await system?.stopAll();
-});
+after(() => stopBrowserTest(browser, system));
 
 test("a visitor without an account opens Ada's link: her name, the ETA countdown, the distance left, her marker", async () => {
 	const res = await ada.post("/api/share-links", { groupId: family.id, duration: 7200 });

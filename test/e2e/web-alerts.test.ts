@@ -1,10 +1,18 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import type { Page } from "playwright-core";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, tabButton, type TestBrowser } from "../support/browser.js";
+import {
+	assertSosReachable,
+	logIn,
+	screenshot,
+	screenshotsFolder,
+	startBrowserTest,
+	stopBrowserTest,
+	tabButton,
+	type TestBrowser,
+} from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
-import { startSystem, type System } from "../support/system.js";
+import type { System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 
 // Alerts in the web client (issue 17, points 6, 7, 8, 11, 12), in a real browser against the whole
@@ -31,28 +39,6 @@ const shot = (page: Page, name: string) => screenshot(page, name, SHOTS);
 /** "08:33" as a viewer in Rome reads an instant. */
 const romeTime = (iso: string) => new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", timeZone: "Europe/Rome" }).format(new Date(iso));
 
-async function logIn(page: Page, who: ApiClient) {
-	await page.goto("/");
-	const form = page.locator("#panel-login");
-	await form.getByLabel("Email").fill(who.user!.email);
-	await form.getByLabel("Password").fill("correct horse battery");
-	await form.getByRole("button", { name: "Log in" }).click();
-	await page.locator("#group-title", { hasText: "Family" }).waitFor();
-}
-
-/** The SOS button is on screen and nothing (no alert) lies over its middle. */
-async function assertSosReachable(page: Page, where: string) {
-	const sos = page.locator(".btn-sos");
-	await sos.waitFor();
-	const box = (await sos.boundingBox())!;
-	const viewport = page.viewportSize()!;
-	assert.ok(box.y >= 0 && box.y + box.height <= viewport.height, `${where}: the SOS button is on screen`);
-	const onTop = await page.evaluate<string>(
-		`(e => e?.closest(".btn-sos") ? "" : e?.outerHTML.slice(0, 200) ?? "nothing")(document.elementFromPoint(${box.x + box.width / 2}, ${box.y + box.height / 2}))`,
-	);
-	assert.equal(onTop, "", `${where}: nothing covers the SOS button`);
-}
-
 /** Every toast lies above the tab bar and clear of the SOS button. */
 async function assertToastsCoverNothing(page: Page, where: string) {
 	const tabbar = (await page.locator(".tabbar").boundingBox())!;
@@ -67,9 +53,7 @@ async function assertToastsCoverNothing(page: Page, where: string) {
 }
 
 before(async () => {
-	ensureWebBuild();
-	rmSync(SHOTS, { recursive: true, force: true });
-	system = await startSystem({ services: ["users", "location", "chat", "notification", "gateway"] });
+	({ system, browser } = await startBrowserTest(SHOTS, { services: ["users", "location", "chat", "notification", "gateway"] }));
 	ada = new ApiClient(system.url);
 	bob = new ApiClient(system.url);
 	await ada.signUp("Ada", "Lovelace");
@@ -78,17 +62,13 @@ before(async () => {
 	groupId = (await ada.createGroup("Family", [bob.user!.email])).id;
 	assert.equal((await ada.post(`/api/groups/${groupId}/sharing`)).status < 300, true);
 	assert.equal((await ada.post("/api/location/samples", { latitude: 44.1379, longitude: 12.2432, accuracy: 10 })).status, 202);
-	browser = await launchBrowser(system.url);
 	phone = (await browser.newPage("bob-phone", PHONE)).page;
 	laptop = (await browser.newPage("bob-laptop", { timezoneId: "Europe/Rome" })).page;
-	await logIn(phone, bob);
-	await logIn(laptop, bob);
+	await logIn(phone, bob, "Family");
+	await logIn(laptop, bob, "Family");
 });
 
-after(async () => {
-	await browser?.close();
-	await system?.stopAll();
-});
+after(() => stopBrowserTest(browser, system));
 
 test("a chat message from someone else marks the phone's Chat tab until Bob opens it", async () => {
 	assert.equal((await ada.post(`/api/groups/${groupId}/messages`, { text: "Leaving work now" })).status, 201);
@@ -137,7 +117,7 @@ test("on a phone at most two alerts show, above the tab bar and clear of the SOS
 	await shot(phone, "phone-alerts-stack");
 	assert.ok((await phone.locator("#toasts .toast").count()) <= 2, `at most two alerts: ${await phone.locator("#toasts .toast").count()}`);
 	await assertToastsCoverNothing(phone, "Bob's phone");
-	await assertSosReachable(phone, "Bob's phone with alerts");
+	await assertSosReachable(phone, "Bob's phone with alerts", SHOTS);
 });
 
 test("an SOS is a persistent full-width banner with Show on map and a call link, a sound and a flashing title", async () => {
@@ -157,7 +137,7 @@ test("an SOS is a persistent full-width banner with Show on map and a call link,
 	);
 	// Bob clicked in the page before (a user gesture): the alarm sounds.
 	await waitFor(async () => (await banner.getAttribute("data-sound")) === "played", { what: "the alarm sound" });
-	await assertSosReachable(phone, "Bob's phone during Ada's SOS");
+	await assertSosReachable(phone, "Bob's phone during Ada's SOS", SHOTS);
 	await shot(phone, "phone-sos-banner");
 	await laptop.locator(".sos-banner", { hasText: "Ada Lovelace" }).waitFor();
 	await shot(laptop, "laptop-sos-banner");

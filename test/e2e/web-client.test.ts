@@ -1,13 +1,23 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
 import type { Page } from "playwright-core";
 import webpush from "web-push";
 import { clientConfig, contentSecurityPolicy } from "../../services/gateway/static-files.js";
-import { chatSendButton, ensureWebBuild, launchBrowser, profileButton, screenshot, SCREENSHOTS, tabButton, type TestBrowser } from "../support/browser.js";
+import {
+	chatSendButton,
+	profileButton,
+	screenshot,
+	SCREENSHOTS,
+	startBrowserTest,
+	stopBrowserTest,
+	submitLogin,
+	submitRegistration,
+	tabButton,
+	type TestBrowser,
+} from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
-import { startSystem, type System } from "../support/system.js";
+import type { System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 
 // The reference web client (web/) in a real browser, as two people would use it: Ada on a
@@ -35,12 +45,10 @@ const markerPosition = async (page: Page) => {
 const userIdOf = async (page: Page) => String(await page.evaluate("JSON.parse(localStorage.getItem('positionpal.session')).user.id"));
 
 before(async () => {
-	ensureWebBuild();
-	rmSync(SCREENSHOTS, { recursive: true, force: true });
 	// Time-based checks every second, so journeys are watched promptly. VAPID keys switch Web Push
 	// on, so the inbox offers it (the test never subscribes: that would reach a real push service).
 	const vapid = webpush.generateVAPIDKeys();
-	system = await startSystem({
+	({ system, browser } = await startBrowserTest(SCREENSHOTS, {
 		services: ["users", "location", "chat", "notification", "gateway"],
 		// WEB_DEMO: Ada's page offers the simulated walk this file walks with.
 		env: {
@@ -50,31 +58,22 @@ before(async () => {
 			VAPID_PRIVATE_KEY: vapid.privateKey,
 			VAPID_SUBJECT: "mailto:ops@example.com",
 		},
-	});
+	}));
 	const page = await fetch(`${system.url}/`);
 	if (page.status !== 200 || !/text\/html/.test(page.headers.get("content-type") ?? ""))
 		throw new Error(
 			`GET / answered ${page.status}: the gateway does not serve the web client (wire webClientMiddleware from services/gateway/static-files.ts into its "/" route)`,
 		);
-	browser = await launchBrowser(system.url);
 	ada = (await browser.newPage("ada")).page;
 	bob = (await browser.newPage("bob", { viewport: { width: 390, height: 800 }, isMobile: true })).page;
 });
 
-after(async () => {
-	await browser?.close();
-	await system?.stopAll();
-});
+after(() => stopBrowserTest(browser, system));
 
 async function register(page: Page, account: typeof adaAccount) {
 	await page.goto("/");
 	await page.getByRole("tab", { name: "Create account" }).click();
-	const form = page.locator("#panel-register");
-	await form.getByLabel("First name").fill(account.name);
-	await form.getByLabel("Last name").fill(account.surname);
-	await form.getByLabel("Email").fill(account.email);
-	await form.getByLabel("Password").fill(account.password);
-	await form.getByRole("button", { name: "Create account" }).click();
+	await submitRegistration(page, account);
 	await page.getByRole("button", { name: "Log out" }).waitFor();
 }
 
@@ -131,10 +130,7 @@ test("both register in the browser; a failed login shows the server's own messag
 	await screenshot(ada, "ada-registered");
 
 	// Bob first mistypes his password on an account that does not exist yet.
-	await bob.goto("/");
-	await bob.locator("#panel-login").getByLabel("Email").fill(bobAccount.email);
-	await bob.locator("#panel-login").getByLabel("Password").fill("wrong password");
-	await bob.locator("#panel-login").getByRole("button", { name: "Log in" }).click();
+	await submitLogin(bob, { email: bobAccount.email, password: "wrong password" });
 	const expected = await new ApiClient(system.url).post("/api/auth/login", { email: bobAccount.email, password: "wrong password" });
 	assert.equal(expected.status, 401);
 	const alert = bob.locator("#panel-login .form-error");

@@ -1,11 +1,10 @@
 import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
 import type { BrowserContext, Page } from "playwright-core";
 import type { Session } from "../../events/types.js";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, type TestBrowser } from "../support/browser.js";
+import { logIn, screenshot, screenshotsFolder, startBrowserTest, stopBrowserTest, type TestBrowser } from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
-import { startSystem, type System } from "../support/system.js";
+import type { System } from "../support/system.js";
 import { waitFor } from "../support/wait.js";
 
 // The web map tells the truth about who is where (issue 17), in a real browser against the whole
@@ -37,15 +36,6 @@ let adaContext: BrowserContext;
 const open = new Map<string, Page>();
 
 const shot = (page: Page, name: string) => screenshot(page, name, SHOTS);
-
-async function logIn(page: Page, who: ApiClient, group: string | null = "Family") {
-	await page.goto("/");
-	const form = page.locator("#panel-login");
-	await form.getByLabel("Email").fill(who.user!.email);
-	await form.getByLabel("Password").fill("correct horse battery");
-	await form.getByRole("button", { name: "Log in" }).click();
-	if (group) await page.locator("#group-title", { hasText: group }).waitFor();
-}
 
 async function share(who: ApiClient, groupId: string, at: { latitude: number; longitude: number }) {
 	assert.equal((await who.post(`/api/groups/${groupId}/sharing`)).status, 200);
@@ -79,13 +69,11 @@ async function setVisibility(page: Page, state: "hidden" | "visible") {
 }
 
 before(async () => {
-	ensureWebBuild();
-	rmSync(SHOTS, { recursive: true, force: true });
-	system = await startSystem({
+	({ system, browser } = await startBrowserTest(SHOTS, {
 		services: ["users", "location", "chat", "notification", "gateway"],
 		// A phone goes silent after 4 s without a position (checked every second), so the test need not wait a minute.
 		env: { OFFLINE_AFTER: "4", TRACKING_CHECK_EVERY: "1", STUCK_AFTER: "3600" },
-	});
+	}));
 	for (const [key, name, surname] of [
 		["ada", "Ada", "Lovelace"],
 		["bob", "Bob", "Noyce"],
@@ -103,7 +91,6 @@ before(async () => {
 	await share(api.bob, work, BOB_AT);
 	await share(api.cy, work, CY_AT);
 
-	browser = await launchBrowser(system.url);
 	({ page: ada, context: adaContext } = await browser.newPage("ada"));
 	open.set("ada", ada);
 	await adaContext.grantPermissions(["geolocation"]);
@@ -117,13 +104,10 @@ afterEach(async t => {
 	for (const [who, page] of open) if (!page.isClosed()) await shot(page, `FAILED-${who}`).catch(() => undefined);
 });
 
-after(async () => {
-	await browser?.close();
-	await system?.stopAll();
-});
+after(() => stopBrowserTest(browser, system));
 
 test("Ada opens her group with everyone in view, and again after switching groups", async () => {
-	await logIn(ada, api.ada);
+	await logIn(ada, api.ada, "Family");
 	const others = [api.bob.user!.id, api.cy.user!.id];
 	await pin(ada, api.bob.user!.id).waitFor();
 	await pin(ada, api.cy.user!.id).waitFor();
@@ -166,7 +150,7 @@ test("a phone that refuses the location says 'Location blocked' with the fix, an
 	assert.equal((await api.bob.post("/api/location/samples", BOB_AT)).status, 202);
 	const { page: bob } = await browser.newPage("bob", PHONE);
 	open.set("bob", bob);
-	await logIn(bob, api.bob);
+	await logIn(bob, api.bob, "Family");
 	const status = bob.locator(".my-status");
 	await status.locator(".my-status-label", { hasText: "Location blocked" }).waitFor({ timeout: 10_000 });
 	assert.match((await status.textContent()) ?? "", /Allow location for this site/);
@@ -249,7 +233,7 @@ test("a passing 'position unavailable' while good positions arrive raises no ala
 	open.set("cy", cy);
 	await context.grantPermissions(["geolocation"]);
 	await context.addInitScript({ content: FAKE_GEOLOCATION });
-	await logIn(cy, api.cy);
+	await logIn(cy, api.cy, "Family");
 	const cyAt = async (latitude: number) => {
 		await waitFor(async () => Math.abs(((await session(api.ada, family, api.cy.user!.id)).position?.latitude ?? 0) - latitude) < 1e-6, {
 			what: `Cy's position ${latitude} on the server`,
@@ -285,7 +269,7 @@ test("a passing 'position unavailable' while good positions arrive raises no ala
 test("the phone's empty state offers to create a group and shows one's own email", async () => {
 	const { page: dee } = await browser.newPage("dee", PHONE);
 	open.set("dee", dee);
-	await logIn(dee, api.dee, null);
+	await logIn(dee, api.dee);
 	await dee.locator(".no-group-email", { hasText: api.dee.user!.email }).waitFor();
 	await shot(dee, "phone-empty-state");
 	await dee.getByRole("button", { name: "Create a group" }).click();

@@ -1,13 +1,13 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readdirSync, rmSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { Page } from "playwright-core";
 import ts from "typescript";
-import { ensureWebBuild, launchBrowser, screenshot, screenshotsFolder, type TestBrowser } from "../support/browser.js";
+import { logIn, screenshot, screenshotsFolder, startBrowserTest, stopBrowserTest, type TestBrowser } from "../support/browser.js";
 import { ApiClient } from "../support/client.js";
-import { ROOT, startSystem, type System } from "../support/system.js";
+import { ROOT, type System } from "../support/system.js";
 
 // The web client against a hostile group member (issue 14, holes 7 and 8). Ada writes HTML into
 // every string she controls: her name, the group's name, a journey's destination and a chat
@@ -51,9 +51,10 @@ async function assertNothingInjected(page: Page, where: string) {
 }
 
 before(async () => {
-	ensureWebBuild();
-	rmSync(SHOTS, { recursive: true, force: true });
-	system = await startSystem({ services: ["users", "location", "chat", "notification", "gateway"], env: { TRACKING_CHECK_EVERY: "1" } });
+	({ system, browser } = await startBrowserTest(SHOTS, {
+		services: ["users", "location", "chat", "notification", "gateway"],
+		env: { TRACKING_CHECK_EVERY: "1" },
+	}));
 	ada = await signUp(hostile.name, hostile.surname, "correct horse battery");
 	const bobApi = await signUp("Bob", "Noyce", "staple battery horse");
 	const bobUser = bobApi.user!;
@@ -66,19 +67,11 @@ before(async () => {
 		assert.ok(invitation, `Bob has an invitation to the group (GET /api/invitations answered ${invitations.status})`);
 		assert.equal((await bobApi.post(`/api/invitations/${invitation.id}/accept`)).status, 200);
 	}
-	browser = await launchBrowser(system.url);
 	bob = (await browser.newPage("bob")).page;
-	await bob.goto("/");
-	await bob.locator("#panel-login").getByLabel("Email").fill(bobUser.email);
-	await bob.locator("#panel-login").getByLabel("Password").fill("staple battery horse");
-	await bob.locator("#panel-login").getByRole("button", { name: "Log in" }).click();
-	await bob.getByRole("button", { name: "Log out" }).waitFor();
+	await logIn(bob, { email: bobUser.email, password: "staple battery horse" });
 });
 
-after(async () => {
-	await browser?.close();
-	await system?.stopAll();
-});
+after(() => stopBrowserTest(browser, system));
 
 test("Ada's name and the group's name show as text on Bob's page", async () => {
 	await bob.locator("#group-title", { hasText: hostile.group }).waitFor();

@@ -1,8 +1,10 @@
+import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { ROOT } from "./system.js";
+import { ApiClient, SIGN_UP_PASSWORD } from "./client.js";
+import { ROOT, startSystem, type System, type SystemOptions } from "./system.js";
 
 /**
  * A real browser for end-to-end tests of the web client: Debian's Chromium driven by
@@ -145,3 +147,73 @@ export const chatSendButton = (page: Page) => page.getByRole("form", { name: "Se
  */
 export const profileButton = (page: Page, fullName: string) => page.locator(".topbar").getByRole("button", { name: fullName, exact: true });
 
+/**
+ * A browser test file's setting: the web client built, the file's screenshots folder emptied, the
+ * system started, and a browser on it. Nothing is left running when the browser fails to start.
+ */
+export async function startBrowserTest(folder: string, options: SystemOptions): Promise<{ system: System; browser: TestBrowser }> {
+	ensureWebBuild();
+	rmSync(folder, { recursive: true, force: true });
+	const system = await startSystem(options);
+	try {
+		return { system, browser: await launchBrowser(system.url) };
+	} catch (err) {
+		await system.stopAll();
+		throw err;
+	}
+}
+
+/** Ends what `startBrowserTest` started (either may be missing when a `before` failed). */
+export async function stopBrowserTest(browser: TestBrowser | undefined, system: System | undefined): Promise<void> {
+	await browser?.close();
+	await system?.stopAll();
+}
+
+export interface Credentials {
+	email: string;
+	password: string;
+}
+
+/** An account made through the API (signed up with the test client's default password), or an email and password. */
+const credentialsOf = (who: ApiClient | Credentials): Credentials => (who instanceof ApiClient ? { email: who.user!.email, password: SIGN_UP_PASSWORD } : who);
+
+/** Opens the app and sends its login form; what follows (the app, or an error) is the caller's to wait for. */
+export async function submitLogin(page: Page, who: ApiClient | Credentials): Promise<void> {
+	const { email, password } = credentialsOf(who);
+	await page.goto("/");
+	const form = page.locator("#panel-login");
+	await form.getByLabel("Email").fill(email);
+	await form.getByLabel("Password").fill(password);
+	await form.getByRole("button", { name: "Log in" }).click();
+}
+
+/** Logs in through the page and waits for the app: with `group`, that group open; without, its Log out button. */
+export async function logIn(page: Page, who: ApiClient | Credentials, group?: string): Promise<void> {
+	await submitLogin(page, who);
+	if (group) await page.locator("#group-title", { hasText: group }).waitFor();
+	else await page.getByRole("button", { name: "Log out", exact: true }).waitFor();
+}
+
+/** Fills the registration form on the page (the login page's, or an invite link's) and sends it. */
+export async function submitRegistration(page: Page, account: Credentials & { name: string; surname: string }): Promise<void> {
+	const form = page.locator("#panel-register");
+	await form.getByLabel("First name").fill(account.name);
+	await form.getByLabel("Last name").fill(account.surname);
+	await form.getByLabel("Email").fill(account.email);
+	await form.getByLabel("Password").fill(account.password);
+	await form.getByRole("button", { name: "Create account" }).click();
+}
+
+/** The SOS button is on screen and nothing (no alert, no banner) lies over its middle; a screenshot in `folder` when covered. */
+export async function assertSosReachable(page: Page, where: string, folder: string): Promise<void> {
+	const sos = page.locator(".btn-sos");
+	await sos.waitFor();
+	const box = (await sos.boundingBox())!;
+	const viewport = page.viewportSize()!;
+	assert.ok(box.y >= 0 && box.y + box.height <= viewport.height, `${where}: the SOS button is on screen`);
+	const onTop = await page.evaluate<string>(
+		`(e => e?.closest(".btn-sos") ? "" : e?.outerHTML.slice(0, 200) ?? "nothing")(document.elementFromPoint(${box.x + box.width / 2}, ${box.y + box.height / 2}))`,
+	);
+	if (onTop) await screenshot(page, "sos-covered", folder);
+	assert.equal(onTop, "", `${where}: nothing covers the SOS button`);
+}

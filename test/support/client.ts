@@ -26,6 +26,9 @@ export interface ApiResponse<T = Json> {
 	headers: Headers;
 }
 
+/** The password `signUp` gives an account unless told otherwise (browser tests log in with it). */
+export const SIGN_UP_PASSWORD = "correct horse battery";
+
 export class ApiClient {
 	token?: string;
 	user?: User;
@@ -74,7 +77,7 @@ export class ApiClient {
 	}
 
 	/** Registers a fresh account and logs in; the client then carries its token. */
-	async signUp(name = "Ada", surname = "Lovelace", password = "correct horse battery"): Promise<User> {
+	async signUp(name = "Ada", surname = "Lovelace", password = SIGN_UP_PASSWORD): Promise<User> {
 		const email = `${name.toLowerCase()}.${randomBytes(4).toString("hex")}@example.com`;
 		const reg = await this.passwordCheck("/api/auth/register", { name, surname, email, password });
 		if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
@@ -148,6 +151,16 @@ export class ApiClient {
 		if (res.status !== 200) throw new Error(`get group failed: ${res.status} ${JSON.stringify(res.body)}`);
 		return res.body;
 	}
+}
+
+/** Ada Lovelace, Bob Noyce and Cy Young signed up, and Ada's group "Family", which Bob and Cy joined (invited, then accepted). */
+export async function signUpFamily(url: string): Promise<{ people: Record<"ada" | "bob" | "cy", ApiClient>; group: Group }> {
+	const people = { ada: new ApiClient(url), bob: new ApiClient(url), cy: new ApiClient(url) };
+	await people.ada.signUp("Ada", "Lovelace");
+	await people.bob.signUp("Bob", "Noyce");
+	await people.cy.signUp("Cy", "Young");
+	const group = await people.ada.createGroup("Family", [people.bob.user!.email, people.cy.user!.email]);
+	return { people, group };
 }
 
 /** The client logged in with `email`, to answer its invitations. */
