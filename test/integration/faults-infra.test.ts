@@ -5,8 +5,8 @@ import type { ServiceBroker } from "moleculer";
 import { connect, type NatsConnection } from "nats";
 import { startSystem, type System } from "../support/system.js";
 import { startPrivateInfra, startProbe, type PrivateInfra } from "../support/faults/servers.js";
-import { createCrews, SocketPool, Workload } from "../support/faults/workload.js";
-import { verifyNothingLost } from "../support/faults/invariants.js";
+import type { Workload } from "../support/faults/workload.js";
+import { assertNothingLost, startWorkload } from "../support/faults/scenario.js";
 import { waitFor } from "../support/wait.js";
 import { isDatabaseUnavailable } from "../../mixins/mongoose.mixin.js";
 
@@ -56,11 +56,7 @@ test("errors of a database that went away are told apart from bugs", () => {
 const failures = (w: Workload) => [...w.statuses].filter(([status]) => status !== "200" && status !== "201" && status !== "202").reduce((n, [, c]) => n + c, 0);
 
 test("NATS restarted during the workload: nothing acknowledged is lost, everything converges", async t => {
-	const crews = await createCrews(system.url, 3);
-	const workload = new Workload(system.url, crews);
-	const sockets = new SocketPool(system.url);
-	for (const crew of crews) await sockets.connect(crew.owner);
-	workload.start();
+	const { crews, workload, sockets } = await startWorkload(system.url, 3);
 	try {
 		await workload.progress(1);
 		const failedBefore = failures(workload);
@@ -78,27 +74,11 @@ test("NATS restarted during the workload: nothing acknowledged is lost, everythi
 	} finally {
 		await workload.stop();
 	}
-	const { problems } = await verifyNothingLost({
-		system,
-		probe,
-		nats,
-		mongoUrl: infra.env.MONGO_URL,
-		crews,
-		workload,
-		sockets,
-		report: line => t.diagnostic(line),
-	});
-	sockets.closeAll();
-	assert.deepEqual(problems, []);
-	assert.ok(workload.maxLatencyMs < 15_000, `no request hung (slowest ${workload.maxLatencyMs} ms)`);
+	await assertNothingLost({ system, probe, nats, mongoUrl: infra.env.MONGO_URL, crews, workload, sockets, report: line => t.diagnostic(line) });
 });
 
 test("FerretDB down for a few seconds: 503s, no hang, nothing acknowledged lost, recovery without restarts", async t => {
-	const crews = await createCrews(system.url, 3);
-	const workload = new Workload(system.url, crews);
-	const sockets = new SocketPool(system.url);
-	for (const crew of crews) await sockets.connect(crew.owner);
-	workload.start();
+	const { crews, workload, sockets } = await startWorkload(system.url, 3);
 	let health: { status: number; body: unknown } | undefined;
 	try {
 		await workload.progress(1);
@@ -127,17 +107,5 @@ test("FerretDB down for a few seconds: 503s, no hang, nothing acknowledged lost,
 		await workload.stop();
 	}
 	assert.equal(health?.status, 503);
-	const { problems } = await verifyNothingLost({
-		system,
-		probe,
-		nats,
-		mongoUrl: infra.env.MONGO_URL,
-		crews,
-		workload,
-		sockets,
-		report: line => t.diagnostic(line),
-	});
-	sockets.closeAll();
-	assert.deepEqual(problems, []);
-	assert.ok(workload.maxLatencyMs < 15_000, `no request hung (slowest ${workload.maxLatencyMs} ms)`);
+	await assertNothingLost({ system, probe, nats, mongoUrl: infra.env.MONGO_URL, crews, workload, sockets, report: line => t.diagnostic(line) });
 });
