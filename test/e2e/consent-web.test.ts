@@ -152,10 +152,16 @@ test("Bob accepts: the group opens on his phone and both see each other in it", 
 	await bob.getByRole("button", { name: "Groups", exact: true }).waitFor();
 	await assertSosReachable(bob, "Bob's phone, just after joining");
 	await shot(bob, "bob-joined-phone");
-	await bob.locator(".tabbar").getByRole("button", { name: /^Members\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Members\b/ })
+		.click();
 	await bob.locator(`.member[data-user-id="${ids.ada}"]`).waitFor();
 	await shot(bob, "bob-members-phone");
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Map\b/ })
+		.click();
 
 	await ada.locator(`.member[data-user-id="${ids.bob}"]`).waitFor();
 	// Bob was online before he joined: Ada's page reads his presence when he appears.
@@ -253,9 +259,15 @@ test("Dee, logged out on a phone, opens the link, registers and lands in the gro
 	await shot(dee, "dee-joined-phone");
 
 	await ada.locator(".member .member-name", { hasText: "Dee Hock" }).waitFor();
-	await bob.locator(".tabbar").getByRole("button", { name: /^Members\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Members\b/ })
+		.click();
 	await bob.locator(".member .member-name", { hasText: "Dee Hock" }).waitFor();
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Map\b/ })
+		.click();
 	await shot(ada, "ada-sees-dee-desktop");
 });
 
@@ -321,7 +333,10 @@ test("a hostile group name shows as text in the invitation and on the join page"
 	}
 	await bob.getByRole("button", { name: `Decline the invitation to ${hostile}` }).click();
 	await invitation.waitFor({ state: "detached" });
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Map\b/ })
+		.click();
 });
 
 test("nothing was fetched from outside, and the pages logged no errors", () => {

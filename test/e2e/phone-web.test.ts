@@ -163,10 +163,16 @@ test("Cy's OwnTracks report with accuracy 80 and battery 15: Ada sees the low ba
 	await ada.locator(".leaflet-popup-close-button").click();
 
 	// Bob's phone-sized page shows the same on the members tab.
-	await bob.locator(".tabbar").getByRole("button", { name: /^Members\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Members\b/ })
+		.click();
 	await memberRow(bob, cy).locator(".battery", { hasText: "15 %" }).waitFor();
 	await shot(bob, "cy-battery-phone");
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Map\b/ })
+		.click();
 	await circleOf(bob, cy).waitFor();
 	await shot(bob, "cy-accuracy-phone");
 });

@@ -146,10 +146,16 @@ test("Cy stands inside the place: Ada's and Bob's cards say 'at <place>'", async
 	assert.equal((await api.cy.post("/api/location/samples", { latitude: place.latitude, longitude: place.longitude, accuracy: 10 })).status, 202);
 	await ada.locator(`.member[data-user-id="${cy}"] .member-place`, { hasText: `at ${PLACE_NAME}` }).waitFor();
 	await shot(ada, "cy-at-place-desktop");
-	await bob.locator(".tabbar").getByRole("button", { name: /^Members\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Members\b/ })
+		.click();
 	await bob.locator(`.member[data-user-id="${cy}"] .member-place`, { hasText: `at ${PLACE_NAME}` }).waitFor();
 	await shot(bob, "cy-at-place-phone");
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Map\b/ })
+		.click();
 	await noInjection(bob, "bob");
 });
 

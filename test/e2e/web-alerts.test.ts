@@ -161,7 +161,10 @@ test("an SOS is a persistent full-width banner with Show on map and a call link,
 	await shot(phone, "phone-sos-banner");
 	await laptop.locator(".sos-banner", { hasText: "Ada Lovelace" }).waitFor();
 	await shot(laptop, "laptop-sos-banner");
-	await phone.locator(".tabbar").getByRole("button", { name: /^Members\b/ }).click();
+	await phone
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Members\b/ })
+		.click();
 	await banner.getByRole("button", { name: "Show on map" }).click();
 	await phone.locator('.layout[data-tab="map"]').waitFor();
 	await waitFor(async () => (await banner.isVisible()) && true, { what: "the banner to stay" });

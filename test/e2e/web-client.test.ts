@@ -242,7 +242,10 @@ test("chat: Ada's message appears on Bob's phone, Bob's reply on Ada's screen, w
 	await ada.getByRole("textbox", { name: "Message" }).press("Enter");
 	await ada.locator(".message:not(.pending)", { hasText: "On my way home!" }).waitFor();
 
-	await bob.locator(".tabbar").getByRole("button", { name: /^Chat\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Chat\b/ })
+		.click();
 	await bob.locator(".message", { hasText: "On my way home!" }).waitFor();
 	await bob.getByRole("textbox", { name: "Message" }).fill("Great, see you soon");
 	await bob.getByRole("button", { name: "Send" }).click();
@@ -273,7 +276,10 @@ test("SOS: Ada confirms, Bob is alerted at once; Ada stops it", async () => {
 	await confirm.getByRole("button", { name: "Send SOS" }).click();
 	await ada.getByRole("button", { name: "Stop the SOS" }).waitFor();
 
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Map\b/ })
+		.click();
 	await bob.locator(`.pin[data-user-id="${adaId}"][data-state="SOS"]`).waitFor({ timeout: 10_000 });
 	// Someone else's SOS is a banner of its own, not a toast (issue 17 point 7).
 	await bob.locator(".sos-banner", { hasText: /SOS/ }).waitFor({ timeout: 10_000 });
@@ -294,7 +300,10 @@ test("after a network loss Ada's page reconnects by itself and catches up, witho
 	await screenshot(ada, "ada-offline");
 
 	// Bob writes while Ada is away.
-	await bob.locator(".tabbar").getByRole("button", { name: /^Chat\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Chat\b/ })
+		.click();
 	await bob.getByRole("textbox", { name: "Message" }).fill("Did you make it?");
 	await bob.getByRole("button", { name: "Send" }).click();
 	await bob.locator(".message:not(.pending)", { hasText: "Did you make it?" }).waitFor();
@@ -318,7 +327,10 @@ test("chat history pages backwards; a reload keeps Bob signed in", async () => {
 		assert.equal(res.status, 201);
 	}
 	await bob.reload();
-	await bob.locator(".tabbar").getByRole("button", { name: /^Chat\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Chat\b/ })
+		.click();
 	await bob.locator(".message", { hasText: "History 35" }).waitFor();
 	assert.equal(await bob.locator(".message", { hasText: /^History 1$/ }).count(), 0, "only the latest page at first");
 	await bob.getByRole("button", { name: "Load earlier messages" }).click();
@@ -327,7 +339,10 @@ test("chat history pages backwards; a reload keeps Bob signed in", async () => {
 });
 
 test("group management: Bob changes his name and password and stays signed in; Ada renames the group and removes Bob, whose page says so", async () => {
-	await bob.locator(".tabbar").getByRole("button", { name: /^Map\b/ }).click();
+	await bob
+		.locator(".tabbar")
+		.getByRole("button", { name: /^Map\b/ })
+		.click();
 	await bob.getByRole("button", { name: "Bob Noyce" }).click();
 	const profile = bob.getByRole("dialog", { name: "Your profile" });
 	await profile.getByLabel("First name").fill("Robert");
