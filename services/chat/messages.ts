@@ -54,6 +54,25 @@ export function systemText(line: SystemLine, member: Named): string {
 export const sortKeyOf = (createdAt: Date, seq: number, id: string) => `${createdAt.toISOString()}|${seq.toString(36).padStart(4, "0")}|${id}`;
 
 /**
+ * The system line about `member` that a membership event writes: dated when the event happened,
+ * not when chat heard of it (now if that time is unreadable), and the creation line sorts first.
+ */
+export function systemLineDoc(event: { eventId: string; groupId: string; occurredAt: string }, member: Named & { id: string }, line: SystemLine): MessageDoc {
+	const occurred = new Date(event.occurredAt);
+	const at = Number.isFinite(occurred.getTime()) ? occurred : new Date();
+	const _id = systemMessageId(event.eventId, member.id, line);
+	return {
+		_id,
+		groupId: event.groupId,
+		userId: member.id,
+		text: systemText(line, member),
+		kind: "system",
+		createdAt: at,
+		sortKey: sortKeyOf(at, line === "created" ? 0 : 1, _id),
+	};
+}
+
+/**
  * Timestamps for messages sent through one instance: never earlier than the previous one (the
  * wall clock may step back), with a sequence that orders messages of the same millisecond.
  */
