@@ -27,8 +27,8 @@ import {
 	MessageClock,
 	normalizeText,
 	randomMessageId,
-	sortKeyOf,
 	systemLineDoc,
+	userMessageDoc,
 	toMessage,
 	type SystemLine,
 } from "./chat/messages.js";
@@ -65,7 +65,6 @@ interface ChatMethods {
 	onMembershipChange(change: MembershipChange, ctx: Context): Promise<void>;
 	reconcilePresence(ctx: Context | undefined, userIds: Iterable<string>): Promise<void>;
 	announceNewcomer(ctx: Context, groupId: string, userId: string): Promise<void>;
-	closeSockets(ctx: Context | undefined, filter: Record<string, unknown>): Promise<number>;
 	gatewayInstanceID(gatewayNodeID: string): string | undefined;
 	sweepSockets(): Promise<void>;
 }
@@ -140,17 +139,7 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 					ctx.meta.$statusCode = 201;
 					return toMessage(stored);
 				}
-				const { at, seq } = this.clock.next();
-				const { message, created } = await this.messageStore.insert({
-					_id,
-					groupId,
-					userId: caller.id,
-					text,
-					kind: "user",
-					createdAt: at,
-					sortKey: sortKeyOf(at, seq, _id),
-					...(clientMessageId ? { clientMessageId } : {}),
-				});
+				const { message, created } = await this.messageStore.insert(userMessageDoc(_id, groupId, caller.id, text, this.clock.next(), clientMessageId));
 				const result = toMessage(message);
 				// A resend was already delivered live with the first copy.
 				if (created) await ctx.broadcast(LiveEvents.chat, { groupId, message: result } satisfies LiveChat);
@@ -265,8 +254,10 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 		async "$node.disconnected"(ctx: Context<{ node: { id: string } }>) {
 			const nodeID = ctx.params?.node?.id;
 			if (!nodeID) return;
-			const closed = await this.closeSockets(undefined, { gatewayNodeID: nodeID });
-			if (closed) this.logger.info(`Node ${nodeID} disconnected: closed ${closed} of its sockets`);
+			const users = await this.presenceStore.closeMatching({ gatewayNodeID: nodeID });
+			if (!users.length) return;
+			await this.reconcilePresence(undefined, users);
+			this.logger.info(`Node ${nodeID} disconnected: closed ${users.length} of its sockets`);
 		},
 		/** A gateway taken for gone is back: its sockets (closed here by inference) may still be open. */
 		"$node.connected"(ctx: Context<{ node: { id: string; services?: { name: string }[] }; reconnected: boolean }>) {
@@ -343,14 +334,6 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 			}
 		},
 
-		/** Closes the open sockets matching `filter` and updates the presence of their users. */
-		async closeSockets(ctx: Context | undefined, filter: Record<string, unknown>): Promise<number> {
-			const users = await this.presenceStore.closeMatching(filter);
-			if (!users.length) return 0;
-			await this.reconcilePresence(ctx, users);
-			return users.length;
-		},
-
 		/** The broker instance of a gateway node when known: a restarted gateway keeps its node id but not this. */
 		gatewayInstanceID(gatewayNodeID: string) {
 			return this.broker.registry.nodes.get(gatewayNodeID)?.instanceID ?? undefined;
@@ -368,12 +351,10 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 				const node = this.broker.registry.nodes.get(nodeID);
 				const verdict = judgeGateway(node ? { available: node.available, instanceID: node.instanceID } : undefined, now - this.startedAt, grace);
 				// A socket reported moments ago may come from a gateway not discovered yet.
-				const old = { gatewayNodeID: nodeID, connectedAt: { $lt: new Date(now - grace) } };
-				let closed = 0;
-				if (verdict.action === "dropAll") closed = await this.closeSockets(undefined, old);
-				else if (verdict.action === "dropOtherInstances")
-					closed = await this.closeSockets(undefined, { ...old, gatewayInstanceID: { $exists: true, $ne: verdict.instanceID } });
-				if (closed) this.logger.info(`Closed ${closed} stale sockets of gateway ${nodeID}`);
+				const users = await this.presenceStore.closeJudged(nodeID, verdict, new Date(now - grace));
+				if (!users.length) continue;
+				await this.reconcilePresence(undefined, users);
+				this.logger.info(`Closed ${users.length} stale sockets of gateway ${nodeID}`);
 			}
 			await this.presenceStore.purgeClosed(now);
 		},

@@ -53,6 +53,27 @@ export function systemText(line: SystemLine, member: Named): string {
 /** ISO time, sequence, id: one string that sorts in send order and never ties. */
 export const sortKeyOf = (createdAt: Date, seq: number, id: string) => `${createdAt.toISOString()}|${seq.toString(36).padStart(4, "0")}|${id}`;
 
+/** A member's message as stored, timed by the instance's MessageClock (`sent`). */
+export function userMessageDoc(
+	_id: string,
+	groupId: string,
+	userId: string,
+	text: string,
+	sent: { at: Date; seq: number },
+	clientMessageId?: string,
+): MessageDoc {
+	return {
+		_id,
+		groupId,
+		userId,
+		text,
+		kind: "user",
+		createdAt: sent.at,
+		sortKey: sortKeyOf(sent.at, sent.seq, _id),
+		...(clientMessageId ? { clientMessageId } : {}),
+	};
+}
+
 /**
  * The system line about `member` that a membership event writes: dated when the event happened,
  * not when chat heard of it (now if that time is unreadable), and the creation line sorts first.

@@ -1,7 +1,7 @@
 import type { Connection } from "mongoose";
 import { isDuplicateKey } from "../../lib/mongo-errors.js";
 import { socketsCollection, type ChatModels, type SocketDoc } from "./models.js";
-import { presenceFlips, presenceList, socketKey, type PresenceEntry, type PresenceFlip, type SocketReport } from "./presence.js";
+import { presenceFlips, presenceList, socketKey, type GatewayVerdict, type PresenceEntry, type PresenceFlip, type SocketReport } from "./presence.js";
 
 /**
  * Chat's record of the sockets gateways report and of each user's announced online flag.
@@ -45,14 +45,7 @@ export class PresenceStore {
 	async openedAll(gatewayNodeID: string, reports: SocketReport[], at: Date, gatewayInstanceID: string | undefined): Promise<void> {
 		if (!reports.length) return;
 		await this.insert(
-			reports.map(({ socketId, userId }) => ({
-				_id: socketKey(gatewayNodeID, socketId),
-				userId,
-				gatewayNodeID,
-				connectedAt: at,
-				closed: false,
-				...instanceOf(gatewayInstanceID),
-			})),
+			reports.map(({ socketId, userId }) => ({ ...socketDoc(gatewayNodeID, socketId, userId, at), closed: false, ...instanceOf(gatewayInstanceID) })),
 		);
 	}
 
@@ -63,16 +56,7 @@ export class PresenceStore {
 		const Socket = this.models().Socket;
 		const result = await Socket.updateMany({ _id: { $in: ids } }, { $set: { closed: true, closedAt: at } });
 		if (result.matchedCount >= ids.length) return;
-		await this.insert(
-			reports.map(({ socketId, userId }) => ({
-				_id: socketKey(gatewayNodeID, socketId),
-				userId,
-				gatewayNodeID,
-				connectedAt: at,
-				closed: true,
-				closedAt: at,
-			})),
-		);
+		await this.insert(reports.map(({ socketId, userId }) => ({ ...socketDoc(gatewayNodeID, socketId, userId, at), closed: true, closedAt: at })));
 		// An open report recorded between the two writes must not leave its socket open.
 		await Socket.updateMany({ _id: { $in: ids }, closed: false }, { $set: { closed: true, closedAt: at } });
 	}
@@ -105,7 +89,7 @@ export class PresenceStore {
 				}
 				continue;
 			}
-			missing.push({ _id, userId, gatewayNodeID, connectedAt: at, closed: false, ...instanceOf(gatewayInstanceID) });
+			missing.push({ ...socketDoc(gatewayNodeID, socketId, userId, at), closed: false, ...instanceOf(gatewayInstanceID) });
 			users.add(userId);
 		}
 		// Inserted as on connect: a disconnect reported meanwhile keeps the record closed.
@@ -127,6 +111,14 @@ export class PresenceStore {
 		if (!open.length) return [];
 		await Socket.updateMany({ ...filter, closed: false }, { $set: { closed: true, closedAt: new Date() } });
 		return open.map(s => s.userId);
+	}
+
+	/** Closes the sockets a gateway reported before `reportedBefore` that its verdict (judgeGateway) says are gone; answers their users. */
+	async closeJudged(gatewayNodeID: string, verdict: GatewayVerdict, reportedBefore: Date): Promise<string[]> {
+		const old = { gatewayNodeID, connectedAt: { $lt: reportedBefore } };
+		if (verdict.action === "dropAll") return this.closeMatching(old);
+		if (verdict.action === "dropOtherInstances") return this.closeMatching({ ...old, gatewayInstanceID: { $exists: true, $ne: verdict.instanceID } });
+		return [];
 	}
 
 	/** The gateways with sockets open here. */
@@ -229,4 +221,11 @@ export class PresenceStore {
 	}
 }
 
+/** A socket record's identity and first report. */
+const socketDoc = (gatewayNodeID: string, socketId: string, userId: string, connectedAt: Date) => ({
+	_id: socketKey(gatewayNodeID, socketId),
+	userId,
+	gatewayNodeID,
+	connectedAt,
+});
 const instanceOf = (gatewayInstanceID: string | undefined) => (gatewayInstanceID ? { gatewayInstanceID } : {});

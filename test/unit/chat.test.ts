@@ -9,6 +9,7 @@ import {
 	systemMessageId,
 	systemText,
 	toMessage,
+	userMessageDoc,
 } from "../../services/chat/messages.js";
 import { flipNotices, judgeGateway, newcomerPresence, presenceList } from "../../services/chat/presence.js";
 
@@ -149,4 +150,19 @@ test("a presence flip is told to every group of its user that is not deleted, an
 			{ groupIds: ["g1"], userId: "u2", online: false, version: 1 },
 		],
 	);
+});
+
+test("a member's message is stored with its clock's time and sequence, and its client id only when given", () => {
+	const at = new Date("2026-01-02T03:04:05.000Z");
+	assert.deepEqual(userMessageDoc("m1", "g1", "u1", "hi", { at, seq: 2 }, "c-1"), {
+		_id: "m1",
+		groupId: "g1",
+		userId: "u1",
+		text: "hi",
+		kind: "user",
+		createdAt: at,
+		sortKey: sortKeyOf(at, 2, "m1"),
+		clientMessageId: "c-1",
+	});
+	assert.ok(!("clientMessageId" in userMessageDoc("m2", "g1", "u1", "hi", { at, seq: 0 })));
 });
