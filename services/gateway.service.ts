@@ -9,7 +9,7 @@ import { answerUnparsableRequest } from "./gateway/errors.js";
 import { bodyErrors } from "./gateway/body.js";
 import { asyncApiDocument, docsPage, openApiDocument } from "./gateway/api-docs.js";
 import { authenticatedAliases, publicAuthAliases, publicInviteLinkAliases, publicSharedAliases, SHARED_RATE_LIMIT } from "./gateway/routes.js";
-import { accessLogLine, corsOrigin, routeDefaults, sendError, type GatewayRequest } from "./gateway/rest-hooks.js";
+import { accessLogLine, corsOrigin, logFailure, routeDefaults, sendError, type GatewayRequest } from "./gateway/rest-hooks.js";
 import { clientAddress } from "./gateway/origin.js";
 import { HEALTH_TIMEOUT_MS, readiness } from "./gateway/health.js";
 import { webClientMiddleware } from "./gateway/static-files.js";
@@ -248,13 +248,11 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 
 		async resolveToken(ctx: Context | undefined, token: string): Promise<ResolvedToken> {
 			if (token.length > MAX_TOKEN_LENGTH) throw unauthorized("Invalid token");
-			const cached = this.tokenCache.get(token);
-			if (cached) return cached;
-			const askedAt = this.tokenCache.mark();
 			const params = { token };
-			const resolved = (await (ctx ? ctx.call("users.resolveToken", params) : this.broker.call("users.resolveToken", params))) as ResolvedToken;
-			this.tokenCache.set(token, resolved, askedAt);
-			return resolved;
+			return this.tokenCache.resolve(
+				token,
+				async () => (await (ctx ? ctx.call("users.resolveToken", params) : this.broker.call("users.resolveToken", params))) as ResolvedToken,
+			);
 		},
 	},
 
@@ -275,7 +273,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			),
 			addressOf: clientAddress,
 			logResponse: (req, res) => this.logResponse(req, res),
-			logFailure: (req, err) => this.logger.error(`${req.method} ${(req as GatewayRequest).originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err),
+			logFailure: (req, err) => logFailure(this.logger, req, err),
 		});
 		this.presence = new PresenceSync({
 			call,

@@ -29,10 +29,15 @@ export interface ErrorHookHost {
 	logResponse(req: GatewayRequest, res: ServerResponse): void;
 }
 
+/** One error line for a request that failed on our side: what was asked, and the error's message (never its stack). */
+export function logFailure(logger: ErrorHookHost["logger"], req: GatewayRequest, err: unknown): void {
+	logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err);
+}
+
 /** moleculer-web's `onError` (called with the service as `this`): the documented error shape, one log line for a 5xx, never a stack trace. */
 export function sendError(this: ErrorHookHost, req: GatewayRequest, res: ServerResponse, err: unknown) {
 	const body = toErrorBody(err);
-	if (body.code >= 500) this.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err);
+	if (body.code >= 500) logFailure(this.logger, req, err);
 	if (res.headersSent) return res.end();
 	res.setHeader("Content-Type", "application/json; charset=utf-8");
 	res.setHeader("Cache-Control", NO_STORE);

@@ -5,6 +5,7 @@ import { clientAddress, requestOrigin } from "../../services/gateway/origin.js";
 import { readiness, unhealthyReason } from "../../services/gateway/health.js";
 import { accessLogLine, type GatewayRequest } from "../../services/gateway/rest-hooks.js";
 import { liveRelays } from "../../services/gateway/live-relays.js";
+import { TokenCache } from "../../services/gateway/token-cache.js";
 import { LiveEvents } from "../../events/live.js";
 import type { LiveSockets } from "../../services/gateway/sockets.js";
 
@@ -99,4 +100,29 @@ test("each live broadcast but live.revoked reaches the sockets' fan-out of the s
 		["chat", { groupId: "g2" }],
 	]);
 	assert.equal(Object.keys(relays).length, Object.keys(LiveEvents).length - 1);
+});
+
+test("a token is resolved through the cache: asked once, and asked again when its user was revoked while the answer was on its way", async () => {
+	const cache = new TokenCache(30_000, 10, () => 1_000);
+	const user = { id: "alice", name: "A", surname: "B", email: "a@b.c" };
+	let asked = 0;
+	const ask = async () => {
+		asked += 1;
+		return { user, token: { jti: `j${asked}`, issuedAt: 500, expiresAt: 100_000 } };
+	};
+	assert.equal((await cache.resolve("t1", ask)).token.jti, "j1");
+	assert.equal((await cache.resolve("t1", ask)).token.jti, "j1");
+	assert.equal(asked, 1);
+	const revokedMeanwhile = async () => {
+		cache.revoke("alice", "other");
+		return ask();
+	};
+	await cache.resolve("t2", revokedMeanwhile);
+	await cache.resolve("t2", ask);
+	assert.equal(asked, 3, "an answer that may predate a revocation is not cached");
+	await assert.rejects(
+		cache.resolve("t3", () => Promise.reject(new Error("users down"))),
+		/users down/,
+	);
+	assert.equal(cache.get("t3"), undefined);
 });
