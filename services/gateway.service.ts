@@ -1,32 +1,23 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from "node:http";
 import type { Context, Service, ServiceSchema } from "moleculer";
-import ApiGateway, { type ApiRouteSchema, type ApiSettingsSchema, type IncomingRequest } from "moleculer-web";
+import ApiGateway, { type ApiSettingsSchema } from "moleculer-web";
 import { config } from "../lib/config.js";
 import { unauthorized } from "../events/errors.js";
-import {
-	LiveEvents,
-	type LiveChat,
-	type LiveGroup,
-	type LiveInvitation,
-	type LiveLocate,
-	type LivePlace,
-	type LiveLocationEvent,
-	type LiveNotification,
-	type LiveNotificationsRead,
-	type LivePresence,
-	type LiveRevoked,
-	type LiveShareEnded,
-} from "../events/live.js";
+import { LiveEvents, type LiveRevoked } from "../events/live.js";
 import type { Meta } from "../events/types.js";
-import { answerUnparsableRequest, retryAfterSeconds, toErrorBody } from "./gateway/errors.js";
-import { bodyErrors, finiteNumbersOnly, requireJsonBody, verifyJsonBody } from "./gateway/body.js";
+import { answerUnparsableRequest } from "./gateway/errors.js";
+import { bodyErrors } from "./gateway/body.js";
 import { asyncApiDocument, docsPage, openApiDocument } from "./gateway/api-docs.js";
-import { authenticatedAliases, createdLocation, publicAuthAliases, publicInviteLinkAliases, publicSharedAliases, SHARED_RATE_LIMIT } from "./gateway/routes.js";
+import { authenticatedAliases, publicAuthAliases, publicInviteLinkAliases, publicSharedAliases, SHARED_RATE_LIMIT } from "./gateway/routes.js";
+import { accessLogLine, corsOrigin, logFailure, routeDefaults, sendError, type GatewayRequest } from "./gateway/rest-hooks.js";
+import { clientAddress } from "./gateway/origin.js";
+import { HEALTH_TIMEOUT_MS, readiness } from "./gateway/health.js";
 import { webClientMiddleware } from "./gateway/static-files.js";
 import { TokenCache, type ResolvedToken } from "./gateway/token-cache.js";
 import { LiveSockets } from "./gateway/sockets.js";
+import { liveRelays } from "./gateway/live-relays.js";
 import { PresenceSync } from "./gateway/presence-sync.js";
-import { PhoneEndpoints, type PhoneRequest } from "./gateway/phones.js";
+import { PhoneEndpoints, phoneRoutes } from "./gateway/phones.js";
 import { DeviceAuthLimiter } from "./gateway/device-auth-limit.js";
 import { sharedRateStore } from "./gateway/shared-rate-limit.js";
 import { PRESENCE_RESYNC_EVENT, type PresenceResync } from "./chat/presence.js";
@@ -39,61 +30,11 @@ import { PRESENCE_RESYNC_EVENT, type PresenceResync } from "./chat/presence.js";
 /** Services whose readiness `GET /health` reports (HEALTH_SERVICES overrides, comma separated). */
 const healthServices = () => config.healthServices();
 
-/**
- * The client's address. Behind a proxy (TRUST_PROXY=1) it is the last X-Forwarded-For entry: the
- * one our proxy appended. Earlier entries come from the client and could be forged.
- */
-function clientAddress(req: IncomingMessage): string {
-	if (config.trustProxy()) {
-		const forwarded = req.headers["x-forwarded-for"];
-		const last = (Array.isArray(forwarded) ? forwarded.join(",") : forwarded)?.split(",").at(-1)?.trim();
-		if (last) return last;
-	}
-	return req.socket.remoteAddress ?? "unknown";
-}
-
-/**
- * Every API answer, errors included: a shared cache or the browser's must never keep one user's
- * data (or an answer about their token) for another request. The web client's own files set their
- * own caching (gateway/static-files.ts) and never reach the routes' hooks.
- */
-const NO_STORE = "no-store";
-
-/**
- * The origin the client reached us at (scheme://host[:port]), for links handed out: behind a proxy
- * (TRUST_PROXY=1) the last X-Forwarded-Proto/-Host entries, which our proxy set; a Host that is not
- * a plain host name and port is not echoed.
- */
-function requestOrigin(req: IncomingMessage): string | undefined {
-	const last = (header: string | string[] | undefined) => (Array.isArray(header) ? header.join(",") : header)?.split(",").at(-1)?.trim() || undefined;
-	const proxied = config.trustProxy();
-	const proto = (proxied && last(req.headers["x-forwarded-proto"])) || ((req.socket as { encrypted?: boolean }).encrypted ? "https" : "http");
-	const host = (proxied && last(req.headers["x-forwarded-host"])) || req.headers.host;
-	if (!host || !/^(?:[\w.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i.test(host) || !/^https?$/.test(proto)) return undefined;
-	return `${proto}://${host}`;
-}
-
-/** The phone apps' routes (gateway/phones.ts): raw bodies, their own credentials and status codes, no bearer token. */
-const phoneRoute = (path: string, aliases: Record<string, (this: GatewayThis, req: PhoneRequest, res: ServerResponse) => Promise<void>>) => ({
-	path,
-	mappingPolicy: "restrict" as const,
-	autoAliases: false,
-	// Any content type, parsed by the endpoint itself: OwnTracks sends JSON (possibly empty), OsmAnd clients query strings, forms or JSON.
-	bodyParsers: { json: false, urlencoded: false, raw: { type: () => true, limit: config.bodyLimit() } },
-	aliases,
-	onError: sendError,
-	// No request line at debug level: an OsmAnd query string is the device's credential.
-	logging: false,
-});
-
 /** How long socket reports to chat are collected into one call. */
 const PRESENCE_BATCH_MS = 25;
 const MAX_TOKEN_LENGTH = 4096;
 
 // ---- this
-
-/** A request as moleculer-web hands it on (its own fields are set as the request goes through). */
-type GatewayRequest = IncomingMessage & Partial<Pick<IncomingRequest, "originalUrl" | "$startTime" | "$ctx">>;
 
 type GatewaySettings = ApiSettingsSchema;
 
@@ -121,57 +62,6 @@ interface GatewayMethods {
 }
 
 type GatewayThis = Service<GatewaySettings> & GatewayVars & GatewayMethods;
-
-/** moleculer-web's `onError` (called with the service as `this`): the documented error shape, one log line for a 5xx, never a stack trace. */
-function sendError(this: GatewayThis, req: GatewayRequest, res: ServerResponse, err: unknown) {
-	const body = toErrorBody(err);
-	if (body.code >= 500) this.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err);
-	if (res.headersSent) return res.end();
-	res.setHeader("Content-Type", "application/json; charset=utf-8");
-	res.setHeader("Cache-Control", NO_STORE);
-	const retryAfter = retryAfterSeconds(body, Number(res.getHeader("X-Rate-Limit-Reset")));
-	if (retryAfter !== undefined) res.setHeader("Retry-After", String(retryAfter));
-	res.writeHead(body.code);
-	res.end(JSON.stringify(body));
-	this.logResponse(req, res);
-}
-
-const corsOrigin = () => {
-	const origins = config.corsOrigins();
-	return origins === "*" ? "*" : origins.split(",").map(o => o.trim());
-};
-
-const routeDefaults = {
-	mappingPolicy: "restrict",
-	autoAliases: false,
-	// `verify` refuses invalid UTF-8 and absurd nesting before the body is parsed, the reviver numbers
-	// that overflow to Infinity: 400s, not a stored U+FFFD, a silently dropped field or a 500.
-	bodyParsers: {
-		json: {
-			strict: true,
-			limit: config.bodyLimit(),
-			verify: verifyJsonBody,
-			reviver: finiteNumbersOnly,
-		},
-		urlencoded: false,
-	},
-	mergeParams: true,
-	onBeforeCall(ctx: Context<unknown, Meta>, _route: unknown, req: IncomingMessage, res: ServerResponse, alias?: unknown) {
-		// The request id follows the call through every service's logs and traces; clients can quote it.
-		res.setHeader("X-Request-ID", ctx.requestID ?? ctx.id);
-		res.setHeader("Cache-Control", NO_STORE);
-		requireJsonBody(req);
-		ctx.meta.clientAddress = clientAddress(req);
-		// A new device's credentials name the server URL the phone should use (PUBLIC_URL wins when set).
-		const action = (alias as { action?: string } | undefined)?.action;
-		if (action === "devices.create" || action === "location.createShareLink") ctx.meta.origin = requestOrigin(req);
-	},
-	onAfterCall(ctx: Context<unknown, Meta & { $location?: string }>, _route: unknown, req: GatewayRequest, _res: ServerResponse, data: unknown) {
-		if (ctx.meta.$statusCode === 201 && !ctx.meta.$location) ctx.meta.$location = createdLocation(req.originalUrl ?? req.url ?? "/", data);
-		return data;
-	},
-	onError: sendError,
-} satisfies Partial<ApiRouteSchema>;
 
 const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars, GatewayThis> = {
 	name: "gateway",
@@ -245,19 +135,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				authentication: true,
 				aliases: authenticatedAliases,
 			},
-			phoneRoute("/api/owntracks", {
-				"POST /"(req, res) {
-					return this.phones.ownTracks(req, res);
-				},
-			}),
-			phoneRoute("/api/osmand", {
-				"GET /"(req, res) {
-					return this.phones.osmAnd(req, res);
-				},
-				"POST /"(req, res) {
-					return this.phones.osmAnd(req, res);
-				},
-			}),
+			...phoneRoutes(sendError),
 		],
 	},
 
@@ -266,26 +144,10 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 		health: {
 			params: {},
 			async handler(ctx: Context<unknown, Meta>) {
-				const failing: Record<string, string> = {};
-				if (!this.broker.transit?.connected) failing.nats = "disconnected";
-				await Promise.all(
-					healthServices().map(async name => {
-						try {
-							const answer = (await ctx.call(`${name}.health`, { gatewayNodeID: this.broker.nodeID }, { timeout: 2_000 })) as { status?: string };
-							if (answer?.status === "discovering") failing[name] = "discovering this gateway";
-						} catch (err) {
-							const errorName = (err as Error).name;
-							failing[name] = ["ServiceNotFoundError", "ServiceNotAvailableError"].includes(errorName)
-								? "not running"
-								: errorName === "RequestTimeoutError"
-									? "no answer within 2 s"
-									: "database unavailable";
-						}
-					}),
-				);
-				if (Object.keys(failing).length === 0) return { status: "ok" };
-				ctx.meta.$statusCode = 503;
-				return { status: "unavailable", failing };
+				const ask = (name: string) => ctx.call(`${name}.health`, { gatewayNodeID: this.broker.nodeID }, { timeout: HEALTH_TIMEOUT_MS });
+				const report = await readiness(Boolean(this.broker.transit?.connected), healthServices(), ask);
+				if (report.status !== "ok") ctx.meta.$statusCode = 503;
+				return report;
 			},
 		},
 
@@ -324,36 +186,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 	},
 
 	events: {
-		[LiveEvents.location](ctx: Context<LiveLocationEvent>) {
-			this.sockets.location(ctx.params);
-		},
-		[LiveEvents.chat](ctx: Context<LiveChat>) {
-			this.sockets.chat(ctx.params);
-		},
-		[LiveEvents.presence](ctx: Context<LivePresence>) {
-			this.sockets.presence(ctx.params);
-		},
-		[LiveEvents.notification](ctx: Context<LiveNotification>) {
-			this.sockets.notification(ctx.params);
-		},
-		[LiveEvents.notificationsRead](ctx: Context<LiveNotificationsRead>) {
-			this.sockets.notificationsRead(ctx.params);
-		},
-		[LiveEvents.group](ctx: Context<LiveGroup>) {
-			this.sockets.group(ctx.params);
-		},
-		[LiveEvents.invitation](ctx: Context<LiveInvitation>) {
-			this.sockets.invitation(ctx.params);
-		},
-		[LiveEvents.locate](ctx: Context<LiveLocate>) {
-			this.sockets.locateRequest(ctx.params);
-		},
-		[LiveEvents.place](ctx: Context<LivePlace>) {
-			this.sockets.place(ctx.params);
-		},
-		[LiveEvents.shareEnded](ctx: Context<LiveShareEnded>) {
-			this.sockets.shareEnded(ctx.params);
-		},
+		...liveRelays(),
 		[LiveEvents.revoked](ctx: Context<LiveRevoked>) {
 			const { userId, jti, before } = ctx.params;
 			this.tokenCache.revoke(userId, jti, before);
@@ -387,10 +220,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 
 		/** One access-log line per request (replaces moleculer-web's two), with the request id. */
 		logResponse(req: GatewayRequest, res: ServerResponse) {
-			const elapsed = req.$startTime ? process.hrtime(req.$startTime as [number, number]) : [0, 0];
-			const ms = (elapsed[0]! * 1e3 + elapsed[1]! / 1e6).toFixed(1);
-			const requestID = req.$ctx?.requestID ?? res.getHeader("X-Request-ID") ?? "-";
-			this.logger.info(`${req.method} ${req.originalUrl ?? req.url} ${res.statusCode} ${ms}ms requestID=${requestID}`);
+			this.logger.info(accessLogLine(req, res));
 		},
 
 		openApi() {
@@ -418,13 +248,11 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 
 		async resolveToken(ctx: Context | undefined, token: string): Promise<ResolvedToken> {
 			if (token.length > MAX_TOKEN_LENGTH) throw unauthorized("Invalid token");
-			const cached = this.tokenCache.get(token);
-			if (cached) return cached;
-			const askedAt = this.tokenCache.mark();
 			const params = { token };
-			const resolved = (await (ctx ? ctx.call("users.resolveToken", params) : this.broker.call("users.resolveToken", params))) as ResolvedToken;
-			this.tokenCache.set(token, resolved, askedAt);
-			return resolved;
+			return this.tokenCache.resolve(
+				token,
+				async () => (await (ctx ? ctx.call("users.resolveToken", params) : this.broker.call("users.resolveToken", params))) as ResolvedToken,
+			);
 		},
 	},
 
@@ -445,7 +273,7 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 			),
 			addressOf: clientAddress,
 			logResponse: (req, res) => this.logResponse(req, res),
-			logFailure: (req, err) => this.logger.error(`${req.method} ${(req as GatewayRequest).originalUrl ?? req.url} failed:`, (err as Error)?.message ?? err),
+			logFailure: (req, err) => logFailure(this.logger, req, err),
 		});
 		this.presence = new PresenceSync({
 			call,

@@ -26,6 +26,7 @@ import {
 import { pushConfigFrom, subscriptionProblems, type EndpointPolicy, type PushConfig, type SubscriptionInput } from "./notification/push.js";
 import { resolveAll } from "./notification/endpoint-policy.js";
 import { PushQueue } from "./notification/push-queue.js";
+import { InboxStore } from "./notification/inbox-store.js";
 
 // ---- this
 
@@ -39,6 +40,8 @@ interface NotificationVars {
 	versionPurgeTimer?: NodeJS.Timeout;
 	/** Web Push jobs (notification/push-queue.ts). */
 	pushQueue: PushQueue;
+	/** The inbox the API reads and marks (notification/inbox-store.ts). */
+	inbox: InboxStore;
 }
 
 interface NotificationMethods {
@@ -47,7 +50,6 @@ interface NotificationMethods {
 	recordGroupVersion(groupId: string, snapshot: GroupSnapshot): Promise<void>;
 	onMembershipChange(change: MembershipChange): Promise<void>;
 	deliver(ctx: Context, doc: NotificationDoc): Promise<void>;
-	unreadCount(userId: string): Promise<number>;
 }
 
 type NotificationThis = Service<NotificationSettings> & NotificationVars & NotificationMethods & MembershipMethods & MongooseVars<NotificationModels>;
@@ -90,17 +92,8 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 			},
 			async handler(ctx: Context<{ limit?: number; before?: string }, Meta>) {
 				const caller = callerOf(ctx);
-				const query: Record<string, unknown> = { userId: caller.id };
-				if (ctx.params.before) {
-					const cursor = await this.models.Notification.findOne({ _id: ctx.params.before, userId: caller.id }, { sortKey: 1 }).lean();
-					if (!cursor) throw notFound("Notification", { before: ctx.params.before });
-					query.sortKey = { $lt: cursor.sortKey };
-				}
-				const docs: NotificationDoc[] = await this.models.Notification.find(query)
-					.sort({ sortKey: -1 })
-					.limit(ctx.params.limit ?? DEFAULT_PAGE)
-					.lean();
-				return { notifications: docs.map(toNotification), unread: await this.unreadCount(caller.id) };
+				const docs = await this.inbox.page(caller.id, ctx.params.limit ?? DEFAULT_PAGE, ctx.params.before);
+				return { notifications: docs.map(toNotification), unread: await this.inbox.unread(caller.id) };
 			},
 		},
 
@@ -117,9 +110,8 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 				if (!all && ids === undefined)
 					throw validationError("Give the ids to mark read, or all: true", [{ field: "ids", message: "ids or all is required", type: "required" }]);
 				// Only the caller's own notifications: ids of others are silently ignored.
-				const filter = all ? { userId: caller.id, read: false } : { userId: caller.id, _id: { $in: ids }, read: false };
-				await this.models.Notification.updateMany(filter, { $set: { read: true } });
-				const unread = await this.unreadCount(caller.id);
+				await this.inbox.markRead(caller.id, all ? "all" : ids!);
+				const unread = await this.inbox.unread(caller.id);
 				// The user's other devices show the same count.
 				await ctx.broadcast(LiveEvents.notificationsRead, { userId: caller.id, unread, ...(all ? {} : { ids }) } satisfies LiveNotificationsRead);
 				return { unread };
@@ -320,24 +312,16 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 			}
 		},
 
-		/** One durable push job per subscription of the recipient; the worker sends them. */
-		async unreadCount(userId: string): Promise<number> {
-			return this.models.Notification.countDocuments({ userId, read: false });
-		},
-
 		/** A deleted account takes its inbox and push subscriptions with it. */
 		async onMembershipChange(change: MembershipChange) {
 			const userId = change.deletedUserId;
 			if (!userId) return;
-			// Tombstone first: a command handled concurrently either sees it or is deleted below.
-			await this.models.DeletedUser.updateOne({ _id: userId }, { $set: { at: new Date() } }, { upsert: true });
-			await this.models.Notification.deleteMany({ userId });
-			await this.models.PushSubscription.deleteMany({ userId });
-			await this.models.PushJob.deleteMany({ userId });
+			await this.inbox.forgetUser(userId);
 		},
 	},
 
 	created() {
+		this.inbox = new InboxStore(() => this.models);
 		this.endpointPolicy = config.pushAllowPrivateEndpoints() ? null : { resolve: resolveAll };
 		if (this.endpointPolicy === null && isProduction())
 			this.logger.warn("PUSH_ALLOW_PRIVATE_ENDPOINTS=1: push endpoints may be http URLs and private addresses, which this server will POST to.");

@@ -53,6 +53,46 @@ export function systemText(line: SystemLine, member: Named): string {
 /** ISO time, sequence, id: one string that sorts in send order and never ties. */
 export const sortKeyOf = (createdAt: Date, seq: number, id: string) => `${createdAt.toISOString()}|${seq.toString(36).padStart(4, "0")}|${id}`;
 
+/** A member's message as stored, timed by the instance's MessageClock (`sent`). */
+export function userMessageDoc(
+	_id: string,
+	groupId: string,
+	userId: string,
+	text: string,
+	sent: { at: Date; seq: number },
+	clientMessageId?: string,
+): MessageDoc {
+	return {
+		_id,
+		groupId,
+		userId,
+		text,
+		kind: "user",
+		createdAt: sent.at,
+		sortKey: sortKeyOf(sent.at, sent.seq, _id),
+		...(clientMessageId ? { clientMessageId } : {}),
+	};
+}
+
+/**
+ * The system line about `member` that a membership event writes: dated when the event happened,
+ * not when chat heard of it (now if that time is unreadable), and the creation line sorts first.
+ */
+export function systemLineDoc(event: { eventId: string; groupId: string; occurredAt: string }, member: Named & { id: string }, line: SystemLine): MessageDoc {
+	const occurred = new Date(event.occurredAt);
+	const at = Number.isFinite(occurred.getTime()) ? occurred : new Date();
+	const _id = systemMessageId(event.eventId, member.id, line);
+	return {
+		_id,
+		groupId: event.groupId,
+		userId: member.id,
+		text: systemText(line, member),
+		kind: "system",
+		createdAt: at,
+		sortKey: sortKeyOf(at, line === "created" ? 0 : 1, _id),
+	};
+}
+
 /**
  * Timestamps for messages sent through one instance: never earlier than the previous one (the
  * wall clock may step back), with a sequence that orders messages of the same millisecond.

@@ -1,3 +1,5 @@
+import { isMember, type Membership } from "../../events/membership.js";
+
 /** Presence rules: who is online, and which reported sockets can no longer be open. */
 
 export interface PresenceEntry {
@@ -111,4 +113,22 @@ export function newcomerPresence(groupId: string, newcomerId: string, newcomerOn
 		if (userId !== newcomerId) notices.push({ groupIds: [groupId], userId, online: true, to: newcomerId });
 	}
 	return notices;
+}
+
+/** A flip of a user's online flag, with the flag's flip count after it. */
+export interface PresenceFlip {
+	userId: string;
+	online: boolean;
+	version?: number;
+}
+
+/** Each flip as told to the groups of its user (as `LivePresence`); a user in no group is told to nobody. */
+export function flipNotices(
+	flipped: PresenceFlip[],
+	groups: (Membership & { _id: string })[],
+): { groupIds: string[]; userId: string; online: boolean; version?: number }[] {
+	return flipped.flatMap(({ userId, online, version }) => {
+		const groupIds = groups.filter(g => isMember(g, userId)).map(g => g._id);
+		return groupIds.length ? [{ groupIds, userId, online, version }] : [];
+	});
 }

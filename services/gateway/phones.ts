@@ -5,6 +5,7 @@ import { osmAndDeviceId, type OsmAndRequest } from "../devices/protocol/osmand.j
 import { jsonTextTooDeep } from "./body.js";
 import { DeviceAuthLimiter } from "./device-auth-limit.js";
 import { toErrorBody, type ErrorBody } from "./errors.js";
+import { config } from "../../lib/config.js";
 
 /**
  * The phone apps' endpoints (API.md §6.2): `POST /api/owntracks` (OwnTracks HTTP mode) and
@@ -189,4 +190,40 @@ export class PhoneEndpoints {
 		res.end(text);
 		this.deps.logResponse(req, res);
 	}
+}
+
+/** What the phone routes' aliases need of the gateway service (their `this`). */
+interface PhoneRouteHost {
+	phones: PhoneEndpoints;
+}
+type PhoneAlias = (this: PhoneRouteHost, req: PhoneRequest, res: ServerResponse) => Promise<void>;
+
+/** The phone apps' routes for moleculer-web: raw bodies, their own credentials and status codes, no bearer token. */
+export function phoneRoutes<OnError>(onError: OnError) {
+	const route = (path: string, aliases: Record<string, PhoneAlias>) => ({
+		path,
+		mappingPolicy: "restrict" as const,
+		autoAliases: false,
+		// Any content type, parsed by the endpoint itself: OwnTracks sends JSON (possibly empty), OsmAnd clients query strings, forms or JSON.
+		bodyParsers: { json: false, urlencoded: false, raw: { type: () => true, limit: config.bodyLimit() } },
+		aliases,
+		onError,
+		// No request line at debug level: an OsmAnd query string is the device's credential.
+		logging: false,
+	});
+	return [
+		route("/api/owntracks", {
+			"POST /"(req, res) {
+				return this.phones.ownTracks(req, res);
+			},
+		}),
+		route("/api/osmand", {
+			"GET /"(req, res) {
+				return this.phones.osmAnd(req, res);
+			},
+			"POST /"(req, res) {
+				return this.phones.osmAnd(req, res);
+			},
+		}),
+	];
 }

@@ -51,6 +51,16 @@ export class TokenCache {
 		this.entries.set(token, value);
 	}
 
+	/** The cached answer for a token, else `ask`'s, cached unless a revocation of its user arrived while asking. */
+	async resolve(token: string, ask: () => Promise<ResolvedToken>): Promise<ResolvedToken> {
+		const cached = this.get(token);
+		if (cached) return cached;
+		const askedAt = this.mark();
+		const resolved = await ask();
+		this.set(token, resolved, askedAt);
+		return resolved;
+	}
+
 	/** Drops a revoked token (by jti) or every token of a user issued before `before`. */
 	revoke(userId: string, jti?: string, before?: number): void {
 		this.revocationCount += 1;

@@ -1,7 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { clientMessageIdOf, MessageClock, normalizeText, sortKeyOf, systemMessageId, systemText, toMessage } from "../../services/chat/messages.js";
-import { judgeGateway, newcomerPresence, presenceList } from "../../services/chat/presence.js";
+import {
+	clientMessageIdOf,
+	MessageClock,
+	normalizeText,
+	sortKeyOf,
+	systemLineDoc,
+	systemMessageId,
+	systemText,
+	toMessage,
+	userMessageDoc,
+} from "../../services/chat/messages.js";
+import { flipNotices, judgeGateway, newcomerPresence, presenceList } from "../../services/chat/presence.js";
 
 test("message text is trimmed and must keep 1..2000 characters", () => {
 	assert.equal(normalizeText("  hello \n"), "hello");
@@ -98,4 +108,61 @@ test("a connected newcomer is announced online to the group and told who of the 
 		{ groupIds: ["g"], userId: "ada", online: true, to: "dan" },
 	]);
 	assert.deepEqual(newcomerPresence("g", "dan", false, ["ada"]), []);
+});
+
+test("a system line is dated when its event happened, sorts the creation line first, and is dated now when that time is unreadable", () => {
+	const ada = { id: "u1", name: "Ada", surname: "Lovelace" };
+	const event = { eventId: "e1", groupId: "g1", occurredAt: "2026-01-02T03:04:05.000Z" };
+	const created = systemLineDoc(event, ada, "created");
+	const joined = systemLineDoc(event, ada, "joined");
+	assert.deepEqual(created, {
+		_id: systemMessageId("e1", "u1", "created"),
+		groupId: "g1",
+		userId: "u1",
+		text: "Ada Lovelace created the group",
+		kind: "system",
+		createdAt: new Date(event.occurredAt),
+		sortKey: sortKeyOf(new Date(event.occurredAt), 0, created._id),
+	});
+	assert.ok(created.sortKey < joined.sortKey);
+	const before = Date.now();
+	const undated = systemLineDoc({ ...event, occurredAt: "not a date" }, ada, "left");
+	assert.ok(undated.createdAt.getTime() >= before && undated.createdAt.getTime() <= Date.now());
+});
+
+test("a presence flip is told to every group of its user that is not deleted, and to nobody when there is none", () => {
+	const groups = [
+		{ _id: "g1", memberIds: ["u1", "u2"] },
+		{ _id: "g2", memberIds: ["u1"] },
+		{ _id: "g3", memberIds: ["u1"], deleted: true },
+	];
+	assert.deepEqual(
+		flipNotices(
+			[
+				{ userId: "u1", online: true, version: 3 },
+				{ userId: "u2", online: false, version: 1 },
+				{ userId: "u9", online: true },
+			],
+			groups,
+		),
+		[
+			{ groupIds: ["g1", "g2"], userId: "u1", online: true, version: 3 },
+			{ groupIds: ["g1"], userId: "u2", online: false, version: 1 },
+		],
+	);
+});
+
+test("a member's message is stored with its clock's time and sequence, and its client id only when given", () => {
+	const at = new Date("2026-01-02T03:04:05.000Z");
+	assert.deepEqual(userMessageDoc("m1", "g1", "u1", "hi", { at, seq: 2 }, "c-1"), {
+		_id: "m1",
+		groupId: "g1",
+		userId: "u1",
+		text: "hi",
+		kind: "user",
+		createdAt: at,
+		sortKey: sortKeyOf(at, 2, "m1"),
+		clientMessageId: "c-1",
+	});
+	assert.ok(!("clientMessageId" in userMessageDoc("m2", "g1", "u1", "hi", { at, seq: 0 })));
 });
