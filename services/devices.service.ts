@@ -1,25 +1,26 @@
-import type { Context, Service, ServiceSchema } from "moleculer";
-import { MongooseMixin, type MongooseVars } from "../mixins/mongoose.mixin.js";
+import type { Context, ServiceSchema } from "moleculer";
+import { MongooseMixin } from "../mixins/mongoose.mixin.js";
 import { newEnvelope, OutboxRelay } from "../mixins/outbox-relay.mixin.js";
 import { IdempotentConsumer } from "../mixins/idempotent-consumer.mixin.js";
 import { config } from "../lib/config.js";
-import { MongoAttempts, type AttemptVerdict } from "../lib/attempt-limits.js";
-import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
+import { MongoAttempts } from "../lib/attempt-limits.js";
+import { callerOf, rules, strict } from "../lib/params.js";
 import { notFound, rateLimited } from "../events/errors.js";
 import { DomainEvents } from "../events/domain.js";
 import type { MembershipAnswer } from "../events/membership.js";
 import { Subscriptions } from "../events/streams.js";
 import { LiveEvents, type LiveLocate } from "../events/live.js";
 import { DeviceProtocols, type DeviceProtocol, type Meta, type User } from "../events/types.js";
-import type { OwnTracksOutbound } from "./devices/protocol/owntracks.js";
 import { devicesModels, type DevicesModels } from "./devices/models.js";
 import { credentialsOf, publicBaseUrl, toDevice, type Device, type DeviceCredentials } from "./devices/registry.js";
-import { DeviceCache, devicesNodes, loadKnownDevice, type KnownDevice } from "./devices/device-cache.js";
+import { DeviceCache, devicesNodes, loadKnownDevice, OWNED_BY_DEVICE, type KnownDevice } from "./devices/device-cache.js";
+import type { DevicesMethods, DevicesThis, DevicesVars } from "./devices/service-types.js";
+import { reportActions } from "./devices/report-actions.js";
 import { DeviceStore } from "./devices/device-store.js";
 import { ATTEMPT_PURGE_EVERY_MS, FailedLogins } from "./devices/failed-logins.js";
 import { LastSeen } from "./devices/last-seen.js";
 import { placeTransition, type PlacesOfUser } from "./devices/commands.js";
-import { PhoneReports, type Call, type OsmAndReport, type OwnTracksReport } from "./devices/phone-reports.js";
+import { PhoneReports, type Call } from "./devices/phone-reports.js";
 import { locateKey, locateNotification, locateParties, locateWaitMs } from "./devices/locate.js";
 
 /**
@@ -31,6 +32,9 @@ import { locateKey, locateNotification, locateParties, locateWaitMs } from "./de
  * the device in memory (devices/device-cache.ts) and writes its lastSeenAt at most once a minute
  * (devices/last-seen.ts); a removal also tells every other instance, so a removed device is refused at
  * once wherever its next report lands.
+ *
+ * The phone routes' actions (reports, failed logins) are in devices/report-actions.ts; `this` is typed
+ * by devices/service-types.ts, storage is devices/device-store.ts.
  */
 
 // ---- params
@@ -46,21 +50,6 @@ interface RemoveParams {
 	id: string;
 }
 
-/** What the gateway passes on of a phone's request: the device's id and secret from its credentials, and the message. */
-const reportRule = () => ({ deviceId: { type: "string", min: 1, max: 64 }, secret: { type: "string", min: 1, max: 1024 } });
-const ownTracksParams = { ...strict, ...reportRule(), message: { type: "any", optional: true } };
-type OwnTracksParams = OwnTracksReport;
-const osmAndParams = {
-	...strict,
-	...reportRule(),
-	request: {
-		type: "object",
-		strict: "remove",
-		props: { query: { type: "any", optional: true }, form: { type: "any", optional: true }, json: { type: "any", optional: true } },
-	},
-};
-type OsmAndParams = OsmAndReport;
-
 const locateParams = { ...strict, groupId: rules.id, userId: rules.id };
 interface LocateParams {
 	groupId: string;
@@ -69,54 +58,14 @@ interface LocateParams {
 
 const ofUserParams = { ...strict, userId: rules.id };
 
-/** Reports of one device go to the instance owning it (consistent hashing on the device id). */
-const OWNED_BY_DEVICE = (key: string) => ({ strategy: "Shard", strategyOptions: { shardKey: key } });
-
 /** Broadcast to every devices instance: forget these devices (removed, or given a command to send). */
 const FORGET_EVENT = "devices.forget";
 interface Forget {
 	deviceIds: string[];
 }
 
-/** Failed device logins per client address, counted for the gateways (gateway/device-auth-limit.ts). */
-const failedLoginParams = {
-	...strict,
-	address: { type: "string", min: 1, max: 200 },
-	limit: { type: "number", integer: true, min: 1 },
-	windowMs: { type: "number", integer: true, min: 1, max: 86_400_000 },
-};
-interface FailedLoginParams {
-	address: string;
-	limit: number;
-	windowMs: number;
-}
-
 /** Owners are re-read this often (a renamed user's name, an account deleted while its event is on its way). */
 const DEVICE_CACHE_TTL_MS = 60_000;
-
-// ---- this
-
-interface DevicesVars extends MongooseVars<DevicesModels> {
-	store: DeviceStore;
-	cache: DeviceCache;
-	lastSeen: LastSeen;
-	reports: PhoneReports;
-	/** Failed device logins per client address (the gateways' DEVICE_AUTH_RATE_LIMIT), in this database. */
-	failedLogins: FailedLogins;
-	attemptPurgeTimer?: NodeJS.Timeout;
-	/** The devices instances last seen (a change moves devices to another owner). */
-	owners?: string;
-}
-
-interface DevicesMethods {
-	kickOutbox(modelName?: string, docId?: string): void;
-	loadDevice(deviceId: string): Promise<KnownDevice | null>;
-	callAs(ctx: Context): Call;
-	forget(ctx: Context | null, deviceIds: string[]): Promise<void>;
-	removeDevicesOf(ctx: Context, userId: string): Promise<void>;
-}
-
-type DevicesThis = Service & DevicesVars & DevicesMethods;
 
 const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, DevicesThis> = {
 	name: "devices",
@@ -134,6 +83,8 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 	],
 
 	actions: {
+		...reportActions,
+
 		/** Registers a phone for the caller; its credentials are in this answer only (API.md §6.2). */
 		create: {
 			params: createParams,
@@ -161,43 +112,6 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 				if (!(await this.store.remove(ctx.params.id, callerOf(ctx).id))) throw notFound("Device");
 				await this.forget(ctx, [ctx.params.id]);
 				ctx.meta.$statusCode = 204;
-				return null;
-			},
-		},
-
-		/**
-		 * Counts a failed device login from a client address, for the gateways' DEVICE_AUTH_RATE_LIMIT: here,
-		 * in the database that holds the credentials, so the count holds across gateways and restarts.
-		 */
-		failedLogin: {
-			visibility: "public",
-			params: failedLoginParams,
-			handler(ctx: Context<FailedLoginParams>): Promise<AttemptVerdict> {
-				return this.failedLogins.count(ctx.params.address, ctx.params.limit, ctx.params.windowMs);
-			},
-		},
-
-		/** One OwnTracks HTTP-mode POST, from the gateway: the answer array (API.md §6.2). */
-		ownTracks: {
-			...OWNED_BY_DEVICE("deviceId"),
-			visibility: "public",
-			tracing: traceOnly("deviceId"),
-			params: ownTracksParams,
-			handler(ctx: Context<OwnTracksParams, Meta>): Promise<OwnTracksOutbound[]> {
-				const { deviceId, secret, message } = ctx.params;
-				return this.reports.ownTracks({ deviceId, secret, message }, this.callAs(ctx));
-			},
-		},
-
-		/** One OsmAnd-protocol request, from the gateway (API.md §6.2). */
-		osmAnd: {
-			...OWNED_BY_DEVICE("deviceId"),
-			visibility: "public",
-			tracing: traceOnly("deviceId"),
-			params: osmAndParams,
-			async handler(ctx: Context<OsmAndParams, Meta>): Promise<null> {
-				const { deviceId, secret, request } = ctx.params;
-				await this.reports.osmAnd({ deviceId, secret, request }, this.callAs(ctx));
 				return null;
 			},
 		},

@@ -13,6 +13,9 @@ import type { DeviceDoc } from "./models.js";
  * from a read that raced with its removal.
  */
 
+/** Reports of one device go to the instance owning it (consistent hashing on the device id, read from the params' `key`). */
+export const OWNED_BY_DEVICE = (key: string) => ({ strategy: "Shard", strategyOptions: { shardKey: key } });
+
 /** A registered device as a report needs it: whose it is, how its secret is checked, what it has pending. */
 export interface KnownDevice {
 	id: string;
