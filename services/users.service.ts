@@ -4,7 +4,6 @@ import { OutboxRelay } from "../mixins/outbox-relay.mixin.js";
 import { config, isProduction } from "../lib/config.js";
 import { callerOf } from "../lib/params.js";
 import { MongoAttempts } from "../lib/attempt-limits.js";
-import { notFound } from "../events/errors.js";
 import { LiveEvents, type LiveGroup, type LiveInvitation, type LiveRevoked } from "../events/live.js";
 import type { Group, Meta } from "../events/types.js";
 import { MEMBER_CHANGED_EVENT, MemberCache, type MemberChanged } from "./users/member-cache.js";
@@ -12,6 +11,7 @@ import { Members, type SharedReads } from "./users/members.js";
 import { usersModels, type GroupDoc, type UsersModels } from "./users/models.js";
 import { backfillClaims } from "./users/email-index.js";
 import { Accounts } from "./users/accounts.js";
+import { Revocations } from "./users/revocations.js";
 import { GroupStore } from "./users/group-store.js";
 import { defaultLoginThrottle, LoginThrottle } from "./users/login-throttle.js";
 import { randomSecret } from "./users/tokens.js";
@@ -116,10 +116,9 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 				} satisfies LiveGroup);
 		},
 
+		/** Every token of the user issued until now stops counting, on every gateway at once. */
 		async revokeAllTokens(ctx: Context, userId: string): Promise<number> {
-			const before = Date.now();
-			const result = await this.models.User.updateOne({ _id: userId }, { $set: { tokensValidAfter: before } });
-			if (result.matchedCount === 0) throw notFound("User");
+			const before = await this.revocations.revokeAllOf(userId);
 			await ctx.broadcast(LiveEvents.revoked, {
 				userId,
 				before,
@@ -150,7 +149,9 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 			models: this.models,
 			throttle: this.loginThrottle,
 			warn: this.logger.warn.bind(this.logger),
+			kickOutbox: (modelName, docId) => this.kickOutbox(modelName, docId),
 		});
+		this.revocations = new Revocations(this.models);
 		this.members = new Members(this.models, this.memberCache);
 		this.groups = new GroupStore({
 			models: this.models,
@@ -180,9 +181,7 @@ const UsersService: ServiceSchema<UsersSettings, UsersMethods, UsersVars, UsersT
 		const claimed = await backfillClaims(this.models);
 		if (claimed) this.logger.info(`Claimed ${claimed} email(s) that had no claim yet.`);
 		this.revocationPurgeTimer = setInterval(() => {
-			this.models.RevokedToken.deleteMany({
-				expiresAt: { $lt: new Date() },
-			}).catch(() => undefined);
+			this.revocations.purgeExpired().catch(() => undefined);
 			this.invitations.purgeExpired().catch(() => undefined);
 			// Ended windows of the password-guess counters, likewise.
 			this.attempts.purge().catch(() => undefined);

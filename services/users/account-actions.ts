@@ -4,18 +4,16 @@
  */
 import { createHash } from "node:crypto";
 import type { Context } from "moleculer";
-import { newEnvelope } from "../../mixins/outbox-relay.mixin.js";
 import { callerOf, rules, strict, traceOnly } from "../../lib/params.js";
 import { notFound, unauthorized } from "../../events/errors.js";
-import { DomainEvents } from "../../events/domain.js";
 import { LiveEvents, type LiveRevoked } from "../../events/live.js";
 import type { AuthToken, Meta, User } from "../../events/types.js";
 import type { NewAccount, ProfileChange } from "./accounts.js";
-import { findActiveByEmail, releaseClaim } from "./email-index.js";
+import { findActiveByEmail } from "./email-index.js";
 import { groupsOfUser } from "./group-index.js";
 import { toUser } from "./members.js";
 import type { UsersActions } from "./service-types.js";
-import { issuedBeforeRevocation, issueToken, verifyToken } from "./tokens.js";
+import { issueToken, verifyToken } from "./tokens.js";
 
 const registerParams = {
 	...strict,
@@ -128,7 +126,7 @@ export const accountActions: UsersActions = {
 			const user = callerOf(ctx);
 			const token = ctx.meta.token;
 			if (!token) throw unauthorized();
-			await this.models.RevokedToken.updateOne({ _id: token.jti }, { $set: { userId: user.id, expiresAt: new Date(token.expiresAt) } }, { upsert: true });
+			await this.revocations.revoke(user.id, token);
 			await ctx.broadcast(LiveEvents.revoked, {
 				userId: user.id,
 				jti: token.jti,
@@ -146,9 +144,7 @@ export const accountActions: UsersActions = {
 		async handler(ctx: Context<ResolveTokenParams>): Promise<{ user: User; token: AuthToken; groupIds?: string[] }> {
 			const claims = verifyToken(ctx.params.token, this.jwtSecret);
 			if (!claims) throw unauthorized("Invalid or expired token");
-			// By `_id` alone (answered from the index); the deletion is checked here, not in the filter.
-			const [user, revoked] = await Promise.all([this.models.User.findById(claims.userId).lean(), this.models.RevokedToken.exists({ _id: claims.jti })]);
-			if (!user || user.deletedAt || revoked || issuedBeforeRevocation(claims, user.tokensValidAfter)) throw unauthorized("Token revoked");
+			const user = await this.revocations.holderOf(claims);
 			const answer = {
 				user: toUser(user),
 				token: {
@@ -199,31 +195,11 @@ export const accountActions: UsersActions = {
 			await this.accounts.checkPassword(user, ctx.params.currentPassword);
 			// Each departure is an ordinary membership change, with its own events.
 			for (const group of await groupsOfUser(this.models, user)) await this.changeGroup(ctx, group._id, { kind: "leave" });
-			const now = Date.now();
-			// A tombstone frees the email and keeps the pending event until it is published.
-			await this.models.User.updateOne(
-				{ _id: user._id },
-				{
-					$set: {
-						deletedAt: new Date(now),
-						email: `deleted:${user._id}`,
-						passwordHash: "",
-						tokensValidAfter: now + 1,
-					},
-					$push: {
-						outbox: newEnvelope(DomainEvents.userDeleted, {
-							userId: user._id,
-						}),
-					},
-				},
-			);
-			this.kickOutbox("User", user._id);
-			// After the tombstone: a crash before this leaves an orphan claim, which blocks nobody.
-			await releaseClaim(this.models, user.email, user._id);
+			const before = await this.accounts.remove(user);
 			await this.memberChanged(ctx, user._id);
 			await ctx.broadcast(LiveEvents.revoked, {
 				userId: user._id,
-				before: now + 1,
+				before,
 			} satisfies LiveRevoked);
 			ctx.meta.$statusCode = 204;
 			return null;

@@ -7,6 +7,7 @@ import type { Connection } from "mongoose";
 import type { MongoAttempts } from "../../lib/attempt-limits.js";
 import type { Group, Meta } from "../../events/types.js";
 import type { Accounts } from "./accounts.js";
+import type { Revocations } from "./revocations.js";
 import type { GroupStore } from "./group-store.js";
 import type { GroupCommand, GroupOutcome } from "./groups.js";
 import type { ConsentOutcome, InvitationStore } from "./invitation-store.js";
@@ -25,6 +26,7 @@ export interface UsersVars {
 	connection: Connection;
 	memberCache: MemberCache;
 	accounts: Accounts;
+	revocations: Revocations;
 	members: Members;
 	groups: GroupStore;
 	invitations: InvitationStore;
