@@ -33,6 +33,7 @@ import { invitationActions } from "./users/invitation-actions.js";
  *
  * The actions, with their params, are in three groups by concern: users/account-actions.ts,
  * users/group-actions.ts and users/invitation-actions.ts; `this` is typed by users/service-types.ts.
+ * Revoked tokens are kept by users/revocations.ts.
  */
 
 /** FerretDB has no TTL indexes: expired revocations, invitations and counters are removed this often instead. */

@@ -78,7 +78,7 @@ export const groupActions: UsersActions = {
 		params: groupParams(),
 		async handler(ctx: Context<GroupParams, Meta>): Promise<Group> {
 			const caller = callerOf(ctx);
-			const doc = await this.models.Group.findById(ctx.params.groupId).lean();
+			const doc = await this.groups.find(ctx.params.groupId);
 			assertCanSee(doc ? toState(doc) : null, caller.id);
 			return this.groupView(doc!, caller.id);
 		},
@@ -136,7 +136,7 @@ export const groupActions: UsersActions = {
 		visibility: "public",
 		params: memberParams(),
 		async handler(ctx: Context<MemberParams>) {
-			const doc = await this.models.Group.findById(ctx.params.groupId).lean();
+			const doc = await this.groups.find(ctx.params.groupId);
 			if (!doc) return { exists: false, isMember: false, group: null };
 			const state = toState(doc);
 			const { refs: _refs, ...snapshot } = await this.members.snapshot(state);
@@ -164,7 +164,7 @@ export const groupActions: UsersActions = {
 		visibility: "public",
 		params: groupParams(),
 		async handler(ctx: Context<GroupParams>): Promise<Group> {
-			const doc = await this.models.Group.findById(ctx.params.groupId).lean();
+			const doc = await this.groups.find(ctx.params.groupId);
 			if (!doc || doc.deleted) throw notFound("Group");
 			return this.groupView(doc);
 		},
