@@ -1,28 +1,27 @@
-import { createHash } from "node:crypto";
-import type { Context, Service, ServiceSchema } from "moleculer";
-import { MongooseMixin, type MongooseVars } from "../mixins/mongoose.mixin.js";
+import type { Context, ServiceSchema } from "moleculer";
+import { MongooseMixin } from "../mixins/mongoose.mixin.js";
 import { newEnvelope, OutboxRelay } from "../mixins/outbox-relay.mixin.js";
 import { IdempotentConsumer } from "../mixins/idempotent-consumer.mixin.js";
 import { config } from "../lib/config.js";
-import { isDuplicateKey } from "../lib/mongo-errors.js";
-import { MongoAttempts, type AttemptVerdict } from "../lib/attempt-limits.js";
-import { callerOf, rules, strict, traceOnly } from "../lib/params.js";
-import { conflict, notFound, rateLimited } from "../events/errors.js";
+import { MongoAttempts } from "../lib/attempt-limits.js";
+import { callerOf, rules, strict } from "../lib/params.js";
+import { notFound, rateLimited } from "../events/errors.js";
 import { DomainEvents } from "../events/domain.js";
 import type { MembershipAnswer } from "../events/membership.js";
 import { Subscriptions } from "../events/streams.js";
 import { LiveEvents, type LiveLocate } from "../events/live.js";
 import { DeviceProtocols, type DeviceProtocol, type Meta, type User } from "../events/types.js";
-import type { OsmAndRequest } from "./devices/protocol/osmand.js";
-import type { OwnTracksOutbound } from "./devices/protocol/owntracks.js";
-import { devicesModels, type DeviceDoc, type DevicesModels } from "./devices/models.js";
-import { hashSecret, newDeviceId, newSecret } from "./devices/credentials.js";
-import { credentialsOf, MAX_DEVICES_PER_USER, publicBaseUrl, toDevice, type Device, type DeviceCredentials } from "./devices/registry.js";
-import { DeviceCache, type KnownDevice } from "./devices/device-cache.js";
+import { devicesModels, type DevicesModels } from "./devices/models.js";
+import { credentialsOf, publicBaseUrl, toDevice, type Device, type DeviceCredentials } from "./devices/registry.js";
+import { DeviceCache, devicesNodes, loadKnownDevice, OWNED_BY_DEVICE, type KnownDevice } from "./devices/device-cache.js";
+import type { DevicesMethods, DevicesThis, DevicesVars } from "./devices/service-types.js";
+import { reportActions } from "./devices/report-actions.js";
+import { DeviceStore } from "./devices/device-store.js";
+import { ATTEMPT_PURGE_EVERY_MS, FailedLogins } from "./devices/failed-logins.js";
 import { LastSeen } from "./devices/last-seen.js";
 import { placeTransition, type PlacesOfUser } from "./devices/commands.js";
 import { PhoneReports, type Call } from "./devices/phone-reports.js";
-import { LOCATE_EVERY_MS, locateKey, locateNotification, locateParties, locateWaitMs } from "./devices/locate.js";
+import { locateKey, locateNotification, locateParties, locateWaitMs } from "./devices/locate.js";
 
 /**
  * Phones (API.md §6.2, §6.3): the devices users register for OwnTracks and OsmAnd/Traccar apps, their
@@ -33,6 +32,9 @@ import { LOCATE_EVERY_MS, locateKey, locateNotification, locateParties, locateWa
  * the device in memory (devices/device-cache.ts) and writes its lastSeenAt at most once a minute
  * (devices/last-seen.ts); a removal also tells every other instance, so a removed device is refused at
  * once wherever its next report lands.
+ *
+ * The phone routes' actions (reports, failed logins) are in devices/report-actions.ts; `this` is typed
+ * by devices/service-types.ts, storage is devices/device-store.ts.
  */
 
 // ---- params
@@ -48,29 +50,6 @@ interface RemoveParams {
 	id: string;
 }
 
-/** What the gateway passes on of a phone's request: the device's id and secret from its credentials, and the message. */
-const reportRule = () => ({ deviceId: { type: "string", min: 1, max: 64 }, secret: { type: "string", min: 1, max: 1024 } });
-const ownTracksParams = { ...strict, ...reportRule(), message: { type: "any", optional: true } };
-interface OwnTracksParams {
-	deviceId: string;
-	secret: string;
-	message?: unknown;
-}
-const osmAndParams = {
-	...strict,
-	...reportRule(),
-	request: {
-		type: "object",
-		strict: "remove",
-		props: { query: { type: "any", optional: true }, form: { type: "any", optional: true }, json: { type: "any", optional: true } },
-	},
-};
-interface OsmAndParams {
-	deviceId: string;
-	secret: string;
-	request: OsmAndRequest;
-}
-
 const locateParams = { ...strict, groupId: rules.id, userId: rules.id };
 interface LocateParams {
 	groupId: string;
@@ -79,56 +58,14 @@ interface LocateParams {
 
 const ofUserParams = { ...strict, userId: rules.id };
 
-/** Reports of one device go to the instance owning it (consistent hashing on the device id). */
-const OWNED_BY_DEVICE = (key: string) => ({ strategy: "Shard", strategyOptions: { shardKey: key } });
-
 /** Broadcast to every devices instance: forget these devices (removed, or given a command to send). */
 const FORGET_EVENT = "devices.forget";
 interface Forget {
 	deviceIds: string[];
 }
 
-/** Failed device logins per client address, counted for the gateways (gateway/device-auth-limit.ts). */
-const failedLoginParams = {
-	...strict,
-	address: { type: "string", min: 1, max: 200 },
-	limit: { type: "number", integer: true, min: 1 },
-	windowMs: { type: "number", integer: true, min: 1, max: 86_400_000 },
-};
-interface FailedLoginParams {
-	address: string;
-	limit: number;
-	windowMs: number;
-}
-/** Ended windows of those counters are removed this often. */
-const ATTEMPT_PURGE_EVERY_MS = 10 * 60_000;
-
 /** Owners are re-read this often (a renamed user's name, an account deleted while its event is on its way). */
 const DEVICE_CACHE_TTL_MS = 60_000;
-
-// ---- this
-
-interface DevicesVars extends MongooseVars<DevicesModels> {
-	cache: DeviceCache;
-	lastSeen: LastSeen;
-	reports: PhoneReports;
-	/** Failed device logins per client address (the gateways' DEVICE_AUTH_RATE_LIMIT), in this database. */
-	attempts?: MongoAttempts;
-	attemptPurgeTimer?: NodeJS.Timeout;
-	/** The devices instances last seen (a change moves devices to another owner). */
-	owners?: string;
-}
-
-interface DevicesMethods {
-	kickOutbox(modelName?: string, docId?: string): void;
-	loadDevice(deviceId: string): Promise<KnownDevice | null>;
-	callAs(ctx: Context): Call;
-	forget(ctx: Context | null, deviceIds: string[]): Promise<void>;
-	removeDevicesOf(ctx: Context, userId: string): Promise<void>;
-	writeUnwrittenLastSeen(): Promise<void>;
-}
-
-type DevicesThis = Service & DevicesVars & DevicesMethods;
 
 const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, DevicesThis> = {
 	name: "devices",
@@ -146,32 +83,14 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 	],
 
 	actions: {
+		...reportActions,
+
 		/** Registers a phone for the caller; its credentials are in this answer only (API.md §6.2). */
 		create: {
 			params: createParams,
 			async handler(ctx: Context<CreateParams, Meta>): Promise<Device & { credentials: DeviceCredentials }> {
 				const caller = callerOf(ctx);
-				const { Device } = this.models;
-				const tooMany = () => conflict(`You have ${MAX_DEVICES_PER_USER} devices already: remove one first`);
-				if ((await Device.countDocuments({ userId: caller.id })) >= MAX_DEVICES_PER_USER) throw tooMany();
-				const secret = newSecret();
-				const doc: DeviceDoc = {
-					_id: newDeviceId(),
-					userId: caller.id,
-					name: ctx.params.name,
-					protocol: ctx.params.protocol,
-					secretHash: hashSecret(secret),
-					createdAt: new Date(),
-					lastSeenAt: null,
-					reportRequestedAt: null,
-					waypointsVersion: "",
-				};
-				await Device.create(doc);
-				// Two creations at once may both have counted 9: the later one (by count) goes again.
-				if ((await Device.countDocuments({ userId: caller.id })) > MAX_DEVICES_PER_USER) {
-					await Device.deleteOne({ _id: doc._id });
-					throw tooMany();
-				}
+				const { doc, secret } = await this.store.create(caller.id, ctx.params.name, ctx.params.protocol);
 				ctx.meta.$statusCode = 201;
 				return { ...toDevice(doc), credentials: credentialsOf(doc, secret, publicBaseUrl(config.publicUrl(), ctx.meta.origin), caller) };
 			},
@@ -181,8 +100,7 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 		list: {
 			params: { ...strict },
 			async handler(ctx: Context<unknown, Meta>): Promise<Device[]> {
-				const docs = await this.models.Device.find({ userId: callerOf(ctx).id }).lean();
-				return docs.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a._id < b._id ? -1 : 1)).map(toDevice);
+				return (await this.store.listOldestFirst(callerOf(ctx).id)).map(toDevice);
 			},
 		},
 
@@ -191,51 +109,9 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 			...OWNED_BY_DEVICE("id"),
 			params: removeParams,
 			async handler(ctx: Context<RemoveParams, Meta>) {
-				const caller = callerOf(ctx);
-				const { deletedCount } = await this.models.Device.deleteOne({ _id: ctx.params.id, userId: caller.id });
-				if (!deletedCount) throw notFound("Device");
+				if (!(await this.store.remove(ctx.params.id, callerOf(ctx).id))) throw notFound("Device");
 				await this.forget(ctx, [ctx.params.id]);
 				ctx.meta.$statusCode = 204;
-				return null;
-			},
-		},
-
-		/**
-		 * Counts a failed device login from a client address, for the gateways' DEVICE_AUTH_RATE_LIMIT: here,
-		 * in the database that holds the credentials, so the count holds across gateways and restarts.
-		 */
-		failedLogin: {
-			visibility: "public",
-			params: failedLoginParams,
-			handler(ctx: Context<FailedLoginParams>): Promise<AttemptVerdict> {
-				this.attempts ??= new MongoAttempts(this.connection);
-				// The address hashed: the collection is not a log of who tried.
-				const key = `device-address:${createHash("sha256").update(ctx.params.address).digest("base64url")}`;
-				return this.attempts.reserve(key, ctx.params.limit, ctx.params.windowMs);
-			},
-		},
-
-		/** One OwnTracks HTTP-mode POST, from the gateway: the answer array (API.md §6.2). */
-		ownTracks: {
-			...OWNED_BY_DEVICE("deviceId"),
-			visibility: "public",
-			tracing: traceOnly("deviceId"),
-			params: ownTracksParams,
-			handler(ctx: Context<OwnTracksParams, Meta>): Promise<OwnTracksOutbound[]> {
-				const { deviceId, secret, message } = ctx.params;
-				return this.reports.ownTracks({ deviceId, secret, message }, this.callAs(ctx));
-			},
-		},
-
-		/** One OsmAnd-protocol request, from the gateway (API.md §6.2). */
-		osmAnd: {
-			...OWNED_BY_DEVICE("deviceId"),
-			visibility: "public",
-			tracing: traceOnly("deviceId"),
-			params: osmAndParams,
-			async handler(ctx: Context<OsmAndParams, Meta>): Promise<null> {
-				const { deviceId, secret, request } = ctx.params;
-				await this.reports.osmAnd({ deviceId, secret, request }, this.callAs(ctx));
 				return null;
 			},
 		},
@@ -256,35 +132,17 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 				const notification = locateNotification(groupId, parties);
 				const outbox = notification ? [newEnvelope(DomainEvents.notificationSend, notification)] : [];
 				const key = locateKey(caller.id, userId);
-				const { LocateRequest, Device } = this.models;
-				// One conditional write claims the minute and carries the notification: both or neither.
-				const claimed = await LocateRequest.findOneAndUpdate(
-					{ _id: key, at: { $lte: new Date(now - LOCATE_EVERY_MS) } },
-					{ $set: { at: new Date(now) }, ...(outbox.length ? { $push: { outbox: outbox[0] } } : {}) },
-					{ new: true },
-				).lean();
-				if (!claimed) {
-					try {
-						await LocateRequest.create({ _id: key, askerId: caller.id, memberId: userId, at: new Date(now), outbox });
-					} catch (err) {
-						if (!isDuplicateKey(err)) throw err;
-						const last = await LocateRequest.findById(key, { at: 1 }).lean();
-						const retryAfter = Math.max(1, Math.ceil(locateWaitMs(last?.at, now) / 1000));
-						throw rateLimited("You asked where this member is less than a minute ago", { retryAfter });
-					}
+				const claim = await this.store.claimLocate(key, caller.id, userId, now, outbox);
+				if (!claim.claimed) {
+					const retryAfter = Math.max(1, Math.ceil(locateWaitMs(claim.lastAskedAt, now) / 1000));
+					throw rateLimited("You asked where this member is less than a minute ago", { retryAfter });
 				}
 				if (outbox.length) this.kickOutbox("LocateRequest", key);
-				const devices = await Device.find({ userId, protocol: "owntracks" }, { _id: 1 }).lean();
-				if (devices.length) {
-					await Device.updateMany({ _id: { $in: devices.map(d => d._id) } }, { $set: { reportRequestedAt: new Date(now) } });
-					await this.forget(
-						ctx,
-						devices.map(d => d._id),
-					);
-				}
+				const deviceIds = await this.store.requestReports(userId, now);
+				if (deviceIds.length) await this.forget(ctx, deviceIds);
 				await ctx.broadcast(LiveEvents.locate, { userId, groupId, byUserId: caller.id } satisfies LiveLocate);
 				ctx.meta.$statusCode = 202;
-				return { groupId, userId, devices: devices.length };
+				return { groupId, userId, devices: deviceIds.length };
 			},
 		},
 
@@ -293,7 +151,7 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 			visibility: "public",
 			params: ofUserParams,
 			async handler(ctx: Context<{ userId: string }>) {
-				const docs = await this.models.Device.find({ userId: ctx.params.userId }).lean();
+				const docs = await this.store.listOf(ctx.params.userId);
 				return docs.map(doc => ({ ...toDevice(doc), reportRequested: doc.reportRequestedAt !== null }));
 			},
 		},
@@ -312,12 +170,7 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 		},
 		// Another devices instance came or went: devices may have changed owner, and the new owner's copy is the one kept current.
 		"$services.changed"() {
-			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
-			const owners = services
-				.filter(service => service.name === "devices")
-				.map(service => service.nodeID)
-				.sort()
-				.join(",");
+			const owners = devicesNodes(this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[]);
 			if (this.owners !== undefined && owners !== this.owners) this.cache.clear();
 			this.owners = owners;
 		},
@@ -326,26 +179,8 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 	methods: {
 		/** A device and its owner, as reports need them; null when there is no such device or its owner is gone. */
 		async loadDevice(deviceId: string): Promise<KnownDevice | null> {
-			const doc = await this.models.Device.findById(deviceId).lean();
-			if (!doc) return null;
-			let owner: User;
-			try {
-				owner = (await this.broker.call("users.me", {}, { meta: { user: { id: doc.userId } } })) as User;
-			} catch (err) {
-				// A deleted account: its devices are removed when its event arrives; refused until then.
-				const code = (err as { code?: number }).code;
-				if (code === 401 || code === 404) return null;
-				throw err;
-			}
-			return {
-				id: doc._id,
-				protocol: doc.protocol,
-				secretHash: doc.secretHash,
-				owner,
-				lastSeenAt: doc.lastSeenAt ? new Date(doc.lastSeenAt).getTime() : null,
-				reportRequestedAt: doc.reportRequestedAt ? new Date(doc.reportRequestedAt).getTime() : null,
-				waypointsVersion: doc.waypointsVersion ?? "",
-			};
+			const readOwner = async (userId: string) => (await this.broker.call("users.me", {}, { meta: { user: { id: userId } } })) as User;
+			return loadKnownDevice(await this.store.find(deviceId), readOwner);
 		},
 
 		/** Calls made for a report: as the device's owner, children of the gateway's request. */
@@ -365,48 +200,23 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 
 		/** users.deleted: the account's devices go, and its "where are you now?" records. */
 		async removeDevicesOf(ctx: Context, userId: string) {
-			const { Device, LocateRequest } = this.models;
-			const devices = await Device.find({ userId }, { _id: 1 }).lean();
-			await Device.deleteMany({ userId });
-			if (devices.length)
-				await this.forget(
-					ctx,
-					devices.map(d => d._id),
-				);
+			const deviceIds = await this.store.removeAllOf(userId);
+			if (deviceIds.length) await this.forget(ctx, deviceIds);
 			// Records still carrying a notification stay until it is relayed (the next deletion or the purge takes them).
-			await LocateRequest.deleteMany({ $or: [{ askerId: userId }, { memberId: userId }], "outbox.0": { $exists: false } });
-		},
-
-		/** A graceful stop writes the lastSeenAt values held back (one write per device at most a minute behind otherwise). */
-		async writeUnwrittenLastSeen() {
-			const pending = this.lastSeen.takeUnwritten();
-			await Promise.all(
-				pending.map(([deviceId, at]) =>
-					this.models.Device.updateOne(
-						{ _id: deviceId, $or: [{ lastSeenAt: null }, { lastSeenAt: { $lt: new Date(at) } }] },
-						{ $set: { lastSeenAt: new Date(at) } },
-					).catch(() => undefined),
-				),
-			);
+			await this.store.removeLocateRequestsOf(userId);
 		},
 	},
 
 	created() {
+		this.store = new DeviceStore(() => this.models);
+		this.failedLogins = new FailedLogins(() => new MongoAttempts(this.connection));
 		this.cache = new DeviceCache(deviceId => this.loadDevice(deviceId), DEVICE_CACHE_TTL_MS);
 		this.lastSeen = new LastSeen();
 		this.reports = new PhoneReports({
 			devices: this.cache,
 			lastSeen: this.lastSeen,
-			writeLastSeen: async (deviceId, at) => {
-				await this.models.Device.updateOne({ _id: deviceId }, { $set: { lastSeenAt: new Date(at) } });
-			},
-			writeSent: async (deviceId, { reportRequestedAt, waypointsVersion }) => {
-				const { Device } = this.models;
-				// Only the request that was answered: one asked meanwhile stays pending for the next answer.
-				if (reportRequestedAt !== undefined)
-					await Device.updateOne({ _id: deviceId, reportRequestedAt: new Date(reportRequestedAt) }, { $set: { reportRequestedAt: null } });
-				if (waypointsVersion !== undefined) await Device.updateOne({ _id: deviceId }, { $set: { waypointsVersion } });
-			},
+			writeLastSeen: (deviceId, at) => this.store.writeLastSeen(deviceId, at),
+			writeSent: (deviceId, sent) => this.store.writeSent(deviceId, sent),
 			// The user's places as waypoints (sent again when their version changes), and what a transition means.
 			places: async userId => (await this.broker.call("location.placesOfUser", { userId })) as PlacesOfUser,
 			transition: placeTransition,
@@ -416,14 +226,15 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 	},
 
 	started() {
-		this.attemptPurgeTimer = setInterval(() => void this.attempts?.purge().catch(() => undefined), ATTEMPT_PURGE_EVERY_MS);
+		this.attemptPurgeTimer = setInterval(() => this.failedLogins.purge(), ATTEMPT_PURGE_EVERY_MS);
 		this.attemptPurgeTimer.unref();
 	},
 
 	async stopped() {
 		clearInterval(this.attemptPurgeTimer);
-		// Runs before MongooseMixin closes the connection (a service's own `stopped` runs first).
-		await this.writeUnwrittenLastSeen();
+		// A graceful stop writes the lastSeenAt values held back (one write per device at most a minute behind
+		// otherwise), before MongooseMixin closes the connection (a service's own `stopped` runs first).
+		await this.store.writeUnwrittenLastSeen(this.lastSeen.takeUnwritten());
 	},
 };
 

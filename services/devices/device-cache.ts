@@ -1,6 +1,7 @@
 import type { DeviceProtocol, User } from "../../events/types.js";
 import { SingleFlight } from "../../lib/single-flight.js";
 import { TtlCache } from "../../lib/ttl-cache.js";
+import type { DeviceDoc } from "./models.js";
 
 /**
  * The devices a devices instance checks reports against, kept in memory so a phone's report costs no
@@ -11,6 +12,9 @@ import { TtlCache } from "../../lib/ttl-cache.js";
  * started before a forget is not stored (the generation check), so a removed device cannot come back
  * from a read that raced with its removal.
  */
+
+/** Reports of one device go to the instance owning it (consistent hashing on the device id, read from the params' `key`). */
+export const OWNED_BY_DEVICE = (key: string) => ({ strategy: "Shard", strategyOptions: { shardKey: key } });
 
 /** A registered device as a report needs it: whose it is, how its secret is checked, what it has pending. */
 export interface KnownDevice {
@@ -24,6 +28,42 @@ export interface KnownDevice {
 	reportRequestedAt: number | null;
 	waypointsVersion: string;
 }
+
+/**
+ * A stored device and its owner as reports need them; null when there is no such device or its owner is
+ * gone (`readOwner` refused with 401 or 404: a deleted account, whose devices go when its event arrives).
+ */
+export async function loadKnownDevice(doc: DeviceDoc | null, readOwner: (userId: string) => Promise<User>): Promise<KnownDevice | null> {
+	if (!doc) return null;
+	let owner: User;
+	try {
+		owner = await readOwner(doc.userId);
+	} catch (err) {
+		const code = (err as { code?: number }).code;
+		if (code === 401 || code === 404) return null;
+		throw err;
+	}
+	return toKnownDevice(doc, owner);
+}
+
+/** The nodes running a devices instance, as one string: when it changes, devices may have changed owner. */
+export const devicesNodes = (services: readonly { name: string; nodeID: string }[]): string =>
+	services
+		.filter(service => service.name === "devices")
+		.map(service => service.nodeID)
+		.sort()
+		.join(",");
+
+/** A stored device and its owner as a report needs them (times in ms). */
+export const toKnownDevice = (doc: DeviceDoc, owner: User): KnownDevice => ({
+	id: doc._id,
+	protocol: doc.protocol,
+	secretHash: doc.secretHash,
+	owner,
+	lastSeenAt: doc.lastSeenAt ? new Date(doc.lastSeenAt).getTime() : null,
+	reportRequestedAt: doc.reportRequestedAt ? new Date(doc.reportRequestedAt).getTime() : null,
+	waypointsVersion: doc.waypointsVersion ?? "",
+});
 
 export class DeviceCache {
 	private readonly entries: TtlCache<string, KnownDevice>;

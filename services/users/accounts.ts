@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { invalidCredentials, notFound, unauthorized, validationError } from "../../events/errors.js";
-import { assertEmailFree, findActiveByEmail, writeClaimingEmail } from "./email-index.js";
+import { DomainEvents } from "../../events/domain.js";
+import { newEnvelope } from "../../mixins/outbox-relay.mixin.js";
+import { assertEmailFree, findActiveByEmail, releaseClaim, writeClaimingEmail } from "./email-index.js";
 import type { LoginThrottle } from "./login-throttle.js";
 import type { UserDoc, UsersModels } from "./models.js";
 import { decoyPasswordHash, hashPassword, passwordNeedsRehash, verifyPassword } from "./passwords.js";
@@ -15,6 +17,8 @@ export interface AccountsDeps {
 	models: Pick<UsersModels, "User" | "UserEmail">;
 	throttle: LoginThrottle;
 	warn(message: string, detail?: string): void;
+	/** Publishes a document's pending outbox events soon (the service's OutboxRelay); the periodic relay otherwise. */
+	kickOutbox?(modelName: string, docId: string): void;
 }
 
 export interface NewAccount {
@@ -163,5 +167,25 @@ export class Accounts {
 			warn,
 		);
 		return { updated, tokensValidAfter: changes.tokensValidAfter };
+	}
+
+	/**
+	 * Deletes `user`'s account: a tombstone frees the email, revokes every token and keeps the
+	 * `users.deleted` event until it is published. Returns when tokens stop counting (`tokensValidAfter`).
+	 */
+	async remove(user: UserDoc, now = Date.now()): Promise<number> {
+		const { models, kickOutbox } = this.deps;
+		const tokensValidAfter = now + 1;
+		await models.User.updateOne(
+			{ _id: user._id },
+			{
+				$set: { deletedAt: new Date(now), email: `deleted:${user._id}`, passwordHash: "", tokensValidAfter },
+				$push: { outbox: newEnvelope(DomainEvents.userDeleted, { userId: user._id }) },
+			},
+		);
+		kickOutbox?.("User", user._id);
+		// After the tombstone: a crash before this leaves an orphan claim, which blocks nobody.
+		await releaseClaim(models, user.email, user._id);
+		return tokensValidAfter;
 	}
 }

@@ -50,6 +50,11 @@ export const invitesRevAsRead = (doc: Pick<GroupDoc, "invitesRev">) =>
 export class GroupStore {
 	constructor(private readonly deps: GroupStoreDeps) {}
 
+	/** A group as stored, deleted ones too (`deleted`), by `_id`. */
+	find(groupId: string): Promise<GroupDoc | null> {
+		return this.deps.models.Group.findById(groupId).lean();
+	}
+
 	/** A new group with `creatorId` as its only member (everyone else joins by consent), announced as created. */
 	async create(creatorId: string, name: string): Promise<GroupWrite> {
 		const { models, snapshot, kickOutbox } = this.deps;

@@ -1,6 +1,7 @@
 import { Schema, type Connection, type Model } from "mongoose";
 import { outboxField } from "../../mixins/outbox-relay.mixin.js";
 import type { Envelope } from "../../events/domain.js";
+import type { InvitationState } from "./invitations.js";
 
 export interface UserDoc {
 	_id: string;
@@ -54,20 +55,13 @@ export interface GroupDoc {
 }
 
 /**
- * An invitation by email (API.md §6.1). The addressee is an email, not an account: the inviter's
- * answer never depends on whether one holds it. The account is looked up after that answer
- * (`deliveryDue`), and told through the outbox; answered and revoked invitations are deleted.
+ * An invitation by email (API.md §6.1): the state its rules decide on (invitations.ts), under `_id`.
+ * The addressee is an email, not an account: the inviter's answer never depends on whether one holds
+ * it. The account is looked up after that answer (`deliveryDue`), and told through the outbox;
+ * answered and revoked invitations are deleted.
  */
-export interface InvitationDoc {
+export interface InvitationDoc extends Omit<InvitationState, "id"> {
 	_id: string;
-	groupId: string;
-	/** Normalised. */
-	email: string;
-	invitedBy: string;
-	createdAt: Date;
-	expiresAt: Date;
-	/** The addressee blocked the inviter: members see it pending until it expires, the addressee never sees it. */
-	suppressed: boolean;
 	/** The addressee is still to be looked up and told (INVITED); cleared in the same write that queues the notification. */
 	deliveryDue: boolean;
 	/** The account it was delivered to, once looked up. */

@@ -21,7 +21,9 @@ import { credentialsOf, publicBaseUrl, toDevice, type OsmAndDeviceCredentials, t
 import { LastSeen } from "../../services/devices/last-seen.js";
 import { NO_PLACES, pendingCommands, placeTransition, sentCommands } from "../../services/devices/commands.js";
 import type { AnswerPlace } from "../../services/devices/protocol/owntracks.js";
-import { DeviceCache, type KnownDevice } from "../../services/devices/device-cache.js";
+import { DeviceCache, toKnownDevice, type KnownDevice } from "../../services/devices/device-cache.js";
+import { FailedLogins, failedLoginKey } from "../../services/devices/failed-logins.js";
+import { MemoryAttempts } from "../../lib/attempt-limits.js";
 import { LOCATE_EVERY_MS, locateNotification, locateParties, locateWaitMs } from "../../services/devices/locate.js";
 import { PhoneReports, type Call } from "../../services/devices/phone-reports.js";
 import * as ownTracksWire from "../fixtures/owntracks/messages.js";
@@ -212,6 +214,29 @@ describe("pending commands of an OwnTracks answer", () => {
 });
 
 describe("the device cache", () => {
+	test('a stored device becomes what a report needs: times in ms, no waypoints version as ""', () => {
+		const stored = {
+			_id: "d1",
+			userId: ADA.id,
+			name: "Phone",
+			protocol: "owntracks" as const,
+			secretHash: "h",
+			createdAt: new Date(T0),
+			lastSeenAt: null,
+			reportRequestedAt: new Date(T0 + 5),
+			waypointsVersion: undefined as unknown as string,
+		};
+		assert.deepEqual(toKnownDevice(stored, ADA), {
+			id: "d1",
+			protocol: "owntracks",
+			secretHash: "h",
+			owner: ADA,
+			lastSeenAt: null,
+			reportRequestedAt: T0 + 5,
+			waypointsVersion: "",
+		});
+	});
+
 	const known = (id: string): KnownDevice => ({
 		id,
 		protocol: "owntracks",
@@ -255,6 +280,24 @@ describe("the device cache", () => {
 		assert.equal(loads, 2);
 		cache.update("nope", () => ({ reportRequestedAt: 1 }));
 		assert.equal(cache.size, 0);
+	});
+});
+
+describe("failed device logins per address", () => {
+	test("counted under the address's hash, refused past the limit; nothing is opened before the first failure", async () => {
+		const memory = new MemoryAttempts();
+		let opened = 0;
+		const failedLogins = new FailedLogins(() => (opened++, Object.assign(memory, { purge: async () => 0 })));
+		failedLogins.purge();
+		assert.equal(opened, 0);
+		assert.equal((await failedLogins.count("203.0.113.9", 2, 60_000)).allowed, true);
+		assert.equal((await failedLogins.count("203.0.113.9", 2, 60_000)).allowed, true);
+		assert.equal((await failedLogins.count("203.0.113.9", 2, 60_000)).allowed, false);
+		assert.equal((await failedLogins.count("198.51.100.7", 2, 60_000)).allowed, true);
+		assert.equal(opened, 1);
+		assert.match(failedLoginKey("203.0.113.9"), /^device-address:[\w-]{43}$/);
+		assert.ok(!failedLoginKey("203.0.113.9").includes("203.0.113.9"));
+		assert.equal(await memory.peek(failedLoginKey("203.0.113.9")), 2);
 	});
 });
 

@@ -6,6 +6,7 @@ import { ErrorTypes } from "../../events/errors.js";
 import { usersModels, type UsersModels } from "../../services/users/models.js";
 import { GroupStore } from "../../services/users/group-store.js";
 import { Accounts } from "../../services/users/accounts.js";
+import { Revocations } from "../../services/users/revocations.js";
 import { Members } from "../../services/users/members.js";
 import { MemberCache } from "../../services/users/member-cache.js";
 import { LoginThrottle } from "../../services/users/login-throttle.js";
@@ -159,4 +160,43 @@ test("a second account with a taken email is refused", async () => {
 			message: "An account with this email already exists",
 		},
 	);
+});
+
+test("a deleted account frees its email, revokes its tokens and queues users.deleted", async () => {
+	const kicked: string[] = [];
+	const store = new Accounts({ models, throttle: new LoginThrottle(new MemoryAttempts()), warn: () => undefined, kickOutbox: (_model, id) => kicked.push(id) });
+	const ann = await newAccount("Ann");
+	const now = Date.now();
+	assert.equal(await store.remove(ann, now), now + 1);
+	const tombstone = await models.User.findById(ann._id).lean();
+	assert.equal(tombstone?.email, `deleted:${ann._id}`);
+	assert.equal(tombstone?.tokensValidAfter, now + 1);
+	assert.deepEqual(
+		tombstone?.outbox.map(event => [event.type, event.payload]),
+		[["users.deleted", { userId: ann._id }]],
+	);
+	assert.deepEqual(kicked, [ann._id]);
+	assert.equal(await findActiveByEmail(models, ann.email), null);
+	await assert.rejects(store.active(ann._id), (err: { type?: string }) => err.type === ErrorTypes.UNAUTHORIZED);
+});
+
+test("a logged-out token, or one issued before its user's revocation, no longer counts", async () => {
+	const revocations = new Revocations(models);
+	const ann = await newAccount("Ann");
+	const now = Date.now();
+	const token = (jti: string, issuedAt = now) => ({ userId: ann._id, jti, issuedAt, expiresAt: now + 60_000 });
+	assert.equal((await revocations.holderOf(token("t1")))._id, ann._id);
+	await revocations.revoke(ann._id, token("t1"));
+	const revoked = (err: { type?: string; message?: string }) => err.type === ErrorTypes.UNAUTHORIZED && err.message === "Token revoked";
+	await assert.rejects(revocations.holderOf(token("t1")), revoked);
+	assert.equal((await revocations.holderOf(token("t2"))).email, ann.email);
+	assert.equal(await revocations.revokeAllOf(ann._id, now + 5), now + 5);
+	await assert.rejects(revocations.holderOf(token("t2")), revoked);
+	assert.equal((await revocations.holderOf(token("t3", now + 5))).email, ann.email);
+	await assert.rejects(revocations.revokeAllOf(randomUUID()), (err: { type?: string }) => err.type === ErrorTypes.NOT_FOUND);
+	// Kept until the token would have expired anyway.
+	await revocations.purgeExpired(now);
+	assert.ok(await models.RevokedToken.exists({ _id: "t1" }));
+	await revocations.purgeExpired(now + 60_001);
+	assert.equal(await models.RevokedToken.exists({ _id: "t1" }), null);
 });

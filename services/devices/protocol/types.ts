@@ -3,25 +3,15 @@
  * whichever app sent it. Degrees, metres, m/s, percent, ISO-8601 UTC; optional fields are absent when
  * the app did not know them, never zero or -1 stand-ins.
  */
+import type { Point, PositionSource } from "../../../events/types.js";
 
-export type PositionSource = "web" | "owntracks" | "osmand";
+export type { PositionSource };
 
-export interface PositionSample {
-	latitude: number;
-	longitude: number;
-	/** When the fix was taken (ISO-8601, UTC). Future skew is judged later, by the location rules. */
-	timestamp: string;
-	/** Horizontal accuracy radius, metres. */
-	accuracy?: number;
-	/** Metres above sea level. */
-	altitude?: number;
-	/** Metres per second. */
-	speed?: number;
-	/** Degrees clockwise from true north, 0 ≤ heading < 360. */
-	heading?: number;
-	/** Percent, 0–100. */
-	battery?: number;
-	charging?: boolean;
+/**
+ * The shared contract's Point (events/types.ts), with its source always known. Its `timestamp` is when
+ * the fix was taken; future skew is judged later, by the location rules.
+ */
+export interface PositionSample extends Point {
 	source: PositionSource;
 }
 
