@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { openSosCalls } from "../../web/src/alerts.js";
+import { openSosCalls } from "../../web/src/sos-calls.js";
 import type { Notification } from "../../web/src/types.js";
 
-// Which SOS banners a page shows when it opens (web/src/alerts.ts): pure, so checked without a browser.
+// Which SOS banners a page shows when it opens (web/src/sos-calls.ts): pure, so checked without a browser.
 
 let seq = 0;
 const note = (kind: Notification["kind"], subjectUserId: string): Notification => ({
