@@ -38,7 +38,10 @@ function memberJoinedNotice(group: NoticeGroup, member: UserRef, actor: UserRef)
 	};
 }
 
-/** "Bob Lee left Family": to the group and to the member who left or was removed. */
+/**
+ * "Bob Lee left Family": to the group and to the member who left or was removed, but not to the
+ * member who removed them (their own action).
+ */
 export function memberRemovedNotice(group: NoticeGroup, member: UserRef, actor: UserRef): NotificationSend {
 	const left = member.id === actor.id;
 	return {
@@ -50,6 +53,7 @@ export function memberRemovedNotice(group: NoticeGroup, member: UserRef, actor: 
 		subjectUserId: member.id,
 		alsoUserIds: [member.id],
 		groupVersion: group.version,
+		...(left ? {} : { exceptUserIds: [actor.id] }),
 	};
 }
 

@@ -151,6 +151,25 @@ test("an SOS is a persistent full-width banner with Show on map and a call link,
 	await shot(phone, "phone-sos-over");
 });
 
+test("Bob's phone reloaded during Ada's SOS shows her banner again at once, and it goes when the SOS ends", async () => {
+	assert.equal((await ada.post("/api/sos", { latitude: 44.1381, longitude: 12.2433 })).status < 300, true);
+	const banner = phone.locator(".sos-banner", { hasText: "Ada Lovelace" });
+	await banner.waitFor();
+	await phone.reload();
+	// No new notification comes after the reload: the banner is there from what the page reads.
+	await banner.waitFor({ timeout: 10_000 });
+	await banner.getByRole("button", { name: "Show on map" }).waitFor();
+	await shot(phone, "phone-sos-banner-after-reload");
+	// Bob closes it: Ada's next positions during the same SOS do not bring it back.
+	await banner.getByRole("button", { name: /^Dismiss/ }).click();
+	await banner.waitFor({ state: "detached" });
+	assert.equal((await ada.post("/api/location/samples", { latitude: 44.1391, longitude: 12.2441, accuracy: 10 })).status, 202);
+	await phone.locator(`.pin[data-state="SOS"][data-lat="44.1391"]`).waitFor({ timeout: 10_000 });
+	assert.equal(await banner.count(), 0, "a dismissed banner stays closed while the same SOS goes on");
+	assert.equal((await ada.delete("/api/sos")).status < 300, true);
+	await banner.waitFor({ state: "detached" });
+});
+
 test("marking all read on the laptop clears the count on the phone", async () => {
 	await phone.locator('.inbox-btn:not([data-unread="0"])').waitFor();
 	await laptop.locator(".inbox-btn").click();

@@ -23,7 +23,7 @@ test("a member added by another member is announced to the group and to them, na
 	});
 });
 
-test("a member who leaves is told apart from one removed by another member", () => {
+test("a member who leaves is told apart from one removed by another member, whose remover is not alerted", () => {
 	const left = memberRemovedNotice(family, bob, bob);
 	assert.equal(left.kind, "MEMBER_REMOVED");
 	assert.equal(left.title, "Bob Stone left Family");
@@ -38,9 +38,12 @@ test("a member who leaves is told apart from one removed by another member", () 
 			subjectUserId: removed.subjectUserId,
 			alsoUserIds: removed.alsoUserIds,
 			groupVersion: removed.groupVersion,
+			exceptUserIds: removed.exceptUserIds,
 		},
-		{ target: { groupId: "g1" }, groupId: "g1", subjectUserId: "bob", alsoUserIds: ["bob"], groupVersion: 4 },
+		// Ann removed him: her own action, she is not alerted.
+		{ target: { groupId: "g1" }, groupId: "g1", subjectUserId: "bob", alsoUserIds: ["bob"], groupVersion: 4, exceptUserIds: ["ann"] },
 	);
+	assert.equal(left.exceptUserIds, undefined, "a member who leaves is told, and the group is");
 });
 
 test("a name with no surname has no trailing space", () => {

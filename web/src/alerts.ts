@@ -52,6 +52,7 @@ function alarm(): boolean {
 export class SosBanners {
 	readonly el: HTMLElement;
 	private readonly banners = new Map<string, HTMLElement>();
+	private readonly dismissed = new Set<string>();
 	private flash: number | undefined;
 	private waitingForGesture = false;
 
@@ -61,9 +62,29 @@ export class SosBanners {
 
 	/** Someone raised an SOS: their banner (replacing an earlier one), the alarm and the flashing title. */
 	raise(n: Notification): void {
+		if (n.subjectUserId) this.dismissed.delete(n.subjectUserId);
+		this.show(n, false);
+	}
+
+	/**
+	 * An SOS the page learns of from what it reads (the inbox, a session in SOS) rather than from a
+	 * new notification: shown unless its banner is up or was dismissed; `fromSession` banners carry
+	 * only the session's words, so a notification read later replaces their text.
+	 */
+	ensure(n: Notification, fromSession = false): void {
+		const userId = n.subjectUserId;
+		if (!userId || this.dismissed.has(userId)) return;
+		const up = this.banners.get(userId);
+		if (up && (fromSession || up.dataset.from !== "session")) return;
+		this.show(n, fromSession);
+	}
+
+	private show(n: Notification, fromSession: boolean): void {
 		const userId = n.subjectUserId;
 		if (!userId) return;
-		this.banners.get(userId)?.remove();
+		// A second word of the same SOS (the session, then its notification) replaces the text, not the alarm.
+		const earlier = this.banners.get(userId);
+		earlier?.remove();
 		const phone = this.hooks.phoneOf(userId);
 		const banner = h(
 			"div",
@@ -74,17 +95,31 @@ export class SosBanners {
 				{ class: "sos-banner-actions" },
 				h("button", { type: "button", class: "btn btn-small", onclick: () => this.hooks.showOnMap(userId) }, "Show on map"),
 				phone ? h("a", { class: "btn btn-small btn-call", href: `tel:${phone}` }, `Call ${phone}`) : null,
-				h("button", { type: "button", class: "toast-close", "aria-label": `Dismiss: ${n.title}`, onclick: () => this.end(userId) }, "×"),
+				h("button", { type: "button", class: "toast-close", "aria-label": `Dismiss: ${n.title}`, onclick: () => this.dismiss(userId) }, "×"),
 			),
 		);
 		this.banners.set(userId, banner);
+		if (fromSession) banner.dataset.from = "session";
 		this.el.prepend(banner);
-		this.sound(banner);
+		if (earlier?.dataset.sound) banner.dataset.sound = earlier.dataset.sound;
+		else this.sound(banner);
 		this.startFlash(n.title);
 	}
 
-	/** Their SOS is over (or the banner was dismissed). */
+	/** Whether their banner is up (a page that learns of an SOS twice keeps one banner and one alarm). */
+	has(userId: string): boolean {
+		return this.banners.has(userId);
+	}
+
+	/** The viewer closed the banner: it stays closed until this SOS ends or a new one is raised. */
+	private dismiss(userId: string): void {
+		this.end(userId);
+		this.dismissed.add(userId);
+	}
+
+	/** Their SOS is over. */
 	end(userId: string): void {
+		this.dismissed.delete(userId);
 		this.banners.get(userId)?.remove();
 		this.banners.delete(userId);
 		if (!this.banners.size) this.stopFlash();

@@ -8,6 +8,7 @@ import { locationDenied, Tracker, type Fix, type SourceKind, type Target } from 
 import type { ChatPresence, Group, GroupChanged, Invitation, LoginResult, Message, Notification, Point, Precision, Session, User } from "./types";
 import { clearToasts, confirmAction, dismissToast, hasToast, toast, toastError } from "./ui";
 import { SosBanners, TabBadge } from "./alerts";
+import { openSosCalls } from "./sos-calls";
 import { ChatView } from "./views/chat";
 import { openDevices, phoneIcon } from "./views/devices";
 import { GroupList, manageGroup, type GroupActions } from "./views/groups";
@@ -142,7 +143,10 @@ export class App {
 			await Promise.all([
 				initial ? this.select(initial.id) : this.showNoGroup(),
 				this.loadMine(),
-				this.inbox.load().catch(err => toastError("Could not load notifications", err)),
+				this.inbox
+					.load()
+					.then(() => this.raiseOpenSosCalls())
+					.catch(err => toastError("Could not load notifications", err)),
 				this.invitations.load().catch(err => toastError("Could not load your invitations", err)),
 			]);
 			// Nothing to show but invitations: show them (on a phone they are behind the Groups tab).
@@ -268,7 +272,13 @@ export class App {
 			if (this.groupId && !this.groups.some(g => g.id === this.groupId)) this.groupId = null;
 			const id = this.groupId ?? this.groups[0]?.id;
 			if (id) void this.places.load(id);
-			await Promise.all([id ? this.loadGroupState(id) : this.showNoGroup(), this.chat.catchUp(), this.loadMine(), this.inbox.load(), this.invitations.load()]);
+			await Promise.all([
+				id ? this.loadGroupState(id) : this.showNoGroup(),
+				this.chat.catchUp(),
+				this.loadMine(),
+				this.inbox.load().then(() => this.raiseOpenSosCalls()),
+				this.invitations.load(),
+			]);
 		} catch (err) {
 			toastError("Could not refresh after reconnecting", err);
 		}
@@ -805,6 +815,7 @@ export class App {
 		if (previous && Date.parse(previous.updatedAt) > Date.parse(session.updatedAt)) return;
 		this.sessions.set(session.userId, session);
 		if (session.userId === this.me.id) this.setMine(session);
+		else this.matchSosBanner(session);
 		this.map.update(session);
 		this.members.setSession(session);
 
@@ -821,6 +832,36 @@ export class App {
 		if (!fromRead && !sameTrip) this.map.fit();
 		if (fromRead || !sameTrip || !this.map.hasRoute(session.userId)) void this.loadRoute(session);
 		else if (session.position) this.map.appendRoute(session.userId, session.position, session.state);
+	}
+
+	/** An SOS the page opened during: its banner, as if the notification had just arrived. */
+	private raiseOpenSosCalls() {
+		for (const n of openSosCalls(this.inbox.loaded, this.me.id)) this.sos.ensure(n);
+	}
+
+	/**
+	 * The session is the truth about an SOS: a member in SOS has a banner even when its notification
+	 * is older than the inbox's first page, and a banner goes when the SOS is seen over (its SOS_ENDED
+	 * may have been missed while offline).
+	 */
+	private matchSosBanner(session: Session) {
+		const inSos = session.state === "SOS";
+		if (inSos) {
+			const who = this.memberName(session.userId);
+			this.sos.ensure(
+				{
+					id: `sos-${session.userId}`,
+					kind: "SOS",
+					title: `${who} raised an SOS`,
+					body: `${who} needs help now.`,
+					groupId: session.groupId,
+					subjectUserId: session.userId,
+					createdAt: session.updatedAt,
+					read: true,
+				},
+				true,
+			);
+		} else this.sos.end(session.userId);
 	}
 
 	private async loadRoute(session: Session) {

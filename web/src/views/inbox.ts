@@ -72,6 +72,11 @@ export class Inbox {
 		this.publicKey = await pushKey(this.api).catch(() => null);
 	}
 
+	/** The notifications loaded so far, newest first. */
+	get loaded(): readonly Notification[] {
+		return this.items;
+	}
+
 	/** A live notification: counted, listed and (unless `quiet`) shown as a toast. */
 	receive(n: Notification, showToast = true): void {
 		if (this.items.some(i => i.id === n.id)) return;
