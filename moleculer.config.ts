@@ -1,9 +1,10 @@
-import { Errors, Transporters, type BrokerOptions, type Middleware, type ServiceBroker } from "moleculer";
+import { Transporters, type BrokerOptions, type Middleware, type ServiceBroker } from "moleculer";
 import Channels from "@moleculer/channels";
 import { AllDomainEvents } from "./events/domain.js";
 import { STREAM_KEEP_MS, streamOfSubject } from "./events/streams.js";
 import { CoalescedSends } from "./lib/coalesced-sends.js";
 import { DeadNodeProbe } from "./lib/dead-node-probe.js";
+import { retryPolicy } from "./lib/repeatable.js";
 import { anonymousNatsRefusal, ConfigError, loadConfig, type Config } from "./lib/config.js";
 
 /**
@@ -114,17 +115,9 @@ export function brokerOptions(overrides: Partial<BrokerOptions> = {}, env: NodeJ
 		transporter: settings.transporter as BrokerOptions["transporter"],
 		serializer: "JSON",
 		requestTimeout: 10_000,
-		// A call whose node was given up before it answered (RequestRejectedError: the node crashed
-		// with the call in flight) is sent again, to another instance: the caller sees a slower answer
-		// instead of a 503. Timeouts are not retried (the call may still be running somewhere).
-		retryPolicy: {
-			enabled: true,
-			retries: 2,
-			delay: 100,
-			maxDelay: 500,
-			factor: 2,
-			check: (err: Error) => err instanceof Errors.RequestRejectedError,
-		},
+		// A call whose node was given up before it answered is sent again to another instance only for
+		// actions that are safe to run twice (lib/repeatable.ts); the rest answer 503.
+		retryPolicy,
 		// Request-id, caller and node in every log line; JSON when LOG_FORMAT=json (production).
 		logger: {
 			type: "Console",

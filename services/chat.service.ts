@@ -42,6 +42,7 @@ import {
 	type PresenceResync,
 	type SocketReport,
 } from "./chat/presence.js";
+import { repeatable } from "../lib/repeatable.js";
 
 // ---- this
 
@@ -96,6 +97,7 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 	actions: {
 		/** A page of a group's chat, oldest to newest; `before` (a message id) pages back in time. Members only. */
 		history: {
+			...repeatable(),
 			params: {
 				...strict,
 				groupId: rules.id,
@@ -150,6 +152,7 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 
 		/** Every member of a group with whether they are online now and when they were last seen. Members only. */
 		presence: {
+			...repeatable(),
 			params: { ...strict, groupId: rules.id },
 			async handler(ctx: Context<{ groupId: string }, Meta>): Promise<PresenceEntry[]> {
 				callerOf(ctx);
@@ -242,6 +245,7 @@ const ChatService: ServiceSchema<ChatSettings, ChatMethods, ChatVars, ChatThis> 
 
 		/** Open sockets and online users as this service sees them (operators). */
 		presenceStats: {
+			...repeatable(),
 			visibility: "public",
 			handler() {
 				return this.presenceStore.stats();

@@ -22,6 +22,7 @@ import { LastSeen } from "./devices/last-seen.js";
 import { placeTransition, type PlacesOfUser } from "./devices/commands.js";
 import { PhoneReports, type Call } from "./devices/phone-reports.js";
 import { locateKey, locateNotification, locateParties, locateWaitMs } from "./devices/locate.js";
+import { repeatable } from "../lib/repeatable.js";
 
 /**
  * Phones (API.md §6.2, §6.3): the devices users register for OwnTracks and OsmAnd/Traccar apps, their
@@ -98,6 +99,7 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 
 		/** The caller's devices, oldest first, without secrets; lastSeenAt is at most a minute behind. */
 		list: {
+			...repeatable(),
 			params: { ...strict },
 			async handler(ctx: Context<unknown, Meta>): Promise<Device[]> {
 				return (await this.store.listOldestFirst(callerOf(ctx).id)).map(toDevice);
@@ -148,6 +150,7 @@ const DevicesService: ServiceSchema<object, DevicesMethods, DevicesVars, Devices
 
 		/** Operators: a user's devices with when each was last seen (no secrets). */
 		ofUser: {
+			...repeatable(),
 			visibility: "public",
 			params: ofUserParams,
 			async handler(ctx: Context<{ userId: string }>) {

@@ -27,6 +27,7 @@ import { pushConfigFrom, subscriptionProblems, type EndpointPolicy, type PushCon
 import { resolveAll } from "./notification/endpoint-policy.js";
 import { PushQueue } from "./notification/push-queue.js";
 import { InboxStore } from "./notification/inbox-store.js";
+import { repeatable } from "../lib/repeatable.js";
 
 // ---- this
 
@@ -85,6 +86,7 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 	actions: {
 		/** The caller's inbox, newest first, with the number of unread notifications. */
 		list: {
+			...repeatable(),
 			params: {
 				...strict,
 				limit: { type: "number", integer: true, min: 1, max: MAX_PAGE, convert: true, optional: true },
@@ -99,6 +101,7 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 
 		/** Marks some (`ids`) or all (`all: true`) of the caller's notifications read; returns the unread count. */
 		markRead: {
+			...repeatable(),
 			params: {
 				...strict,
 				ids: { type: "array", items: rules.id, max: MAX_PAGE, optional: true },
@@ -120,6 +123,7 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 
 		/** The server's VAPID public key, for the browser's pushManager.subscribe; 404 when push is off. */
 		pushKey: {
+			...repeatable(),
 			params: { ...strict },
 			handler(ctx: Context<unknown, Meta>) {
 				callerOf(ctx);
@@ -183,6 +187,7 @@ const NotificationService: ServiceSchema<NotificationSettings, NotificationMetho
 
 		/** Counts for operators: push on or off, messages waiting, and (with `userId`) one user's inbox and subscriptions. */
 		stats: {
+			...repeatable(),
 			visibility: "public",
 			params: { ...strict, userId: { ...rules.id, optional: true } },
 			async handler(ctx: Context<{ userId?: string }>) {

@@ -14,6 +14,7 @@ import { groupsOfUser } from "./group-index.js";
 import { toUser } from "./members.js";
 import type { UsersActions } from "./service-types.js";
 import { issueToken, verifyToken } from "./tokens.js";
+import { repeatable } from "../../lib/repeatable.js";
 
 const registerParams = {
 	...strict,
@@ -138,6 +139,7 @@ export const accountActions: UsersActions = {
 
 	/** Checks an access token (signature, expiry, revocation) and returns its user. */
 	resolveToken: {
+		...repeatable(),
 		visibility: "public",
 		tracing: traceOnly(),
 		params: resolveTokenParams,
@@ -162,6 +164,7 @@ export const accountActions: UsersActions = {
 
 	/** The caller's own account. */
 	me: {
+		...repeatable(),
 		params: { ...strict },
 		async handler(ctx: Context<unknown, Meta>): Promise<User> {
 			return toUser(await this.accounts.active(callerOf(ctx).id));
@@ -223,6 +226,7 @@ export const accountActions: UsersActions = {
 
 	/** Looks a user up by email (operators). */
 	findByEmail: {
+		...repeatable(),
 		visibility: "public",
 		params: emailParams,
 		async handler(ctx: Context<EmailParams>) {
@@ -238,6 +242,7 @@ export const accountActions: UsersActions = {
 
 	/** Password checks made and guesses refused by this instance since it started (operators). */
 	authStats: {
+		...repeatable(),
 		visibility: "public",
 		params: { ...strict },
 		handler() {

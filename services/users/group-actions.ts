@@ -12,6 +12,7 @@ import { assertCanSee, isMember } from "./groups.js";
 import type { SharedReads } from "./members.js";
 import type { UsersActions } from "./service-types.js";
 import { userParams, type UserParams } from "./account-actions.js";
+import { repeatable } from "../../lib/repeatable.js";
 
 const createGroupParams = {
 	...strict,
@@ -63,6 +64,7 @@ export const groupActions: UsersActions = {
 
 	/** The caller's groups. */
 	listGroups: {
+		...repeatable(),
 		params: { ...strict },
 		async handler(ctx: Context<unknown, Meta>): Promise<Group[]> {
 			const user = await this.accounts.active(callerOf(ctx).id);
@@ -75,6 +77,7 @@ export const groupActions: UsersActions = {
 
 	/** One group, for its members. */
 	getGroup: {
+		...repeatable(),
 		params: groupParams(),
 		async handler(ctx: Context<GroupParams, Meta>): Promise<Group> {
 			const caller = callerOf(ctx);
@@ -133,6 +136,7 @@ export const groupActions: UsersActions = {
 	 * change (read your own writes). Returns the group's current snapshot.
 	 */
 	membership: {
+		...repeatable(),
 		visibility: "public",
 		params: memberParams(),
 		async handler(ctx: Context<MemberParams>) {
@@ -150,6 +154,7 @@ export const groupActions: UsersActions = {
 
 	/** Ids of the groups a user belongs to (for services and the gateway's socket rooms). */
 	groupIdsOf: {
+		...repeatable(),
 		visibility: "public",
 		params: userParams(),
 		async handler(ctx: Context<UserParams>): Promise<string[]> {
@@ -161,6 +166,7 @@ export const groupActions: UsersActions = {
 
 	/** One group with its members, without a caller (operators). */
 	inspectGroup: {
+		...repeatable(),
 		visibility: "public",
 		params: groupParams(),
 		async handler(ctx: Context<GroupParams>): Promise<Group> {

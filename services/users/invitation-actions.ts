@@ -9,6 +9,7 @@ import type { CreatedInviteLink, InviteLinkPreview, InviteLinkView } from "./inv
 import { INVITE_LINK_DEFAULTS } from "./invitations.js";
 import type { UsersActions } from "./service-types.js";
 import { groupParams, type GroupParams } from "./group-actions.js";
+import { repeatable } from "../../lib/repeatable.js";
 
 const inviteParams = { ...strict, groupId: rules.id, email: rules.email };
 interface InviteParams {
@@ -105,6 +106,7 @@ export const invitationActions: UsersActions = {
 
 	/** A group's pending invitations (any member). */
 	groupInvitations: {
+		...repeatable(),
 		params: groupParams(),
 		async handler(ctx: Context<GroupParams, Meta>): Promise<GroupInvitation[]> {
 			return this.invitations.listForGroup(callerOf(ctx).id, ctx.params.groupId);
@@ -123,6 +125,7 @@ export const invitationActions: UsersActions = {
 
 	/** The invitations addressed to the caller that they may still answer. */
 	myInvitations: {
+		...repeatable(),
 		params: { ...strict },
 		async handler(ctx: Context<unknown, Meta>): Promise<Invitation[]> {
 			return this.invitations.listForUser(await this.accounts.active(callerOf(ctx).id));
@@ -162,6 +165,7 @@ export const invitationActions: UsersActions = {
 
 	/** A group's invite links that still work (any member). */
 	inviteLinks: {
+		...repeatable(),
 		params: groupParams(),
 		async handler(ctx: Context<GroupParams, Meta>): Promise<InviteLinkView[]> {
 			return this.invitations.listLinks(callerOf(ctx).id, ctx.params.groupId);
@@ -180,6 +184,7 @@ export const invitationActions: UsersActions = {
 
 	/** What an invite link leads to, for the join page of a visitor who is not logged in (no token needed). */
 	previewInviteLink: {
+		...repeatable(),
 		params: codeParams(),
 		async handler(ctx: Context<CodeParams>): Promise<InviteLinkPreview> {
 			return this.invitations.preview(ctx.params.code);
@@ -197,6 +202,7 @@ export const invitationActions: UsersActions = {
 
 	/** Invitations to an email, or of a group with its invite links, delivered or not (operators). */
 	inspectInvitations: {
+		...repeatable(),
 		visibility: "public",
 		params: inspectInvitationsParams,
 		async handler(ctx: Context<InspectInvitationsParams>) {
