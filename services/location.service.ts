@@ -13,7 +13,9 @@ import { LiveEvents, type LiveGroup, type LivePlace, type LiveShareEnded, type P
 import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
 import { locationModels, type LocationModels } from "./location/models.js";
 import { journalModel, SampleJournal, type JournalDoc } from "./location/sample-journal.js";
-import { handOverOrphans, journalByNode, orphansOf, type JournalNode } from "./location/hand-over-replay.js";
+import { handOverOrphans, type JournalNode } from "./location/hand-over-replay.js";
+import { JournalStore } from "./location/journal-store.js";
+import { Ownership, runningNodes } from "./location/ownership.js";
 import { newSession, recordsRoute, toApiSession, toOperatorSession, type SessionData, type Thresholds } from "./location/session.js";
 import { MongoSessionRepository, type SessionRepository } from "./location/session-repository.js";
 import { createTracking, type Tracking } from "./location/tracking.js";
@@ -194,8 +196,6 @@ const ENDED_LINKS_KEPT_MS = DAY_MS;
 /** Every command of a user goes to the instance owning that user (consistent hashing on `meta.user.id`). */
 const OWNED_BY_CALLER = { strategy: "Shard", strategyOptions: { shardKey: "#user.id" } };
 
-/** After a location instance went away, how long alerts wait for its users to reach their new owner (see PeriodicCheck.holdUntil). */
-const HANDOVER_GRACE_MS = 5_000;
 /** How long a read of a user's groups waits for the users service before taking this service's projection. */
 const USERS_LOOKUP_TIMEOUT_MS = 1_000;
 
@@ -228,10 +228,11 @@ interface LocationVars extends Tracking {
 	places: PlaceStore;
 	checkTimer?: NodeJS.Timeout;
 	flushTimer?: NodeJS.Timeout;
-	/** The location instances last seen (checkOwnership). */
-	locationNodes?: string[];
-	/** Acknowledged samples not written behind yet (location/sample-journal.ts). */
+	/** Which location instances run; their change moves users (location/ownership.ts). */
+	ownership: Ownership;
+	/** Acknowledged samples not written behind yet (location/sample-journal.ts), and their collection. */
 	journal: SampleJournal;
+	journalStore: JournalStore;
 	journalTimer?: NodeJS.Timeout;
 	/** Who shares an approximate position where (location/precision-settings.ts). */
 	precisions: PrecisionStore;
@@ -259,7 +260,6 @@ interface LocationMethods {
 	requireTargetMember(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, userId: string): Promise<void>;
 	sosGroups(ctx: Context<unknown, Meta>, caller: User): Promise<string[]>;
 	runningLocationNodes(): string[];
-	checkOwnership(): Promise<void>;
 	groupIdsOf(userId: string, ctx?: Context): Promise<string[]>;
 	placesChanged(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, change: PlaceChange, place: Place): Promise<void>;
 	destinationOf(ctx: Context<JourneyParams, Meta>): Promise<{ name: string; latitude: number; longitude: number; placeId?: string; radius?: number }>;
@@ -525,8 +525,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			visibility: "public",
 			params: { ...strict },
 			async handler(): Promise<{ nodes: JournalNode[] }> {
-				const docs = await this.models.SampleJournal.find({}, { node: 1, at: 1 }).lean<Pick<JournalDoc, "node" | "at">[]>();
-				return { nodes: journalByNode(docs, this.runningLocationNodes()) };
+				return { nodes: await this.journalStore.byNode(this.runningLocationNodes()) };
 			},
 		},
 
@@ -537,10 +536,10 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			visibility: "public",
 			params: { ...strict, userId: rules.id, liveNodes: { type: "array", items: "string" } },
 			async handler(ctx: Context<{ userId: string; liveNodes: string[] }, Meta>): Promise<void> {
-				const { byGroup, ids } = await orphansOf(this.models.SampleJournal, ctx.params.userId, ctx.params.liveNodes);
+				const { byGroup, ids } = await this.journalStore.orphansOf(ctx.params.userId, ctx.params.liveNodes);
 				for (const [groupId, points] of byGroup) await this.store.adopt(groupId, ctx.params.userId, points);
 				await Promise.all([...byGroup.keys()].map(groupId => this.store.durable(groupId, ctx.params.userId)));
-				if (ids.length) await this.models.SampleJournal.deleteMany({ _id: { $in: ids } });
+				await this.journalStore.remove(ids);
 			},
 		},
 
@@ -841,7 +840,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		},
 		// Another location instance came or went: users may have changed owner.
 		"$services.changed"() {
-			void this.checkOwnership();
+			void this.ownership.check();
 		},
 	},
 
@@ -959,24 +958,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** The location instances the registry knows as running now (each once). */
 		runningLocationNodes(): string[] {
-			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
-			return [...new Set(services.filter(service => service.name === "location").map(service => service.nodeID))];
-		},
-
-		/** When the set of location instances changes, users may move to another owner (see SessionStore.ownersSeen). */
-		async checkOwnership() {
-			const nodes = this.runningLocationNodes();
-			// One went away: its users' alerts wait until they had time to reach their new owner.
-			if (this.locationNodes?.some(node => !nodes.includes(node))) this.checks.holdUntil(Date.now() + HANDOVER_GRACE_MS);
-			this.locationNodes = nodes;
-			await this.store.ownersSeen(nodes.sort().join(","));
-			await handOverOrphans(
-				this.models.SampleJournal,
-				this.broker.nodeID,
-				nodes,
-				userId => this.broker.call("location.adoptSamples", { userId, liveNodes: nodes }),
-				this.logger,
-			);
+			return runningNodes(this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[], "location");
 		},
 
 		/** Membership projection hook (durable events): sessions of members who left become tombstones; a deleted group's places go. */
@@ -1049,6 +1031,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 	created() {
 		this.sessions = new MongoSessionRepository(() => this.models?.Session);
+		this.journalStore = new JournalStore(() => this.models.SampleJournal);
 		({
 			store: this.store,
 			sos: this.sos,
@@ -1069,8 +1052,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			places: { peek: groupId => this.places.peek(groupId), of: groupId => this.places.of(groupId) },
 			journal: (this.journal = new SampleJournal({
 				node: this.broker.nodeID,
-				insert: async docs => void (await this.models.SampleJournal.insertMany(docs, { ordered: false, lean: true })),
-				trim: async (node, before) => void (await this.models.SampleJournal.deleteMany({ node, at: { $lt: before } })),
+				insert: docs => this.journalStore.insert(docs),
+				trim: (node, before) => this.journalStore.trim(node, before),
 				now: Date.now,
 				logger: this.logger,
 			})),
@@ -1094,6 +1077,20 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		});
 		this.groupLists = new GroupLists(userId => this.groupIdsOf(userId));
 		this.sampleLimit = new SampleLimit(config.sampleRateLimit());
+		this.ownership = new Ownership({
+			running: () => this.runningLocationNodes(),
+			holdAlerts: until => this.checks.holdUntil(until),
+			ownersSeen: key => this.store.ownersSeen(key),
+			handOver: liveNodes =>
+				handOverOrphans(
+					this.journalStore,
+					this.broker.nodeID,
+					liveNodes,
+					userId => this.broker.call("location.adoptSamples", { userId, liveNodes }),
+					this.logger,
+				),
+			now: Date.now,
+		});
 	},
 
 	async started() {
@@ -1106,7 +1103,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		this.flushTimer = setInterval(() => void this.store.flush(), FLUSH_TICK_MS);
 		this.journalTimer = setInterval(() => void this.journal.tick(), JOURNAL_TICK_MS);
 		void this.checks.run();
-		void this.checkOwnership();
+		void this.ownership.check();
 	},
 
 	async stopped() {
