@@ -9,13 +9,14 @@ import { isMember } from "../events/membership.js";
 import { config } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
 import { conflict, ErrorTypes, forbidden, invalidState, notFound, rateLimited, validationError } from "../events/errors.js";
-import { LiveEvents, type LiveGroup, type LivePlace, type LiveShareEnded, type PlaceChange } from "../events/live.js";
-import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
+import { LiveEvents, type LiveGroup, type LiveShareEnded } from "../events/live.js";
+import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User } from "../events/types.js";
 import { locationModels, type LocationModels } from "./location/models.js";
 import { journalModel, SampleJournal, type JournalDoc } from "./location/sample-journal.js";
 import { handOverOrphans, type JournalNode } from "./location/hand-over-replay.js";
 import { JournalStore } from "./location/journal-store.js";
 import { Ownership, runningNodes } from "./location/ownership.js";
+import { Erasure } from "./location/erasure.js";
 import { newSession, recordsRoute, toApiSession, toOperatorSession, type SessionData, type Thresholds } from "./location/session.js";
 import { MongoSessionRepository, type SessionRepository } from "./location/session-repository.js";
 import { createTracking, type Tracking } from "./location/tracking.js";
@@ -38,6 +39,9 @@ import {
 	type Place,
 } from "./location/places/place-rules.js";
 import { placesVersion, type PlacesOfUser } from "./location/places/user-places.js";
+import { resolveDestination } from "./location/places/destination.js";
+import { announcePlaceChange, PLACES_CHANGED, type PlacesChanged } from "./location/places/place-events.js";
+import { withOccupants } from "./location/places/session-places.js";
 import { positionFor, Precisions, type Precision } from "./location/precision.js";
 import {
 	PRECISION_CHANGED_EVENT,
@@ -140,12 +144,6 @@ interface TransitionParams {
 	event: "enter" | "leave";
 }
 
-/** Broadcast to every location instance: a group's places changed, drop the copy held. */
-const PLACES_CHANGED = "location.placesChanged";
-interface PlacesChanged {
-	groupId: string;
-}
-
 /** Where the SOS is raised, with the same optional details and time as a sample (a phone's alarm carries them). */
 const sosParams = sampleParams;
 type SosParams = SampleParams;
@@ -186,12 +184,9 @@ interface HistoryParams {
 	format?: HistoryFormat;
 }
 
-const DAY_MS = 86_400_000;
 /** How often queued history points are written, and expired ones (and ended share links) purged. */
 const HISTORY_FLUSH_MS = 1_000;
 const HISTORY_PURGE_EVERY_MS = 10 * 60_000;
-/** A share link that ended is kept this long (its creator's list no longer shows it), then deleted. */
-const ENDED_LINKS_KEPT_MS = DAY_MS;
 
 /** Every command of a user goes to the instance owning that user (consistent hashing on `meta.user.id`). */
 const OWNED_BY_CALLER = { strategy: "Shard", strategyOptions: { shardKey: "#user.id" } };
@@ -240,6 +235,8 @@ interface LocationVars extends Tracking {
 	history: History;
 	/** Share links (location/sharing/share-links.ts). */
 	shareLinks: ShareLinks;
+	/** What a departure erases, and what expires (location/erasure.ts). */
+	erasure: Erasure;
 	historyTimer?: NodeJS.Timeout;
 	purgeTimer?: NodeJS.Timeout;
 	/** Pushes a changed session to the group's members (live.location). */
@@ -261,13 +258,9 @@ interface LocationMethods {
 	sosGroups(ctx: Context<unknown, Meta>, caller: User): Promise<string[]>;
 	runningLocationNodes(): string[];
 	groupIdsOf(userId: string, ctx?: Context): Promise<string[]>;
-	placesChanged(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, change: PlaceChange, place: Place): Promise<void>;
-	destinationOf(ctx: Context<JourneyParams, Meta>): Promise<{ name: string; latitude: number; longitude: number; placeId?: string; radius?: number }>;
 	placesOfGroups(ctx: Context<unknown, Meta>, userId: string): Promise<CachedPlace[]>;
 	onMembershipChange(change: MembershipChange, ctx: Context): Promise<void>;
 	shownTo(viewerId: string, session: SessionData): Session;
-	endShareLinks(ctx: Context, filter: { userId?: string | { $in: string[] }; groupId?: string }): Promise<void>;
-	purge(): Promise<void>;
 }
 
 type LocationThis = Service<LocationSettings> & LocationVars & LocationMethods;
@@ -395,7 +388,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const { groupId, eta, mode } = ctx.params;
 				const problem = etaProblem(eta, Date.now());
 				if (problem) throw validationError("Parameters validation error!", [problem]);
-				const journey = { destination: await this.destinationOf(ctx), eta: new Date(eta).toISOString(), mode };
+				const destination = await resolveDestination(groupId, ctx.params.destination, placeId => this.places.findById(placeId));
+				const journey = { destination, eta: new Date(eta).toISOString(), mode };
 				const session = await this.applyInGroup(ctx, groupId, { type: "journeyStarted", journey }, { admit: true });
 				ctx.meta.$statusCode = 201;
 				return session;
@@ -487,7 +481,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const name = normalizePlaceName(ctx.params.name);
 				const group = await this.requireMember(ctx, groupId);
 				const place = await this.places.create({ groupId, name, latitude, longitude, radius, createdBy: caller.id }, new Date());
-				await this.placesChanged(ctx, group, "created", place);
+				await announcePlaceChange(ctx, group, "created", place, this.logger);
 				ctx.meta.$statusCode = 201;
 				return place;
 			},
@@ -501,7 +495,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const changes = placeChanges(ctx.params);
 				const group = await this.requireMember(ctx, ctx.params.groupId);
 				const place = await this.places.update(ctx.params.groupId, ctx.params.placeId, changes);
-				if (Object.keys(changes).length) await this.placesChanged(ctx, group, "updated", place);
+				if (Object.keys(changes).length) await announcePlaceChange(ctx, group, "updated", place, this.logger);
 				return place;
 			},
 		},
@@ -514,7 +508,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const group = await this.requireMember(ctx, ctx.params.groupId);
 				const place = toPlace(await this.places.get(ctx.params.groupId, ctx.params.placeId));
 				await this.places.remove(ctx.params.groupId, ctx.params.placeId);
-				await this.placesChanged(ctx, group, "deleted", place);
+				await announcePlaceChange(ctx, group, "deleted", place, this.logger);
 				ctx.meta.$statusCode = 204;
 				return null;
 			},
@@ -573,11 +567,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const found = await this.places.findById(ctx.params.placeId);
 				if (!found) throw notFound("Place", { placeId: ctx.params.placeId });
 				await this.requireMember(ctx, found.groupId);
-				let places = await this.places.of(found.groupId);
-				if (!places.some(place => place.id === found._id && place.version === (found.version ?? 1))) {
-					this.places.invalidate(found.groupId);
-					places = await this.places.of(found.groupId);
-				}
+				const places = await this.places.ofWith(found);
 				const event = { type: "placeTransition", places, placeId: found._id, event: ctx.params.event } as const;
 				return toApiSession(await this.store.apply(found.groupId, caller.id, event, { origin: ctx, caller }));
 			},
@@ -601,10 +591,11 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const group = await this.groupProjection().findById(ctx.params.groupId).lean();
 				if (!group || group.deleted) throw notFound("Group");
 				const [places, byUser] = await Promise.all([this.places.list(group._id), this.store.inGroup(group._id)]);
-				return places.map(place => ({
-					...place,
-					inside: group.members.filter(member => byUser.get(member.id)?.geofence?.inside.includes(place.id)).map(member => member.id),
-				}));
+				return withOccupants(
+					places,
+					group.members.map(member => member.id),
+					userId => byUser.get(userId)?.geofence,
+				);
 			},
 		},
 
@@ -923,24 +914,6 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			return sessionFor(viewerId, toApiSession(session), this.precisions.of(session.groupId, session.userId));
 		},
 
-		/** Deletes the links in `filter` (their creator left, or is gone) and closes their sockets. */
-		async endShareLinks(ctx: Context, filter: { userId?: string | { $in: string[] }; groupId?: string }) {
-			const linkIds = await this.shareLinks.endWhere(filter);
-			if (linkIds.length) await ctx.broadcast(LiveEvents.shareEnded, { linkIds } satisfies LiveShareEnded);
-		},
-
-		/** Expired history points (HISTORY_DAYS) and share links ended a day ago, in bounded batches. */
-		async purge() {
-			if (!this.models) return;
-			try {
-				const purged = await this.history.purge(Date.now());
-				if (purged) this.logger.info(`Purged ${purged} expired history points`);
-				await this.shareLinks.purgeExpired(new Date(Date.now() - ENDED_LINKS_KEPT_MS));
-			} catch (err) {
-				this.logger.warn("Purging expired history failed (tried again later):", (err as Error).message);
-			}
-		},
-
 		/**
 		 * The user's groups as the users service lists them (a group joined a moment ago counts), within
 		 * USERS_LOOKUP_TIMEOUT_MS; past that (a users instance slow or just killed) as this service's
@@ -965,61 +938,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		async onMembershipChange(change: MembershipChange, ctx: Context) {
 			await this.membership.changed(change);
 			// A deleted account takes its history, its links and its choices with it; a member who left, their links there.
-			if (change.deletedUserId) {
-				const userId = change.deletedUserId;
-				await this.history.erase(userId);
-				await this.precisions.eraseUser(userId);
-				await this.endShareLinks(ctx, { userId });
-			} else if (change.deleted) {
-				await this.places.removeGroup(change.groupId);
-				await this.precisions.eraseGroup(change.groupId);
-				await this.endShareLinks(ctx, { groupId: change.groupId });
-			} else if (change.removed.length) {
-				const userIds = change.removed.map(member => member.id);
-				await this.precisions.eraseMembers(change.groupId, userIds);
-				await this.endShareLinks(ctx, { groupId: change.groupId, userId: { $in: userIds } });
-			}
-		},
-
-		/**
-		 * A place was created, changed or deleted: every instance drops its copy of the group's places,
-		 * the group's sockets hear it (`place:changed`), and each member's Session.place is decided again
-		 * on the instance owning them (silently: nobody arrives at a place created around them).
-		 */
-		async placesChanged(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, change: PlaceChange, place: Place) {
-			await ctx.broadcast(PLACES_CHANGED, { groupId: group._id } satisfies PlacesChanged, { groups: ["location"] });
-			await ctx.broadcast(LiveEvents.place, { groupId: group._id, change, placeId: place.id, ...(change === "deleted" ? {} : { place }) } satisfies LivePlace);
-			await Promise.all(
-				group.members
-					.filter((member: UserRef) => isMember(group, member.id))
-					.map((member: UserRef) =>
-						ctx.call("location.rebasePlaces", { groupId: group._id, userId: member.id }).catch((err: unknown) => {
-							// The member's next sample decides the same (places/session-places.ts): only the display waits.
-							this.logger.warn(`Session.place of ${member.id} not rebased now:`, (err as Error).message);
-						}),
-					),
-			);
-		},
-
-		/** A journey's destination: coordinates as given, or one of the group's places (404 unknown, 422 another group's). */
-		async destinationOf(ctx: Context<JourneyParams, Meta>) {
-			const { groupId, destination } = ctx.params;
-			if (destination.placeId !== undefined) {
-				const place = await this.places.findById(destination.placeId);
-				if (!place) throw notFound("Place", { placeId: destination.placeId });
-				if (place.groupId !== groupId)
-					throw validationError("Parameters validation error!", [{ field: "destination.placeId", message: "is not a place of this group", type: "place" }]);
-				return { name: place.name, latitude: place.latitude, longitude: place.longitude, placeId: place._id, radius: place.radius };
-			}
-			const { name, latitude, longitude } = destination;
-			if (name === undefined || latitude === undefined || longitude === undefined) {
-				const missing = (["name", "latitude", "longitude"] as const).filter(field => destination[field] === undefined);
-				throw validationError(
-					"Parameters validation error!",
-					missing.map(field => ({ field: `destination.${field}`, message: "is required (or give destination.placeId)", type: "required" })),
-				);
-			}
-			return { name, latitude, longitude };
+			const linkIds = await this.erasure.after(change);
+			if (linkIds.length) await ctx.broadcast(LiveEvents.shareEnded, { linkIds } satisfies LiveShareEnded);
 		},
 
 		/** The places of every group the user is in now. */
@@ -1075,6 +995,14 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			session: async (groupId, userId) => toApiSession(await this.store.get(groupId, userId)),
 			now: Date.now,
 		});
+		this.erasure = new Erasure({
+			history: this.history,
+			precisions: this.precisions,
+			shareLinks: this.shareLinks,
+			places: this.places,
+			now: Date.now,
+			logger: this.logger,
+		});
 		this.groupLists = new GroupLists(userId => this.groupIdsOf(userId));
 		this.sampleLimit = new SampleLimit(config.sampleRateLimit());
 		this.ownership = new Ownership({
@@ -1096,8 +1024,9 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 	async started() {
 		await this.precisions.reload();
 		this.historyTimer = setInterval(() => void this.history.buffer.flush(), HISTORY_FLUSH_MS);
-		this.purgeTimer = setInterval(() => void this.purge(), HISTORY_PURGE_EVERY_MS);
-		void this.purge();
+		const purge = () => void (this.models && this.erasure.purge());
+		this.purgeTimer = setInterval(purge, HISTORY_PURGE_EVERY_MS);
+		purge();
 		// Timers live in the database (`nextCheckAt`); this only decides how often we look.
 		this.checkTimer = setInterval(() => void this.checks.run(), this.settings.checkEveryMs);
 		this.flushTimer = setInterval(() => void this.store.flush(), FLUSH_TICK_MS);
