@@ -51,8 +51,8 @@ import {
 	type PrecisionChanged,
 	type PrecisionDoc,
 } from "./location/precision-settings.js";
-import { History, HistoryBuffer, historyModel, historyWindow, MAX_HISTORY_POINTS, type HistoryDoc } from "./location/history/store.js";
-import { HISTORY_EXPORTS, historyGeoJson, historyGpx, historyJson, HistoryFormats, type HistoryFormat } from "./location/history/export.js";
+import { History, HistoryBuffer, historyModel, historyWindow, TOO_MANY_POINTS, type HistoryDoc } from "./location/history/store.js";
+import { historyDownload, HistoryFormats, type HistoryFormat } from "./location/history/export.js";
 import {
 	MAX_ACTIVE_SHARE_LINKS,
 	SHARE_DURATION_S,
@@ -732,18 +732,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const window = historyWindow(ctx.params, now);
 				if ("field" in window) throw validationError("Parameters validation error!", [window]);
 				const points = await this.history.read(caller.id, window, now);
-				if (!points)
-					throw validationError("Parameters validation error!", [
-						{ field: "from", message: `More than ${MAX_HISTORY_POINTS} points in this range: ask for a shorter one.`, type: "rangeMax" },
-					]);
-				const format = ctx.params.format ?? "json";
-				if (format === "json") return historyJson(points);
-				const { contentType, extension } = HISTORY_EXPORTS[format];
-				const day = (date: Date) => date.toISOString().slice(0, 10);
-				ctx.meta.$responseType = contentType;
-				ctx.meta.$responseHeaders = { "Content-Disposition": `attachment; filename="positionpal-history-${day(window.from)}.${extension}"` };
-				if (format === "gpx") return historyGpx(points, { name: `PositionPal ${day(window.from)} – ${day(window.to)}` });
-				return JSON.stringify(historyGeoJson(points));
+				if (!points) throw validationError("Parameters validation error!", [TOO_MANY_POINTS]);
+				const download = historyDownload(points, ctx.params.format ?? "json", window);
+				if ("contentType" in download) {
+					ctx.meta.$responseType = download.contentType;
+					ctx.meta.$responseHeaders = { "Content-Disposition": `attachment; filename="${download.filename}"` };
+				}
+				return download.body;
 			},
 		},
 

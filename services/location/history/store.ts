@@ -51,6 +51,12 @@ export function historyModel(connection: Connection): Model<HistoryDoc> {
 /** Reads are bounded: at most this many days per request, and this many points (422 beyond). */
 export const MAX_HISTORY_RANGE_DAYS = 31;
 export const MAX_HISTORY_POINTS = 50_000;
+/** The field error of a read over MAX_HISTORY_POINTS (422). */
+export const TOO_MANY_POINTS = {
+	field: "from",
+	message: `More than ${MAX_HISTORY_POINTS} points in this range: ask for a shorter one.`,
+	type: "rangeMax",
+} as const;
 
 const DETAILS = ["accuracy", "altitude", "speed", "heading", "source"] as const;
 
