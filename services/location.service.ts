@@ -10,7 +10,31 @@ import { config } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
 import { conflict, ErrorTypes, forbidden, invalidState, notFound, rateLimited, validationError } from "../events/errors.js";
 import { LiveEvents, type LiveGroup, type LiveShareEnded } from "../events/live.js";
-import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User } from "../events/types.js";
+import { type Meta, type Point, type Session, type User } from "../events/types.js";
+import {
+	groupParams,
+	type GroupParams,
+	memberParams,
+	type MemberParams,
+	sampleParams,
+	type SampleParams,
+	journeyParams,
+	type JourneyParams,
+	journeyUpdateParams,
+	type JourneyUpdateParams,
+	transitionParams,
+	type TransitionParams,
+	sosParams,
+	type SosParams,
+	shareLinkParams,
+	type ShareLinkParams,
+	shareTokenParams,
+	type ShareTokenParams,
+	precisionParams,
+	type PrecisionParams,
+	historyParams,
+	type HistoryParams,
+} from "./location/params.js";
 import { locationModels, type LocationModels } from "./location/models.js";
 import { journalModel, SampleJournal, type JournalDoc } from "./location/sample-journal.js";
 import { handOverOrphans, type JournalNode } from "./location/hand-over-replay.js";
@@ -22,7 +46,6 @@ import { MongoSessionRepository, type SessionRepository } from "./location/sessi
 import { createTracking, type Tracking } from "./location/tracking.js";
 import type { LocationEvent } from "./location/state-machine.js";
 import { etaProblem, samplePoint, sampleTimestampProblem } from "./location/validation.js";
-import { positionDetailRules, type PositionDetails } from "./location/point.js";
 import { GroupLists, visiblePeople, type GroupView, type VisiblePerson } from "./location/visible-people.js";
 import { liveLocations } from "./location/live-batch.js";
 import { SampleLimit } from "./location/sample-limit.js";
@@ -42,7 +65,7 @@ import { placesVersion, type PlacesOfUser } from "./location/places/user-places.
 import { resolveDestination } from "./location/places/destination.js";
 import { announcePlaceChange, PLACES_CHANGED, type PlacesChanged } from "./location/places/place-events.js";
 import { withOccupants } from "./location/places/session-places.js";
-import { positionFor, Precisions, type Precision } from "./location/precision.js";
+import { positionFor } from "./location/precision.js";
 import {
 	PRECISION_CHANGED_EVENT,
 	PrecisionStore,
@@ -52,7 +75,7 @@ import {
 	type PrecisionDoc,
 } from "./location/precision-settings.js";
 import { History, HistoryBuffer, historyModel, historyWindow, TOO_MANY_POINTS, type HistoryDoc } from "./location/history/store.js";
-import { historyDownload, HistoryFormats, type HistoryFormat } from "./location/history/export.js";
+import { historyDownload } from "./location/history/export.js";
 import {
 	MAX_ACTIVE_SHARE_LINKS,
 	SHARE_DURATION_S,
@@ -78,111 +101,6 @@ import {
  * periodic check (location/periodic-check.ts) derives what is due from the persisted `nextCheckAt`,
  * so alerts fire while the user is silent and after a restart.
  */
-
-// ---- params (the validator's schema and the handler's type side by side)
-
-const groupParams = { ...strict, groupId: rules.id };
-interface GroupParams {
-	groupId: string;
-}
-
-const memberParams = { ...strict, groupId: rules.id, userId: rules.id };
-interface MemberParams {
-	groupId: string;
-	userId: string;
-}
-
-/** A position with the details of API.md §6.3 (accuracy, altitude, speed, heading, battery, charging); `source` is never a client's to say. */
-const sampleParams = () => ({
-	...strict,
-	latitude: rules.latitude,
-	longitude: rules.longitude,
-	...positionDetailRules(),
-	timestamp: { ...rules.isoDate, optional: true },
-});
-interface SampleParams extends PositionDetails {
-	latitude: number;
-	longitude: number;
-	timestamp?: string;
-}
-
-/** The destination is `{ name, latitude, longitude }`, or `{ placeId }`: one of the group's places (API.md §6.4), resolved at the start. */
-const journeyParams = {
-	...strict,
-	groupId: rules.id,
-	destination: {
-		type: "object",
-		strict: "remove",
-		props: {
-			name: { ...rules.name, optional: true },
-			latitude: { ...rules.latitude, optional: true },
-			longitude: { ...rules.longitude, optional: true },
-			placeId: { ...rules.id, optional: true },
-		},
-	},
-	eta: rules.isoDate,
-	mode: { type: "enum", values: [...JourneyModes] },
-};
-interface JourneyParams {
-	groupId: string;
-	destination: { name?: string; latitude?: number; longitude?: number; placeId?: string };
-	eta: string;
-	mode: JourneyMode;
-}
-
-/** `PATCH /groups/:groupId/journey` (socket `journey:update`): a running journey's new ETA. */
-const journeyUpdateParams = { ...strict, groupId: rules.id, eta: rules.isoDate };
-interface JourneyUpdateParams {
-	groupId: string;
-	eta: string;
-}
-
-/** An OwnTracks transition at one of the caller's places (from the devices service). */
-const transitionParams = { ...strict, placeId: rules.id, event: { type: "enum", values: ["enter", "leave"] } };
-interface TransitionParams {
-	placeId: string;
-	event: "enter" | "leave";
-}
-
-/** Where the SOS is raised, with the same optional details and time as a sample (a phone's alarm carries them). */
-const sosParams = sampleParams;
-type SosParams = SampleParams;
-
-const shareLinkParams = {
-	...strict,
-	groupId: rules.id,
-	duration: { type: "number", integer: true, min: SHARE_DURATION_S.min, max: SHARE_DURATION_S.max, optional: true },
-	untilArrival: { type: "boolean", optional: true },
-};
-interface ShareLinkParams {
-	groupId: string;
-	duration?: number;
-	untilArrival?: boolean;
-}
-
-const shareTokenParams = { ...strict, token: { type: "string", min: 1, max: 200 } };
-interface ShareTokenParams {
-	token: string;
-}
-
-const precisionParams = { ...strict, groupId: rules.id, precision: { type: "enum", values: [...Precisions] } };
-interface PrecisionParams {
-	groupId: string;
-	precision: Precision;
-}
-
-/** `from`/`to` come in the query string: ISO-8601 instants. */
-const historyParams = {
-	...strict,
-	from: { ...rules.isoDate, optional: true },
-	to: { ...rules.isoDate, optional: true },
-	format: { type: "enum", values: [...HistoryFormats], optional: true },
-};
-interface HistoryParams {
-	from?: string;
-	to?: string;
-	format?: HistoryFormat;
-}
 
 /** How often queued history points are written, and expired ones (and ended share links) purged. */
 const HISTORY_FLUSH_MS = 1_000;
