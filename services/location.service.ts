@@ -8,7 +8,7 @@ import { Subscriptions } from "../events/streams.js";
 import { isMember } from "../events/membership.js";
 import { config } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
-import { conflict, ErrorTypes, forbidden, invalidState, notFound, rateLimited, validationError } from "../events/errors.js";
+import { ErrorTypes, invalidState, notFound, rateLimited, validationError } from "../events/errors.js";
 import { LiveEvents, type LiveGroup, type LiveShareEnded } from "../events/live.js";
 import { type Meta, type Point, type Session, type User } from "../events/types.js";
 import {
@@ -77,11 +77,11 @@ import {
 import { History, HistoryBuffer, historyModel, historyWindow, TOO_MANY_POINTS, type HistoryDoc } from "./location/history/store.js";
 import { historyDownload } from "./location/history/export.js";
 import {
-	MAX_ACTIVE_SHARE_LINKS,
 	SHARE_DURATION_S,
 	shareLinkModel,
 	ShareLinks,
 	sharedName,
+	sharedViewOf,
 	shareUrl,
 	termsOf,
 	type ResolvedShareLink,
@@ -581,17 +581,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const caller = callerOf(ctx);
 				const { groupId, duration = SHARE_DURATION_S.default, untilArrival = false } = ctx.params;
 				const group = await this.requireMember(ctx, groupId);
-				const session = await this.store.get(groupId, caller.id);
-				if (!session.sharing) throw forbidden("Share your location in this group first: a share link shows your session there");
-				if (untilArrival && !session.journey) throw invalidState("untilArrival needs a journey in progress in this group");
-				if ((await this.shareLinks.countRunning(caller.id)) >= MAX_ACTIVE_SHARE_LINKS)
-					throw conflict(`At most ${MAX_ACTIVE_SHARE_LINKS} share links at once: delete one first`);
-				const { doc, token } = await this.shareLinks.create({
+				const name = sharedName(group.members.find(member => member.id === caller.id) ?? caller);
+				const { doc, token } = await this.shareLinks.open(await this.store.get(groupId, caller.id), {
 					userId: caller.id,
 					groupId,
-					name: sharedName(group.members.find(member => member.id === caller.id) ?? caller),
+					name,
 					durationS: duration,
-					journeyStartedAt: untilArrival ? session.journey!.startedAt : null,
+					untilArrival,
 				});
 				ctx.meta.$statusCode = 201;
 				return { id: doc._id, token, url: shareUrl(config.publicUrl(), ctx.meta.origin, token), expiresAt: doc.expiresAt.toISOString(), groupId, untilArrival };
@@ -622,10 +618,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			async handler(ctx: Context<ShareTokenParams, Meta>): Promise<SharedView> {
 				const link = await this.shareLinks.live(ctx.params.token);
 				if (!link) throw notFound("Share link");
-				// Exact, whatever the group's precision: the person chose to show this link exactly where they are.
-				const { state, position, journey } = toApiSession(await this.store.get(link.groupId, link.userId));
-				const route = recordsRoute(state) ? await this.store.route(link.groupId, link.userId) : [];
-				return { name: link.name, state, position, journey, route, expiresAt: link.expiresAt.toISOString(), untilArrival: Boolean(link.untilArrival) };
+				const session = toApiSession(await this.store.get(link.groupId, link.userId));
+				return sharedViewOf(link, session, recordsRoute(session.state) ? await this.store.route(link.groupId, link.userId) : []);
 			},
 		},
 
