@@ -46,7 +46,8 @@ import { MongoSessionRepository, type SessionRepository } from "./location/sessi
 import { createTracking, type Tracking } from "./location/tracking.js";
 import type { LocationEvent } from "./location/state-machine.js";
 import { etaProblem, samplePoint, sampleTimestampProblem } from "./location/validation.js";
-import { GroupLists, visiblePeople, type GroupView, type VisiblePerson } from "./location/visible-people.js";
+import { GroupLists, shownPositions, visiblePeople, type GroupView, type VisiblePerson } from "./location/visible-people.js";
+import { sosGroupsOf } from "./location/sos.js";
 import { liveLocations } from "./location/live-batch.js";
 import { SampleLimit } from "./location/sample-limit.js";
 import { PlaceStore, toPlace, type CachedPlace } from "./location/places/place-store.js";
@@ -65,7 +66,6 @@ import { placesVersion, type PlacesOfUser } from "./location/places/user-places.
 import { resolveDestination } from "./location/places/destination.js";
 import { announcePlaceChange, PLACES_CHANGED, type PlacesChanged } from "./location/places/place-events.js";
 import { withOccupants } from "./location/places/session-places.js";
-import { positionFor } from "./location/precision.js";
 import {
 	PRECISION_CHANGED_EVENT,
 	PrecisionStore,
@@ -776,14 +776,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			const members = group.members.filter(member => isMember(group, member.id));
 			const viewerId = callerOf(ctx).id;
 			const sessions = await Promise.all(members.map(member => this.store.get(group._id, member.id)));
-			// Approximate sharing applies on a phone's map as on the web.
-			return {
-				members,
-				sessions: sessions.map(session => {
-					const view = { viewerId, subjectId: session.userId, precision: this.precisions.of(group._id, session.userId), state: session.state };
-					return view.precision === "exact" ? session : { ...session, position: positionFor(view, session.position) };
-				}),
-			};
+			return { members, sessions: shownPositions(viewerId, sessions, userId => this.precisions.of(group._id, userId)) };
 		},
 
 		/** 404 unless `userId` is a member of the group (asking the users service when our copy may be behind). */
@@ -801,19 +794,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		async sosGroups(ctx: Context<unknown, Meta>, caller: User) {
 			const listed = (await this.groupIdsOf(caller.id, ctx)).sort();
 			const known = new Set((await this.groupsOfUser(caller.id)).map(group => group._id));
-			const groupIds: string[] = [];
-			for (const groupId of listed) {
-				if (known.has(groupId)) groupIds.push(groupId);
-				// Teach the projection about the group (names for the texts, samples during the SOS).
-				else if (
-					await this.requireMember(ctx, groupId).then(
-						() => true,
-						() => false,
-					)
-				)
-					groupIds.push(groupId);
-			}
-			return groupIds;
+			// A group the projection does not know yet is taught to it (names for the texts, samples during the SOS).
+			const admit = (groupId: string) =>
+				this.requireMember(ctx, groupId).then(
+					() => true,
+					() => false,
+				);
+			return sosGroupsOf(listed, known, admit);
 		},
 
 		/** A session as `viewerId` is shown it (approximate sharing, API.md §6.6). */
