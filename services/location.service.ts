@@ -74,7 +74,7 @@ import {
 	type PrecisionChanged,
 	type PrecisionDoc,
 } from "./location/precision-settings.js";
-import { History, HistoryBuffer, historyModel, historyWindow, TOO_MANY_POINTS, type HistoryDoc } from "./location/history/store.js";
+import { History, historyModel, historyWindow, TOO_MANY_POINTS, type HistoryDoc } from "./location/history/store.js";
 import { historyDownload } from "./location/history/export.js";
 import {
 	SHARE_DURATION_S,
@@ -876,13 +876,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		this.places = new PlaceStore(() => this.models.Place);
 		this.precisions = new PrecisionStore(() => this.models.Precision);
 		this.publishLive = liveLocations(this.broker, (groupId, userId) => this.precisions.of(groupId, userId));
-		const buffer = new HistoryBuffer({
-			insert: async docs => void (await this.models.HistoryPoint.insertMany(docs, { ordered: false, lean: true })),
-			historyDays: this.settings.historyDays,
-			now: Date.now,
-			logger: this.logger,
-		});
-		this.history = new History(() => this.models.HistoryPoint, buffer, this.settings.historyDays);
+		this.history = History.over(() => this.models.HistoryPoint, { historyDays: this.settings.historyDays, now: Date.now, logger: this.logger });
 		this.shareLinks = new ShareLinks({
 			model: () => this.models.ShareLink,
 			isMemberNow: (groupId, userId) => this.membership.isMemberNow(groupId, userId),

@@ -231,6 +231,12 @@ export class History {
 		private readonly historyDays: number,
 	) {}
 
+	/** The history over its collection, with a buffer that writes there (`model` read at each call: the connection opens later). */
+	static over(model: () => Model<HistoryDoc>, deps: Omit<HistoryBufferDeps, "insert">): History {
+		const buffer = new HistoryBuffer({ ...deps, insert: async docs => void (await model().insertMany(docs, { ordered: false, lean: true })) });
+		return new History(model, buffer, deps.historyDays);
+	}
+
 	/** The user's points in the window, oldest first; null when there are more than MAX_HISTORY_POINTS. */
 	async read(userId: string, { from, to }: HistoryWindow, now: number): Promise<Point[] | null> {
 		if (!this.buffer.keeps) return [];
