@@ -8,7 +8,7 @@ import { Subscriptions } from "../events/streams.js";
 import { isMember } from "../events/membership.js";
 import { config } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
-import { ErrorTypes, invalidState, notFound, rateLimited, validationError } from "../events/errors.js";
+import { ErrorTypes, invalidState, notFound, validationError } from "../events/errors.js";
 import { LiveEvents, type LiveGroup, type LiveShareEnded } from "../events/live.js";
 import { type Meta, type Point, type Session, type User } from "../events/types.js";
 import {
@@ -273,15 +273,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				// From memory (this instance owns the caller's sessions), in the groups the caller is in now.
 				const groupIds = await this.membership.groupsWithMember(await this.store.sharingGroupsOf(caller.id), caller.id);
 				if (!groupIds.length) throw invalidState("You are not sharing your location in any group");
-				const verdict = this.sampleLimit.take(caller.id);
-				if (!verdict.allowed) {
-					// Someone in an SOS is never slowed down: their position is what their groups need most.
-					const sessions = await Promise.all(groupIds.map(groupId => this.store.get(groupId, caller.id)));
-					if (!sessions.some(session => session.state === "SOS")) {
-						const retryAfter = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
-						throw rateLimited(`At most ${this.sampleLimit.perMinute} position samples a minute; try again in ${retryAfter} s`, { retryAfter });
-					}
-				}
+				const inSos = async () => (await Promise.all(groupIds.map(groupId => this.store.get(groupId, caller.id)))).some(session => session.state === "SOS");
+				await this.sampleLimit.admit(caller.id, inSos);
 				// Sharing stopped in between: the sample simply does not apply there.
 				const sessions = await Promise.all(
 					groupIds.map(async groupId => (await this.store.tryApply(groupId, caller.id, sample, { origin: ctx, caller })) ?? this.store.get(groupId, caller.id)),
