@@ -35,8 +35,9 @@ import {
 	historyParams,
 	type HistoryParams,
 } from "./location/params.js";
-import { locationModels, type LocationModels } from "./location/models.js";
-import { journalModel, SampleJournal, type JournalDoc } from "./location/sample-journal.js";
+import type { LocationModels } from "./location/models.js";
+import { locationDatabase, type LocationDatabase } from "./location/database.js";
+import { SampleJournal } from "./location/sample-journal.js";
 import { handOverOrphans, type JournalNode } from "./location/hand-over-replay.js";
 import { JournalStore } from "./location/journal-store.js";
 import { Ownership, runningNodes } from "./location/ownership.js";
@@ -66,26 +67,17 @@ import { placesVersion, type PlacesOfUser } from "./location/places/user-places.
 import { resolveDestination } from "./location/places/destination.js";
 import { announcePlaceChange, PLACES_CHANGED, type PlacesChanged } from "./location/places/place-events.js";
 import { withOccupants } from "./location/places/session-places.js";
-import {
-	PRECISION_CHANGED_EVENT,
-	PrecisionStore,
-	precisionModel,
-	sessionFor,
-	type PrecisionChanged,
-	type PrecisionDoc,
-} from "./location/precision-settings.js";
-import { History, historyModel, historyWindow, TOO_MANY_POINTS, type HistoryDoc } from "./location/history/store.js";
+import { PRECISION_CHANGED_EVENT, PrecisionStore, sessionFor, type PrecisionChanged } from "./location/precision-settings.js";
+import { History, historyWindow, TOO_MANY_POINTS } from "./location/history/store.js";
 import { historyDownload } from "./location/history/export.js";
 import {
 	SHARE_DURATION_S,
-	shareLinkModel,
 	ShareLinks,
 	sharedName,
 	sharedViewOf,
 	shareUrl,
 	termsOf,
 	type ResolvedShareLink,
-	type ShareLinkDoc,
 	type ShareLinkListing,
 	type SharedView,
 } from "./location/sharing/share-links.js";
@@ -131,7 +123,7 @@ interface LocationSettings {
 
 /** `store`, `sos`, `membership`, `checks`: the domain parts (location/tracking.ts). */
 interface LocationVars extends Tracking {
-	models: LocationModels & PrivacyModels;
+	models: LocationDatabase;
 	sessions: SessionRepository;
 	/** The ids of users' groups, for the people a phone's answer shows (location/visible-people.ts). */
 	groupLists: GroupLists;
@@ -182,20 +174,13 @@ interface LocationMethods {
 }
 
 type LocationThis = Service<LocationSettings> & LocationVars & LocationMethods;
-type PrivacyModels = { ShareLink: Model<ShareLinkDoc>; HistoryPoint: Model<HistoryDoc>; Precision: Model<PrecisionDoc>; SampleJournal: Model<JournalDoc> };
 
 const LocationService: ServiceSchema<LocationSettings, LocationMethods, LocationVars, LocationThis> = {
 	name: "location",
 	mixins: [
 		MongooseMixin({
 			db: "location",
-			models: connection => ({
-				...locationModels(connection),
-				ShareLink: shareLinkModel(connection),
-				HistoryPoint: historyModel(connection),
-				Precision: precisionModel(connection),
-				SampleJournal: journalModel(connection),
-			}),
+			models: locationDatabase,
 		}),
 		OutboxRelay<LocationModels>({ models: ["Session"] }),
 		IdempotentConsumer({ events: Subscriptions.location, consume: MembershipConsumers }),
