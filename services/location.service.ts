@@ -8,19 +8,47 @@ import { Subscriptions } from "../events/streams.js";
 import { isMember } from "../events/membership.js";
 import { config } from "../lib/config.js";
 import { callerOf, rules, strict } from "../lib/params.js";
-import { conflict, ErrorTypes, forbidden, invalidState, notFound, rateLimited, validationError } from "../events/errors.js";
-import { LiveEvents, type LiveGroup, type LivePlace, type LiveShareEnded, type PlaceChange } from "../events/live.js";
-import { JourneyModes, type JourneyMode, type Meta, type Point, type Session, type User, type UserRef } from "../events/types.js";
-import { locationModels, type LocationModels } from "./location/models.js";
-import { journalModel, SampleJournal, type JournalDoc } from "./location/sample-journal.js";
-import { handOverOrphans, journalByNode, orphansOf, type JournalNode } from "./location/hand-over-replay.js";
+import { ErrorTypes, invalidState, notFound, validationError } from "../events/errors.js";
+import { LiveEvents, type LiveGroup, type LiveShareEnded } from "../events/live.js";
+import { type Meta, type Point, type Session, type User } from "../events/types.js";
+import {
+	groupParams,
+	type GroupParams,
+	memberParams,
+	type MemberParams,
+	sampleParams,
+	type SampleParams,
+	journeyParams,
+	type JourneyParams,
+	journeyUpdateParams,
+	type JourneyUpdateParams,
+	transitionParams,
+	type TransitionParams,
+	sosParams,
+	type SosParams,
+	shareLinkParams,
+	type ShareLinkParams,
+	shareTokenParams,
+	type ShareTokenParams,
+	precisionParams,
+	type PrecisionParams,
+	historyParams,
+	type HistoryParams,
+} from "./location/params.js";
+import type { LocationModels } from "./location/models.js";
+import { locationDatabase, type LocationDatabase } from "./location/database.js";
+import { SampleJournal } from "./location/sample-journal.js";
+import { handOverOrphans, type JournalNode } from "./location/hand-over-replay.js";
+import { JournalStore } from "./location/journal-store.js";
+import { Ownership, runningNodes } from "./location/ownership.js";
+import { Erasure } from "./location/erasure.js";
 import { newSession, recordsRoute, toApiSession, toOperatorSession, type SessionData, type Thresholds } from "./location/session.js";
 import { MongoSessionRepository, type SessionRepository } from "./location/session-repository.js";
 import { createTracking, type Tracking } from "./location/tracking.js";
 import type { LocationEvent } from "./location/state-machine.js";
 import { etaProblem, samplePoint, sampleTimestampProblem } from "./location/validation.js";
-import { positionDetailRules, type PositionDetails } from "./location/point.js";
-import { GroupLists, visiblePeople, type GroupView, type VisiblePerson } from "./location/visible-people.js";
+import { GroupLists, shownPositions, visiblePeople, type GroupView, type VisiblePerson } from "./location/visible-people.js";
+import { sosGroupsOf } from "./location/sos.js";
 import { liveLocations } from "./location/live-batch.js";
 import { SampleLimit } from "./location/sample-limit.js";
 import { PlaceStore, toPlace, type CachedPlace } from "./location/places/place-store.js";
@@ -36,27 +64,20 @@ import {
 	type Place,
 } from "./location/places/place-rules.js";
 import { placesVersion, type PlacesOfUser } from "./location/places/user-places.js";
-import { positionFor, Precisions, type Precision } from "./location/precision.js";
+import { resolveDestination } from "./location/places/destination.js";
+import { announcePlaceChange, PLACES_CHANGED, type PlacesChanged } from "./location/places/place-events.js";
+import { withOccupants } from "./location/places/session-places.js";
+import { PRECISION_CHANGED_EVENT, PrecisionStore, sessionFor, type PrecisionChanged } from "./location/precision-settings.js";
+import { History, historyWindow, TOO_MANY_POINTS } from "./location/history/store.js";
+import { historyDownload } from "./location/history/export.js";
 import {
-	PRECISION_CHANGED_EVENT,
-	PrecisionStore,
-	precisionModel,
-	sessionFor,
-	type PrecisionChanged,
-	type PrecisionDoc,
-} from "./location/precision-settings.js";
-import { History, HistoryBuffer, historyModel, historyWindow, MAX_HISTORY_POINTS, type HistoryDoc } from "./location/history/store.js";
-import { HISTORY_EXPORTS, historyGeoJson, historyGpx, historyJson, HistoryFormats, type HistoryFormat } from "./location/history/export.js";
-import {
-	MAX_ACTIVE_SHARE_LINKS,
 	SHARE_DURATION_S,
-	shareLinkModel,
 	ShareLinks,
 	sharedName,
+	sharedViewOf,
 	shareUrl,
 	termsOf,
 	type ResolvedShareLink,
-	type ShareLinkDoc,
 	type ShareLinkListing,
 	type SharedView,
 } from "./location/sharing/share-links.js";
@@ -73,129 +94,13 @@ import {
  * so alerts fire while the user is silent and after a restart.
  */
 
-// ---- params (the validator's schema and the handler's type side by side)
-
-const groupParams = { ...strict, groupId: rules.id };
-interface GroupParams {
-	groupId: string;
-}
-
-const memberParams = { ...strict, groupId: rules.id, userId: rules.id };
-interface MemberParams {
-	groupId: string;
-	userId: string;
-}
-
-/** A position with the details of API.md §6.3 (accuracy, altitude, speed, heading, battery, charging); `source` is never a client's to say. */
-const sampleParams = () => ({
-	...strict,
-	latitude: rules.latitude,
-	longitude: rules.longitude,
-	...positionDetailRules(),
-	timestamp: { ...rules.isoDate, optional: true },
-});
-interface SampleParams extends PositionDetails {
-	latitude: number;
-	longitude: number;
-	timestamp?: string;
-}
-
-/** The destination is `{ name, latitude, longitude }`, or `{ placeId }`: one of the group's places (API.md §6.4), resolved at the start. */
-const journeyParams = {
-	...strict,
-	groupId: rules.id,
-	destination: {
-		type: "object",
-		strict: "remove",
-		props: {
-			name: { ...rules.name, optional: true },
-			latitude: { ...rules.latitude, optional: true },
-			longitude: { ...rules.longitude, optional: true },
-			placeId: { ...rules.id, optional: true },
-		},
-	},
-	eta: rules.isoDate,
-	mode: { type: "enum", values: [...JourneyModes] },
-};
-interface JourneyParams {
-	groupId: string;
-	destination: { name?: string; latitude?: number; longitude?: number; placeId?: string };
-	eta: string;
-	mode: JourneyMode;
-}
-
-/** `PATCH /groups/:groupId/journey` (socket `journey:update`): a running journey's new ETA. */
-const journeyUpdateParams = { ...strict, groupId: rules.id, eta: rules.isoDate };
-interface JourneyUpdateParams {
-	groupId: string;
-	eta: string;
-}
-
-/** An OwnTracks transition at one of the caller's places (from the devices service). */
-const transitionParams = { ...strict, placeId: rules.id, event: { type: "enum", values: ["enter", "leave"] } };
-interface TransitionParams {
-	placeId: string;
-	event: "enter" | "leave";
-}
-
-/** Broadcast to every location instance: a group's places changed, drop the copy held. */
-const PLACES_CHANGED = "location.placesChanged";
-interface PlacesChanged {
-	groupId: string;
-}
-
-/** Where the SOS is raised, with the same optional details and time as a sample (a phone's alarm carries them). */
-const sosParams = sampleParams;
-type SosParams = SampleParams;
-
-const shareLinkParams = {
-	...strict,
-	groupId: rules.id,
-	duration: { type: "number", integer: true, min: SHARE_DURATION_S.min, max: SHARE_DURATION_S.max, optional: true },
-	untilArrival: { type: "boolean", optional: true },
-};
-interface ShareLinkParams {
-	groupId: string;
-	duration?: number;
-	untilArrival?: boolean;
-}
-
-const shareTokenParams = { ...strict, token: { type: "string", min: 1, max: 200 } };
-interface ShareTokenParams {
-	token: string;
-}
-
-const precisionParams = { ...strict, groupId: rules.id, precision: { type: "enum", values: [...Precisions] } };
-interface PrecisionParams {
-	groupId: string;
-	precision: Precision;
-}
-
-/** `from`/`to` come in the query string: ISO-8601 instants. */
-const historyParams = {
-	...strict,
-	from: { ...rules.isoDate, optional: true },
-	to: { ...rules.isoDate, optional: true },
-	format: { type: "enum", values: [...HistoryFormats], optional: true },
-};
-interface HistoryParams {
-	from?: string;
-	to?: string;
-	format?: HistoryFormat;
-}
-
-const DAY_MS = 86_400_000;
 /** How often queued history points are written, and expired ones (and ended share links) purged. */
 const HISTORY_FLUSH_MS = 1_000;
 const HISTORY_PURGE_EVERY_MS = 10 * 60_000;
-/** A share link that ended is kept this long (its creator's list no longer shows it), then deleted. */
-const ENDED_LINKS_KEPT_MS = DAY_MS;
 
 /** Every command of a user goes to the instance owning that user (consistent hashing on `meta.user.id`). */
 const OWNED_BY_CALLER = { strategy: "Shard", strategyOptions: { shardKey: "#user.id" } };
 
-/** After a location instance went away, how long alerts wait for its users to reach their new owner (see PeriodicCheck.holdUntil). */
-const HANDOVER_GRACE_MS = 5_000;
 /** How long a read of a user's groups waits for the users service before taking this service's projection. */
 const USERS_LOOKUP_TIMEOUT_MS = 1_000;
 
@@ -218,7 +123,7 @@ interface LocationSettings {
 
 /** `store`, `sos`, `membership`, `checks`: the domain parts (location/tracking.ts). */
 interface LocationVars extends Tracking {
-	models: LocationModels & PrivacyModels;
+	models: LocationDatabase;
 	sessions: SessionRepository;
 	/** The ids of users' groups, for the people a phone's answer shows (location/visible-people.ts). */
 	groupLists: GroupLists;
@@ -228,10 +133,11 @@ interface LocationVars extends Tracking {
 	places: PlaceStore;
 	checkTimer?: NodeJS.Timeout;
 	flushTimer?: NodeJS.Timeout;
-	/** The location instances last seen (checkOwnership). */
-	locationNodes?: string[];
-	/** Acknowledged samples not written behind yet (location/sample-journal.ts). */
+	/** Which location instances run; their change moves users (location/ownership.ts). */
+	ownership: Ownership;
+	/** Acknowledged samples not written behind yet (location/sample-journal.ts), and their collection. */
 	journal: SampleJournal;
+	journalStore: JournalStore;
 	journalTimer?: NodeJS.Timeout;
 	/** Who shares an approximate position where (location/precision-settings.ts). */
 	precisions: PrecisionStore;
@@ -239,6 +145,8 @@ interface LocationVars extends Tracking {
 	history: History;
 	/** Share links (location/sharing/share-links.ts). */
 	shareLinks: ShareLinks;
+	/** What a departure erases, and what expires (location/erasure.ts). */
+	erasure: Erasure;
 	historyTimer?: NodeJS.Timeout;
 	purgeTimer?: NodeJS.Timeout;
 	/** Pushes a changed session to the group's members (live.location). */
@@ -259,32 +167,20 @@ interface LocationMethods {
 	requireTargetMember(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, userId: string): Promise<void>;
 	sosGroups(ctx: Context<unknown, Meta>, caller: User): Promise<string[]>;
 	runningLocationNodes(): string[];
-	checkOwnership(): Promise<void>;
 	groupIdsOf(userId: string, ctx?: Context): Promise<string[]>;
-	placesChanged(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, change: PlaceChange, place: Place): Promise<void>;
-	destinationOf(ctx: Context<JourneyParams, Meta>): Promise<{ name: string; latitude: number; longitude: number; placeId?: string; radius?: number }>;
 	placesOfGroups(ctx: Context<unknown, Meta>, userId: string): Promise<CachedPlace[]>;
 	onMembershipChange(change: MembershipChange, ctx: Context): Promise<void>;
 	shownTo(viewerId: string, session: SessionData): Session;
-	endShareLinks(ctx: Context, filter: { userId?: string | { $in: string[] }; groupId?: string }): Promise<void>;
-	purge(): Promise<void>;
 }
 
 type LocationThis = Service<LocationSettings> & LocationVars & LocationMethods;
-type PrivacyModels = { ShareLink: Model<ShareLinkDoc>; HistoryPoint: Model<HistoryDoc>; Precision: Model<PrecisionDoc>; SampleJournal: Model<JournalDoc> };
 
 const LocationService: ServiceSchema<LocationSettings, LocationMethods, LocationVars, LocationThis> = {
 	name: "location",
 	mixins: [
 		MongooseMixin({
 			db: "location",
-			models: connection => ({
-				...locationModels(connection),
-				ShareLink: shareLinkModel(connection),
-				HistoryPoint: historyModel(connection),
-				Precision: precisionModel(connection),
-				SampleJournal: journalModel(connection),
-			}),
+			models: locationDatabase,
 		}),
 		OutboxRelay<LocationModels>({ models: ["Session"] }),
 		IdempotentConsumer({ events: Subscriptions.location, consume: MembershipConsumers }),
@@ -362,15 +258,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				// From memory (this instance owns the caller's sessions), in the groups the caller is in now.
 				const groupIds = await this.membership.groupsWithMember(await this.store.sharingGroupsOf(caller.id), caller.id);
 				if (!groupIds.length) throw invalidState("You are not sharing your location in any group");
-				const verdict = this.sampleLimit.take(caller.id);
-				if (!verdict.allowed) {
-					// Someone in an SOS is never slowed down: their position is what their groups need most.
-					const sessions = await Promise.all(groupIds.map(groupId => this.store.get(groupId, caller.id)));
-					if (!sessions.some(session => session.state === "SOS")) {
-						const retryAfter = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
-						throw rateLimited(`At most ${this.sampleLimit.perMinute} position samples a minute; try again in ${retryAfter} s`, { retryAfter });
-					}
-				}
+				const inSos = async () => (await Promise.all(groupIds.map(groupId => this.store.get(groupId, caller.id)))).some(session => session.state === "SOS");
+				await this.sampleLimit.admit(caller.id, inSos);
 				// Sharing stopped in between: the sample simply does not apply there.
 				const sessions = await Promise.all(
 					groupIds.map(async groupId => (await this.store.tryApply(groupId, caller.id, sample, { origin: ctx, caller })) ?? this.store.get(groupId, caller.id)),
@@ -395,7 +284,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const { groupId, eta, mode } = ctx.params;
 				const problem = etaProblem(eta, Date.now());
 				if (problem) throw validationError("Parameters validation error!", [problem]);
-				const journey = { destination: await this.destinationOf(ctx), eta: new Date(eta).toISOString(), mode };
+				const destination = await resolveDestination(groupId, ctx.params.destination, placeId => this.places.findById(placeId));
+				const journey = { destination, eta: new Date(eta).toISOString(), mode };
 				const session = await this.applyInGroup(ctx, groupId, { type: "journeyStarted", journey }, { admit: true });
 				ctx.meta.$statusCode = 201;
 				return session;
@@ -487,7 +377,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const name = normalizePlaceName(ctx.params.name);
 				const group = await this.requireMember(ctx, groupId);
 				const place = await this.places.create({ groupId, name, latitude, longitude, radius, createdBy: caller.id }, new Date());
-				await this.placesChanged(ctx, group, "created", place);
+				await announcePlaceChange(ctx, group, "created", place, this.logger);
 				ctx.meta.$statusCode = 201;
 				return place;
 			},
@@ -501,7 +391,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const changes = placeChanges(ctx.params);
 				const group = await this.requireMember(ctx, ctx.params.groupId);
 				const place = await this.places.update(ctx.params.groupId, ctx.params.placeId, changes);
-				if (Object.keys(changes).length) await this.placesChanged(ctx, group, "updated", place);
+				if (Object.keys(changes).length) await announcePlaceChange(ctx, group, "updated", place, this.logger);
 				return place;
 			},
 		},
@@ -514,7 +404,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const group = await this.requireMember(ctx, ctx.params.groupId);
 				const place = toPlace(await this.places.get(ctx.params.groupId, ctx.params.placeId));
 				await this.places.remove(ctx.params.groupId, ctx.params.placeId);
-				await this.placesChanged(ctx, group, "deleted", place);
+				await announcePlaceChange(ctx, group, "deleted", place, this.logger);
 				ctx.meta.$statusCode = 204;
 				return null;
 			},
@@ -525,8 +415,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			visibility: "public",
 			params: { ...strict },
 			async handler(): Promise<{ nodes: JournalNode[] }> {
-				const docs = await this.models.SampleJournal.find({}, { node: 1, at: 1 }).lean<Pick<JournalDoc, "node" | "at">[]>();
-				return { nodes: journalByNode(docs, this.runningLocationNodes()) };
+				return { nodes: await this.journalStore.byNode(this.runningLocationNodes()) };
 			},
 		},
 
@@ -537,10 +426,10 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			visibility: "public",
 			params: { ...strict, userId: rules.id, liveNodes: { type: "array", items: "string" } },
 			async handler(ctx: Context<{ userId: string; liveNodes: string[] }, Meta>): Promise<void> {
-				const { byGroup, ids } = await orphansOf(this.models.SampleJournal, ctx.params.userId, ctx.params.liveNodes);
+				const { byGroup, ids } = await this.journalStore.orphansOf(ctx.params.userId, ctx.params.liveNodes);
 				for (const [groupId, points] of byGroup) await this.store.adopt(groupId, ctx.params.userId, points);
 				await Promise.all([...byGroup.keys()].map(groupId => this.store.durable(groupId, ctx.params.userId)));
-				if (ids.length) await this.models.SampleJournal.deleteMany({ _id: { $in: ids } });
+				await this.journalStore.remove(ids);
 			},
 		},
 
@@ -574,11 +463,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const found = await this.places.findById(ctx.params.placeId);
 				if (!found) throw notFound("Place", { placeId: ctx.params.placeId });
 				await this.requireMember(ctx, found.groupId);
-				let places = await this.places.of(found.groupId);
-				if (!places.some(place => place.id === found._id && place.version === (found.version ?? 1))) {
-					this.places.invalidate(found.groupId);
-					places = await this.places.of(found.groupId);
-				}
+				const places = await this.places.ofWith(found);
 				const event = { type: "placeTransition", places, placeId: found._id, event: ctx.params.event } as const;
 				return toApiSession(await this.store.apply(found.groupId, caller.id, event, { origin: ctx, caller }));
 			},
@@ -602,10 +487,11 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const group = await this.groupProjection().findById(ctx.params.groupId).lean();
 				if (!group || group.deleted) throw notFound("Group");
 				const [places, byUser] = await Promise.all([this.places.list(group._id), this.store.inGroup(group._id)]);
-				return places.map(place => ({
-					...place,
-					inside: group.members.filter(member => byUser.get(member.id)?.geofence?.inside.includes(place.id)).map(member => member.id),
-				}));
+				return withOccupants(
+					places,
+					group.members.map(member => member.id),
+					userId => byUser.get(userId)?.geofence,
+				);
 			},
 		},
 
@@ -673,17 +559,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const caller = callerOf(ctx);
 				const { groupId, duration = SHARE_DURATION_S.default, untilArrival = false } = ctx.params;
 				const group = await this.requireMember(ctx, groupId);
-				const session = await this.store.get(groupId, caller.id);
-				if (!session.sharing) throw forbidden("Share your location in this group first: a share link shows your session there");
-				if (untilArrival && !session.journey) throw invalidState("untilArrival needs a journey in progress in this group");
-				if ((await this.shareLinks.countRunning(caller.id)) >= MAX_ACTIVE_SHARE_LINKS)
-					throw conflict(`At most ${MAX_ACTIVE_SHARE_LINKS} share links at once: delete one first`);
-				const { doc, token } = await this.shareLinks.create({
+				const name = sharedName(group.members.find(member => member.id === caller.id) ?? caller);
+				const { doc, token } = await this.shareLinks.open(await this.store.get(groupId, caller.id), {
 					userId: caller.id,
 					groupId,
-					name: sharedName(group.members.find(member => member.id === caller.id) ?? caller),
+					name,
 					durationS: duration,
-					journeyStartedAt: untilArrival ? session.journey!.startedAt : null,
+					untilArrival,
 				});
 				ctx.meta.$statusCode = 201;
 				return { id: doc._id, token, url: shareUrl(config.publicUrl(), ctx.meta.origin, token), expiresAt: doc.expiresAt.toISOString(), groupId, untilArrival };
@@ -714,10 +596,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			async handler(ctx: Context<ShareTokenParams, Meta>): Promise<SharedView> {
 				const link = await this.shareLinks.live(ctx.params.token);
 				if (!link) throw notFound("Share link");
-				// Exact, whatever the group's precision: the person chose to show this link exactly where they are.
-				const { state, position, journey } = toApiSession(await this.store.get(link.groupId, link.userId));
-				const route = recordsRoute(state) ? await this.store.route(link.groupId, link.userId) : [];
-				return { name: link.name, state, position, journey, route, expiresAt: link.expiresAt.toISOString(), untilArrival: Boolean(link.untilArrival) };
+				const session = toApiSession(await this.store.get(link.groupId, link.userId));
+				return sharedViewOf(link, session, recordsRoute(session.state) ? await this.store.route(link.groupId, link.userId) : []);
 			},
 		},
 
@@ -742,18 +622,13 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const window = historyWindow(ctx.params, now);
 				if ("field" in window) throw validationError("Parameters validation error!", [window]);
 				const points = await this.history.read(caller.id, window, now);
-				if (!points)
-					throw validationError("Parameters validation error!", [
-						{ field: "from", message: `More than ${MAX_HISTORY_POINTS} points in this range: ask for a shorter one.`, type: "rangeMax" },
-					]);
-				const format = ctx.params.format ?? "json";
-				if (format === "json") return historyJson(points);
-				const { contentType, extension } = HISTORY_EXPORTS[format];
-				const day = (date: Date) => date.toISOString().slice(0, 10);
-				ctx.meta.$responseType = contentType;
-				ctx.meta.$responseHeaders = { "Content-Disposition": `attachment; filename="positionpal-history-${day(window.from)}.${extension}"` };
-				if (format === "gpx") return historyGpx(points, { name: `PositionPal ${day(window.from)} – ${day(window.to)}` });
-				return JSON.stringify(historyGeoJson(points));
+				if (!points) throw validationError("Parameters validation error!", [TOO_MANY_POINTS]);
+				const download = historyDownload(points, ctx.params.format ?? "json", window);
+				if ("contentType" in download) {
+					ctx.meta.$responseType = download.contentType;
+					ctx.meta.$responseHeaders = { "Content-Disposition": `attachment; filename="${download.filename}"` };
+				}
+				return download.body;
 			},
 		},
 
@@ -841,7 +716,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		},
 		// Another location instance came or went: users may have changed owner.
 		"$services.changed"() {
-			void this.checkOwnership();
+			void this.ownership.check();
 		},
 	},
 
@@ -879,14 +754,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			const members = group.members.filter(member => isMember(group, member.id));
 			const viewerId = callerOf(ctx).id;
 			const sessions = await Promise.all(members.map(member => this.store.get(group._id, member.id)));
-			// Approximate sharing applies on a phone's map as on the web.
-			return {
-				members,
-				sessions: sessions.map(session => {
-					const view = { viewerId, subjectId: session.userId, precision: this.precisions.of(group._id, session.userId), state: session.state };
-					return view.precision === "exact" ? session : { ...session, position: positionFor(view, session.position) };
-				}),
-			};
+			return { members, sessions: shownPositions(viewerId, sessions, userId => this.precisions.of(group._id, userId)) };
 		},
 
 		/** 404 unless `userId` is a member of the group (asking the users service when our copy may be behind). */
@@ -904,42 +772,18 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		async sosGroups(ctx: Context<unknown, Meta>, caller: User) {
 			const listed = (await this.groupIdsOf(caller.id, ctx)).sort();
 			const known = new Set((await this.groupsOfUser(caller.id)).map(group => group._id));
-			const groupIds: string[] = [];
-			for (const groupId of listed) {
-				if (known.has(groupId)) groupIds.push(groupId);
-				// Teach the projection about the group (names for the texts, samples during the SOS).
-				else if (
-					await this.requireMember(ctx, groupId).then(
-						() => true,
-						() => false,
-					)
-				)
-					groupIds.push(groupId);
-			}
-			return groupIds;
+			// A group the projection does not know yet is taught to it (names for the texts, samples during the SOS).
+			const admit = (groupId: string) =>
+				this.requireMember(ctx, groupId).then(
+					() => true,
+					() => false,
+				);
+			return sosGroupsOf(listed, known, admit);
 		},
 
 		/** A session as `viewerId` is shown it (approximate sharing, API.md §6.6). */
 		shownTo(viewerId: string, session: SessionData): Session {
 			return sessionFor(viewerId, toApiSession(session), this.precisions.of(session.groupId, session.userId));
-		},
-
-		/** Deletes the links in `filter` (their creator left, or is gone) and closes their sockets. */
-		async endShareLinks(ctx: Context, filter: { userId?: string | { $in: string[] }; groupId?: string }) {
-			const linkIds = await this.shareLinks.endWhere(filter);
-			if (linkIds.length) await ctx.broadcast(LiveEvents.shareEnded, { linkIds } satisfies LiveShareEnded);
-		},
-
-		/** Expired history points (HISTORY_DAYS) and share links ended a day ago, in bounded batches. */
-		async purge() {
-			if (!this.models) return;
-			try {
-				const purged = await this.history.purge(Date.now());
-				if (purged) this.logger.info(`Purged ${purged} expired history points`);
-				await this.shareLinks.purgeExpired(new Date(Date.now() - ENDED_LINKS_KEPT_MS));
-			} catch (err) {
-				this.logger.warn("Purging expired history failed (tried again later):", (err as Error).message);
-			}
 		},
 
 		/**
@@ -959,85 +803,15 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** The location instances the registry knows as running now (each once). */
 		runningLocationNodes(): string[] {
-			const services = this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[];
-			return [...new Set(services.filter(service => service.name === "location").map(service => service.nodeID))];
-		},
-
-		/** When the set of location instances changes, users may move to another owner (see SessionStore.ownersSeen). */
-		async checkOwnership() {
-			const nodes = this.runningLocationNodes();
-			// One went away: its users' alerts wait until they had time to reach their new owner.
-			if (this.locationNodes?.some(node => !nodes.includes(node))) this.checks.holdUntil(Date.now() + HANDOVER_GRACE_MS);
-			this.locationNodes = nodes;
-			await this.store.ownersSeen(nodes.sort().join(","));
-			await handOverOrphans(
-				this.models.SampleJournal,
-				this.broker.nodeID,
-				nodes,
-				userId => this.broker.call("location.adoptSamples", { userId, liveNodes: nodes }),
-				this.logger,
-			);
+			return runningNodes(this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[], "location");
 		},
 
 		/** Membership projection hook (durable events): sessions of members who left become tombstones; a deleted group's places go. */
 		async onMembershipChange(change: MembershipChange, ctx: Context) {
 			await this.membership.changed(change);
 			// A deleted account takes its history, its links and its choices with it; a member who left, their links there.
-			if (change.deletedUserId) {
-				const userId = change.deletedUserId;
-				await this.history.erase(userId);
-				await this.precisions.eraseUser(userId);
-				await this.endShareLinks(ctx, { userId });
-			} else if (change.deleted) {
-				await this.places.removeGroup(change.groupId);
-				await this.precisions.eraseGroup(change.groupId);
-				await this.endShareLinks(ctx, { groupId: change.groupId });
-			} else if (change.removed.length) {
-				const userIds = change.removed.map(member => member.id);
-				await this.precisions.eraseMembers(change.groupId, userIds);
-				await this.endShareLinks(ctx, { groupId: change.groupId, userId: { $in: userIds } });
-			}
-		},
-
-		/**
-		 * A place was created, changed or deleted: every instance drops its copy of the group's places,
-		 * the group's sockets hear it (`place:changed`), and each member's Session.place is decided again
-		 * on the instance owning them (silently: nobody arrives at a place created around them).
-		 */
-		async placesChanged(ctx: Context<unknown, Meta>, group: GroupProjectionDoc, change: PlaceChange, place: Place) {
-			await ctx.broadcast(PLACES_CHANGED, { groupId: group._id } satisfies PlacesChanged, { groups: ["location"] });
-			await ctx.broadcast(LiveEvents.place, { groupId: group._id, change, placeId: place.id, ...(change === "deleted" ? {} : { place }) } satisfies LivePlace);
-			await Promise.all(
-				group.members
-					.filter((member: UserRef) => isMember(group, member.id))
-					.map((member: UserRef) =>
-						ctx.call("location.rebasePlaces", { groupId: group._id, userId: member.id }).catch((err: unknown) => {
-							// The member's next sample decides the same (places/session-places.ts): only the display waits.
-							this.logger.warn(`Session.place of ${member.id} not rebased now:`, (err as Error).message);
-						}),
-					),
-			);
-		},
-
-		/** A journey's destination: coordinates as given, or one of the group's places (404 unknown, 422 another group's). */
-		async destinationOf(ctx: Context<JourneyParams, Meta>) {
-			const { groupId, destination } = ctx.params;
-			if (destination.placeId !== undefined) {
-				const place = await this.places.findById(destination.placeId);
-				if (!place) throw notFound("Place", { placeId: destination.placeId });
-				if (place.groupId !== groupId)
-					throw validationError("Parameters validation error!", [{ field: "destination.placeId", message: "is not a place of this group", type: "place" }]);
-				return { name: place.name, latitude: place.latitude, longitude: place.longitude, placeId: place._id, radius: place.radius };
-			}
-			const { name, latitude, longitude } = destination;
-			if (name === undefined || latitude === undefined || longitude === undefined) {
-				const missing = (["name", "latitude", "longitude"] as const).filter(field => destination[field] === undefined);
-				throw validationError(
-					"Parameters validation error!",
-					missing.map(field => ({ field: `destination.${field}`, message: "is required (or give destination.placeId)", type: "required" })),
-				);
-			}
-			return { name, latitude, longitude };
+			const linkIds = await this.erasure.after(change);
+			if (linkIds.length) await ctx.broadcast(LiveEvents.shareEnded, { linkIds } satisfies LiveShareEnded);
 		},
 
 		/** The places of every group the user is in now. */
@@ -1049,6 +823,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 	created() {
 		this.sessions = new MongoSessionRepository(() => this.models?.Session);
+		this.journalStore = new JournalStore(() => this.models.SampleJournal);
 		({
 			store: this.store,
 			sos: this.sos,
@@ -1069,8 +844,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			places: { peek: groupId => this.places.peek(groupId), of: groupId => this.places.of(groupId) },
 			journal: (this.journal = new SampleJournal({
 				node: this.broker.nodeID,
-				insert: async docs => void (await this.models.SampleJournal.insertMany(docs, { ordered: false, lean: true })),
-				trim: async (node, before) => void (await this.models.SampleJournal.deleteMany({ node, at: { $lt: before } })),
+				insert: docs => this.journalStore.insert(docs),
+				trim: (node, before) => this.journalStore.trim(node, before),
 				now: Date.now,
 				logger: this.logger,
 			})),
@@ -1079,34 +854,51 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		this.places = new PlaceStore(() => this.models.Place);
 		this.precisions = new PrecisionStore(() => this.models.Precision);
 		this.publishLive = liveLocations(this.broker, (groupId, userId) => this.precisions.of(groupId, userId));
-		const buffer = new HistoryBuffer({
-			insert: async docs => void (await this.models.HistoryPoint.insertMany(docs, { ordered: false, lean: true })),
-			historyDays: this.settings.historyDays,
-			now: Date.now,
-			logger: this.logger,
-		});
-		this.history = new History(() => this.models.HistoryPoint, buffer, this.settings.historyDays);
+		this.history = History.over(() => this.models.HistoryPoint, { historyDays: this.settings.historyDays, now: Date.now, logger: this.logger });
 		this.shareLinks = new ShareLinks({
 			model: () => this.models.ShareLink,
 			isMemberNow: (groupId, userId) => this.membership.isMemberNow(groupId, userId),
 			session: async (groupId, userId) => toApiSession(await this.store.get(groupId, userId)),
 			now: Date.now,
 		});
+		this.erasure = new Erasure({
+			history: this.history,
+			precisions: this.precisions,
+			shareLinks: this.shareLinks,
+			places: this.places,
+			now: Date.now,
+			logger: this.logger,
+		});
 		this.groupLists = new GroupLists(userId => this.groupIdsOf(userId));
 		this.sampleLimit = new SampleLimit(config.sampleRateLimit());
+		this.ownership = new Ownership({
+			running: () => this.runningLocationNodes(),
+			holdAlerts: until => this.checks.holdUntil(until),
+			ownersSeen: key => this.store.ownersSeen(key),
+			handOver: liveNodes =>
+				handOverOrphans(
+					this.journalStore,
+					this.broker.nodeID,
+					liveNodes,
+					userId => this.broker.call("location.adoptSamples", { userId, liveNodes }),
+					this.logger,
+				),
+			now: Date.now,
+		});
 	},
 
 	async started() {
 		await this.precisions.reload();
 		this.historyTimer = setInterval(() => void this.history.buffer.flush(), HISTORY_FLUSH_MS);
-		this.purgeTimer = setInterval(() => void this.purge(), HISTORY_PURGE_EVERY_MS);
-		void this.purge();
+		const purge = () => void (this.models && this.erasure.purge());
+		this.purgeTimer = setInterval(purge, HISTORY_PURGE_EVERY_MS);
+		purge();
 		// Timers live in the database (`nextCheckAt`); this only decides how often we look.
 		this.checkTimer = setInterval(() => void this.checks.run(), this.settings.checkEveryMs);
 		this.flushTimer = setInterval(() => void this.store.flush(), FLUSH_TICK_MS);
 		this.journalTimer = setInterval(() => void this.journal.tick(), JOURNAL_TICK_MS);
 		void this.checks.run();
-		void this.checkOwnership();
+		void this.ownership.check();
 	},
 
 	async stopped() {

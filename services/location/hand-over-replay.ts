@@ -1,11 +1,10 @@
-import type { Model } from "mongoose";
 import type { Point } from "../../events/types.js";
 import { mapLimit } from "../../lib/concurrency.js";
 import type { JournalDoc } from "./sample-journal.js";
 
 /**
  * The hand-over of samples a crashed location instance had acknowledged but not written behind
- * (sample-journal.ts). When the location instances change, one survivor (the first by node id) lists
+ * (sample-journal.ts; stored by journal-store.ts). When the location instances change, one survivor (the first by node id) lists
  * the users with samples journaled by instances that are gone, and asks each user's new owner to
  * adopt them (`adoptSamples`, sharded by user id like every command of theirs): the owner applies
  * them again, in order, on the stored session, as samples (so they are written behind, pushed live,
@@ -28,37 +27,16 @@ export function replayable(journaled: Point[], position: Point | null): Point[] 
 /** Whether this instance is the one that lists the orphans (one survivor is enough; adopting twice is harmless). */
 export const listsOrphans = (self: string, liveNodes: string[]) => [...liveNodes].sort()[0] === self;
 
-/** Users with samples journaled by location instances no longer running. */
-export async function orphanedUsers(model: Model<JournalDoc>, liveNodes: string[]): Promise<string[]> {
-	const docs = await model.find({ node: { $nin: liveNodes } }, { userId: 1 }).lean<Pick<JournalDoc, "userId">[]>();
-	return [...new Set(docs.map(doc => doc.userId))];
-}
-
-/** The orphaned samples of one user by group, oldest first, with the ids to delete once applied. */
-export async function orphansOf(model: Model<JournalDoc>, userId: string, liveNodes: string[]) {
-	const docs = await model
-		.find({ userId, node: { $nin: liveNodes } })
-		.sort({ at: 1, _id: 1 })
-		.lean<(JournalDoc & { _id: unknown })[]>();
-	const byGroup = new Map<string, Point[]>();
-	for (const doc of docs) {
-		const points = byGroup.get(doc.groupId);
-		if (points) points.push(doc.point);
-		else byGroup.set(doc.groupId, [doc.point]);
-	}
-	return { byGroup, ids: docs.map(doc => doc._id) };
-}
-
 /** On the survivor that lists them: each orphaned user handed to their owner, a few at a time. */
 export async function handOverOrphans(
-	model: Model<JournalDoc>,
+	journal: { orphanedUsers(liveNodes: string[]): Promise<string[]> },
 	self: string,
 	liveNodes: string[],
 	adopt: (userId: string) => Promise<unknown>,
 	logger: { warn(...args: unknown[]): void; info(...args: unknown[]): void },
 ): Promise<void> {
 	if (!listsOrphans(self, liveNodes)) return;
-	const users = await orphanedUsers(model, liveNodes);
+	const users = await journal.orphanedUsers(liveNodes);
 	if (!users.length) return;
 	logger.info(`Handing over the unwritten samples of ${users.length} users from location instances that are gone`);
 	await mapLimit(users, 8, async userId => {

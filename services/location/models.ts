@@ -1,7 +1,7 @@
 import { Schema, type Connection, type Model } from "mongoose";
 import { outboxField } from "../../mixins/outbox-relay.mixin.js";
 import type { Envelope } from "../../events/domain.js";
-import type { Point } from "../../events/types.js";
+import type { Place, Point } from "../../events/types.js";
 import { newSession, type SessionData } from "./session.js";
 
 /**
@@ -22,14 +22,8 @@ export interface SessionDoc extends SessionData {
  * created, +1 on each move or resize): a session whose inside-set was decided against another
  * version decides that place afresh, silently (places/session-places.ts).
  */
-export interface PlaceDoc {
+export interface PlaceDoc extends Omit<Place, "id" | "createdAt"> {
 	_id: string;
-	groupId: string;
-	name: string;
-	latitude: number;
-	longitude: number;
-	radius: number;
-	createdBy: string;
 	createdAt: Date;
 	version: number;
 }

@@ -20,15 +20,8 @@ export function compactPoint(point: Point): Point {
 	return out;
 }
 
-/** What a sender may tell about a position besides where and when (the params of a sample or an SOS). */
-export interface PositionDetails {
-	accuracy?: number;
-	altitude?: number;
-	speed?: number;
-	heading?: number;
-	battery?: number;
-	charging?: boolean;
-}
+/** What a sender may tell about a position besides where and when (the params of a sample or an SOS): the shared Point's details but its source. */
+export type PositionDetails = Omit<Point, "latitude" | "longitude" | "timestamp" | "source">;
 
 /**
  * The broker validator's rules for those details, with the same ranges the phone protocols accept

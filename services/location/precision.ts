@@ -70,16 +70,8 @@ export function gridCell(position: LatLng): GridCell {
 	};
 }
 
-/** A position as shown to others: Point with the optional fields of API.md §6.3. */
-export interface SharedPoint extends Point {
-	accuracy?: number;
-	altitude?: number;
-	speed?: number;
-	heading?: number;
-	battery?: number;
-	charging?: boolean;
-	source?: "web" | "owntracks" | "osmand";
-}
+/** A position as shown to others: the shared Point (events/types.ts), with the optional fields of API.md §6.3. */
+export type SharedPoint = Point;
 
 /**
  * What the other members of an "approximate" group see of a position: the cell's centre, with an

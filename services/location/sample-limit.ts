@@ -1,3 +1,5 @@
+import { rateLimited } from "../../events/errors.js";
+
 /**
  * Position samples per user: at most `perMinute` a minute from all of a user's sources together
  * (browsers, sockets, phones), as a token bucket that holds a minute's worth — a phone emptying
@@ -51,6 +53,17 @@ export class SampleLimit {
 			this.buckets.set(userId, { tokens: tokens - 1, at: now });
 		}
 		return { allowed: true };
+	}
+
+	/**
+	 * Takes one sample of the user; when there is none left, refused (429, with the whole seconds to wait)
+	 * unless `inSos` (asked only then): someone in an SOS is never slowed down, their position is what their groups need most.
+	 */
+	async admit(userId: string, inSos: () => Promise<boolean>): Promise<void> {
+		const verdict = this.take(userId);
+		if (verdict.allowed || (await inSos())) return;
+		const retryAfter = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
+		throw rateLimited(`At most ${this.perMinute} position samples a minute; try again in ${retryAfter} s`, { retryAfter });
 	}
 
 	/** Users with a bucket that is not full (for tests and operators). */

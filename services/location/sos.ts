@@ -56,3 +56,13 @@ export class Sos {
 		await this.repository.setSosLead(rows[0], promoteSosLead(toSessionData(rows[0]), this.thresholds));
 	}
 }
+
+/**
+ * The groups an SOS alerts: the caller's groups as the users service lists them (`listed`, sorted), those
+ * this service's projection knows, and the others once `admit` taught it about them (names for the texts).
+ */
+export async function sosGroupsOf(listed: readonly string[], known: ReadonlySet<string>, admit: (groupId: string) => Promise<boolean>): Promise<string[]> {
+	const groupIds: string[] = [];
+	for (const groupId of listed) if (known.has(groupId) || (await admit(groupId))) groupIds.push(groupId);
+	return groupIds;
+}

@@ -1,6 +1,7 @@
 import type { LiveGroup } from "../../events/live.js";
 import type { Point, UserRef } from "../../events/types.js";
 import { TtlCache } from "../../lib/ttl-cache.js";
+import { positionFor, type Precision } from "./precision.js";
 import type { SessionData } from "./session.js";
 
 /**
@@ -26,6 +27,14 @@ export interface GroupView {
 	members: readonly UserRef[];
 	/** The members' sessions in that group (missing: never seen). */
 	sessions: readonly SessionData[];
+}
+
+/** The sessions with the position `viewerId` is shown of each (approximate sharing applies on a phone's map as on the web). */
+export function shownPositions(viewerId: string, sessions: readonly SessionData[], precisionOf: (userId: string) => Precision): SessionData[] {
+	return sessions.map(session => {
+		const view = { viewerId, subjectId: session.userId, precision: precisionOf(session.userId), state: session.state };
+		return view.precision === "exact" ? session : { ...session, position: positionFor(view, session.position) };
+	});
 }
 
 const newer = (a: Point, b: Point) => Date.parse(a.timestamp) > Date.parse(b.timestamp);

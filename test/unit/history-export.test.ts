@@ -4,6 +4,7 @@ import {
 	GPX_NAMESPACE,
 	HISTORY_EXPORTS,
 	historyCutoff,
+	historyDownload,
 	historyGeoJson,
 	historyGpx,
 	historyJson,
@@ -279,5 +280,27 @@ describe("retention: HISTORY_DAYS", () => {
 
 	test("a negative or fractional number of days is a configuration error", () => {
 		for (const days of [-1, 1.5, NaN]) assert.throws(() => historyCutoff(days, NOW), RangeError);
+	});
+});
+
+describe("a history read's answer", () => {
+	const window = { from: new Date("2026-12-01T10:00:00.000Z"), to: new Date("2026-12-02T10:00:00.000Z") };
+	const points = [p("2026-12-01T12:00:00.000Z", 45, 9), p("2026-12-02T08:00:00.000Z", 45.1, 9.1, 120)];
+
+	test("JSON is the object itself, no file", () => {
+		assert.deepEqual(historyDownload(points, "json", window), { body: historyJson(points) });
+	});
+
+	test("GPX and GeoJSON are files named for the window's first day, with their content type", () => {
+		assert.deepEqual(historyDownload(points, "gpx", window), {
+			body: historyGpx(points, { name: "PositionPal 2026-12-01 – 2026-12-02" }),
+			contentType: HISTORY_EXPORTS.gpx.contentType,
+			filename: "positionpal-history-2026-12-01.gpx",
+		});
+		assert.deepEqual(historyDownload(points, "geojson", window), {
+			body: JSON.stringify(historyGeoJson(points)),
+			contentType: HISTORY_EXPORTS.geojson.contentType,
+			filename: "positionpal-history-2026-12-01.geojson",
+		});
 	});
 });

@@ -3,7 +3,15 @@ import assert from "node:assert/strict";
 import { newSession, type SessionData, type Thresholds } from "../../services/location/session.js";
 import { decide, type LocationEvent } from "../../services/location/state-machine.js";
 import { notificationCommand } from "../../services/location/notices.js";
-import { placesOnSample, placesRebased, reconcile, type VersionedPlace } from "../../services/location/places/session-places.js";
+import {
+	placesOnSample,
+	placesRebased,
+	reconcile,
+	withOccupants,
+	type GeofenceState,
+	type VersionedPlace,
+} from "../../services/location/places/session-places.js";
+import { resolveDestination } from "../../services/location/places/destination.js";
 import { placesVersion } from "../../services/location/places/user-places.js";
 
 // Places in a session (issue 16) with an injected clock: arrivals and departures as notices, the
@@ -178,5 +186,49 @@ describe("moving a running journey's ETA", () => {
 		// 120 m from the school's centre: beyond the 50 m arrival radius, inside its 150 m radius.
 		const t = decide(started, { type: "sample", point: { latitude: 45.01 - 120 / 111_195, longitude: 9, timestamp: iso(NOW + 1000) } }, NOW + 1000, T);
 		assert.deepEqual([t.session.state, t.notices.map(n => n.kind)], ["ACTIVE", ["ARRIVED"]]);
+	});
+});
+
+describe("a journey's destination and the operators' occupants", () => {
+	const school = { _id: "p1", groupId: "g1", name: "School", latitude: 45.01, longitude: 9, radius: 150, createdBy: "u1", createdAt: new Date(0), version: 1 };
+	const findPlace = async (placeId: string) => (placeId === school._id ? school : null);
+
+	test("a destination by place is that place with its radius; another group's is 422, an unknown one 404", async () => {
+		assert.deepEqual(await resolveDestination("g1", { placeId: "p1" }, findPlace), {
+			name: "School",
+			latitude: 45.01,
+			longitude: 9,
+			placeId: "p1",
+			radius: 150,
+		});
+		await assert.rejects(resolveDestination("g2", { placeId: "p1" }, findPlace), (err: { type?: string; code?: number }) => err.code === 422);
+		await assert.rejects(
+			resolveDestination("g1", { placeId: "nope" }, findPlace),
+			(err: { type?: string; code?: number }) => err.type === "NOT_FOUND" && err.code === 404,
+		);
+	});
+
+	test("a destination by coordinates needs all three fields, and names the missing ones", async () => {
+		assert.deepEqual(await resolveDestination("g1", { name: "Home", latitude: 1, longitude: 2 }, findPlace), { name: "Home", latitude: 1, longitude: 2 });
+		await assert.rejects(
+			resolveDestination("g1", { name: "Home" }, findPlace),
+			(err: { code?: number; data?: { field: string }[] }) =>
+				err.code === 422 && err.data?.map(e => e.field).join() === "destination.latitude,destination.longitude",
+		);
+	});
+
+	test("each place lists the members inside it, in the members' order", () => {
+		const inside = new Map<string, GeofenceState>([
+			["u2", { inside: ["p1"], known: {} }],
+			["u1", { inside: ["p1", "p2"], known: {} }],
+		]);
+		assert.deepEqual(
+			withOccupants([{ id: "p1" }, { id: "p2" }, { id: "p3" }], ["u1", "u2", "u3"], userId => inside.get(userId)),
+			[
+				{ id: "p1", inside: ["u1", "u2"] },
+				{ id: "p2", inside: ["u1"] },
+				{ id: "p3", inside: [] },
+			],
+		);
 	});
 });

@@ -12,6 +12,8 @@ import {
 	newShareToken,
 	shareEndReason,
 	sharedName,
+	ShareLinks,
+	type ShareLinkDoc,
 	shareTokenHash,
 	shareUrl,
 	type ResolvedShareLink,
@@ -169,4 +171,30 @@ test("a share socket is disconnected at the link's expiry, on live.shareEnded, a
 	assert.ok(left.socket.connected, "someone else leaving ends nothing");
 	sockets.group({ groupId: "g1", change: "memberRemoved", userId: "ann" });
 	await waitFor(() => !left.socket.connected, { what: "the socket of a link whose creator left to go" });
+});
+
+test("a new link needs sharing, a journey for untilArrival, and room under the limit; untilArrival follows the journey", async () => {
+	const stored: ShareLinkDoc[] = [];
+	let running = 0;
+	const model = {
+		countDocuments: () => ({ exec: async () => running }),
+		create: async (doc: ShareLinkDoc) => void stored.push(doc),
+	};
+	const links = new ShareLinks({
+		model: () => model as never,
+		isMemberNow: async () => true,
+		session: async () => ({ journey: null }),
+		now: () => 1_000,
+	});
+	const link = { userId: "u1", groupId: "g1", name: "Ada L.", durationS: 600 };
+	const journey = { startedAt: "2026-12-03T10:00:00.000Z" } as Session["journey"];
+	const refused = (type: string, code: number) => (err: { type?: string; code?: number }) => err.type === type && err.code === code;
+	await assert.rejects(links.open({ sharing: false, journey: null }, { ...link, untilArrival: false }), refused("FORBIDDEN", 403));
+	await assert.rejects(links.open({ sharing: true, journey: null }, { ...link, untilArrival: true }), refused("INVALID_STATE", 409));
+	running = 20;
+	await assert.rejects(links.open({ sharing: true, journey }, { ...link, untilArrival: false }), refused("CONFLICT", 409));
+	running = 19;
+	const { doc } = await links.open({ sharing: true, journey }, { ...link, untilArrival: true });
+	assert.deepEqual([doc.untilArrival, doc.journeyStartedAt, doc.expiresAt.getTime()], [true, journey!.startedAt, 601_000]);
+	assert.equal(stored.length, 1);
 });

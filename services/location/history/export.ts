@@ -10,9 +10,7 @@ import type { Point } from "../../../events/types.js";
  */
 
 /** A stored history point: a Point, with its altitude when the sender knew it (API.md §6.3). */
-export interface HistoryPoint extends Point {
-	altitude?: number;
-}
+export type HistoryPoint = Point;
 
 export const HistoryFormats = ["json", "gpx", "geojson"] as const;
 export type HistoryFormat = (typeof HistoryFormats)[number];
@@ -188,3 +186,18 @@ export function historyCutoff(historyDays: number, now: Date | number): Date {
 /** True when a point of the history has expired at `now`. */
 export const isExpired = (point: Pick<Point, "timestamp">, historyDays: number, now: Date | number): boolean =>
 	Date.parse(point.timestamp) < historyCutoff(historyDays, now).getTime();
+
+// ---- the answer of a history read
+
+/** A read's answer: JSON's object as is; a file (GPX, GeoJSON) with its type and its download name. */
+export type HistoryDownload = { body: { points: Point[] } } | { body: string; contentType: string; filename: string };
+
+/** The points of `window` in `format`; a file is named for the window's first UTC day. */
+export function historyDownload(points: Point[], format: HistoryFormat, window: { from: Date; to: Date }): HistoryDownload {
+	if (format === "json") return { body: historyJson(points) };
+	const { contentType, extension } = HISTORY_EXPORTS[format];
+	const day = (date: Date) => date.toISOString().slice(0, 10);
+	const filename = `positionpal-history-${day(window.from)}.${extension}`;
+	if (format === "gpx") return { body: historyGpx(points, { name: `PositionPal ${day(window.from)} – ${day(window.to)}` }), contentType, filename };
+	return { body: JSON.stringify(historyGeoJson(points)), contentType, filename };
+}

@@ -51,6 +51,12 @@ export function historyModel(connection: Connection): Model<HistoryDoc> {
 /** Reads are bounded: at most this many days per request, and this many points (422 beyond). */
 export const MAX_HISTORY_RANGE_DAYS = 31;
 export const MAX_HISTORY_POINTS = 50_000;
+/** The field error of a read over MAX_HISTORY_POINTS (422). */
+export const TOO_MANY_POINTS = {
+	field: "from",
+	message: `More than ${MAX_HISTORY_POINTS} points in this range: ask for a shorter one.`,
+	type: "rangeMax",
+} as const;
 
 const DETAILS = ["accuracy", "altitude", "speed", "heading", "source"] as const;
 
@@ -224,6 +230,12 @@ export class History {
 		readonly buffer: HistoryBuffer,
 		private readonly historyDays: number,
 	) {}
+
+	/** The history over its collection, with a buffer that writes there (`model` read at each call: the connection opens later). */
+	static over(model: () => Model<HistoryDoc>, deps: Omit<HistoryBufferDeps, "insert">): History {
+		const buffer = new HistoryBuffer({ ...deps, insert: async docs => void (await model().insertMany(docs, { ordered: false, lean: true })) });
+		return new History(model, buffer, deps.historyDays);
+	}
 
 	/** The user's points in the window, oldest first; null when there are more than MAX_HISTORY_POINTS. */
 	async read(userId: string, { from, to }: HistoryWindow, now: number): Promise<Point[] | null> {

@@ -79,6 +79,17 @@ export class PlaceStore {
 		return places;
 	}
 
+	/**
+	 * The group's places for detection, at least as new as `place` (just read from the collection): a
+	 * copy that lacks it, or holds an older version of it, is read again.
+	 */
+	async ofWith(place: PlaceDoc): Promise<CachedPlace[]> {
+		const places = await this.of(place.groupId);
+		if (places.some(held => held.id === place._id && held.version === (place.version ?? 1))) return places;
+		this.invalidate(place.groupId);
+		return this.of(place.groupId);
+	}
+
 	/** A change was made here or announced by another instance. */
 	invalidate(groupId: string): void {
 		this.cache.delete(groupId);

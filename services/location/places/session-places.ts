@@ -85,3 +85,12 @@ export function placesRebased(state: GeofenceState | null, places: readonly Vers
 /** Session.place changed (for the live update: a rename shows too). */
 export const samePlace = (a: SessionPlace | null, b: SessionPlace | null): boolean =>
 	a === null ? b === null : b !== null && a.id === b.id && a.name === b.name;
+
+/** Operators: each place with the members whose session is inside it now (in the members' order). */
+export function withOccupants<P extends { id: string }>(
+	places: readonly P[],
+	memberIds: readonly string[],
+	geofenceOf: (userId: string) => GeofenceState | null | undefined,
+): (P & { inside: string[] })[] {
+	return places.map(place => ({ ...place, inside: memberIds.filter(userId => geofenceOf(userId)?.inside.includes(place.id)) }));
+}

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { Schema, type Connection, type Model } from "mongoose";
+import { conflict, forbidden, invalidState } from "../../../events/errors.js";
 import type { Journey, Point, Session, SessionState, UserRef } from "../../../events/types.js";
 
 /**
@@ -118,6 +119,12 @@ export interface SharedView {
 	untilArrival: boolean;
 }
 
+/** The view of `link`: its creator's session exactly as members see it (whatever the group's precision: they chose to show this link exactly). */
+export function sharedViewOf(link: ShareLinkDoc, session: Pick<Session, "state" | "position" | "journey">, route: Point[]): SharedView {
+	const { state, position, journey } = session;
+	return { name: link.name, state, position, journey, route, expiresAt: link.expiresAt.toISOString(), untilArrival: Boolean(link.untilArrival) };
+}
+
 /** What the gateway needs to hold a share socket (`location.resolveShareLink`). */
 export interface ResolvedShareLink extends ShareTerms {
 	linkId: string;
@@ -166,6 +173,22 @@ export class ShareLinks {
 	/** Links of the user that have not expired (whether or not they still show anything). */
 	countRunning(userId: string): Promise<number> {
 		return this.links.countDocuments({ userId, expiresAt: { $gt: new Date(this.deps.now()) } }).exec();
+	}
+
+	/**
+	 * A new link to the creator's `session` in its group, after the rules: 403 unless they share there,
+	 * 409 for `untilArrival` without a journey (INVALID_STATE) and beyond MAX_ACTIVE_SHARE_LINKS (CONFLICT).
+	 */
+	async open(
+		session: Pick<Session, "journey"> & { sharing: boolean },
+		link: Omit<NewShareLink, "journeyStartedAt"> & { untilArrival: boolean },
+	): Promise<{ doc: ShareLinkDoc; token: string }> {
+		if (!session.sharing) throw forbidden("Share your location in this group first: a share link shows your session there");
+		if (link.untilArrival && !session.journey) throw invalidState("untilArrival needs a journey in progress in this group");
+		if ((await this.countRunning(link.userId)) >= MAX_ACTIVE_SHARE_LINKS)
+			throw conflict(`At most ${MAX_ACTIVE_SHARE_LINKS} share links at once: delete one first`);
+		const { untilArrival, ...fields } = link;
+		return this.create({ ...fields, journeyStartedAt: untilArrival ? session.journey!.startedAt : null });
 	}
 
 	/** Stores a new link; the token is in the answer only. */
