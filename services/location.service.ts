@@ -81,6 +81,7 @@ import {
 	type ShareLinkListing,
 	type SharedView,
 } from "./location/sharing/share-links.js";
+import { repeatable } from "../lib/repeatable.js";
 
 /**
  * Location tracking (SPEC §5): sharing, position samples, journeys and SOS per (user, group)
@@ -249,6 +250,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		 * At most SAMPLE_RATE_LIMIT a minute per user from all sources (429), none refused during an SOS.
 		 */
 		addSample: {
+			// Safe to run twice: the same fix again is a resend and is recorded once (rules.ts).
+			...repeatable(),
 			...OWNED_BY_CALLER,
 			params: sampleParams(),
 			async handler(ctx: Context<SampleParams, Meta>): Promise<{ sessions: Session[] }> {
@@ -345,6 +348,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 		 * the phone's map. Runs where the caller's own sessions are held, so their own position is the newest.
 		 */
 		visiblePeople: {
+			...repeatable(),
 			...OWNED_BY_CALLER,
 			visibility: "public",
 			params: { ...strict },
@@ -361,6 +365,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** A group's places, oldest first (members only). */
 		listPlaces: {
+			...repeatable(),
 			params: groupPlacesParams,
 			async handler(ctx: Context<{ groupId: string }, Meta>): Promise<Place[]> {
 				await this.requireMember(ctx, ctx.params.groupId);
@@ -412,6 +417,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** Operators (`journal`): acknowledged samples not written behind yet, per location instance, running or gone. */
 		journalStatus: {
+			...repeatable(),
 			visibility: "public",
 			params: { ...strict },
 			async handler(): Promise<{ nodes: JournalNode[] }> {
@@ -471,6 +477,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** A user's places in every group they are in, and a version that changes whenever they do: an OwnTracks device's waypoints. */
 		placesOfUser: {
+			...repeatable(),
 			visibility: "public",
 			params: { ...strict, userId: rules.id },
 			async handler(ctx: Context<{ userId: string }, Meta>): Promise<PlacesOfUser> {
@@ -481,6 +488,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** Operators: a group's places, with how many members are in each now. */
 		groupPlaces: {
+			...repeatable(),
 			visibility: "public",
 			params: groupParams,
 			async handler(ctx: Context<GroupParams>) {
@@ -497,6 +505,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** Every member's session in a group (never-seen members are INACTIVE with no position). */
 		groupSessions: {
+			...repeatable(),
 			params: groupParams,
 			async handler(ctx: Context<GroupParams, Meta>): Promise<Session[]> {
 				const group = await this.readableGroup(ctx, ctx.params.groupId);
@@ -509,6 +518,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** One member's session in a group. */
 		memberSession: {
+			...repeatable(),
 			params: memberParams,
 			async handler(ctx: Context<MemberParams, Meta>): Promise<Session> {
 				const group = await this.readableGroup(ctx, ctx.params.groupId);
@@ -519,6 +529,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** The route a member recorded since their journey or SOS began, oldest first. */
 		memberRoute: {
+			...repeatable(),
 			params: memberParams,
 			async handler(ctx: Context<MemberParams, Meta>): Promise<{ points: Point[] }> {
 				const group = await this.requireMember(ctx, ctx.params.groupId);
@@ -574,6 +585,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** The caller's share links that still show something (without their tokens, which are not stored). */
 		shareLinks: {
+			...repeatable(),
 			params: { ...strict },
 			handler(ctx: Context<Record<string, never>, Meta>): Promise<ShareLinkListing[]> {
 				return this.shareLinks.listOf(callerOf(ctx).id);
@@ -592,6 +604,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** A share link's view, for anyone holding its token (no account): 404 for an unknown or ended link alike. */
 		sharedView: {
+			...repeatable(),
 			params: shareTokenParams,
 			async handler(ctx: Context<ShareTokenParams, Meta>): Promise<SharedView> {
 				const link = await this.shareLinks.live(ctx.params.token);
@@ -603,6 +616,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** The gateway's question when a socket connects with a share token: which session it follows, until when. */
 		resolveShareLink: {
+			...repeatable(),
 			visibility: "public",
 			params: shareTokenParams,
 			async handler(ctx: Context<ShareTokenParams>): Promise<ResolvedShareLink> {
@@ -614,6 +628,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** The caller's own positions between `from` and `to` (default: the last 24 h), as JSON, GPX 1.1 or GeoJSON. */
 		history: {
+			...repeatable(),
 			...OWNED_BY_CALLER,
 			params: historyParams,
 			async handler(ctx: Context<HistoryParams, Meta & { $responseType?: string; $responseHeaders?: Record<string, string> }>) {
@@ -644,6 +659,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** Operators: a user's share links that have not expired (no tokens: they are not stored). */
 		shareLinksOf: {
+			...repeatable(),
 			visibility: "public",
 			params: { ...strict, userId: rules.id },
 			handler(ctx: Context<{ userId: string }>) {
@@ -653,6 +669,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** Operators: how much history a user has (count, oldest, newest), and the retention. */
 		historyStats: {
+			...repeatable(),
 			visibility: "public",
 			params: { ...strict, userId: rules.id },
 			handler(ctx: Context<{ userId: string }>) {
@@ -662,6 +679,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** Operators: every member's session in a group, with the timers' next due time (no caller needed). */
 		groupStates: {
+			...repeatable(),
 			visibility: "public",
 			params: groupParams,
 			async handler(ctx: Context<GroupParams>) {
@@ -674,6 +692,7 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 
 		/** Operators: this instance's periodic-check counters and how many sessions are due now. */
 		trackingStats: {
+			...repeatable(),
 			visibility: "public",
 			params: { ...strict },
 			async handler() {
