@@ -127,7 +127,14 @@ const GatewayService: ServiceSchema<GatewaySettings, GatewayMethods, GatewayVars
 				path: "/api/shared",
 				...routeDefaults,
 				aliases: publicSharedAliases,
-				rateLimit: { window: 60_000, limit: SHARED_RATE_LIMIT, headers: true, key: clientAddress },
+				rateLimit: {
+					window: 60_000,
+					limit: SHARED_RATE_LIMIT,
+					headers: true,
+					key: clientAddress,
+					// Counted in the users database like the auth limit: one count over every gateway.
+					StoreFactory: sharedRateStore("shared-address"),
+				},
 			},
 			{
 				path: "/api",

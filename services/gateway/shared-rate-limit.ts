@@ -24,7 +24,7 @@ interface AttemptVerdict {
  * after (the `X-Rate-Limit-Reset` header, from which the gateway's Retry-After is derived), so it is
  * set to the end of the window just counted.
  */
-export function sharedRateStore(scope: "auth-address") {
+export function sharedRateStore(scope: "auth-address" | "shared-address") {
 	return class SharedRateStore {
 		resetTime = Date.now();
 

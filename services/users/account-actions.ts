@@ -46,7 +46,7 @@ interface ResolveTokenParams {
 }
 
 /** Scopes of `reserveAttempt`: counters the gateway keeps per client address, in this database. */
-const ADDRESS_ATTEMPT_SCOPES = ["auth-address"] as const;
+const ADDRESS_ATTEMPT_SCOPES = ["auth-address", "shared-address"] as const;
 const reserveAttemptParams = {
 	...strict,
 	scope: { type: "enum", values: ADDRESS_ATTEMPT_SCOPES },

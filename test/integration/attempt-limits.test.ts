@@ -5,6 +5,7 @@ import mongoose, { type Connection } from "mongoose";
 import { MemoryAttempts, MongoAttempts, type AttemptStore } from "../../lib/attempt-limits.js";
 import { freePort, startSystem, type ProcessName, type System } from "../support/system.js";
 import { ApiClient } from "../support/client.js";
+import { SHARED_RATE_LIMIT } from "../../services/gateway/routes.js";
 
 /**
  * Attempt limits count an attempt before the work it guards, so parallel guesses cannot slip
@@ -65,8 +66,8 @@ test("ended windows are purged from the database", async () => {
 
 /**
  * Two gateways and two users instances on one NATS and one database (as the Swarm stack runs them):
- * the auth routes' per-address limit and the failed-login lock are counted once for the whole
- * cluster, and a restart of every instance forgets none of it.
+ * the auth routes' and share-link views' per-address limits and the failed-login lock are counted
+ * once for the whole cluster, and a restart of every instance forgets none of it.
  */
 describe("limits across two gateways, two users instances and restarts", () => {
 	const AUTH_LIMIT = 6;
@@ -86,7 +87,8 @@ describe("limits across two gateways, two users instances and restarts", () => {
 
 	before(async () => {
 		system = await startSystem({
-			services: ["users", "devices", "gateway"],
+			// location answers the share-link views.
+			services: ["users", "devices", "location", "gateway"],
 			env: { AUTH_RATE_LIMIT: String(AUTH_LIMIT), LOGIN_LOCK_AFTER: String(LOCK_AFTER), DEVICE_AUTH_RATE_LIMIT: String(DEVICE_LIMIT), TRUST_PROXY: "1" },
 		});
 		ports = { gateway: system.port, "gateway#2": await freePort() };
@@ -133,6 +135,18 @@ describe("limits across two gateways, two users instances and restarts", () => {
 			(await one.post("/api/auth/login", { email: "nobody@example.com", password: "wrong-password" }, from(`198.51.100.${randomBytes(1)[0]}`))).status,
 			401,
 		);
+	});
+
+	test("an address gets SHARED_RATE_LIMIT share-link views a minute over both gateways in all", async () => {
+		const [one, two] = gateways();
+		const me = address();
+		const view = (client: ApiClient) => client.get(`/api/shared/${randomBytes(32).toString("base64url")}`, from(me));
+		for (let i = 0; i < SHARED_RATE_LIMIT; i++) assert.equal((await view(i % 2 ? two : one)).status, 404, `view ${i + 1}`);
+		for (const client of [one, two]) {
+			const refused = await view(client);
+			assert.equal(refused.status, 429, client.baseUrl);
+			assert.ok(Number(refused.headers.get("retry-after")) > 0, "Retry-After");
+		}
 	});
 
 	test("LOGIN_LOCK_AFTER failed logins lock the account for that address over both users instances, and restarting them does not unlock it", async () => {
