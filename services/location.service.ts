@@ -49,6 +49,7 @@ import type { LocationEvent } from "./location/state-machine.js";
 import { etaProblem, samplePoint, sampleTimestampProblem } from "./location/validation.js";
 import { GroupLists, shownPositions, visiblePeople, type GroupView, type VisiblePerson } from "./location/visible-people.js";
 import { sosGroupsOf } from "./location/sos.js";
+import { applyInEach, sharingGroupsNow } from "./location/sharing-groups.js";
 import { liveLocations } from "./location/live-batch.js";
 import { SampleLimit } from "./location/sample-limit.js";
 import { PlaceStore, toPlace, type CachedPlace } from "./location/places/place-store.js";
@@ -68,6 +69,7 @@ import { resolveDestination } from "./location/places/destination.js";
 import { announcePlaceChange, PLACES_CHANGED, type PlacesChanged } from "./location/places/place-events.js";
 import { withOccupants } from "./location/places/session-places.js";
 import { PRECISION_CHANGED_EVENT, PrecisionStore, sessionFor, type PrecisionChanged } from "./location/precision-settings.js";
+import { routeFor } from "./location/precision.js";
 import { History, historyWindow, TOO_MANY_POINTS } from "./location/history/store.js";
 import { historyDownload } from "./location/history/export.js";
 import {
@@ -232,14 +234,8 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 			params: { ...strict },
 			async handler(ctx: Context<Record<string, never>, Meta>): Promise<{ sessions: Session[] }> {
 				const caller = callerOf(ctx);
-				const groupIds = await this.membership.groupsWithMember(await this.store.sharingGroupsOf(caller.id), caller.id);
-				if (!groupIds.length) throw invalidState("You are not sharing your location in any group");
-				const blocked = { type: "locationBlocked" } as const;
-				const sessions = await Promise.all(
-					groupIds.map(
-						async groupId => (await this.store.tryApply(groupId, caller.id, blocked, { origin: ctx, caller })) ?? this.store.get(groupId, caller.id),
-					),
-				);
+				const groupIds = await sharingGroupsNow(this.store, this.membership, caller.id);
+				const sessions = await applyInEach(this.store, groupIds, caller.id, { type: "locationBlocked" }, { origin: ctx, caller });
 				return { sessions: sessions.map(toApiSession) };
 			},
 		},
@@ -258,15 +254,10 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const caller = callerOf(ctx);
 				const now = Date.now();
 				const sample = { type: "sample", point: this.pointOf(ctx, now) } as const;
-				// From memory (this instance owns the caller's sessions), in the groups the caller is in now.
-				const groupIds = await this.membership.groupsWithMember(await this.store.sharingGroupsOf(caller.id), caller.id);
-				if (!groupIds.length) throw invalidState("You are not sharing your location in any group");
+				const groupIds = await sharingGroupsNow(this.store, this.membership, caller.id);
 				const inSos = async () => (await Promise.all(groupIds.map(groupId => this.store.get(groupId, caller.id)))).some(session => session.state === "SOS");
 				await this.sampleLimit.admit(caller.id, inSos);
-				// Sharing stopped in between: the sample simply does not apply there.
-				const sessions = await Promise.all(
-					groupIds.map(async groupId => (await this.store.tryApply(groupId, caller.id, sample, { origin: ctx, caller })) ?? this.store.get(groupId, caller.id)),
-				);
+				const sessions = await applyInEach(this.store, groupIds, caller.id, sample, { origin: ctx, caller });
 				// Acknowledged means durable: a phone's report is written with its session; anything else
 				// written behind is journaled first (location/sample-journal.ts).
 				if (ctx.meta.device) await Promise.all(groupIds.map(groupId => this.store.persist(groupId, caller.id)));
@@ -535,12 +526,9 @@ const LocationService: ServiceSchema<LocationSettings, LocationMethods, Location
 				const group = await this.requireMember(ctx, ctx.params.groupId);
 				await this.requireTargetMember(ctx, group, ctx.params.userId);
 				const { userId } = ctx.params;
-				// Approximate sharing shows no route (a route is a trail of exact points), but during an SOS.
-				if (this.precisions.of(group._id, userId) === "approximate" && userId !== callerOf(ctx).id) {
-					const { state } = await this.store.get(group._id, userId);
-					if (state !== "SOS") return { points: [] };
-				}
-				return { points: await this.store.route(group._id, userId) };
+				const { state } = await this.store.get(group._id, userId);
+				const view = { viewerId: callerOf(ctx).id, subjectId: userId, precision: this.precisions.of(group._id, userId), state };
+				return { points: [...routeFor(view, await this.store.route(group._id, userId))] };
 			},
 		},
 
