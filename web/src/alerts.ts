@@ -120,7 +120,10 @@ export class SosBanners {
 	/** Their SOS is over. */
 	end(userId: string): void {
 		this.dismissed.delete(userId);
-		this.banners.get(userId)?.remove();
+		const banner = this.banners.get(userId);
+		// Called for every position of someone not in SOS: nothing to do unless their banner is up.
+		if (!banner) return;
+		banner.remove();
 		this.banners.delete(userId);
 		if (!this.banners.size) this.stopFlash();
 	}
